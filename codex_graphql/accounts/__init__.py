@@ -1,0 +1,1 @@
+"""Accounts: users, sessions, email verification and password reset."""

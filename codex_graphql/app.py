@@ -1,0 +1,155 @@
+"""create_app(settings) -> Starlette: routes, lifespan, services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from html import escape
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from codex_graphql.graphql_http import GraphQLEndpoint, json_response
+from codex_graphql.observability import Metrics
+from codex_graphql.schema import build_schema
+from codex_graphql.services import Services, build_services
+from codex_graphql.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class InProcessWorker:
+    """Embedded mode without Redis: jobs run in this process on Dramatiq's in-memory broker."""
+
+    def __init__(self, settings: Settings) -> None:
+        import dramatiq
+
+        from workers.broker import job_sender, setup_broker
+        from workers.runtime import configure
+
+        configure(settings)
+        self.broker = setup_broker(settings)
+        import workers.actors  # noqa: F401  (declares the actors on this broker)
+
+        self.worker = dramatiq.Worker(self.broker, worker_threads=2)
+        self.send = job_sender(self.broker)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop(timeout=5_000)
+
+
+def _redis_job_sender(settings: Settings):  # type: ignore[no-untyped-def]
+    from workers.broker import job_sender, setup_broker
+
+    return job_sender(setup_broker(settings))
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or Settings()
+    schema = build_schema(settings)
+    metrics = Metrics()
+    state: dict[str, object] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        worker: InProcessWorker | None = None
+        if services is not None:
+            built = services
+        elif settings.redis_url:
+            built = build_services(settings, _redis_job_sender(settings))
+        else:
+            worker = InProcessWorker(settings)
+            built = build_services(settings, worker.send)
+        state["services"] = built
+        state["graphql"] = GraphQLEndpoint(schema, built, metrics)
+        if worker:
+            worker.start()
+        built.relay.start()
+        try:
+            yield
+        finally:
+            await built.relay.stop()
+            if worker:
+                await asyncio.to_thread(worker.stop)
+            if services is None:
+                await built.close()
+
+    async def graphql(request: Request) -> Response:
+        return await state["graphql"](request)  # type: ignore[operator]
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        built: Services = state["services"]  # type: ignore[assignment]
+        checks: dict[str, str] = {}
+        for name, probe in (("database", built.db.ping), ("redis", built.kv.ping)):
+            try:
+                await asyncio.wait_for(probe(), timeout=2)
+                checks[name] = "ok"
+            except Exception as exc:  # report, never raise: this endpoint exists to say what is down
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return json_response({"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def account_page(request: Request) -> Response:
+        return HTMLResponse(_account_page(request.url.path))
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            Route("/account/verify-email", account_page),
+            Route("/account/reset-password", account_page),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.runtime = state
+    return app
+
+
+def _account_page(path: str) -> str:
+    """Minimal pages behind the links in account emails; storefronts may serve their own instead."""
+    reset = path.endswith("reset-password")
+    title = "Choose a new password" if reset else "Confirm your email"
+    form = (
+        '<label>New password <input id="password" type="password" minlength="10" required></label>'
+        '<button id="go">Save</button>' if reset else '<button id="go">Confirm my email</button>'
+    )
+    mutation = (
+        "mutation($t:String!,$p:String!){resetPassword(input:{token:$t,newPassword:$p}){errors{message}}}"
+        if reset else "mutation($t:String!){verifyEmail(input:{token:$t}){errors{message}}}"
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title></head>
+<body><h1>{escape(title)}</h1>{form}<p id="result" role="status"></p>
+<script>
+const token = new URLSearchParams(location.search).get('token') || '';
+document.getElementById('go').onclick = async () => {{
+  const pw = document.getElementById('password');
+  const variables = pw ? {{t: token, p: pw.value}} : {{t: token}};
+  const r = await fetch('/graphql', {{method: 'POST', headers: {{'content-type': 'application/json'}},
+    body: JSON.stringify({{query: {mutation!r}, variables}})}});
+  const body = await r.json();
+  const payload = body.data && Object.values(body.data)[0];
+  document.getElementById('result').textContent =
+    payload && payload.errors.length === 0 ? 'Done.' : (payload ? payload.errors[0].message : 'Something went wrong.');
+}};
+</script></body></html>"""
+
+
+__all__ = ["PlainTextResponse", "create_app"]

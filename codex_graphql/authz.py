@@ -1,0 +1,123 @@
+"""Roles, permissions and the one row-scoping helper every repository uses.
+
+Code checks permissions, never role names: custom roles later extend ``ROLE_PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy import Select
+
+from codex_graphql.db import TenantScope
+
+
+@strawberry.enum(description="Platform-wide role of a user account.")
+class PlatformRole(enum.StrEnum):
+    PLATFORM_OWNER = "PLATFORM_OWNER"
+    CUSTOMER = "CUSTOMER"
+
+
+@strawberry.enum(description="Role of a member inside one organization.")
+class OrgRole(enum.StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    CREATOR = "CREATOR"
+    MEMBER = "MEMBER"
+
+
+@strawberry.enum(description="A capability inside an organization, granted through the member's role.")
+class Permission(enum.StrEnum):
+    ORGANIZATION_READ = "ORGANIZATION_READ"
+    MEMBERS_READ = "MEMBERS_READ"
+    MEMBERS_MANAGE = "MEMBERS_MANAGE"
+    CONTENT_READ = "CONTENT_READ"
+    CONTENT_CREATE = "CONTENT_CREATE"
+    CONTENT_MANAGE = "CONTENT_MANAGE"
+    CONTENT_MANAGE_ALL = "CONTENT_MANAGE_ALL"
+    PURCHASES_READ = "PURCHASES_READ"
+    PURCHASES_REFUND = "PURCHASES_REFUND"
+    CUSTOMERS_READ = "CUSTOMERS_READ"
+    CUSTOMERS_MANAGE = "CUSTOMERS_MANAGE"
+    ANALYTICS_READ = "ANALYTICS_READ"
+    SETTINGS_MANAGE = "SETTINGS_MANAGE"
+    AUDIT_LOG_READ = "AUDIT_LOG_READ"
+
+
+_STAFF_BASE = {Permission.ORGANIZATION_READ, Permission.MEMBERS_READ, Permission.CONTENT_READ}
+
+ROLE_PERMISSIONS: dict[OrgRole, frozenset[Permission]] = {
+    OrgRole.OWNER: frozenset(Permission),
+    OrgRole.ADMIN: frozenset(set(Permission) - {Permission.AUDIT_LOG_READ}),
+    OrgRole.CREATOR: frozenset(_STAFF_BASE | {Permission.CONTENT_CREATE, Permission.CONTENT_MANAGE}),
+    OrgRole.MEMBER: frozenset(_STAFF_BASE),
+}
+
+# Roles an actor may hand out: nobody grants a role above their own.
+ROLE_RANK = {OrgRole.MEMBER: 0, OrgRole.CREATOR: 1, OrgRole.ADMIN: 2, OrgRole.OWNER: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    organization_id: uuid.UUID
+    role: OrgRole
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is asking. Built once per request from the session; anonymous when user_id is None."""
+
+    user_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    platform_role: PlatformRole | None = None
+    email_verified: bool = False
+    memberships: tuple[Membership, ...] = ()
+    active_organization_id: uuid.UUID | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def is_platform_owner(self) -> bool:
+        return self.platform_role is PlatformRole.PLATFORM_OWNER
+
+    def role_in(self, organization_id: uuid.UUID | None) -> OrgRole | None:
+        for membership in self.memberships:
+            if membership.organization_id == organization_id:
+                return membership.role
+        return None
+
+    def permissions_in(self, organization_id: uuid.UUID | None) -> frozenset[Permission]:
+        """Permissions apply only in the active organization: that is the tenant RLS lets us see."""
+        if organization_id is None or organization_id != self.active_organization_id:
+            return frozenset()
+        role = self.role_in(organization_id)
+        return ROLE_PERMISSIONS[role] if role else frozenset()
+
+    def can(self, permission: Permission, organization_id: uuid.UUID | None) -> bool:
+        return permission in self.permissions_in(organization_id)
+
+    @property
+    def scope(self) -> TenantScope:
+        active = self.active_organization_id if self.role_in(self.active_organization_id) else None
+        return TenantScope(user_id=self.user_id, organization_id=active)
+
+
+ANONYMOUS = Viewer()
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def in_organization(statement: S, model: Any, organization_id: uuid.UUID) -> S:
+    """The one row-scoping helper: restrict a statement on a tenant table to one organization.
+
+    Row-level security enforces the same boundary below the application; this keeps queries
+    index-friendly and correct even for a database role that bypasses RLS.
+    """
+    return statement.where(model.organization_id == organization_id)

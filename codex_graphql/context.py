@@ -1,0 +1,70 @@
+"""Per-request context: services, the viewer, one lazily opened tenant session, loaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from codex_graphql.authz import Viewer
+from codex_graphql.db import SerializedSession
+
+if TYPE_CHECKING:
+    from codex_graphql.services import Services
+
+
+@dataclass(slots=True)
+class CookieChange:
+    value: str | None  # None clears the cookie
+    max_age: int = 0
+
+
+@dataclass
+class Context:
+    services: Services
+    viewer: Viewer
+    request_id: str
+    client_ip: str = ""
+    user_agent: str = ""
+    token: str | None = None
+    cookie: CookieChange | None = None
+    _db: SerializedSession | None = None
+    _loaders: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db(self) -> SerializedSession:
+        """The request's transaction, opened on first use with the viewer's tenant scope."""
+        if self._db is None:
+            self._db = self.services.db.session(self.viewer.scope)
+        return self._db
+
+    def loader(self, key: str, factory: Any) -> Any:
+        """One dataloader per kind per request: ``ctx.loader("users", lambda: UserLoader(ctx))``."""
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = factory()
+        return loader
+
+    @property
+    def settings(self) -> Any:
+        return self.services.settings
+
+    async def finish(self, success: bool) -> None:
+        """Commit (or roll back) the request transaction, then wake the outbox relay."""
+        if self._db is None:
+            return
+        session, self._db = self._db, None
+        try:
+            if success:
+                dirty = session.info.get("outbox_dirty", False)
+                await session.commit()
+                if dirty:
+                    self.services.relay.notify()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+
+    def require_user_id(self) -> uuid.UUID:
+        assert self.viewer.user_id is not None  # guarded by IsAuthenticated
+        return self.viewer.user_id

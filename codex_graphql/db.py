@@ -1,0 +1,173 @@
+"""Engine, sessions and the tenant transaction.
+
+Every transaction opened through this module starts with one statement that switches to the
+unprivileged application role and sets the tenant settings that row-level security policies read
+(PostGraphile-style ``set_config(..., true)``), so RLS applies whatever account DATABASE_URL uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+# The unprivileged role every transaction switches to; created by the first migration.
+APP_ROLE = "codex_app"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=True), uuid.UUID: UUID(as_uuid=True)}
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+
+
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """What row-level security policies see for one transaction."""
+
+    user_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
+
+    def as_params(self, role: str) -> dict[str, str]:
+        return {
+            "role": role,
+            "user_id": str(self.user_id) if self.user_id else "",
+            "organization_id": str(self.organization_id) if self.organization_id else "",
+        }
+
+
+SET_TENANT_SQL = text(
+    "select set_config('role', :role, true), set_config('codex.user_id', :user_id, true), "
+    "set_config('codex.organization_id', :organization_id, true)"
+)
+
+
+class TenantSession(Session):
+    """Sync half of the async session; ``after_begin`` applies the tenant scope."""
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _apply_tenant_scope(session: Session, transaction: Any, connection: Any) -> None:
+    scope: TenantScope = session.info.get("scope") or TenantScope()
+    connection.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE))
+
+
+class SerializedSession(AsyncSession):
+    """An AsyncSession whose statements are serialized.
+
+    strawberry resolves sibling fields and dataloader batches concurrently; a single asyncpg
+    connection must never be used by two coroutines at once. One lock per request session
+    serializes statements (``scalars`` goes through ``execute``, so it is not wrapped again) while keeping one transaction (and one pool checkout) per request.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = asyncio.Lock()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await super().get(*args, **kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        async with self._lock:
+            await super().flush(*args, **kwargs)
+
+    async def commit(self) -> None:
+        async with self._lock:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._lock:
+            await super().rollback()
+
+
+class Database:
+    """Owns the engine and hands out tenant-scoped sessions."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+        self._factory = async_sessionmaker(
+            self.engine,
+            class_=SerializedSession,
+            sync_session_class=TenantSession,
+            expire_on_commit=False,
+            autoflush=False,
+        )
+
+    def session(self, scope: TenantScope | None = None) -> SerializedSession:
+        session = self._factory()
+        session.info["scope"] = scope or TenantScope()
+        return session  # type: ignore[return-value]
+
+    @asynccontextmanager
+    async def transaction(self, scope: TenantScope | None = None) -> AsyncIterator[SerializedSession]:
+        """A unit of work for jobs and scripts: commit on success, roll back on error."""
+        session = self.session(scope)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def rescope(session: AsyncSession, scope: TenantScope) -> None:
+    """Change the tenant scope inside the current transaction (e.g. after creating an organization)."""
+    session.info["scope"] = scope
+    await session.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE))

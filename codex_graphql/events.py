@@ -1,0 +1,181 @@
+"""Domain events and job requests through a transactional outbox.
+
+Services call ``emit`` / ``enqueue`` with the caller's session: the rows commit (or vanish)
+with the change that caused them. ``OutboxRelay`` publishes committed rows to Dramatiq (jobs) and
+to pub/sub (events), marks them sent, and picks up whatever a crash left unsent on its next pass.
+Consumers dedupe by message id (``ProcessedMessage``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ForeignKey, Index, String, Text, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codex_graphql.db import Base, Database, IdMixin, TimestampMixin, new_id, utcnow
+from codex_graphql.kv import PubSub
+
+log = logging.getLogger(__name__)
+
+JOB = "job"
+EVENT = "event"
+
+
+class OutboxMessage(IdMixin, TimestampMixin, Base):
+    """A committed intent to run a job or announce an event. Platform table (no RLS): only the
+    application writes it and the relay reads it across tenants."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_message_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProcessedMessage(Base):
+    """Which consumer already handled which message id: the dedupe record for at-least-once delivery."""
+
+    __tablename__ = "processed_message"
+
+    consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+
+
+def _mark_dirty(session: AsyncSession) -> None:
+    session.info["outbox_dirty"] = True
+
+
+def emit(session: AsyncSession, event_type: str, payload: dict[str, Any], organization_id: uuid.UUID | None = None) -> uuid.UUID:
+    """Record a domain event in the caller's transaction."""
+    message = OutboxMessage(id=new_id(), kind=EVENT, topic=event_type, payload=payload, organization_id=organization_id)
+    session.add(message)
+    _mark_dirty(session)
+    return message.id
+
+
+def enqueue(session: AsyncSession, actor_name: str, organization_id: uuid.UUID | None = None, **kwargs: Any) -> uuid.UUID:
+    """Request a job in the caller's transaction; the actor receives ``job_id`` plus ``kwargs``."""
+    message = OutboxMessage(id=new_id(), kind=JOB, topic=actor_name, payload=kwargs, organization_id=organization_id)
+    session.add(message)
+    _mark_dirty(session)
+    return message.id
+
+
+async def claim_once(session: AsyncSession, consumer: str, message_id: uuid.UUID | str) -> bool:
+    """True the first time ``consumer`` sees ``message_id`` (in this transaction); False after."""
+    result = await session.execute(
+        insert(ProcessedMessage)
+        .values(consumer=consumer, message_id=uuid.UUID(str(message_id)))
+        .on_conflict_do_nothing()
+        .returning(ProcessedMessage.message_id)
+    )
+    return result.first() is not None
+
+
+def event_channel(organization_id: uuid.UUID | str | None) -> str:
+    return f"events:{organization_id or 'platform'}"
+
+
+JobSender = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows. Runs in the API process and in workers; rows are claimed
+    with ``FOR UPDATE SKIP LOCKED`` so several relays never publish the same row at once."""
+
+    def __init__(self, db: Database, send_job: JobSender, pubsub: PubSub, *, poll_seconds: float = 1.0, batch: int = 100) -> None:
+        self.db = db
+        self.send_job = send_job
+        self.pubsub = pubsub
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """One pass: publish up to ``batch`` unsent rows; returns how many were sent."""
+        sent = 0
+        async with self.db.transaction() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.published_at.is_(None))
+                    .order_by(OutboxMessage.created_at)
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                try:
+                    await self._publish(row)
+                except Exception as exc:  # keep going; the row stays unsent and is retried next pass
+                    log.warning("outbox publish failed", extra={"outbox_id": str(row.id), "error": repr(exc)})
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id == row.id)
+                        .values(attempts=OutboxMessage.attempts + 1, last_error=repr(exc)[:2000])
+                    )
+                    continue
+                await session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == row.id).values(published_at=utcnow())
+                )
+                sent += 1
+        return sent
+
+    async def _publish(self, row: OutboxMessage) -> None:
+        if row.kind == JOB:
+            await self.send_job(row.topic, str(row.id), row.payload)
+            return
+        body = orjson.dumps({"id": str(row.id), "type": row.topic, "payload": row.payload,
+                             "organizationId": str(row.organization_id) if row.organization_id else None,
+                             "createdAt": row.created_at.isoformat()})
+        await self.pubsub.publish(event_channel(row.organization_id), body)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.publish_pending() >= self.batch:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay pass failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None

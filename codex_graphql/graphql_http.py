@@ -1,0 +1,239 @@
+"""POST/GET /graphql: request parsing, limits, the viewer, execution, one transaction, JSON out.
+
+A thin handler of our own instead of strawberry's view, so that body limits, CSRF rules, error
+masking, status codes, cookies and the request transaction are explicit and cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from codex_graphql.context import Context
+from codex_graphql.observability import Metrics, request_id_var
+from codex_graphql.relay import decode_id
+from codex_graphql.schema import CodexSchema, is_client_error
+from codex_graphql.services import Services
+
+log = logging.getLogger(__name__)
+
+OPERATION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_METRIC_OPERATIONS = 500
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def bearer_token(request: Request, cookie_name: str) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.cookies.get(cookie_name)
+
+
+def organization_hint(request: Request) -> str | None:
+    raw = request.headers.get("x-codex-organization", "").strip()
+    if not raw:
+        return None
+    decoded = decode_id(raw, "Organization")
+    return str(decoded) if decoded else raw.lower()
+
+
+class GraphQLEndpoint:
+    def __init__(self, schema: CodexSchema, services: Services, metrics: Metrics) -> None:
+        self.schema = schema
+        self.services = services
+        self.metrics = metrics
+        self._operation_labels: set[str] = set()
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(request_id) > 100:
+            request_id = uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        try:
+            response = await self._handle(request, request_id)
+        finally:
+            request_id_var.reset(token)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    async def _handle(self, request: Request, request_id: str) -> Response:
+        settings = self.services.settings
+        if request.method == "GET" and "query" not in request.query_params:
+            if settings.graphiql and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(get_graphql_ide_html(subscription_enabled=True, replace_variables=True, graphql_ide="graphiql"))
+            return json_response(error_body("Send a `query` parameter or POST a JSON body.", "BAD_REQUEST"), 400)
+        try:
+            query, variables, operation_name = await self._read(request)
+        except BadRequest as exc:
+            return json_response(error_body(str(exc), exc.code), exc.status)
+
+        viewer = await self.services.sessions.resolve(
+            bearer_token(request, settings.session_cookie_name), organization_hint(request)
+        )
+        ctx = Context(
+            services=self.services,
+            viewer=viewer,
+            request_id=request_id,
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", "")[:400],
+            token=bearer_token(request, settings.session_cookie_name),
+        )
+        allowed = {OperationType.QUERY} if request.method == "GET" else {
+            OperationType.QUERY, OperationType.MUTATION}
+        started = time.perf_counter()
+        try:
+            result = await self.schema.execute(
+                query, variable_values=variables, context_value=ctx, operation_name=operation_name,
+                allowed_operation_types=allowed,
+            )
+        except InvalidOperationTypeError:
+            await ctx.finish(success=False)
+            return json_response(
+                error_body("Only queries may be sent with GET; use POST for mutations.", "OPERATION_NOT_ALLOWED"), 405,
+                headers={"allow": "POST"},
+            )
+        errors = result.errors or []
+        body: dict[str, Any] = {"data": result.data}
+        try:
+            # Mutation fields run in savepoints, so what the response reports as done is what commits.
+            await ctx.finish(success=True)
+        except Exception:
+            log.exception("committing the request transaction failed")
+            body = {"data": None}
+            errors = [GraphQLError("Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})]
+        if errors:
+            body["errors"] = [self._format(e, request_id) for e in errors]
+        label = self._label(operation_name)
+        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        self.metrics.requests.labels(label).inc()
+        for error in body.get("errors", []):
+            self.metrics.errors.labels(label, error["extensions"]["code"]).inc()
+        response = json_response(body)
+        self._apply_cookie(response, ctx)
+        return response
+
+    async def _read(self, request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+        if request.method == "GET":
+            params = request.query_params
+            variables = self._decode(params["variables"]) if params.get("variables") else None
+            return self._validate(params.get("query"), variables, params.get("operationName"))
+        if request.method != "POST":
+            raise BadRequest("Use GET for queries or POST for any operation.", 405, "METHOD_NOT_ALLOWED")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in {"application/json", "application/graphql-response+json"}:
+            # A JSON content type cannot be sent cross-site without a CORS preflight: this is CSRF protection.
+            raise BadRequest("POST bodies must be `application/json`.", 415, "UNSUPPORTED_MEDIA_TYPE")
+        body = await self._body(request)
+        data = self._decode(body)
+        if isinstance(data, list):
+            raise BadRequest("Batched requests are not supported; send one operation per request.")
+        if not isinstance(data, dict):
+            raise BadRequest("The body must be a JSON object with `query`.")
+        return self._validate(data.get("query"), data.get("variables"), data.get("operationName"))
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.services.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise BadRequest(f"The body exceeds {limit} bytes.", 413, "PAYLOAD_TOO_LARGE")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(f"The body exceeds {limit} bytes.", 413, "PAYLOAD_TOO_LARGE")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _decode(raw: bytes | str) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+
+    @staticmethod
+    def _validate(query: Any, variables: Any, operation_name: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+        if not isinstance(query, str) or not query.strip():
+            raise BadRequest("`query` must be a non-empty string.")
+        if variables is not None and not isinstance(variables, dict):
+            raise BadRequest("`variables` must be a JSON object.")
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise BadRequest("`operationName` must be a string.")
+        return query, variables, operation_name
+
+    def _label(self, operation_name: str | None) -> str:
+        if not operation_name or not OPERATION_NAME_RE.match(operation_name):
+            return "anonymous"
+        if operation_name not in self._operation_labels:
+            if len(self._operation_labels) >= MAX_METRIC_OPERATIONS:
+                return "other"
+            self._operation_labels.add(operation_name)
+        return operation_name
+
+    @staticmethod
+    def _format(error: GraphQLError, request_id: str) -> dict[str, Any]:
+        if not is_client_error(error):
+            return {
+                "message": "Internal server error.",
+                "path": error.path,
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            }
+        formatted = error.formatted
+        extensions = dict(formatted.get("extensions") or {})
+        if "code" not in extensions:
+            extensions["code"] = _classify(error)
+        formatted["extensions"] = extensions
+        return formatted
+
+    def _apply_cookie(self, response: Response, ctx: Context) -> None:
+        if ctx.cookie is None:
+            return
+        settings = self.services.settings
+        secure = settings.public_base_url.startswith("https://")
+        if ctx.cookie.value is None:
+            response.delete_cookie(settings.session_cookie_name, path="/", secure=secure, httponly=True, samesite="lax")
+        else:
+            response.set_cookie(
+                settings.session_cookie_name, ctx.cookie.value, max_age=ctx.cookie.max_age, path="/",
+                secure=secure, httponly=True, samesite="lax",
+            )
+
+
+def _classify(error: GraphQLError) -> str:
+    message = error.message
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable ") or "got invalid value" in message:
+        return "BAD_USER_INPUT"
+    if "can only be" in message or "not allowed" in message.lower():
+        return "OPERATION_NOT_ALLOWED"
+    return "GRAPHQL_VALIDATION_FAILED"

@@ -1,0 +1,71 @@
+"""Outgoing mail: a Mailer protocol with an SMTP and a console implementation."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlparse
+
+import aiosmtplib
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class Mailer(Protocol):
+    async def send(self, mail: Mail) -> None: ...
+
+
+def _message(mail: Mail, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message.set_content(mail.text)
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+    return message
+
+
+class SmtpMailer:
+    """``SMTP_URL`` like ``smtp://user:pass@host:587?starttls=1`` or ``smtps://host:465``."""
+
+    def __init__(self, url: str, sender: str) -> None:
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query)
+        self.sender = sender
+        self.options = {
+            "hostname": parsed.hostname or "127.0.0.1",
+            "port": parsed.port or (465 if parsed.scheme == "smtps" else 25),
+            "username": unquote(parsed.username) if parsed.username else None,
+            "password": unquote(parsed.password) if parsed.password else None,
+            "use_tls": parsed.scheme == "smtps",
+            "start_tls": query.get("starttls", ["0"])[0] in {"1", "true"},
+            "timeout": 15,
+        }
+
+    async def send(self, mail: Mail) -> None:
+        await aiosmtplib.send(_message(mail, self.sender), **self.options)
+
+
+class ConsoleMailer:
+    """Embedded-mode mailer: writes the mail to the log so links can be clicked from the terminal."""
+
+    def __init__(self, sender: str) -> None:
+        self.sender = sender
+
+    async def send(self, mail: Mail) -> None:
+        log.info("mail (console mailer)", extra={"to": mail.to, "subject": mail.subject, "body": mail.text})
+
+
+def build_mailer(smtp_url: str | None, sender: str) -> Mailer:
+    return SmtpMailer(smtp_url, sender) if smtp_url else ConsoleMailer(sender)

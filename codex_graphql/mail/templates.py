@@ -1,0 +1,36 @@
+"""Mail templates: plain text plus a minimal HTML alternative, with escaped values."""
+
+from __future__ import annotations
+
+from html import escape
+
+from codex_graphql.mail import Mail
+
+
+def _html(paragraphs: list[str], link: str, label: str) -> str:
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f'<html><body>{body}<p><a href="{escape(link, quote=True)}">{escape(label)}</a></p></body></html>'
+
+
+def verify_email(to: str, name: str, link: str, hours: int) -> Mail:
+    lines = [f"Hello {name or to},", f"Confirm your email address for Codex. The link expires in {hours} hours."]
+    return Mail(
+        to=to,
+        subject="Confirm your email address",
+        text="\n\n".join([*lines, link]) + "\n",
+        html=_html(lines, link, "Confirm email"),
+    )
+
+
+def reset_password(to: str, name: str, link: str, minutes: int) -> Mail:
+    lines = [
+        f"Hello {name or to},",
+        f"Someone asked to reset the password of this account. The link expires in {minutes} minutes.",
+        "If it was not you, ignore this email; your password stays as it is.",
+    ]
+    return Mail(
+        to=to,
+        subject="Reset your password",
+        text="\n\n".join([*lines, link]) + "\n",
+        html=_html(lines, link, "Choose a new password"),
+    )

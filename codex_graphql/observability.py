@@ -1,0 +1,67 @@
+"""JSON logs carrying the request id, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import traceback
+from datetime import UTC, datetime
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class Metrics:
+    """One registry per app instance, so tests can build several apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "codex_graphql_requests_total", "GraphQL requests by operation name.",
+            ["operation"], registry=self.registry,
+        )
+        self.errors = Counter(
+            "codex_graphql_errors_total", "GraphQL errors by operation and code.",
+            ["operation", "code"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "codex_graphql_request_duration_seconds", "GraphQL request latency by operation.",
+            ["operation"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.http_requests = Counter(
+            "codex_http_requests_total", "HTTP requests by route and status.", ["route", "status"],
+            registry=self.registry,
+        )

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codex_graphql.authz import OrgRole
+from codex_graphql.db import Base, IdMixin, TimestampMixin
+
+
+class Organization(IdMixin, TimestampMixin, Base):
+    """A tenant: a business selling content. Its public face (name, slug) is readable by anyone."""
+
+    __tablename__ = "organization"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class OrganizationMembership(IdMixin, TimestampMixin, Base):
+    """A user's role in an organization. Tenant table: row-level security applies."""
+
+    __tablename__ = "organization_membership"
+    __table_args__ = (UniqueConstraint("organization_id", "user_id"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    role: Mapped[OrgRole] = mapped_column(Enum(OrgRole, name="org_role", native_enum=False, length=32))

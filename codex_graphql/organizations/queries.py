@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+
+from codex_graphql.context import Context
+from codex_graphql.authz import Permission
+from codex_graphql.organizations import loaders, repository
+from codex_graphql.organizations.types import Organization, OrganizationMember
+from codex_graphql.relay import register_node
+
+
+@strawberry.type
+class OrganizationQueries:
+    @strawberry.field(description="An organization by its slug; its public face is readable by anyone.")
+    async def organization(self, info: strawberry.Info, slug: str) -> Organization | None:
+        organization = await repository.by_slug(info.context.db, slug.strip().lower())
+        return Organization.from_model(organization) if organization else None
+
+
+@register_node("Organization")
+async def _organization_node(ctx: Context, id_: uuid.UUID) -> Organization | None:
+    organization = await loaders.organizations(ctx).load(id_)
+    return Organization.from_model(organization) if organization else None
+
+
+@register_node("OrganizationMember")
+async def _member_node(ctx: Context, id_: uuid.UUID) -> OrganizationMember | None:
+    membership = await repository.membership_by_id(ctx.db, id_)
+    if membership is None:
+        return None
+    visible = membership.user_id == ctx.viewer.user_id or ctx.viewer.can(Permission.MEMBERS_READ, membership.organization_id)
+    return OrganizationMember.from_model(membership) if visible else None

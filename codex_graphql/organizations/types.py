@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from codex_graphql.accounts import loaders as account_loaders
+from codex_graphql.accounts.types import User
+from codex_graphql.authz import OrgRole, Permission
+from codex_graphql.organizations import loaders, repository
+from codex_graphql.organizations.models import Organization as OrganizationModel
+from codex_graphql.organizations.models import OrganizationMembership
+from codex_graphql.permissions import HasOrgPermission, guarded
+from codex_graphql.relay import Connection, Node, build_connection, check_first, to_global_id
+
+
+@strawberry.type(description="A person's role in an organization.")
+class OrganizationMember(Node):
+    role: OrgRole = strawberry.field(description="Role, which decides the member's permissions.")
+    created_at: datetime = strawberry.field(description="When the person joined.")
+    user_id: strawberry.Private[uuid.UUID]
+    organization_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, membership: OrganizationMembership) -> OrganizationMember:
+        return cls(
+            id=to_global_id("OrganizationMember", membership.id),
+            role=membership.role,
+            created_at=membership.created_at,
+            user_id=membership.user_id,
+            organization_id=membership.organization_id,
+        )
+
+    @strawberry.field(description="The member's account.")
+    async def user(self, info: strawberry.Info) -> User:
+        user = await account_loaders.users(info.context).load(self.user_id)
+        return User.from_model(user)
+
+    @strawberry.field(description="The member's email address (visible to the member and to staff who can list members).")
+    async def email(self, info: strawberry.Info) -> str:
+        user = await account_loaders.users(info.context).load(self.user_id)
+        return user.email
+
+    @strawberry.field(description="The organization.")
+    async def organization(self, info: strawberry.Info) -> Organization:
+        return Organization.from_model(await loaders.organizations(info.context).load(self.organization_id))
+
+
+@strawberry.type(description="A business that sells content on the platform. Name and slug are public.")
+class Organization(Node):
+    slug: str = strawberry.field(description="URL-safe unique handle, e.g. `acme-films`.")
+    name: str = strawberry.field(description="Display name.")
+    created_at: datetime = strawberry.field(description="When the organization was created.")
+    organization_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, organization: OrganizationModel) -> Organization:
+        return cls(
+            id=to_global_id("Organization", organization.id),
+            slug=organization.slug,
+            name=organization.name,
+            created_at=organization.created_at,
+            organization_id=organization.id,
+        )
+
+    @strawberry.field(description="The signed-in viewer's role here, or null when not a member.")
+    def viewer_role(self, info: strawberry.Info) -> OrgRole | None:
+        return info.context.viewer.role_in(self.organization_id)
+
+    @strawberry.field(
+        description="Permissions the viewer holds here. Empty unless this is the viewer's active organization."
+    )
+    def viewer_permissions(self, info: strawberry.Info) -> list[Permission]:
+        return sorted(info.context.viewer.permissions_in(self.organization_id))
+
+    @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
+    async def members(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[OrganizationMember]:
+        db = info.context.db
+        page = await repository.members_page(db, self.organization_id, check_first(first), after)
+        return build_connection(
+            page, OrganizationMember.from_model, lambda: repository.members_count(db, self.organization_id)
+        )

@@ -1,0 +1,125 @@
+"""Relay conventions: global ids, the Node interface, and connections.
+
+Connections expose ``edges { cursor node }``, ``nodes``, ``pageInfo`` and ``totalCount``; ``first`` is
+capped at 100. ``totalCount`` runs its count query only when a client selects it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+T = TypeVar("T")
+
+
+def to_global_id(type_name: str, id_: uuid.UUID | str) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{id_}".encode()).decode().rstrip("="))
+
+
+def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
+    """Decode a global id; ``None`` for anything malformed (callers answer NOT_FOUND)."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        return type_name, uuid.UUID(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def decode_id(global_id: str, expected_type: str) -> uuid.UUID | None:
+    decoded = from_global_id(global_id)
+    if decoded is None or decoded[0] != expected_type:
+        return None
+    return decoded[1]
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID, fetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Globally unique opaque identifier.")
+
+
+@strawberry.type(description="Where a page sits in a list.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Items precede this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item on the page.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last item; pass as `after` for the next page.")
+
+
+@strawberry.type(description="An item in a connection, with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque cursor of this item.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list, Relay-style.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="Items with their cursors.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="The items of this page without cursors.")
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="Number of items in the whole list, across pages.")
+    async def total_count(self) -> int:
+        return await self._count()
+
+
+def check_first(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise GraphQLError(
+            f"`first` must be between 0 and {MAX_PAGE_SIZE}.", extensions={"code": "BAD_USER_INPUT"}
+        )
+    return first
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """What a repository returns for one page: rows in order plus their cursors."""
+
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def build_connection(page: Page[Any], to_node: Callable[[Any], T], count: Callable[[], Awaitable[int]]) -> Connection[T]:
+    edges = [Edge(cursor=c, node=to_node(item)) for item, c in zip(page.items, page.cursors, strict=True)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _count=count,
+    )
+
+
+NodeResolver = Callable[[Any, uuid.UUID], Awaitable[Any | None]]
+NODE_RESOLVERS: dict[str, NodeResolver] = {}
+
+
+def register_node(type_name: str) -> Callable[[NodeResolver], NodeResolver]:
+    """Register how ``node(id:)`` loads a type; the resolver must apply the same visibility rules."""
+
+    def decorator(resolver: NodeResolver) -> NodeResolver:
+        NODE_RESOLVERS[type_name] = resolver
+        return resolver
+
+    return decorator

@@ -1,0 +1,92 @@
+"""The strawberry schema assembled from the domains, with its limits, caches and error handling."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.types import ExecutionContext
+
+from codex_graphql.accounts.mutations import AccountMutations
+from codex_graphql.accounts.queries import AccountQueries
+from codex_graphql.context import Context
+from codex_graphql.organizations.mutations import OrganizationMutations
+from codex_graphql.organizations.queries import OrganizationQueries
+from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
+from codex_graphql.settings import Settings
+
+log = logging.getLogger("codex_graphql.graphql")
+
+
+@strawberry.type(description="Entry points for reading.")
+class Query(AccountQueries, OrganizationQueries):
+    @strawberry.field(description="Any object by its global id, under the same visibility rules as its own fields.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        decoded = from_global_id(id)
+        if decoded is None:
+            return None
+        resolver = NODE_RESOLVERS.get(decoded[0])
+        return await resolver(info.context, decoded[1]) if resolver else None
+
+
+@strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
+class Mutation(AccountMutations, OrganizationMutations):
+    pass
+
+
+# Codes clients may see verbatim; anything else is masked.
+VISIBLE_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "THROTTLED", "GRAPHQL_VALIDATION_FAILED",
+                 "GRAPHQL_PARSE_FAILED", "OPERATION_NOT_ALLOWED", "PERSISTED_QUERY_NOT_FOUND"}
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """Errors raised by the GraphQL layer itself (parse, validation, variables) or deliberately by us."""
+    original = error.original_error
+    if original is None:
+        return True
+    code = (getattr(original, "extensions", None) or {}).get("code") if isinstance(original, GraphQLError) else None
+    return code in VISIBLE_CODES
+
+
+class CodexSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        context = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", None)
+        for error in errors:
+            if not is_client_error(error):
+                log.error(
+                    "unexpected error in resolver",
+                    exc_info=error.original_error,
+                    extra={"request_id": request_id, "path": error.path},
+                )
+
+
+def build_schema(settings: Settings) -> CodexSchema:
+    # Validation rules are built once: the validation cache is keyed on the rule classes, so a
+    # limiter constructed per request would never hit it.
+    rules = [depth_validator(settings.max_query_depth, None, None), alias_validator(settings.max_aliases)]
+
+    class Limits(AddValidationRules):
+        def __init__(self) -> None:
+            super().__init__(rules)
+
+    parser_size, validation_size, max_tokens = settings.parser_cache_size, settings.validation_cache_size, settings.max_tokens
+    extensions: list[Any] = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        Limits,
+        lambda: ParserCache(maxsize=parser_size),
+        lambda: ValidationCache(maxsize=validation_size),
+    ]
+    return CodexSchema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def printed_schema() -> str:
+    return build_schema(Settings(database_url=None)).as_str() + "\n"
+
+
+__all__ = ["CodexSchema", "Context", "build_schema", "printed_schema"]

@@ -1,0 +1,52 @@
+"""The long-lived parts of a process, built once from settings and shared by requests and jobs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from codex_graphql.accounts.sessions import SessionResolver
+from codex_graphql.db import Database
+from codex_graphql.events import JobSender, OutboxRelay
+from codex_graphql.kv import KeyValue, PubSub, build_kv
+from codex_graphql.mail import Mailer, build_mailer
+from codex_graphql.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    kv: KeyValue
+    pubsub: PubSub
+    redis: Any
+    mailer: Mailer
+    sessions: SessionResolver
+    relay: OutboxRelay
+
+    async def close(self) -> None:
+        await self.relay.stop()
+        await self.kv.close()
+        await self.db.dispose()
+
+
+def build_services(settings: Settings, send_job: JobSender) -> Services:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set; start through `codex-graphql dev` for the embedded database.")
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    kv, pubsub, redis = build_kv(settings.redis_url, settings.redis_namespace)
+    if redis is None:
+        log.warning("REDIS_URL is not set: in-process jobs, pub/sub and caches; this mode is single-instance only")
+    return Services(
+        settings=settings,
+        db=db,
+        kv=kv,
+        pubsub=pubsub,
+        redis=redis,
+        mailer=build_mailer(settings.smtp_url, settings.mail_from),
+        sessions=SessionResolver(db, kv, settings.session_cache_ttl_seconds),
+        relay=OutboxRelay(db, send_job, pubsub, poll_seconds=settings.relay_poll_seconds),
+    )

@@ -1,0 +1,39 @@
+"""What actors share inside one worker process: settings, database, mailer. Built lazily on the
+worker's event loop (asyncpg connections belong to the loop that opened them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codex_graphql.db import Database
+from codex_graphql.mail import Mailer, build_mailer
+from codex_graphql.settings import Settings
+
+_settings: Settings | None = None
+_runtime: Runtime | None = None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    mailer: Mailer
+
+
+def configure(settings: Settings) -> None:
+    global _settings, _runtime
+    _settings, _runtime = settings, None
+
+
+def runtime() -> Runtime:
+    global _runtime, _settings
+    if _runtime is None:
+        settings = _settings or Settings()
+        if not settings.database_url:
+            raise RuntimeError("DATABASE_URL is not set for the worker.")
+        _runtime = Runtime(
+            settings=settings,
+            db=Database(settings.database_url, pool_size=5, max_overflow=5),
+            mailer=build_mailer(settings.smtp_url, settings.mail_from),
+        )
+    return _runtime
