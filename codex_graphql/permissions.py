@@ -4,6 +4,7 @@ Each rule is a strawberry permission class whose schema directive prints in ``sc
 (e.g. ``@requiresOrgPermission(permission: CONTENT_MANAGE)``) and whose text is appended to the
 field description, because introspection carries descriptions but not applied directives.
 Use ``guarded`` / ``guarded_mutation`` to attach them; never check roles inside resolvers.
+Guarded fields should be nullable, so a refusal nulls the field and not its parent.
 """
 
 from __future__ import annotations

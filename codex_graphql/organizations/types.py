@@ -77,7 +77,7 @@ class Organization(Node):
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[OrganizationMember]:
+    ) -> Connection[OrganizationMember] | None:
         db = info.context.db
         page = await repository.members_page(db, self.organization_id, check_first(first), after)
         return build_connection(

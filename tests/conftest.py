@@ -1,0 +1,130 @@
+"""Test fixtures: real PostgreSQL and Redis, a fresh database per test cloned from a migrated template."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from alembic import command
+from alembic.config import Config
+
+from codex_graphql.app import create_app
+from codex_graphql.db import Database
+from codex_graphql.settings import Settings
+from tests.support import GraphQLClient, Factory
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def db_url(name: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["url"] = url
+    config.attributes["skip_logging"] = True
+    return config
+
+
+async def admin_execute(*statements: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def template_db() -> AsyncIterator[str]:
+    name = f"codex_tpl_{RUN_ID}"
+    await admin_execute(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    await asyncio.to_thread(command.upgrade, alembic_config(db_url(name)), "head")
+    yield name
+    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+async def database_url(template_db: str) -> AsyncIterator[str]:
+    name = f"codex_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    yield db_url(name)
+    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+async def redis_namespace() -> AsyncIterator[str]:
+    namespace = f"codex-test-{uuid.uuid4().hex[:10]}"
+    yield namespace
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{namespace}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_namespace: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        redis_namespace=redis_namespace,
+        secret_key="test-secret-key-not-for-production",
+        public_base_url="http://testserver",
+        log_json=False,
+        relay_poll_seconds=0.1,
+        smtp_url=None,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4321))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(Settings(database_url=database_url).database_url or "", pool_size=2, max_overflow=2)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def admin_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection (bypasses RLS) for arranging and asserting raw state."""
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def factory(db: Database, gql: GraphQLClient) -> Factory:
+    return Factory(db, gql)
