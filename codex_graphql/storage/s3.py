@@ -1,0 +1,214 @@
+"""S3 storage through aioboto3: AWS S3 or any S3-compatible endpoint (path-style when ``endpoint_url`` is set).
+
+One client per process, opened at first use and closed by ``close()``. Clients only ever receive
+presigned URLs (SigV4); a single PUT's URL signs its Content-Type and Content-Length, so the upload
+must send exactly the type and size that were granted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from codex_graphql.storage import CompletedPart, ObjectInfo, SignedRequest
+
+log = logging.getLogger(__name__)
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+_BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall", "MalformedXML"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the RFC 6266 ``filename*`` for the rest."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in filename):
+        raise ValueError("invalid file name")
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class S3Storage:
+    def __init__(self, bucket: str, region: str, endpoint_url: str | None = None,
+                 access_key: str | None = None, secret_key: str | None = None) -> None:
+        self.bucket = bucket
+        self.region = region
+        self.endpoint_url = endpoint_url
+        # Without explicit keys botocore's default chain applies (environment, instance or task role).
+        self._session = aioboto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
+        self._config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            retries={"mode": "standard", "max_attempts": 3},
+            # Checksums only where S3 requires them: S3-compatible servers differ in what they accept.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _s3(self) -> Any:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    stack = AsyncExitStack()
+                    self._client = await stack.enter_async_context(
+                        self._session.client("s3", endpoint_url=self.endpoint_url, config=self._config)
+                    )
+                    self._stack = stack
+        return self._client
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    @staticmethod
+    def _expiry(expires_in: int) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=expires_in)
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket when missing (dev and tests), with all public access blocked."""
+        s3 = await self._s3()
+        try:
+            await s3.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _code(exc) not in _NOT_FOUND:
+                raise
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            await s3.create_bucket(**kwargs)
+        except ClientError as exc:
+            if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        try:
+            await s3.put_public_access_block(
+                Bucket=self.bucket,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            )
+        except ClientError as exc:  # some S3-compatible servers lack the API; their buckets start private
+            log.warning("could not set a public access block on %s: %s", self.bucket, _code(exc))
+
+    async def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> SignedRequest:
+        if size < 0:
+            raise ValueError("object size must not be negative")
+        s3 = await self._s3()
+        url = await s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size},
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        # Content-Length is signed too; HTTP clients (browsers included) send it themselves.
+        return SignedRequest(url=url, method="PUT", headers={"Content-Type": content_type},
+                             expires_at=self._expiry(expires_in))
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        s3 = await self._s3()
+        response = await s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        return str(response["UploadId"])
+
+    async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> SignedRequest:
+        if not 1 <= part_number <= 10_000:
+            raise ValueError("part number must be between 1 and 10000")
+        s3 = await self._s3()
+        url = await s3.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        return SignedRequest(url=url, method="PUT", headers={}, expires_at=self._expiry(expires_in))
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[CompletedPart]) -> None:
+        """ValueError when S3 refuses the part list (missing part, wrong ETag, part too small, no such upload)."""
+        if not parts:
+            raise ValueError("a multipart upload needs at least one part")
+        s3 = await self._s3()
+        ordered = sorted(parts, key=lambda p: p.part_number)
+        try:
+            await s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in ordered]},
+            )
+        except ClientError as exc:
+            if _code(exc) in _BAD_COMPLETION:
+                raise ValueError(f"multipart upload cannot be completed: {_code(exc)}") from exc
+            raise
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        s3 = await self._s3()
+        try:
+            await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) not in ("NoSuchUpload", "404"):
+                raise
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        s3 = await self._s3()
+        try:
+            response = await s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                return None
+            raise
+        return ObjectInfo(size=int(response["ContentLength"]), content_type=response.get("ContentType"))
+
+    async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> SignedRequest:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if filename is not None:
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        s3 = await self._s3()
+        url = await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return SignedRequest(url=url, method="GET", headers={}, expires_at=self._expiry(expires_in))
+
+    async def download(self, key: str, destination: Path) -> None:
+        """Download to a temporary name beside ``destination``, moved into place once complete."""
+        s3 = await self._s3()
+        destination = Path(destination)
+        partial = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
+        try:
+            await s3.download_file(self.bucket, key, str(partial))
+            os.replace(partial, destination)
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                raise FileNotFoundError(f"no object {key!r}") from exc
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+
+    async def upload_file(self, key: str, source: Path, content_type: str) -> None:
+        s3 = await self._s3()
+        await s3.upload_file(str(source), self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    async def delete(self, key: str) -> None:
+        s3 = await self._s3()
+        await s3.delete_object(Bucket=self.bucket, Key=key)
