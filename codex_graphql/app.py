@@ -152,4 +152,14 @@ document.getElementById('go').onclick = async () => {{
 </script></body></html>"""
 
 
-__all__ = ["PlainTextResponse", "create_app"]
+def app_factory() -> Starlette:
+    """The app uvicorn builds in each server process (`codex-graphql serve`/`dev`, factory=True):
+    settings from the environment, logging configured for this process."""
+    from codex_graphql.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+__all__ = ["PlainTextResponse", "app_factory", "create_app"]
