@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
@@ -14,32 +15,64 @@ from codex_graphql.observability import configure_logging
 from codex_graphql.settings import Settings
 from workers.broker import job_sender, setup_broker
 from workers.runtime import configure, runtime
+from workers.runtime import shutdown as shutdown_runtime
 
 settings = Settings()
 configure_logging(settings.log_level, settings.log_json)
 configure(settings)
 broker = setup_broker(settings)
 
-from workers import actors  # noqa: E402,F401  (actors bind to the broker set up above)
+from workers import actors, commerce_actors, media_actors  # noqa: E402,F401  (actors bind to the broker set up above)
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelayMiddleware(dramatiq.Middleware):
-    """Workers also relay the outbox, so rows left by a crashed API instance still get sent."""
+    """Workers also relay the outbox, so rows left by a crashed API instance still get sent.
+
+    The relay runs on the AsyncIO middleware's event loop. It is held here (a task nobody
+    references may be garbage-collected mid-run) and stopped, with the runtime's database pool and
+    the Redis client, once the worker threads are done: ``after_worker_shutdown`` hooks run in
+    reverse order, so this one runs before the AsyncIO middleware stops the loop.
+    """
+
+    def __init__(self) -> None:
+        self.relay: OutboxRelay | None = None
+        self.redis: Any = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         if loop_thread is None:
             return
-        _, pubsub, _ = build_kv(settings.redis_url, settings.redis_namespace)
+        _, pubsub, self.redis = build_kv(settings.redis_url, settings.redis_namespace)
 
-        async def start() -> None:
+        async def start() -> OutboxRelay:
             relay = OutboxRelay(runtime().db, job_sender(broker), pubsub, poll_seconds=max(settings.relay_poll_seconds, 1.0))
             relay.start()
+            return relay
 
-        asyncio.run_coroutine_threadsafe(start(), loop_thread.loop).result(timeout=10)
+        self.relay = asyncio.run_coroutine_threadsafe(start(), loop_thread.loop).result(timeout=10)
         log.info("outbox relay running in worker")
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is None:
+            return
+        relay, redis, self.relay, self.redis = self.relay, self.redis, None, None
+
+        async def stop() -> None:
+            if relay is not None:
+                await relay.stop()
+            if redis is not None:
+                await redis.aclose()
+            await shutdown_runtime()
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), loop_thread.loop).result(timeout=10)
+        except Exception:
+            log.exception("stopping the worker's outbox relay and runtime failed")
+        else:
+            log.info("outbox relay stopped, connections closed")
 
 
 broker.add_middleware(OutboxRelayMiddleware())

@@ -21,6 +21,7 @@ class Runtime:
 
 
 def configure(settings: Settings) -> None:
+    """Use these settings for the next ``runtime()``. Call ``shutdown()`` first if one was built."""
     global _settings, _runtime
     _settings, _runtime = settings, None
 
@@ -37,3 +38,11 @@ def runtime() -> Runtime:
             mailer=build_mailer(settings.smtp_url, settings.mail_from),
         )
     return _runtime
+
+
+async def shutdown() -> None:
+    """Close the runtime's database pool (on the loop that opened it) and forget the runtime."""
+    global _runtime
+    current, _runtime = _runtime, None
+    if current is not None:
+        await current.db.dispose()

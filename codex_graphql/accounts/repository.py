@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.accounts.models import EmailToken, User, UserSession
+from codex_graphql.authz import PlatformRole
 from codex_graphql.db import utcnow
 
 
@@ -37,6 +38,22 @@ async def live_session(session: AsyncSession, token_hash: str) -> tuple[UserSess
         )
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def live_session_status(session: AsyncSession, token_hash: str) -> tuple[PlatformRole, bool] | None:
+    """One indexed lookup: is this session live, and what are its user's role and verification?"""
+    row = (
+        await session.execute(
+            select(User.platform_role, User.email_verified_at.is_not(None))
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(
+                UserSession.token_hash == token_hash,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > utcnow(),
+            )
+        )
+    ).first()
+    return (row[0], bool(row[1])) if row else None
 
 
 async def revoke_session(session: AsyncSession, token_hash: str) -> uuid.UUID | None:

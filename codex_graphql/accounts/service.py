@@ -34,6 +34,7 @@ VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"
 ACCOUNT_EMAIL_ACTOR = "send_account_email"
 MAX_NAME_LENGTH = 200
+MAX_EMAIL_LENGTH = 320
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +103,21 @@ async def register(session: AsyncSession, settings: Settings, email: str, passwo
     return await start_session(session, settings, user, client)
 
 
+def _login_email(raw: str) -> str:
+    """The email as ``register`` stored it, so every spelling of one address is one account and one
+    throttle bucket. Input that is no valid address matches no account; it is cut to a bounded key."""
+    try:
+        return normalize_email(raw)
+    except DomainError:
+        return raw.strip().lower()[:MAX_EMAIL_LENGTH]
+
+
 def _throttle_keys(email: str, ip: str) -> list[tuple[str, int]]:
     return [(f"login-fail:email:{email}", 1), (f"login-fail:ip:{ip}", 5)]
 
 
 async def login(session: AsyncSession, settings: Settings, kv: KeyValue, email: str, password: str, client: Client) -> SignedIn:
-    email = email.strip().lower()
+    email = _login_email(email)
     window, limit = settings.login_failure_window_seconds, settings.login_max_failures
     for key, factor in _throttle_keys(email, client.ip):
         count = await kv.get(key)

@@ -1,8 +1,11 @@
 """Session tokens to viewers.
 
-PostgreSQL is the truth; Redis caches the resolved viewer for a few minutes per token, and every
-change to a user's sessions or memberships drops that user's cached entries, so revocation and
-role changes apply on the next request.
+PostgreSQL is the truth; Redis caches the resolved viewer (role, verification, memberships) for a
+few minutes per token, and every change to a user's sessions or memberships drops that user's
+cached entries. A cache hit is still confirmed by one indexed lookup of the session row, so a
+session that expired or was revoked (also by hand, or while Redis could not be reached to drop the
+entry) is anonymous on its next request, and a role or verification change made elsewhere
+reloads the entry.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ class SessionResolver:
             return ANONYMOUS
         hashed = token_hash(token)
         entry = await self._cached(hashed)
+        if entry is not None:
+            status = await self._live_status(hashed)
+            if status is None:
+                await self.forget_token(hashed)
+                return ANONYMOUS
+            if status != (entry["role"], entry["verified"]):
+                entry = None  # the account changed behind the cache's back: reload it
         if entry is None:
             entry = await self._load(hashed)
             if entry is None:
@@ -63,6 +73,10 @@ class SessionResolver:
             await self.kv.add_member(_user_key(entry["uid"]), hashed, self.cache_ttl)
         except Exception:
             return
+
+    async def _live_status(self, hashed: str) -> tuple[PlatformRole, bool] | None:
+        async with self.db.transaction() as session:
+            return await repository.live_session_status(session, hashed)
 
     async def _load(self, hashed: str) -> dict | None:
         async with self.db.transaction() as session:

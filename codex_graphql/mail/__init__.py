@@ -36,11 +36,30 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
     return message
 
 
+_YES, _NO = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _start_tls(query: dict[str, list[str]]) -> bool | None:
+    """``?starttls=1`` requires STARTTLS, ``?starttls=0`` forbids it; by default the connection is
+    upgraded whenever the server offers it, so credentials never cross in plain text needlessly."""
+    value = query.get("starttls", [""])[0].strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    if value:
+        raise ValueError(f"SMTP_URL: starttls must be 1 or 0, not {value!r}")
+    return None
+
+
 class SmtpMailer:
-    """``SMTP_URL`` like ``smtp://user:pass@host:587?starttls=1`` or ``smtps://host:465``."""
+    """``SMTP_URL`` like ``smtp://user:pass@host:587`` (STARTTLS when offered; ``?starttls=1`` to
+    require it, ``?starttls=0`` to never use it) or ``smtps://host:465`` (implicit TLS)."""
 
     def __init__(self, url: str, sender: str) -> None:
         parsed = urlparse(url)
+        if parsed.scheme not in {"smtp", "smtps"}:
+            raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parsed.scheme}://")
         query = parse_qs(parsed.query)
         self.sender = sender
         self.options = {
@@ -49,7 +68,7 @@ class SmtpMailer:
             "username": unquote(parsed.username) if parsed.username else None,
             "password": unquote(parsed.password) if parsed.password else None,
             "use_tls": parsed.scheme == "smtps",
-            "start_tls": query.get("starttls", ["0"])[0] in {"1", "true"},
+            "start_tls": False if parsed.scheme == "smtps" else _start_tls(query),
             "timeout": 15,
         }
 
