@@ -45,7 +45,9 @@ PY
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ ! -x .venv/bin/codex-graphql ] || ! installed_here; then
   echo "Installing Codex GraphQL and its dev dependencies into .venv (pip install -e '.[dev]')..." >&2
   started=$SECONDS
-  if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'; then
+  # (The filter drops pip's notes about configured local package indexes that lack a package.)
+  if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' \
+      2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
     echo "pip install failed; see the messages above." >&2
     exit 1
   fi
