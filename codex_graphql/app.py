@@ -10,12 +10,13 @@ from html import escape
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
-from codex_graphql.observability import Metrics
+from codex_graphql.observability import Metrics, RequestIdMiddleware
 from codex_graphql.schema import build_schema
 from codex_graphql.services import Services, build_services
 from codex_graphql.settings import Settings
@@ -106,15 +107,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def account_page(request: Request) -> Response:
         return HTMLResponse(_account_page(request.url.path))
 
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/account/verify-email", account_page),
+        Route("/account/reset-password", account_page),
+    ]
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics_endpoint),
-            Route("/account/verify-email", account_page),
-            Route("/account/reset-password", account_page),
-        ],
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware, metrics=metrics, routes=[r.path for r in routes])],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -74,3 +74,26 @@ class Unauthenticated(AuthError):
 
 class Forbidden(AuthError):
     code = "FORBIDDEN"
+
+
+# Codes clients may see verbatim; anything else is masked to INTERNAL_SERVER_ERROR.
+VISIBLE_CODES = frozenset({
+    "UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "THROTTLED", "GRAPHQL_VALIDATION_FAILED",
+    "GRAPHQL_PARSE_FAILED", "OPERATION_NOT_ALLOWED", "PERSISTED_QUERY_NOT_FOUND",
+})
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """Errors of the request itself (parse, validation, variable coercion) or raised deliberately
+    with a visible code; everything else is a bug or an outage and gets masked."""
+    original = error.original_error
+    if original is None:
+        return True
+    if not isinstance(original, GraphQLError):
+        return False
+    code = (original.extensions or {}).get("code")
+    if code is not None:
+        return code in VISIBLE_CODES
+    # graphql-core's own errors about the request carry no path (e.g. a variable of the wrong
+    # type, or a required variable not provided); an error raised inside a resolver always has one.
+    return error.path is None

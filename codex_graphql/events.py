@@ -110,6 +110,7 @@ class OutboxRelay:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def notify(self) -> None:
         self._wake.set()
@@ -122,7 +123,8 @@ class OutboxRelay:
                 await session.scalars(
                     select(OutboxMessage)
                     .where(OutboxMessage.published_at.is_(None))
-                    .order_by(OutboxMessage.created_at)
+                    # Rows that keep failing go last, so a batch of them cannot starve newer rows.
+                    .order_by(OutboxMessage.attempts, OutboxMessage.created_at)
                     .limit(self.batch)
                     .with_for_update(skip_locked=True)
                 )
@@ -154,28 +156,42 @@ class OutboxRelay:
         await self.pubsub.publish(event_channel(row.organization_id), body)
 
     async def run(self) -> None:
-        while True:
+        # The loop ends on ``_stopping`` and not only on cancellation: some client libraries (seen
+        # with redis-py 8's asyncio publish) swallow a task's CancelledError, which left a cancelled
+        # relay looping forever and ``stop()`` waiting for it.
+        while not self._stopping:
             try:
-                while await self.publish_pending() >= self.batch:
+                while not self._stopping and await self.publish_pending() >= self.batch:
                     pass
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox relay pass failed")
+            if self._stopping:
+                break
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Let a pass in flight finish (so what it sent gets marked sent), then make sure the task ends."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+        if not done:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+        if not done:
+            log.error("outbox relay did not stop within %.0f s", 2 * grace_seconds)
+        elif not task.cancelled() and task.exception() is not None:
+            log.error("outbox relay ended with an error", exc_info=task.exception())

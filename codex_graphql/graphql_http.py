@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -17,18 +16,22 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from codex_graphql.context import Context
-from codex_graphql.observability import Metrics, request_id_var
+from codex_graphql.errors import is_client_error
+from codex_graphql.observability import Metrics, pick_request_id, request_id_var
 from codex_graphql.relay import decode_id
-from codex_graphql.schema import CodexSchema, is_client_error
+from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
 
 log = logging.getLogger(__name__)
 
 OPERATION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# The name of the first named operation in a document, for metrics when `operationName` is not sent
+# (a label only: a document that fools it is merely counted under another name).
+DOCUMENT_OPERATION_RE = re.compile(r"(?:^|[\s}])(?:query|mutation|subscription)\s+([A-Za-z_][A-Za-z0-9_]*)")
 MAX_METRIC_OPERATIONS = 500
 
 
@@ -74,9 +77,8 @@ class GraphQLEndpoint:
         self._operation_labels: set[str] = set()
 
     async def __call__(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if len(request_id) > 100:
-            request_id = uuid.uuid4().hex
+        # Normally assigned by RequestIdMiddleware; picked here too when the endpoint is mounted alone.
+        request_id = request.scope.get("state", {}).get("request_id") or pick_request_id(request.headers.get("x-request-id"))
         token = request_id_var.set(request_id)
         try:
             response = await self._handle(request, request_id)
@@ -89,7 +91,7 @@ class GraphQLEndpoint:
         settings = self.services.settings
         if request.method == "GET" and "query" not in request.query_params:
             if settings.graphiql and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(get_graphql_ide_html(subscription_enabled=True, replace_variables=True, graphql_ide="graphiql"))
+                return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
             return json_response(error_body("Send a `query` parameter or POST a JSON body.", "BAD_REQUEST"), 400)
         try:
             query, variables, operation_name = await self._read(request)
@@ -115,12 +117,23 @@ class GraphQLEndpoint:
                 query, variable_values=variables, context_value=ctx, operation_name=operation_name,
                 allowed_operation_types=allowed,
             )
-        except InvalidOperationTypeError:
+        except InvalidOperationTypeError as exc:
             await ctx.finish(success=False)
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                return json_response(error_body(
+                    "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).",
+                    "OPERATION_NOT_ALLOWED"), 400)
             return json_response(
                 error_body("Only queries may be sent with GET; use POST for mutations.", "OPERATION_NOT_ALLOWED"), 405,
                 headers={"allow": "POST"},
             )
+        except CannotGetOperationTypeError as exc:
+            # An unknown `operationName`, or several operations and none named: the request is invalid.
+            await ctx.finish(success=False)
+            return json_response(error_body(exc.as_http_error_reason(), "GRAPHQL_VALIDATION_FAILED"))
+        except BaseException:
+            await ctx.finish(success=False)
+            raise
         errors = result.errors or []
         body: dict[str, Any] = {"data": result.data}
         try:
@@ -132,7 +145,7 @@ class GraphQLEndpoint:
             errors = [GraphQLError("Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})]
         if errors:
             body["errors"] = [self._format(e, request_id) for e in errors]
-        label = self._label(operation_name)
+        label = self._label(operation_name or _document_operation_name(query))
         self.metrics.latency.labels(label).observe(time.perf_counter() - started)
         self.metrics.requests.labels(label).inc()
         for error in body.get("errors", []):
@@ -144,7 +157,7 @@ class GraphQLEndpoint:
     async def _read(self, request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
         if request.method == "GET":
             params = request.query_params
-            variables = self._decode(params["variables"]) if params.get("variables") else None
+            variables = self._decode(params["variables"], "`variables`") if params.get("variables") else None
             return self._validate(params.get("query"), variables, params.get("operationName"))
         if request.method != "POST":
             raise BadRequest("Use GET for queries or POST for any operation.", 405, "METHOD_NOT_ALLOWED")
@@ -174,11 +187,11 @@ class GraphQLEndpoint:
         return b"".join(chunks)
 
     @staticmethod
-    def _decode(raw: bytes | str) -> Any:
+    def _decode(raw: bytes | str, what: str = "The body") -> Any:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+            raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
 
     @staticmethod
     def _validate(query: Any, variables: Any, operation_name: Any) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -226,6 +239,11 @@ class GraphQLEndpoint:
                 settings.session_cookie_name, ctx.cookie.value, max_age=ctx.cookie.max_age, path="/",
                 secure=secure, httponly=True, samesite="lax",
             )
+
+
+def _document_operation_name(query: str) -> str | None:
+    match = DOCUMENT_OPERATION_RE.search(query)
+    return match.group(1) if match else None
 
 
 def _classify(error: GraphQLError) -> str:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import traceback
+import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.datastructures import Headers, MutableHeaders
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -65,3 +70,48 @@ class Metrics:
             "codex_http_requests_total", "HTTP requests by route and status.", ["route", "status"],
             registry=self.registry,
         )
+
+
+# A client may pass its own trace id; anything else (too long, odd characters) is replaced.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def pick_request_id(raw: str | None) -> str:
+    return raw if raw and SAFE_REQUEST_ID.match(raw) else uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request an id (the client's ``x-request-id`` when safe), exposes it to logs
+    through ``request_id_var``, echoes it on the response, and counts responses by route and status."""
+
+    def __init__(self, app: Any, metrics: Metrics | None = None, routes: Collection[str] = ()) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = set(routes)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = pick_request_id(Headers(scope=scope).get("x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+            if self.metrics is not None:
+                # The matched route's template (set by Starlette's router), never the raw path: bounded labels.
+                route = getattr(scope.get("route"), "path", None)
+                if route is None:
+                    route = scope["path"] if scope["path"] in self.routes else "other"
+                self.metrics.http_requests.labels(route, str(status)).inc()

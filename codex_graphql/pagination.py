@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import GraphQLError
@@ -21,8 +21,12 @@ def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         created, _, raw_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(raw_id)
-    except ValueError as exc:
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        # Normalized to UTC here: a forged offset near year 1 or 9999 would otherwise overflow in the driver.
+        return created_at.astimezone(UTC), uuid.UUID(raw_id)
+    except (ValueError, OverflowError) as exc:
         raise GraphQLError("Invalid cursor.", extensions={"code": "BAD_USER_INPUT"}) from exc
 
 
@@ -55,5 +59,5 @@ async def keyset_page(
         items=rows,
         cursors=[encode_cursor(r.created_at, r.id) for r in rows],
         has_next_page=has_next,
-        has_previous_page=after is not None,
+        has_previous_page=bool(after),
     )

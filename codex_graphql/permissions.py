@@ -18,6 +18,7 @@ from strawberry.schema_directive import Location
 
 from codex_graphql.authz import Permission, PlatformRole
 from codex_graphql.errors import Forbidden, Unauthenticated
+from codex_graphql.relay import decode_id
 
 
 @strawberry.schema_directive(
@@ -82,10 +83,21 @@ class IsPlatformOwner(Rule):
         return "Requires platform role PLATFORM_OWNER."
 
 
-def organization_id_of(source: Any, viewer: Any) -> uuid.UUID | None:
-    """The organization a field belongs to: the parent object's, or the active one for root fields."""
+def _named_organization(arguments: dict[str, Any]) -> uuid.UUID | None:
+    """The organization a root field's arguments name (``organizationId:`` or ``input.organizationId``)."""
+    raw = arguments.get("organization_id")
+    if raw is None:
+        raw = getattr(arguments.get("input"), "organization_id", None)
+    return decode_id(str(raw), "Organization") if raw is not None else None
+
+
+def organization_id_of(source: Any, viewer: Any, arguments: dict[str, Any] | None = None) -> uuid.UUID | None:
+    """The organization a field belongs to: the parent object's; for root fields the one the
+    arguments name, else the active one. An argument that does not decode as an Organization id
+    falls back to the active organization and the resolver answers NOT_FOUND."""
     if source is None:
-        return viewer.active_organization_id
+        named = _named_organization(arguments or {})
+        return named if named is not None else viewer.active_organization_id
     org_id = getattr(source, "organization_id", None)
     return org_id if org_id is not None else getattr(source, "id", None)
 
@@ -102,7 +114,7 @@ class HasOrgPermission(Rule):
         viewer = info.context.viewer
         if not viewer.is_authenticated:
             raise Unauthenticated("Sign in to do this.")
-        org_id = organization_id_of(source, viewer)
+        org_id = organization_id_of(source, viewer, kwargs)
         if org_id is not None and viewer.role_in(org_id) and org_id != viewer.active_organization_id:
             raise Forbidden(
                 f"Organization {org_id} is not the active organization: call setActiveOrganization "

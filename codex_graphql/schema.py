@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
 from codex_graphql.context import Context
+from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
 from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
@@ -39,18 +40,8 @@ class Mutation(AccountMutations, OrganizationMutations):
     pass
 
 
-# Codes clients may see verbatim; anything else is masked.
-VISIBLE_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "THROTTLED", "GRAPHQL_VALIDATION_FAILED",
-                 "GRAPHQL_PARSE_FAILED", "OPERATION_NOT_ALLOWED", "PERSISTED_QUERY_NOT_FOUND"}
-
-
-def is_client_error(error: GraphQLError) -> bool:
-    """Errors raised by the GraphQL layer itself (parse, validation, variables) or deliberately by us."""
-    original = error.original_error
-    if original is None:
-        return True
-    code = (getattr(original, "extensions", None) or {}).get("code") if isinstance(original, GraphQLError) else None
-    return code in VISIBLE_CODES
+# Which errors clients see verbatim (VISIBLE_CODES, is_client_error) is decided in errors.py, shared by
+# the transports; both names stay importable from here.
 
 
 class CodexSchema(strawberry.Schema):
