@@ -13,13 +13,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from codex_graphql.commerce.routes import commerce_routes
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
+from codex_graphql.graphql_ws import GraphQLWebSocket
+from codex_graphql.media.processing import cleanup_abandoned_uploads
 from codex_graphql.observability import Metrics, RequestIdMiddleware
+from codex_graphql.periodic import Periodic
 from codex_graphql.schema import build_schema
 from codex_graphql.services import Services, build_services
 from codex_graphql.settings import Settings
+from codex_graphql.storage.factory import build_storage
+from codex_graphql.storage.local import LocalStorage
+from codex_graphql.storage.routes import storage_routes
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,8 @@ class InProcessWorker:
         configure(settings)
         self.broker = setup_broker(settings)
         import workers.actors  # noqa: F401  (declares the actors on this broker)
+        import workers.commerce_actors  # noqa: F401
+        import workers.media_actors  # noqa: F401
 
         self.worker = dramatiq.Worker(self.broker, worker_threads=2)
         self.send = job_sender(self.broker)
@@ -58,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     schema = build_schema(settings)
     metrics = Metrics()
     state: dict[str, object] = {}
+    storage = services.storage if services is not None else build_storage(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -65,18 +75,25 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services is not None:
             built = services
         elif settings.redis_url:
-            built = build_services(settings, _redis_job_sender(settings))
+            built = build_services(settings, _redis_job_sender(settings), storage)
         else:
             worker = InProcessWorker(settings)
-            built = build_services(settings, worker.send)
+            built = build_services(settings, worker.send, storage)
         state["services"] = built
         state["graphql"] = GraphQLEndpoint(schema, built, metrics)
+        cleanup: Periodic | None = None
         if worker:
             worker.start()
+            # No separate worker process in embedded mode: this process runs the maintenance too.
+            cleanup = Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
+                               lambda: cleanup_abandoned_uploads(built.db, built.storage))
+            cleanup.start()
         built.relay.start()
         try:
             yield
         finally:
+            if cleanup:
+                await cleanup.stop()
             await built.relay.stop()
             if worker:
                 await asyncio.to_thread(worker.stop)
@@ -115,6 +132,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/account/verify-email", account_page),
         Route("/account/reset-password", account_page),
     ]
+    routes.append(WebSocketRoute("/graphql", GraphQLWebSocket(schema, lambda: state["services"])))
+    routes += commerce_routes(lambda: state["services"])
+    if isinstance(storage, LocalStorage):
+        routes += storage_routes(storage)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware, metrics=metrics, routes=[r.path for r in routes])],

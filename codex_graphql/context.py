@@ -65,6 +65,11 @@ class Context:
         finally:
             await session.close()
 
+    async def next_event(self) -> None:
+        """Between subscription events: end the transaction the last event used and forget cached loads."""
+        await self.finish(success=True)
+        self._loaders.clear()
+
     def require_user_id(self) -> uuid.UUID:
         assert self.viewer.user_id is not None  # guarded by IsAuthenticated
         return self.viewer.user_id

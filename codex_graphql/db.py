@@ -171,3 +171,16 @@ async def rescope(session: AsyncSession, scope: TenantScope) -> None:
     """Change the tenant scope inside the current transaction (e.g. after creating an organization)."""
     session.info["scope"] = scope
     await session.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE))
+
+
+@asynccontextmanager
+async def acting_in(session: AsyncSession, organization_id: uuid.UUID) -> AsyncIterator[None]:
+    """Write into one organization on the viewer's behalf after the service has validated the action
+    (a customer's checkout, free claim or playback of that organization's content). The tenant scope
+    is switched for the block only and restored afterwards."""
+    previous: TenantScope = session.info.get("scope") or TenantScope()
+    await rescope(session, TenantScope(user_id=previous.user_id, organization_id=organization_id))
+    try:
+        yield
+    finally:
+        await rescope(session, previous)

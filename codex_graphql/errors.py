@@ -26,6 +26,9 @@ class ErrorCode(enum.StrEnum):
     NOT_ALLOWED = "NOT_ALLOWED"
     INVALID_STATE = "INVALID_STATE"
     CONFLICT = "CONFLICT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    ALREADY_OWNED = "ALREADY_OWNED"
+    PAYMENT_PROVIDER_ERROR = "PAYMENT_PROVIDER_ERROR"
 
 
 @strawberry.type(description="A problem with the input of a mutation. Nothing was changed.")

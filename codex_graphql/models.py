@@ -1,13 +1,17 @@
 """Imports every model so metadata (alembic, tests) sees the whole schema."""
 
 from codex_graphql.accounts.models import EmailToken, User, UserSession
+from codex_graphql.commerce.models import CheckoutSession, IdempotencyRecord, Purchase, StripeEvent
+from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPosition
 from codex_graphql.db import Base
 from codex_graphql.events import OutboxMessage, ProcessedMessage
 from codex_graphql.organizations.models import Organization, OrganizationMembership
 
-TENANT_TABLES = ("organization_membership",)
+TENANT_TABLES = (
+    "organization_membership", "content", "content_entitlement", "playback_position", "checkout_session", "purchase",
+)
 
 __all__ = [
-    "Base", "EmailToken", "Organization", "OrganizationMembership", "OutboxMessage",
+    "Base", "CheckoutSession", "Content", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "TENANT_TABLES", "User", "UserSession",
 ]

@@ -149,3 +149,11 @@ def guarded_mutation(*rules: Rule, description: str, **kwargs: Any) -> Any:
         extensions=[PermissionExtension(permissions=list(rules))],
         **kwargs,
     )
+
+
+def guarded_subscription(*rules: Rule, description: str, **kwargs: Any) -> Any:
+    return strawberry.subscription(
+        description=_with_rule(description, list(rules)),
+        extensions=[PermissionExtension(permissions=list(rules))],
+        **kwargs,
+    )

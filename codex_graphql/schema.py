@@ -14,6 +14,11 @@ from strawberry.types import ExecutionContext
 
 from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
+from codex_graphql.commerce.mutations import CommerceMutations
+from codex_graphql.commerce.subscriptions import CommerceSubscriptions
+from codex_graphql.content.mutations import ContentMutations
+from codex_graphql.content.queries import ContentQueries
+from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.context import Context
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.organizations.mutations import OrganizationMutations
@@ -25,7 +30,7 @@ log = logging.getLogger("codex_graphql.graphql")
 
 
 @strawberry.type(description="Entry points for reading.")
-class Query(AccountQueries, OrganizationQueries):
+class Query(AccountQueries, OrganizationQueries, ContentQueries):
     @strawberry.field(description="Any object by its global id, under the same visibility rules as its own fields.")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         decoded = from_global_id(id)
@@ -36,7 +41,12 @@ class Query(AccountQueries, OrganizationQueries):
 
 
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
-class Mutation(AccountMutations, OrganizationMutations):
+class Mutation(AccountMutations, OrganizationMutations, ContentMutations, CommerceMutations):
+    pass
+
+
+@strawberry.type(description="Live events over WebSocket (`graphql-transport-ws` at /graphql).")
+class Subscription(ContentSubscriptions, CommerceSubscriptions):
     pass
 
 
@@ -73,7 +83,7 @@ def build_schema(settings: Settings) -> CodexSchema:
         lambda: ParserCache(maxsize=parser_size),
         lambda: ValidationCache(maxsize=validation_size),
     ]
-    return CodexSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
 
 
 def printed_schema() -> str:

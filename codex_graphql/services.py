@@ -12,6 +12,10 @@ from codex_graphql.events import JobSender, OutboxRelay
 from codex_graphql.kv import KeyValue, PubSub, build_kv
 from codex_graphql.mail import Mailer, build_mailer
 from codex_graphql.settings import Settings
+from codex_graphql.payments import PaymentProvider
+from codex_graphql.payments.factory import build_payments
+from codex_graphql.storage import Storage
+from codex_graphql.storage.factory import build_storage
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +30,17 @@ class Services:
     mailer: Mailer
     sessions: SessionResolver
     relay: OutboxRelay
+    storage: Storage
+    payments: PaymentProvider
 
     async def close(self) -> None:
         await self.relay.stop()
         await self.kv.close()
+        await self.storage.close()
         await self.db.dispose()
 
 
-def build_services(settings: Settings, send_job: JobSender) -> Services:
+def build_services(settings: Settings, send_job: JobSender, storage: Storage | None = None) -> Services:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; start through `codex-graphql dev` for the embedded database.")
     db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
@@ -49,4 +56,6 @@ def build_services(settings: Settings, send_job: JobSender) -> Services:
         mailer=build_mailer(settings.smtp_url, settings.mail_from),
         sessions=SessionResolver(db, kv, settings.session_cache_ttl_seconds),
         relay=OutboxRelay(db, send_job, pubsub, poll_seconds=settings.relay_poll_seconds),
+        storage=storage or build_storage(settings),
+        payments=build_payments(settings),
     )

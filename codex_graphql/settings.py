@@ -55,8 +55,12 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     payments_provider: Literal["stripe", "local"] = "local"
+    stripe_tax_enabled: bool = False
+    # Origins that checkout success/cancel URLs may point to (comma-separated); PUBLIC_BASE_URL is always allowed.
+    allowed_redirect_origins: str = ""
 
     storage_backend: Literal["s3", "local"] = "local"
+    storage_max_object_bytes: int = 5 * 1024**3
     s3_endpoint_url: str | None = None
     s3_bucket: str = "codex-media"
     s3_region: str = "us-east-1"
@@ -70,6 +74,7 @@ class Settings(BaseSettings):
 
     enable_multi_org: bool = False
     relay_poll_seconds: float = 1.0
+    upload_cleanup_seconds: float = 600.0
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -90,6 +95,15 @@ class Settings(BaseSettings):
     @property
     def link_base(self) -> str:
         return (self.account_link_base_url or self.public_base_url).rstrip("/")
+
+    @property
+    def redirect_origins(self) -> set[str]:
+        from urllib.parse import urlsplit
+
+        origins = {o.strip().rstrip("/") for o in self.allowed_redirect_origins.split(",") if o.strip()}
+        base = urlsplit(self.public_base_url)
+        origins.add(f"{base.scheme}://{base.netloc}")
+        return origins
 
     @property
     def embedded_redis(self) -> bool:

@@ -77,8 +77,9 @@ async def redis_namespace() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_namespace: str) -> Settings:
+def settings(database_url: str, redis_namespace: str, tmp_path: Path) -> Settings:
     return Settings(
+        data_dir=tmp_path / "data",
         environment="test",
         database_url=database_url,
         redis_url=REDIS_URL,
@@ -128,3 +129,12 @@ async def admin_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 def factory(db: Database, gql: GraphQLClient) -> Factory:
     return Factory(db, gql)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> None:
+    """Argon2id with tiny parameters keeps hundreds of sign-ups fast; test_password_hashing checks the
+    production parameters separately."""
+    from codex_graphql.accounts import security
+
+    security.use_fast_test_hashing()

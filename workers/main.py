@@ -11,6 +11,8 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from codex_graphql.events import OutboxRelay
 from codex_graphql.kv import build_kv
+from codex_graphql.media.processing import cleanup_abandoned_uploads
+from codex_graphql.periodic import Periodic
 from codex_graphql.observability import configure_logging
 from codex_graphql.settings import Settings
 from workers.broker import job_sender, setup_broker
@@ -38,6 +40,7 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
 
     def __init__(self) -> None:
         self.relay: OutboxRelay | None = None
+        self.cleanup: Periodic | None = None
         self.redis: Any = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -46,21 +49,27 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
             return
         _, pubsub, self.redis = build_kv(settings.redis_url, settings.redis_namespace)
 
-        async def start() -> OutboxRelay:
+        async def start() -> tuple[OutboxRelay, Periodic]:
             relay = OutboxRelay(runtime().db, job_sender(broker), pubsub, poll_seconds=max(settings.relay_poll_seconds, 1.0))
             relay.start()
-            return relay
+            cleanup = Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
+                               lambda: cleanup_abandoned_uploads(runtime().db, runtime().storage))
+            cleanup.start()
+            return relay, cleanup
 
-        self.relay = asyncio.run_coroutine_threadsafe(start(), loop_thread.loop).result(timeout=10)
+        self.relay, self.cleanup = asyncio.run_coroutine_threadsafe(start(), loop_thread.loop).result(timeout=10)
         log.info("outbox relay running in worker")
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         if loop_thread is None:
             return
-        relay, redis, self.relay, self.redis = self.relay, self.redis, None, None
+        relay, cleanup, redis = self.relay, self.cleanup, self.redis
+        self.relay, self.cleanup, self.redis = None, None, None
 
         async def stop() -> None:
+            if cleanup is not None:
+                await cleanup.stop()
             if relay is not None:
                 await relay.stop()
             if redis is not None:

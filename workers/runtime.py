@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from codex_graphql.db import Database
 from codex_graphql.mail import Mailer, build_mailer
 from codex_graphql.settings import Settings
+from codex_graphql.storage import Storage
+from codex_graphql.storage.factory import build_storage
 
 _settings: Settings | None = None
 _runtime: Runtime | None = None
@@ -18,6 +20,7 @@ class Runtime:
     settings: Settings
     db: Database
     mailer: Mailer
+    storage: Storage
 
 
 def configure(settings: Settings) -> None:
@@ -36,6 +39,7 @@ def runtime() -> Runtime:
             settings=settings,
             db=Database(settings.database_url, pool_size=5, max_overflow=5),
             mailer=build_mailer(settings.smtp_url, settings.mail_from),
+            storage=build_storage(settings),
         )
     return _runtime
 

@@ -8,10 +8,25 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the email is unknown, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash("codex-dummy-password-for-timing")
+
+# Cheap parameters for test suites only (settings refuse them in production).
+FAST_TEST_PROFILE = RFC_9106_LOW_MEMORY.__class__(
+    hash_len=RFC_9106_LOW_MEMORY.hash_len, salt_len=RFC_9106_LOW_MEMORY.salt_len, time_cost=1,
+    memory_cost=1024, parallelism=1, type=RFC_9106_LOW_MEMORY.type, version=RFC_9106_LOW_MEMORY.version,
+)
+
+
+def use_fast_test_hashing() -> None:
+    """Switch this process to cheap Argon2id parameters. Hashes stay valid argon2id and
+    ``needs_rehash`` upgrades them on the next sign-in under the default parameters."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher.from_parameters(FAST_TEST_PROFILE)
+    _DUMMY_HASH = _hasher.hash("codex-dummy-password-for-timing")
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -12,7 +13,10 @@ from codex_graphql.authz import Permission, PlatformRole
 from codex_graphql.organizations import loaders as org_loaders
 from codex_graphql.organizations import repository as orgs
 from codex_graphql.organizations.types import Organization, OrganizationMember
-from codex_graphql.relay import to_global_id
+from codex_graphql.relay import Connection, to_global_id
+
+if TYPE_CHECKING:
+    from codex_graphql.commerce.types import Purchase
 
 
 @strawberry.type(description="The signed-in user, with private account details and organization context.")
@@ -57,6 +61,14 @@ class Viewer:
             return None
         organization = await org_loaders.organizations(info.context).load(org_id)
         return Organization.from_model(organization) if organization else None
+
+    @strawberry.field(description="The viewer's purchases in every organization, newest first.")
+    async def purchases(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]]:
+        from codex_graphql.commerce import queries as commerce_queries  # commerce types refer back to accounts
+
+        return await commerce_queries.viewer_purchases(info, self.user_id, first, after)
 
     @strawberry.field(description="Permissions the viewer holds in the active organization.")
     def permissions(self, info: strawberry.Info) -> list[Permission]:

@@ -34,3 +34,17 @@ def reset_password(to: str, name: str, link: str, minutes: int) -> Mail:
         text="\n\n".join([*lines, link]) + "\n",
         html=_html(lines, link, "Choose a new password"),
     )
+
+
+def purchase_confirmation(to: str, name: str, title: str, seller: str, amount: str, receipt: str) -> Mail:
+    lines = [f"Hello {name or to},", f"Thank you for buying “{title}” from {seller} ({amount}).",
+             "It is in your library now. Your receipt:"]
+    return Mail(to=to, subject=f"Your purchase: {title}", text="\n\n".join([*lines, receipt]) + "\n",
+                html=_html(lines, receipt, "View receipt"))
+
+
+def refund_notice(to: str, name: str, title: str, seller: str, amount: str, receipt: str) -> Mail:
+    lines = [f"Hello {name or to},", f"Your purchase of “{title}” from {seller} was refunded ({amount}).",
+             "Access to it has ended. The refund reaches your account in a few days, depending on your bank."]
+    return Mail(to=to, subject=f"Refund: {title}", text="\n\n".join([*lines, receipt]) + "\n",
+                html=_html(lines, receipt, "View receipt"))

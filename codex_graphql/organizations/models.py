@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codex_graphql.authz import OrgRole
@@ -16,6 +16,8 @@ class Organization(IdMixin, TimestampMixin, Base):
 
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Share of each sale (net of tax) credited to the content's creator, for payouts.
+    creator_share_percent: Mapped[int] = mapped_column(Integer, default=100, server_default=text("100"))
 
 
 class OrganizationMembership(IdMixin, TimestampMixin, Base):

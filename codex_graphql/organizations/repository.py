@@ -68,3 +68,8 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 async def membership_by_id(session: AsyncSession, membership_id: uuid.UUID) -> OrganizationMembership | None:
     """RLS limits this to the viewer's own memberships and those of the active organization."""
     return await session.get(OrganizationMembership, membership_id)
+
+
+async def all_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every organization id, for system jobs that then work tenant by tenant."""
+    return list((await session.scalars(select(Organization.id).order_by(Organization.created_at))).all())

@@ -2,17 +2,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.authz import OrgRole, Permission
+from codex_graphql.content.queries import ContentFilter, organization_contents
+from codex_graphql.content.types import Content
 from codex_graphql.organizations import loaders, repository
 from codex_graphql.organizations.models import Organization as OrganizationModel
 from codex_graphql.organizations.models import OrganizationMembership
 from codex_graphql.permissions import HasOrgPermission, guarded
 from codex_graphql.relay import Connection, Node, build_connection, check_first, to_global_id
+
+if TYPE_CHECKING:
+    from codex_graphql.commerce.types import CreatorEarnings, Purchase
 
 
 @strawberry.type(description="A person's role in an organization.")
@@ -73,6 +79,32 @@ class Organization(Node):
     )
     def viewer_permissions(self, info: strawberry.Info) -> list[Permission]:
         return sorted(info.context.viewer.permissions_in(self.organization_id))
+
+    @strawberry.field(
+        description="Content items, newest first: PUBLISHED ones for everyone; every status for staff with "
+        "CONTENT_READ in this (active) organization."
+    )
+    async def contents(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
+        filter: ContentFilter | None = None,
+    ) -> Connection[Content]:
+        return await organization_contents(info, self.organization_id, first, after, filter)
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Purchases in this organization, newest first.")
+    async def purchases(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]] | None:
+        from codex_graphql.commerce import queries as commerce_queries  # commerce types refer back to Organization
+
+        return await commerce_queries.organization_purchases(info, self.organization_id, first, after)
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Earnings per creator, for payouts.")
+    async def creator_earnings(
+        self, info: strawberry.Info
+    ) -> list[Annotated[CreatorEarnings, strawberry.lazy("codex_graphql.commerce.types")]] | None:
+        from codex_graphql.commerce import queries as commerce_queries
+
+        return await commerce_queries.creator_earnings(info, self.organization_id)
 
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(

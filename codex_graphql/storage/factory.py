@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codex_graphql.settings import Settings
 from codex_graphql.storage import Storage
-from codex_graphql.storage.local import DEFAULT_MAX_OBJECT_BYTES, LocalStorage
+from codex_graphql.storage.local import LocalStorage
 from codex_graphql.storage.s3 import S3Storage
 
 
@@ -22,6 +22,6 @@ def build_storage(settings: Settings) -> Storage:
             root=settings.data_dir / "storage",
             base_url=settings.public_base_url,
             secret_key=settings.secret_key,
-            max_object_bytes=getattr(settings, "storage_max_object_bytes", DEFAULT_MAX_OBJECT_BYTES),
+            max_object_bytes=settings.storage_max_object_bytes,
         )
     raise ValueError(f"unknown storage backend {settings.storage_backend!r}")

@@ -1,0 +1,1 @@
+"""Commerce: checkout, purchases, free claims, grants, refunds, receipts and purchase events."""

@@ -1,0 +1,184 @@
+"""SQL for checkouts, purchases, the webhook inbox and idempotency records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codex_graphql.authz import in_organization
+from codex_graphql.commerce.models import (
+    CheckoutSession,
+    IdempotencyRecord,
+    Purchase,
+    PurchaseStatus,
+    StripeEvent,
+)
+from codex_graphql.content.models import ContentEntitlement, EntitlementSource
+from codex_graphql.organizations.models import Organization
+from codex_graphql.pagination import keyset_page
+from codex_graphql.relay import Page
+
+
+async def checkout_by_provider_id(session: AsyncSession, organization_id: uuid.UUID, provider_session_id: str) -> CheckoutSession | None:
+    statement = in_organization(select(CheckoutSession), CheckoutSession, organization_id)
+    return await session.scalar(statement.where(CheckoutSession.provider_session_id == provider_session_id).with_for_update())
+
+
+async def checkout_by_id(session: AsyncSession, checkout_id: uuid.UUID) -> CheckoutSession | None:
+    return await session.get(CheckoutSession, checkout_id)
+
+
+async def purchase_for_update(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> Purchase | None:
+    statement = in_organization(select(Purchase), Purchase, organization_id).where(Purchase.id == purchase_id)
+    return await session.scalar(statement.with_for_update())
+
+
+async def purchase_by_payment_intent(session: AsyncSession, organization_id: uuid.UUID, payment_intent: str) -> Purchase | None:
+    statement = in_organization(select(Purchase), Purchase, organization_id)
+    return await session.scalar(statement.where(Purchase.payment_intent_id == payment_intent).with_for_update())
+
+
+async def purchase_by_id(session: AsyncSession, purchase_id: uuid.UUID) -> Purchase | None:
+    """Visible when RLS allows: the buyer's own, or the active organization's."""
+    return await session.get(Purchase, purchase_id)
+
+
+async def active_purchase(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, content_id: uuid.UUID) -> Purchase | None:
+    statement = in_organization(select(Purchase), Purchase, organization_id).where(
+        Purchase.user_id == user_id, Purchase.content_id == content_id, Purchase.status == PurchaseStatus.COMPLETED
+    )
+    return await session.scalar(statement.order_by(Purchase.created_at.desc()).limit(1))
+
+
+async def lock_access(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID) -> None:
+    """Serialize, until the transaction ends, free claims of one item by one person, so concurrent
+    claims create one purchase and not several (grants serialize on the content row lock)."""
+    await session.execute(
+        text("select pg_advisory_xact_lock(hashtextextended(:k, 0))").bindparams(k=f"access:{user_id}:{content_id}")
+    )
+
+
+async def insert_purchase(session: AsyncSession, values: dict[str, Any]) -> uuid.UUID | None:
+    """Insert once per provider checkout session; None when it already exists."""
+    statement = insert(Purchase).values(**values).on_conflict_do_nothing(
+        index_elements=[Purchase.provider_session_id], index_where=text("provider_session_id IS NOT NULL")
+    )
+    return (await session.execute(statement.returning(Purchase.id))).scalar_one_or_none()
+
+
+async def grant_entitlement(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID,
+                            content_id: uuid.UUID, source: EntitlementSource, source_id: uuid.UUID) -> None:
+    statement = insert(ContentEntitlement).values(
+        id=uuid.uuid4(), organization_id=organization_id, user_id=user_id, content_id=content_id,
+        source=source, source_id=source_id,
+    ).on_conflict_do_nothing(
+        index_elements=[ContentEntitlement.content_id, ContentEntitlement.user_id],
+        index_where=text("revoked_at IS NULL"),
+    )
+    await session.execute(statement)
+
+
+async def revoke_entitlement(session: AsyncSession, organization_id: uuid.UUID, source_id: uuid.UUID, at: datetime) -> None:
+    await session.execute(
+        update(ContentEntitlement)
+        .where(ContentEntitlement.organization_id == organization_id, ContentEntitlement.source_id == source_id,
+               ContentEntitlement.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+
+
+async def user_purchases_page(session: AsyncSession, user_id: uuid.UUID, first: int, after: str | None) -> Page[Purchase]:
+    statement = select(Purchase).where(Purchase.user_id == user_id)
+    return await keyset_page(session, statement, created_col=Purchase.created_at, id_col=Purchase.id, first=first, after=after)
+
+
+async def user_purchases_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Purchase).where(Purchase.user_id == user_id)) or 0)
+
+
+async def organization_purchases_page(session: AsyncSession, organization_id: uuid.UUID, first: int, after: str | None) -> Page[Purchase]:
+    statement = in_organization(select(Purchase), Purchase, organization_id)
+    return await keyset_page(session, statement, created_col=Purchase.created_at, id_col=Purchase.id, first=first, after=after)
+
+
+async def organization_purchases_count(session: AsyncSession, organization_id: uuid.UUID) -> int:
+    statement = in_organization(select(func.count()).select_from(Purchase), Purchase, organization_id)
+    return int(await session.scalar(statement) or 0)
+
+
+async def revenue_by_content(session: AsyncSession, organization_id: uuid.UUID, content_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    statement = in_organization(
+        select(Purchase.content_id, func.coalesce(func.sum(Purchase.amount_cents - Purchase.tax_cents), 0)),
+        Purchase, organization_id,
+    ).where(Purchase.content_id.in_(content_ids), Purchase.status == PurchaseStatus.COMPLETED).group_by(Purchase.content_id)
+    return {content_id: int(total) for content_id, total in (await session.execute(statement)).all()}
+
+
+async def creator_totals(session: AsyncSession, organization_id: uuid.UUID) -> list[tuple[uuid.UUID, int, int, int]]:
+    """(creator, purchases, gross net of tax, creator share) over completed purchases."""
+    statement = in_organization(
+        select(Purchase.creator_id, func.count(), func.coalesce(func.sum(Purchase.amount_cents - Purchase.tax_cents), 0),
+               func.coalesce(func.sum(Purchase.creator_share_cents), 0)),
+        Purchase, organization_id,
+    ).where(Purchase.status == PurchaseStatus.COMPLETED).group_by(Purchase.creator_id)
+    return [(c, int(n), int(g), int(s)) for c, n, g, s in (await session.execute(statement)).all()]
+
+
+# -- webhook inbox ---------------------------------------------------------------------------------
+async def store_event(session: AsyncSession, event_id: str, event_type: str, payload: dict[str, Any]) -> bool:
+    """True when this delivery is the first of the event."""
+    obj = (payload.get("data") or {}).get("object") or {}
+    payment_intent = obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
+    statement = insert(StripeEvent).values(
+        id=event_id, type=event_type, payload=payload, payment_intent_id=payment_intent
+    ).on_conflict_do_nothing()
+    return (await session.execute(statement.returning(StripeEvent.id))).scalar_one_or_none() is not None
+
+
+async def lock_event(session: AsyncSession, event_id: str) -> StripeEvent | None:
+    return await session.scalar(select(StripeEvent).where(StripeEvent.id == event_id).with_for_update())
+
+
+async def checkout_event_for_payment(session: AsyncSession, payment_intent: str) -> StripeEvent | None:
+    """The completed checkout event that paid ``payment_intent``: its metadata names the organization."""
+    return await session.scalar(
+        select(StripeEvent).where(
+            StripeEvent.payment_intent_id == payment_intent,
+            StripeEvent.type.in_(["checkout.session.completed", "checkout.session.async_payment_succeeded"]),
+        ).limit(1)
+    )
+
+
+async def refund_event_for_payment(session: AsyncSession, payment_intent: str) -> StripeEvent | None:
+    return await session.scalar(
+        select(StripeEvent).where(
+            StripeEvent.payment_intent_id == payment_intent,
+            StripeEvent.type == "charge.refunded",
+            text("(payload -> 'data' -> 'object' ->> 'refunded') = 'true'"),
+        ).limit(1)
+    )
+
+
+# -- idempotency -----------------------------------------------------------------------------------
+async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, operation: str, key: str) -> IdempotencyRecord | None:
+    await session.execute(
+        text("select pg_advisory_xact_lock(hashtextextended(:k, 0))").bindparams(k=f"{user_id}:{operation}:{key}")
+    )
+    return await session.get(IdempotencyRecord, (user_id, operation, key))
+
+
+async def receipt_details(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> tuple[Purchase, str, str] | None:
+    """(purchase, title, seller) for receipts and purchase mails. The title is the one the item had when
+    it was bought (``content_title``), not its current one: receipts outlive renames."""
+    statement = (
+        in_organization(select(Purchase, Purchase.content_title, Organization.name), Purchase, organization_id)
+        .join(Organization, Organization.id == Purchase.organization_id)
+        .where(Purchase.id == purchase_id)
+    )
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1], row[2]) if row else None

@@ -1,0 +1,217 @@
+"""Commerce rules: checkout, free claims, grants, refunds.
+
+Money is never taken from the client: prices come from the database when a checkout starts and
+amounts from the payment provider when it completes (see ``webhooks``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codex_graphql import events
+from codex_graphql.accounts import repository as accounts
+from codex_graphql.authz import Viewer
+from codex_graphql.commerce import repository
+from codex_graphql.commerce.models import CheckoutSession, Purchase, PurchaseKind, PurchaseStatus
+from codex_graphql.content import repository as contents
+from codex_graphql.content import service as content_service
+from codex_graphql.content.models import Content, ContentStatus, EntitlementSource
+from codex_graphql.db import acting_in, utcnow
+from codex_graphql.errors import DomainError, ErrorCode
+from codex_graphql.organizations import repository as organizations
+from codex_graphql.payments import CheckoutRequest, PaymentProvider
+from codex_graphql.settings import Settings
+
+PURCHASE_EMAIL_ACTOR = "send_purchase_email"
+COMPLETED_EVENT = "purchase.completed"
+REFUNDED_EVENT = "purchase.refunded"
+DISPUTED_EVENT = "purchase.disputed"
+MAX_NOTE = 1000
+
+
+def _check_redirect(url: str, settings: Settings, field: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Use an absolute http(s) URL.", field)
+    if parts.scheme == "http" and settings.is_production:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Use an https URL.", field)
+    if f"{parts.scheme}://{parts.netloc}" not in settings.redirect_origins:
+        raise DomainError(ErrorCode.INVALID_INPUT, "This URL's origin is not allowed for redirects.", field)
+    return url.strip()
+
+
+async def _purchasable(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None) -> Content:
+    content = await contents.by_id(session, content_id) if content_id else None
+    if content is None or content.status is not ContentStatus.PUBLISHED:
+        raise DomainError(ErrorCode.NOT_FOUND, "No published content has this id.", "contentId")
+    entitled = bool(await contents.entitled_content_ids(session, viewer.user_id, [content.id])) if viewer.user_id else False
+    if entitled or content_service.is_staff_reader(viewer, content):
+        raise DomainError(ErrorCode.ALREADY_OWNED, "You already have access to this content.", "contentId")
+    return content
+
+
+async def start_checkout(session: AsyncSession, provider: PaymentProvider, settings: Settings, viewer: Viewer,
+                         content_id: uuid.UUID | None, success_url: str, cancel_url: str,
+                         idempotency_key: str) -> CheckoutSession:
+    assert viewer.user_id is not None
+    success_url = _check_redirect(success_url, settings, "successUrl")
+    cancel_url = _check_redirect(cancel_url, settings, "cancelUrl")
+    content = await _purchasable(session, viewer, content_id)
+    if content.price_cents == 0:
+        raise DomainError(ErrorCode.INVALID_STATE, "This content is free: use claimFreeContent.", "contentId")
+    user = await accounts.user_by_id(session, viewer.user_id)
+    assert user is not None
+    checkout_id = uuid.uuid4()
+    metadata = {"organization_id": str(content.organization_id), "content_id": str(content.id),
+                "user_id": str(user.id), "checkout_id": str(checkout_id)}
+    try:
+        created = await provider.create_checkout(CheckoutRequest(
+            reference_id=str(checkout_id), title=content.title, amount_cents=content.price_cents,
+            currency=content.currency, customer_email=user.email, success_url=success_url, cancel_url=cancel_url,
+            metadata=metadata, idempotency_key=f"checkout:{user.id}:{idempotency_key}",
+            automatic_tax=settings.stripe_tax_enabled,
+        ))
+    except Exception as exc:
+        raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, "The payment provider could not start the checkout; try again.") from exc
+    checkout = CheckoutSession(
+        id=checkout_id, organization_id=content.organization_id, user_id=user.id, content_id=content.id,
+        provider=provider.name, provider_session_id=created.session_id, checkout_url=created.url,
+        amount_cents=content.price_cents, currency=content.currency, success_url=success_url, cancel_url=cancel_url,
+    )
+    async with acting_in(session, content.organization_id):
+        session.add(checkout)
+        await session.flush()
+    return checkout
+
+
+async def creator_share(session: AsyncSession, organization_id: uuid.UUID, net_cents: int) -> int:
+    organization = await organizations.by_id(session, organization_id)
+    percent = organization.creator_share_percent if organization else 100
+    return max(0, net_cents) * percent // 100
+
+
+def announce(session: AsyncSession, purchase: Purchase, event_type: str, email_kind: str | None) -> None:
+    events.emit(session, event_type, {"purchaseId": str(purchase.id), "contentId": str(purchase.content_id),
+                                      "userId": str(purchase.user_id), "status": purchase.status.value},
+                purchase.organization_id)
+    if email_kind:
+        events.enqueue(session, PURCHASE_EMAIL_ACTOR, purchase.organization_id, kind=email_kind,
+                       purchase_id=str(purchase.id), purchase_organization_id=str(purchase.organization_id))
+
+
+async def claim_free(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None) -> Purchase:
+    """Instant access to free content; claiming again returns the same purchase."""
+    assert viewer.user_id is not None
+    content = await contents.by_id(session, content_id) if content_id else None
+    if content is None or content.status is not ContentStatus.PUBLISHED:
+        raise DomainError(ErrorCode.NOT_FOUND, "No published content has this id.", "contentId")
+    if content.price_cents != 0:
+        raise DomainError(ErrorCode.INVALID_STATE, "This content is not free: use startCheckout.", "contentId")
+    async with acting_in(session, content.organization_id):
+        await repository.lock_access(session, viewer.user_id, content.id)
+        existing = await repository.active_purchase(session, content.organization_id, viewer.user_id, content.id)
+        if existing is not None:
+            return existing
+        purchase = Purchase(
+            organization_id=content.organization_id, user_id=viewer.user_id, content_id=content.id,
+            creator_id=content.creator_id, content_title=content.title, kind=PurchaseKind.FREE, status=PurchaseStatus.COMPLETED,
+            amount_cents=0, currency=content.currency,
+        )
+        session.add(purchase)
+        await session.flush()
+        await repository.grant_entitlement(session, content.organization_id, viewer.user_id, content.id,
+                                           EntitlementSource.FREE, purchase.id)
+        announce(session, purchase, COMPLETED_EVENT, None)
+    return purchase
+
+
+async def grant(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None, user_id: uuid.UUID | None,
+                note: str) -> Purchase:
+    organization_id = viewer.active_organization_id
+    assert organization_id is not None
+    content = await contents.for_update(session, organization_id, content_id) if content_id else None
+    if content is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No content has this id in your organization.", "contentId")
+    user = await accounts.user_by_id(session, user_id) if user_id else None
+    if user is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No user has this id.", "userId")
+    if len(note) > MAX_NOTE:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Notes are at most {MAX_NOTE} characters.", "note")
+    if await contents.entitled_content_ids(session, user.id, [content.id]):
+        raise DomainError(ErrorCode.ALREADY_OWNED, "This person already has access.", "userId")
+    purchase = Purchase(
+        organization_id=organization_id, user_id=user.id, content_id=content.id, creator_id=content.creator_id,
+        content_title=content.title, kind=PurchaseKind.GRANT, status=PurchaseStatus.COMPLETED, amount_cents=0, currency=content.currency,
+        granted_by_id=viewer.user_id, note=note.strip() or None,
+    )
+    session.add(purchase)
+    await session.flush()
+    await repository.grant_entitlement(session, organization_id, user.id, content.id, EntitlementSource.GRANT, purchase.id)
+    announce(session, purchase, COMPLETED_EVENT, None)
+    return purchase
+
+
+async def revoke_grant(session: AsyncSession, viewer: Viewer, purchase_id: uuid.UUID | None) -> Purchase:
+    purchase = await _staff_purchase(session, viewer, purchase_id)
+    if purchase.kind is not PurchaseKind.GRANT:
+        raise DomainError(ErrorCode.INVALID_STATE, "Only granted access can be revoked; refund paid purchases.", "purchaseId")
+    if purchase.status is PurchaseStatus.REFUNDED:
+        raise DomainError(ErrorCode.INVALID_STATE, "This access was already revoked.", "purchaseId")
+    await mark_refunded(session, purchase, "revoked by staff")
+    announce(session, purchase, REFUNDED_EVENT, None)
+    return purchase
+
+
+async def _staff_purchase(session: AsyncSession, viewer: Viewer, purchase_id: uuid.UUID | None) -> Purchase:
+    organization_id = viewer.active_organization_id
+    purchase = (await repository.purchase_for_update(session, organization_id, purchase_id)
+                if purchase_id and organization_id else None)
+    if purchase is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No purchase has this id in your organization.", "purchaseId")
+    return purchase
+
+
+ENTITLEMENT_SOURCES = {PurchaseKind.PAID: EntitlementSource.PURCHASE, PurchaseKind.FREE: EntitlementSource.FREE,
+                       PurchaseKind.GRANT: EntitlementSource.GRANT}
+
+
+async def mark_refunded(session: AsyncSession, purchase: Purchase, reason: str | None) -> None:
+    """End this purchase's access. When another completed purchase of the same item remains (a second
+    checkout paid before the first completed, a grant next to a payment), access moves to it."""
+    now = utcnow()
+    purchase.status = PurchaseStatus.REFUNDED
+    purchase.refunded_at = now
+    purchase.refund_reason = reason
+    await session.flush()
+    await repository.revoke_entitlement(session, purchase.organization_id, purchase.id, now)
+    remaining = await repository.active_purchase(session, purchase.organization_id, purchase.user_id, purchase.content_id)
+    if remaining is not None:
+        await repository.grant_entitlement(session, purchase.organization_id, purchase.user_id, purchase.content_id,
+                                           ENTITLEMENT_SOURCES[remaining.kind], remaining.id)
+
+
+async def refund(session: AsyncSession, provider: PaymentProvider, viewer: Viewer, purchase_id: uuid.UUID | None,
+                 reason: str, idempotency_key: str) -> Purchase:
+    purchase = await _staff_purchase(session, viewer, purchase_id)
+    if purchase.status is PurchaseStatus.REFUNDED:
+        raise DomainError(ErrorCode.INVALID_STATE, "This purchase was already refunded.", "purchaseId")
+    if purchase.kind is not PurchaseKind.PAID or not purchase.payment_intent_id:
+        raise DomainError(ErrorCode.INVALID_STATE, "Only paid purchases can be refunded; revoke granted access instead.", "purchaseId")
+    if len(reason) > MAX_NOTE:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Reasons are at most {MAX_NOTE} characters.", "reason")
+    try:
+        result = await provider.refund(purchase.payment_intent_id, f"refund:{purchase.id}:{idempotency_key}", reason)
+    except Exception as exc:
+        raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, "The payment provider refused the refund; try again.") from exc
+    purchase.refund_requested_at = utcnow()
+    purchase.refund_reason = reason or None
+    if result.status == "succeeded":
+        await mark_refunded(session, purchase, reason or None)
+        announce(session, purchase, REFUNDED_EVENT, "refund")
+    elif result.status in ("failed", "canceled"):
+        raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, f"The refund {result.status}.", "purchaseId")
+    await session.flush()
+    return purchase

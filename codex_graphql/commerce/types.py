@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from codex_graphql.accounts import loaders as account_loaders
+from codex_graphql.accounts.types import User
+from codex_graphql.authz import Permission
+from codex_graphql.commerce import loaders
+from codex_graphql.commerce.models import CheckoutStatus, PurchaseKind, PurchaseStatus
+from codex_graphql.commerce.models import Purchase as PurchaseModel
+from codex_graphql.content.types import Content
+from codex_graphql.context import Context
+from codex_graphql.organizations import loaders as organization_loaders
+from codex_graphql.organizations.types import Organization
+from codex_graphql.permissions import HasOrgPermission, guarded
+from codex_graphql.relay import Node, to_global_id
+
+
+@strawberry.type(description="Access to a content item: bought, claimed free, or granted by staff.")
+class Purchase(Node):
+    kind: PurchaseKind = strawberry.field(description="PAID, FREE or GRANT.")
+    status: PurchaseStatus = strawberry.field(description="COMPLETED, or REFUNDED (access revoked).")
+    amount_cents: int = strawberry.field(description="Amount paid in minor units, tax included, as the payment provider reported it.")
+    tax_cents: int = strawberry.field(description="Tax included in the amount.")
+    currency: str = strawberry.field(description="ISO 4217 currency code.")
+    content_title: str = strawberry.field(description="The item's title at the time of purchase.")
+    created_at: datetime = strawberry.field(description="When access was obtained.")
+    refunded_at: datetime | None = strawberry.field(description="When it was refunded or revoked.")
+    row: strawberry.Private[PurchaseModel]
+
+    @classmethod
+    def from_model(cls, purchase: PurchaseModel) -> Purchase:
+        return cls(
+            id=to_global_id("Purchase", purchase.id), kind=purchase.kind, status=purchase.status,
+            amount_cents=purchase.amount_cents, tax_cents=purchase.tax_cents, currency=purchase.currency,
+            content_title=purchase.content_title, created_at=purchase.created_at, refunded_at=purchase.refunded_at,
+            row=purchase,
+        )
+
+    @property
+    def organization_id(self) -> uuid.UUID:
+        return self.row.organization_id
+
+    @strawberry.field(description="The item; null when it is no longer available to the viewer.")
+    async def content(self, info: strawberry.Info) -> Content | None:
+        row = await loaders.purchased_content(info.context).load(self.row.content_id)
+        return Content.from_model(row) if row else None
+
+    @strawberry.field(description="The organization that sold it.")
+    async def organization(self, info: strawberry.Info) -> Organization | None:
+        row = await organization_loaders.organizations(info.context).load(self.row.organization_id)
+        return Organization.from_model(row) if row else None
+
+    @strawberry.field(description="Receipt: the payment provider's when it has one, else a signed receipt page.")
+    async def receipt_url(self, info: strawberry.Info) -> str:
+        from codex_graphql.commerce.routes import receipt_link
+
+        if self.row.receipt_url:
+            return self.row.receipt_url
+        return receipt_link(info.context.services, self.row.id, self.row.organization_id)
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Who bought it.")
+    async def customer(self, info: strawberry.Info) -> User | None:
+        user = await account_loaders.users(info.context).load(self.row.user_id)
+        return User.from_model(user) if user else None
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="The buyer's email at the time of purchase.")
+    async def customer_email(self, info: strawberry.Info) -> str | None:
+        if self.row.customer_email:
+            return self.row.customer_email
+        user = await account_loaders.users(info.context).load(self.row.user_id)
+        return user.email if user else None
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="The creator's share of this sale, in minor units.")
+    def creator_share_cents(self) -> int | None:
+        return self.row.creator_share_cents
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="When the buyer opened a dispute (chargeback).")
+    def disputed_at(self) -> datetime | None:
+        return self.row.disputed_at
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Why it was refunded, or the note of a grant.")
+    def note(self) -> str | None:
+        return self.row.refund_reason or self.row.note
+
+
+@strawberry.type(description="A creator's earnings in an organization.")
+class CreatorEarnings:
+    creator: User | None = strawberry.field(description="The creator.")
+    purchases: int = strawberry.field(description="Completed purchases of their items.")
+    gross_cents: int = strawberry.field(description="Revenue of their items, net of tax.")
+    share_cents: int = strawberry.field(description="Their share, by the organization's creator share percentage.")
+
+
+@strawberry.type(description="A checkout the viewer started.")
+class Checkout:
+    id: strawberry.ID = strawberry.field(description="Id of the checkout.")
+    status: CheckoutStatus = strawberry.field(description="OPEN until paid (COMPLETED) or failed.")
+    checkout_url: str = strawberry.field(description="Send the customer here to pay.")
+    amount_cents: int = strawberry.field(description="Price at checkout, before tax.")
+    currency: str = strawberry.field(description="ISO 4217 currency code.")
+
+
+async def content_revenue(info: strawberry.Info, content: Content) -> int:
+    ctx: Context = info.context
+    return await loaders.revenue(ctx).load(content.row.id)

@@ -1,0 +1,1 @@
+"""Content: uploads, processing state, publishing, the catalogue and protected playback."""

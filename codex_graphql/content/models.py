@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codex_graphql.db import Base, IdMixin, TimestampMixin, utcnow
+
+
+@strawberry.enum(description="What kind of media a content item is.")
+class ContentKind(enum.StrEnum):
+    VIDEO = "VIDEO"
+    AUDIO = "AUDIO"
+
+
+@strawberry.enum(description="Lifecycle: UPLOADING → PROCESSING → READY → PUBLISHED; FAILED with a reason.")
+class ContentStatus(enum.StrEnum):
+    UPLOADING = "UPLOADING"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+
+
+@strawberry.enum(description="How a viewer came to have access to a content item.")
+class EntitlementSource(enum.StrEnum):
+    PURCHASE = "PURCHASE"
+    GRANT = "GRANT"
+    FREE = "FREE"
+
+
+class Content(IdMixin, TimestampMixin, Base):
+    """A video or audio item of an organization. Tenant table; published items are world-readable."""
+
+    __tablename__ = "content"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        Index("ix_content_org_created", "organization_id", "created_at", "id"),
+        Index(
+            "ix_content_catalogue", "organization_id", "created_at", "id",
+            postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
+        ),
+        Index("ix_content_tags", "tags", postgresql_using="gin"),
+        Index(
+            "ix_content_abandoned_uploads", "upload_expires_at",
+            postgresql_where=text("status = 'UPLOADING'"),
+        ),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="RESTRICT"), index=True)
+    kind: Mapped[ContentKind] = mapped_column(Enum(ContentKind, name="content_kind", native_enum=False, length=16))
+    status: Mapped[ContentStatus] = mapped_column(
+        Enum(ContentStatus, name="content_status", native_enum=False, length=16), default=ContentStatus.UPLOADING
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    price_cents: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list, server_default=text("'{}'"))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None]
+    media_info: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    thumbnails: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    storage_key: Mapped[str] = mapped_column(String(400))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    original_filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    multipart_upload_id: Mapped[str | None] = mapped_column(String(400))
+    upload_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
+    published_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class ContentEntitlement(IdMixin, TimestampMixin, Base):
+    """A user's right to play a content item (from a purchase, a staff grant, or a free claim)."""
+
+    __tablename__ = "content_entitlement"
+    __table_args__ = (
+        Index(
+            "uq_content_entitlement_active", "content_id", "user_id", unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        Index("ix_content_entitlement_user", "user_id", "content_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"))
+    source: Mapped[EntitlementSource] = mapped_column(
+        Enum(EntitlementSource, name="entitlement_source", native_enum=False, length=16)
+    )
+    source_id: Mapped[uuid.UUID | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class PlaybackPosition(Base):
+    """Where a viewer stopped in a content item, for resume."""
+
+    __tablename__ = "playback_position"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+    position_seconds: Mapped[float]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))

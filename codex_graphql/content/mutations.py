@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import strawberry
+
+from codex_graphql.authz import Permission
+from codex_graphql.content import loaders, repository, service
+from codex_graphql.content.models import ContentKind
+from codex_graphql.content.types import Content, Upload, upload_from
+from codex_graphql.context import Context
+from codex_graphql.errors import DomainError, ErrorCode, UserError
+from codex_graphql.payloads import errors_field, invalid_id, run_mutation
+from codex_graphql.permissions import HasOrgPermission, IsAuthenticated, guarded_mutation
+from codex_graphql.relay import decode_id
+from codex_graphql.storage import CompletedPart
+
+
+@strawberry.input(description="A new content item and the file about to be uploaded for it.")
+class CreateContentInput:
+    kind: ContentKind = strawberry.field(description="VIDEO (MP4, MOV; up to 5 GB) or AUDIO (MP3, WAV, AAC, M4A; up to 500 MB).")
+    title: str = strawberry.field(description="1 to 200 characters.")
+    filename: str = strawberry.field(description="Original file name, with extension.")
+    mime_type: str = strawberry.field(description="Declared MIME type, e.g. video/mp4.")
+    size_bytes: float = strawberry.field(description="Exact file size in bytes (a Float because files may pass 2^31).")
+    description: str = strawberry.field(default="", description="Up to 10,000 characters.")
+    price_cents: int = strawberry.field(default=0, description="Price in cents (USD); 0 means free.")
+    tags: list[str] = strawberry.field(default_factory=list, description="Up to 20 tags; normalized.")
+
+
+@strawberry.input(description="An uploaded part of a multipart upload.")
+class UploadedPartInput:
+    part_number: int = strawberry.field(description="1-based part number.")
+    etag: str = strawberry.field(description="The ETag header returned when the part was uploaded.")
+
+
+@strawberry.input(description="Tell the server the file has been uploaded.")
+class CompleteContentUploadInput:
+    content_id: strawberry.ID = strawberry.field(description="The content item.")
+    parts: list[UploadedPartInput] = strawberry.field(default_factory=list, description="Multipart uploads only: every part.")
+
+
+@strawberry.input(description="Changes to a content item; omitted fields stay as they are.")
+class UpdateContentInput:
+    content_id: strawberry.ID = strawberry.field(description="The content item.")
+    title: str | None = strawberry.field(default=None, description="1 to 200 characters.")
+    description: str | None = strawberry.field(default=None, description="Up to 10,000 characters.")
+    price_cents: int | None = strawberry.field(default=None, description="Price in cents; 0 means free.")
+    tags: list[str] | None = strawberry.field(default=None, description="Replaces all tags.")
+
+
+@strawberry.input(description="A content item to act on.")
+class ContentIdInput:
+    content_id: strawberry.ID = strawberry.field(description="The content item.")
+
+
+@strawberry.input(description="Where the viewer stopped.")
+class SavePlaybackPositionInput:
+    content_id: strawberry.ID = strawberry.field(description="The content item.")
+    position_seconds: float = strawberry.field(description="Seconds from the start; clamped to the duration.")
+
+
+@strawberry.type(description="Result of createContent: the item and where to upload its file.")
+class CreateContentPayload:
+    errors: list[UserError] = errors_field()
+    content: Content | None = strawberry.field(default=None, description="The new item, status UPLOADING.")
+    upload: Upload | None = strawberry.field(default=None, description="Where and how to upload the file.")
+
+
+@strawberry.type(description="Result of a change to a content item.")
+class ContentPayload:
+    errors: list[UserError] = errors_field()
+    content: Content | None = strawberry.field(default=None, description="The item after the change.")
+
+
+@strawberry.type(description="Result of savePlaybackPosition.")
+class SavePlaybackPositionPayload:
+    errors: list[UserError] = errors_field()
+    position_seconds: float | None = strawberry.field(default=None, description="The stored position.")
+    content: Content | None = strawberry.field(default=None, description="The item.")
+
+
+def _content_id(raw: strawberry.ID):  # type: ignore[no-untyped-def]
+    return decode_id(raw, "Content")
+
+
+MANAGE_RULE = " Creators manage their own items; CONTENT_MANAGE_ALL manages every item."
+
+
+@strawberry.type
+class ContentMutations:
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_CREATE),
+                      description="Create a content item in the active organization and get upload instructions.")
+    async def create_content(self, info: strawberry.Info, input: CreateContentInput) -> CreateContentPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            size = input.size_bytes
+            if size != int(size):
+                raise DomainError(ErrorCode.INVALID_INPUT, "The size must be a whole number of bytes.", "sizeBytes")
+            new = service.NewContent(
+                kind=input.kind, title=input.title, filename=input.filename, mime_type=input.mime_type,
+                size_bytes=int(size), description=input.description, price_cents=input.price_cents, tags=input.tags,
+            )
+            assert ctx.viewer.active_organization_id is not None
+            content, plan = await service.create(ctx.db, ctx.services.storage, ctx.viewer,
+                                                 ctx.viewer.active_organization_id, new)
+            return {"content": Content.from_model(content), "upload": upload_from(plan)}
+
+        return await run_mutation(info, CreateContentPayload, action)
+
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE),
+                      description="Confirm the upload: the file is checked and processing starts." + MANAGE_RULE)
+    async def complete_content_upload(self, info: strawberry.Info, input: CompleteContentUploadInput) -> ContentPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
+            parts = [CompletedPart(part_number=p.part_number, etag=p.etag) for p in input.parts]
+            content = await service.complete_upload(ctx.db, ctx.services.storage, content, parts)
+            return {"content": Content.from_model(content)}
+
+        return await run_mutation(info, ContentPayload, action)
+
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price or tags." + MANAGE_RULE)
+    async def update_content(self, info: strawberry.Info, input: UpdateContentInput) -> ContentPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
+            changes = service.ContentChanges(title=input.title, description=input.description,
+                                             price_cents=input.price_cents, tags=input.tags)
+            return {"content": Content.from_model(await service.update(ctx.db, content, changes))}
+
+        return await run_mutation(info, ContentPayload, action)
+
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Publish a READY item to the catalogue." + MANAGE_RULE)
+    async def publish_content(self, info: strawberry.Info, input: ContentIdInput) -> ContentPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
+            return {"content": Content.from_model(await service.publish(ctx.db, content))}
+
+        return await run_mutation(info, ContentPayload, action)
+
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Take a published item off the catalogue (back to READY)." + MANAGE_RULE)
+    async def unpublish_content(self, info: strawberry.Info, input: ContentIdInput) -> ContentPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
+            return {"content": Content.from_model(await service.unpublish(ctx.db, content))}
+
+        return await run_mutation(info, ContentPayload, action)
+
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Delete an item (soft delete; purchase history keeps it)." + MANAGE_RULE)
+    async def delete_content(self, info: strawberry.Info, input: ContentIdInput) -> ContentPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
+            return {"content": Content.from_model(await service.delete(ctx.db, content))}
+
+        return await run_mutation(info, ContentPayload, action)
+
+    @guarded_mutation(IsAuthenticated(), description="Remember where the viewer stopped (viewers with access only).")
+    async def save_playback_position(self, info: strawberry.Info, input: SavePlaybackPositionInput) -> SavePlaybackPositionPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content_id = _content_id(input.content_id)
+            content = await repository.by_id(ctx.db, content_id) if content_id else None
+            if content is None:
+                raise invalid_id("contentId", "content")
+            entitled = await loaders.entitlements(ctx).load(content.id)
+            position = await service.save_position(ctx.db, ctx.viewer, content, entitled, input.position_seconds)
+            return {"position_seconds": position, "content": Content.from_model(content)}
+
+        return await run_mutation(info, SavePlaybackPositionPayload, action)

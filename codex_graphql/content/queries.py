@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from graphql import GraphQLError
+
+from codex_graphql.authz import Permission
+from codex_graphql.content import repository, rules
+from codex_graphql.content.models import ContentKind, ContentStatus
+from codex_graphql.content.types import Content
+from codex_graphql.context import Context
+from codex_graphql.errors import DomainError
+from codex_graphql.relay import Connection, build_connection, check_first, decode_id, register_node
+
+
+@strawberry.input(description="Narrow a content list.")
+class ContentFilter:
+    kind: ContentKind | None = strawberry.field(default=None, description="Only this kind.")
+    tag: str | None = strawberry.field(default=None, description="Only items with this tag (normalized like tags).")
+    search: str | None = strawberry.field(default=None, description="Words in the title or description.")
+    status: ContentStatus | None = strawberry.field(
+        default=None, description="Staff only: only this status. Others always see PUBLISHED items."
+    )
+
+
+async def organization_contents(info: strawberry.Info, organization_id: uuid.UUID, first: int | None,
+                                after: str | None, filter: ContentFilter | None) -> Connection[Content]:
+    """Published items for everyone; every status for staff with CONTENT_READ in the active organization."""
+    ctx: Context = info.context
+    staff = ctx.viewer.can(Permission.CONTENT_READ, organization_id)
+    tag = None
+    if filter and filter.tag:
+        try:
+            normalized = rules.normalize_tags([filter.tag])
+        except DomainError as error:  # an argument error, not a server error
+            raise GraphQLError(f"Invalid tag filter: {error}", extensions={"code": "BAD_USER_INPUT"}) from error
+        tag = normalized[0] if normalized else None
+    filters = {
+        "kind": filter.kind if filter else None,
+        "tag": tag,
+        "search": (filter.search or "").strip()[:200] or None if filter else None,
+        "status": filter.status if filter else None,
+    }
+    page = await repository.catalogue_page(ctx.db, organization_id, staff=staff, first=check_first(first),
+                                           after=after, **filters)
+    return build_connection(
+        page, Content.from_model,
+        lambda: repository.catalogue_count(ctx.db, organization_id, staff=staff, **filters),
+    )
+
+
+async def visible_content(ctx: Context, content_id: uuid.UUID) -> Content | None:
+    content = await repository.by_id(ctx.db, content_id)
+    if content is None:
+        return None
+    if content.status.value != "PUBLISHED" and not ctx.viewer.can(Permission.CONTENT_READ, content.organization_id):
+        return None
+    return Content.from_model(content)
+
+
+@strawberry.type
+class ContentQueries:
+    @strawberry.field(
+        description="A content item by id: published items for everyone, any status for staff of its organization."
+    )
+    async def content(self, info: strawberry.Info, id: strawberry.ID) -> Content | None:
+        content_id = decode_id(id, "Content")
+        return await visible_content(info.context, content_id) if content_id else None
+
+
+register_node("Content")(visible_content)

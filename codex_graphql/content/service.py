@@ -1,0 +1,223 @@
+"""Content rules: create with an upload, complete the upload, edit, publish, delete, play.
+
+Services never commit; status changes are events in the outbox, processing is a job.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codex_graphql import events
+from codex_graphql.authz import Permission, Viewer
+from codex_graphql.content import repository, rules
+from codex_graphql.content.models import Content, ContentKind, ContentStatus
+from codex_graphql.db import utcnow
+from codex_graphql.errors import DomainError, ErrorCode
+from codex_graphql.storage import CompletedPart, SignedRequest, Storage
+
+PROCESS_ACTOR = "process_content"
+STATUS_EVENT = "content.status_changed"
+UPLOAD_TTL = timedelta(hours=24)
+URL_TTL_SECONDS = 3600
+MULTIPART_THRESHOLD = 64 * rules.MB
+MIN_PART_SIZE = 8 * rules.MB
+MAX_PARTS = 10_000
+POSITION_TOLERANCE_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class UploadPlan:
+    request: SignedRequest | None = None
+    upload_id: str | None = None
+    part_size: int | None = None
+    parts: list[SignedRequest] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewContent:
+    kind: ContentKind
+    title: str
+    filename: str
+    mime_type: str
+    size_bytes: int
+    description: str = ""
+    price_cents: int = 0
+    tags: list[str] = field(default_factory=list)
+
+
+def _status_event(session: AsyncSession, content: Content) -> None:
+    events.emit(
+        session, STATUS_EVENT,
+        {"contentId": str(content.id), "status": content.status.value, "failureReason": content.failure_reason},
+        content.organization_id,
+    )
+
+
+def part_size_for(size_bytes: int) -> int:
+    return max(MIN_PART_SIZE, math.ceil(size_bytes / MAX_PARTS))
+
+
+async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organization_id: uuid.UUID,
+                 new: NewContent) -> tuple[Content, UploadPlan]:
+    assert viewer.user_id is not None
+    extension = rules.check_file(new.kind, new.filename, new.mime_type, new.size_bytes)
+    content_id = uuid.uuid4()
+    content = Content(
+        id=content_id,
+        organization_id=organization_id,
+        creator_id=viewer.user_id,
+        kind=new.kind,
+        status=ContentStatus.UPLOADING,
+        title=rules.check_title(new.title),
+        description=rules.check_description(new.description),
+        price_cents=rules.check_price(new.price_cents),
+        currency="USD",
+        tags=rules.normalize_tags(new.tags),
+        storage_key=f"orgs/{organization_id}/content/{content_id}/original.{extension}",
+        mime_type=new.mime_type.strip().lower(),
+        original_filename=new.filename.strip(),
+        size_bytes=new.size_bytes,
+        upload_expires_at=utcnow() + UPLOAD_TTL,
+    )
+    plan = UploadPlan()
+    ttl = int(UPLOAD_TTL.total_seconds())
+    if new.size_bytes <= MULTIPART_THRESHOLD:
+        plan.request = await storage.presign_put(content.storage_key, content.mime_type, new.size_bytes, ttl)
+    else:
+        plan.upload_id = await storage.create_multipart(content.storage_key, content.mime_type)
+        plan.part_size = part_size_for(new.size_bytes)
+        count = math.ceil(new.size_bytes / plan.part_size)
+        plan.parts = [await storage.presign_part(content.storage_key, plan.upload_id, n, ttl) for n in range(1, count + 1)]
+        content.multipart_upload_id = plan.upload_id
+    session.add(content)
+    await session.flush()
+    return content, plan
+
+
+async def managed(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None) -> Content:
+    """Lock a content item the viewer may manage: their own with CONTENT_MANAGE, any with CONTENT_MANAGE_ALL."""
+    organization_id = viewer.active_organization_id
+    content = await repository.for_update(session, organization_id, content_id) if content_id and organization_id else None
+    if content is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No content has this id in your organization.", "contentId")
+    if content.creator_id != viewer.user_id and not viewer.can(Permission.CONTENT_MANAGE_ALL, organization_id):
+        raise DomainError(ErrorCode.NOT_ALLOWED, "You can only manage content you created.", "contentId")
+    return content
+
+
+async def complete_upload(session: AsyncSession, storage: Storage, content: Content, parts: list[CompletedPart]) -> Content:
+    if content.status is not ContentStatus.UPLOADING:
+        raise DomainError(ErrorCode.INVALID_STATE, "This upload was already completed.", "contentId")
+    if content.multipart_upload_id:
+        if not parts:
+            raise DomainError(ErrorCode.INVALID_INPUT, "List the uploaded parts with their ETags.", "parts")
+        try:
+            await storage.complete_multipart(content.storage_key, content.multipart_upload_id, parts)
+        except Exception as exc:
+            raise DomainError(ErrorCode.INVALID_INPUT, "The parts do not match what was uploaded.", "parts") from exc
+    stored = await storage.head(content.storage_key)
+    if stored is None:
+        raise DomainError(ErrorCode.INVALID_STATE, "No uploaded file was found; upload it first.", "contentId")
+    if stored.size != content.size_bytes:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"The uploaded file has {stored.size} bytes, but {content.size_bytes} were declared.", "contentId",
+        )
+    content.status = ContentStatus.PROCESSING
+    content.multipart_upload_id = None
+    content.upload_expires_at = None
+    await session.flush()
+    events.enqueue(session, PROCESS_ACTOR, content.organization_id,
+                   content_id=str(content.id), content_organization_id=str(content.organization_id))
+    _status_event(session, content)
+    return content
+
+
+@dataclass(frozen=True, slots=True)
+class ContentChanges:
+    title: str | None = None
+    description: str | None = None
+    price_cents: int | None = None
+    tags: list[str] | None = None
+
+
+async def update(session: AsyncSession, content: Content, changes: ContentChanges) -> Content:
+    if changes.title is not None:
+        content.title = rules.check_title(changes.title)
+    if changes.description is not None:
+        content.description = rules.check_description(changes.description)
+    if changes.price_cents is not None:
+        content.price_cents = rules.check_price(changes.price_cents)
+    if changes.tags is not None:
+        content.tags = rules.normalize_tags(changes.tags)
+    await session.flush()
+    return content
+
+
+async def publish(session: AsyncSession, content: Content) -> Content:
+    if content.status is ContentStatus.PUBLISHED:
+        raise DomainError(ErrorCode.INVALID_STATE, "This content is already published.", "contentId")
+    if content.status is not ContentStatus.READY:
+        raise DomainError(
+            ErrorCode.INVALID_STATE, f"Only READY content can be published; this is {content.status.value}.", "contentId"
+        )
+    content.status = ContentStatus.PUBLISHED
+    content.published_at = utcnow()
+    await session.flush()
+    _status_event(session, content)
+    return content
+
+
+async def unpublish(session: AsyncSession, content: Content) -> Content:
+    if content.status is not ContentStatus.PUBLISHED:
+        raise DomainError(ErrorCode.INVALID_STATE, "Only published content can be unpublished.", "contentId")
+    content.status = ContentStatus.READY
+    await session.flush()
+    _status_event(session, content)
+    return content
+
+
+async def delete(session: AsyncSession, content: Content) -> Content:
+    """Soft delete: the row stays for purchase history; it leaves every list and playback."""
+    content.deleted_at = utcnow()
+    await session.flush()
+    events.emit(session, "content.deleted", {"contentId": str(content.id)}, content.organization_id)
+    return content
+
+
+def is_staff_reader(viewer: Viewer, content: Content) -> bool:
+    return viewer.can(Permission.CONTENT_READ, content.organization_id)
+
+
+def can_play(viewer: Viewer, content: Content, entitled: bool) -> bool:
+    if content.status not in (ContentStatus.READY, ContentStatus.PUBLISHED) or content.deleted_at is not None:
+        return False
+    if is_staff_reader(viewer, content):
+        return True
+    return content.status is ContentStatus.PUBLISHED and entitled
+
+
+async def playback_url(storage: Storage, content: Content) -> SignedRequest:
+    return await storage.presign_get(content.storage_key, URL_TTL_SECONDS)
+
+
+async def save_position(session: AsyncSession, viewer: Viewer, content: Content, entitled: bool, position: float) -> float:
+    if not can_play(viewer, content, entitled):
+        raise DomainError(ErrorCode.NOT_ALLOWED, "You do not have access to this content.", "contentId")
+    if not math.isfinite(position) or position < 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The position must be zero or more seconds.", "positionSeconds")
+    duration = content.duration_seconds
+    if duration is not None and position > duration + POSITION_TOLERANCE_SECONDS:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"The position is past the end ({duration:.1f} s).", "positionSeconds"
+        )
+    # Players report slightly past the end when playback finishes: clamp that to the duration.
+    clamped = min(position, duration) if duration is not None else position
+    assert viewer.user_id is not None
+    await repository.save_position(session, viewer.user_id, content, clamped)
+    return clamped

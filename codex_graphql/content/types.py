@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from codex_graphql.accounts import loaders as account_loaders
+from codex_graphql.accounts.types import User
+from codex_graphql.authz import Permission
+from codex_graphql.commerce import loaders as commerce_loaders
+from codex_graphql.content import loaders, service
+from codex_graphql.content.models import Content as ContentModel
+from codex_graphql.content.models import ContentKind, ContentStatus
+from codex_graphql.context import Context
+from codex_graphql.errors import Forbidden, Unauthenticated
+from codex_graphql.permissions import HasOrgPermission, guarded
+from codex_graphql.relay import Node, to_global_id
+from codex_graphql.storage import SignedRequest
+
+
+@strawberry.type(description="An HTTP header to send with a signed request.")
+class Header:
+    name: str = strawberry.field(description="Header name.")
+    value: str = strawberry.field(description="Header value.")
+
+
+@strawberry.type(description="A signed, expiring URL to play the media.")
+class Playback:
+    url: str = strawberry.field(description="Signed URL of the media file; supports HTTP Range requests.")
+    expires_at: datetime = strawberry.field(description="When the URL stops working.")
+
+
+@strawberry.type(description="A thumbnail image of a video.")
+class Thumbnail:
+    url: str = strawberry.field(description="Signed URL of the JPEG image.")
+    width: int = strawberry.field(description="Width in pixels.")
+    height: int = strawberry.field(description="Height in pixels.")
+
+
+@strawberry.type(description="Facts about the media file, from probing it.")
+class MediaInfo:
+    container: str | None = strawberry.field(description="Container format, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.")
+    video_codec: str | None = strawberry.field(description="Video codec, e.g. `h264`.")
+    audio_codec: str | None = strawberry.field(description="Audio codec, e.g. `aac`.")
+    width: int | None = strawberry.field(description="Video width in pixels.")
+    height: int | None = strawberry.field(description="Video height in pixels.")
+    bit_rate: int | None = strawberry.field(description="Overall bit rate in bits per second.")
+
+
+def signed_headers(request: SignedRequest) -> list[Header]:
+    return [Header(name=k, value=v) for k, v in request.headers.items()]
+
+
+@strawberry.type(description="A video or audio item sold (or given away) by an organization.")
+class Content(Node):
+    kind: ContentKind = strawberry.field(description="VIDEO or AUDIO.")
+    status: ContentStatus = strawberry.field(description="Where the item is in its lifecycle.")
+    title: str = strawberry.field(description="Title.")
+    description: str = strawberry.field(description="Description (plain text).")
+    price_cents: int = strawberry.field(description="Price in minor units of `currency`; 0 means free.")
+    currency: str = strawberry.field(description="ISO 4217 currency code.")
+    tags: list[str] = strawberry.field(description="Normalized tags: lower-case, hyphenated.")
+    duration_seconds: float | None = strawberry.field(description="Duration, once processed.")
+    created_at: datetime = strawberry.field(description="When the item was created.")
+    updated_at: datetime = strawberry.field(description="When the item last changed.")
+    published_at: datetime | None = strawberry.field(description="When the item was last published.")
+    row: strawberry.Private[ContentModel]
+
+    @classmethod
+    def from_model(cls, content: ContentModel) -> Content:
+        return cls(
+            id=to_global_id("Content", content.id),
+            kind=content.kind,
+            status=content.status,
+            title=content.title,
+            description=content.description,
+            price_cents=content.price_cents,
+            currency=content.currency,
+            tags=list(content.tags),
+            duration_seconds=content.duration_seconds,
+            created_at=content.created_at,
+            updated_at=content.updated_at,
+            published_at=content.published_at,
+            row=content,
+        )
+
+    @property
+    def organization_id(self) -> uuid.UUID:
+        return self.row.organization_id
+
+    @strawberry.field(description="The member who uploaded the item.")
+    async def creator(self, info: strawberry.Info) -> User | None:
+        user = await account_loaders.users(info.context).load(self.row.creator_id)
+        return User.from_model(user) if user else None
+
+    @strawberry.field(description="URL of the main thumbnail (videos, once processed).")
+    async def thumbnail_url(self, info: strawberry.Info) -> str | None:
+        if not self.row.thumbnails:
+            return None
+        smallest = min(self.row.thumbnails, key=lambda t: t["width"])
+        return (await info.context.services.storage.presign_get(smallest["key"], service.URL_TTL_SECONDS)).url
+
+    @strawberry.field(description="Every thumbnail size (videos, once processed).")
+    async def thumbnails(self, info: strawberry.Info) -> list[Thumbnail]:
+        storage = info.context.services.storage
+        return [
+            Thumbnail(url=(await storage.presign_get(t["key"], service.URL_TTL_SECONDS)).url, width=t["width"], height=t["height"])
+            for t in sorted(self.row.thumbnails, key=lambda t: t["width"])
+        ]
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Revenue from completed purchases, net of tax, in minor units.")
+    async def revenue_cents(self, info: strawberry.Info) -> int | None:
+        return await commerce_loaders.revenue(info.context).load(self.row.id)
+
+    @guarded(HasOrgPermission(Permission.CONTENT_READ), description="Why processing failed, when status is FAILED.")
+    def failure_reason(self) -> str | None:
+        return self.row.failure_reason
+
+    @guarded(HasOrgPermission(Permission.CONTENT_READ), description="Facts from probing the media file.")
+    def media(self) -> MediaInfo | None:
+        info = self.row.media_info or {}
+        return MediaInfo(
+            container=info.get("container"), video_codec=info.get("video_codec"), audio_codec=info.get("audio_codec"),
+            width=info.get("width"), height=info.get("height"), bit_rate=info.get("bit_rate"),
+        )
+
+    @strawberry.field(description="Whether the viewer may play this item: a purchase, grant or free claim, or staff of the organization.")
+    async def viewer_has_access(self, info: strawberry.Info) -> bool:
+        ctx: Context = info.context
+        entitled = await loaders.entitlements(ctx).load(self.row.id)
+        return service.can_play(ctx.viewer, self.row, entitled)
+
+    @strawberry.field(
+        description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access."
+    )
+    async def playback(self, info: strawberry.Info) -> Playback | None:
+        ctx: Context = info.context
+        entitled = await loaders.entitlements(ctx).load(self.row.id)
+        if not service.can_play(ctx.viewer, self.row, entitled):
+            if not ctx.viewer.is_authenticated:
+                raise Unauthenticated("Sign in to play this content.")
+            raise Forbidden("You do not have access to play this content.")
+        signed = await service.playback_url(ctx.services.storage, self.row)
+        assert signed.expires_at is not None
+        return Playback(url=signed.url, expires_at=signed.expires_at)
+
+    @strawberry.field(description="Where the viewer stopped, in seconds; null when never played or without access.")
+    async def playback_position(self, info: strawberry.Info) -> float | None:
+        ctx: Context = info.context
+        if ctx.viewer.user_id is None:
+            return None
+        entitled = await loaders.entitlements(ctx).load(self.row.id)
+        if not service.can_play(ctx.viewer, self.row, entitled):
+            return None
+        return await loaders.positions(ctx).load(self.row.id)
+
+
+@strawberry.type(description="Where to send the file: one signed PUT, or a multipart upload.")
+class Upload:
+    url: str | None = strawberry.field(description="Single upload: PUT the whole file here. Null for multipart.")
+    method: str = strawberry.field(description="HTTP method for `url` and every part: PUT.")
+    headers: list[Header] = strawberry.field(description="Headers to send with the single PUT.")
+    expires_at: datetime | None = strawberry.field(description="When the signed URLs stop working.")
+    part_size: int | None = strawberry.field(description="Multipart: bytes per part (the last may be smaller).")
+    parts: list[UploadPart] = strawberry.field(description="Multipart: one signed URL per part, in order.")
+
+
+@strawberry.type(description="One part of a multipart upload. Keep the ETag response header for completeContentUpload.")
+class UploadPart:
+    part_number: int = strawberry.field(description="1-based part number.")
+    url: str = strawberry.field(description="Signed URL to PUT this part's bytes to.")
+
+
+def upload_from(plan: service.UploadPlan) -> Upload:
+    if plan.request is not None:
+        return Upload(url=plan.request.url, method="PUT", headers=signed_headers(plan.request),
+                      expires_at=plan.request.expires_at, part_size=None, parts=[])
+    return Upload(
+        url=None, method="PUT", headers=[], expires_at=plan.parts[0].expires_at if plan.parts else None,
+        part_size=plan.part_size,
+        parts=[UploadPart(part_number=i, url=p.url) for i, p in enumerate(plan.parts, start=1)],
+    )

@@ -1,0 +1,70 @@
+"""WebSocket /graphql: subscriptions over ``graphql-transport-ws``.
+
+The viewer comes from the ``connection_init`` payload (``{"authorization": "Bearer <token>"}`` or
+``{"token": "<token>"}``), never from cookies, so a page on another origin cannot ride a
+browser's session over a cross-site WebSocket.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from codex_graphql.authz import ANONYMOUS
+from codex_graphql.context import Context
+from codex_graphql.schema import CodexSchema
+from codex_graphql.services import Services
+
+
+def token_from_params(params: Any) -> str | None:
+    if not isinstance(params, dict):
+        return None
+    raw = params.get("authorization") or params.get("Authorization") or params.get("token")
+    if not isinstance(raw, str):
+        return None
+    return raw[7:].strip() if raw[:7].lower() == "bearer " else raw.strip() or None
+
+
+class WebSocketContext(Context):
+    """A subscription's context; ``connection_params`` is filled in by strawberry at connection_init."""
+
+    connection_params: Any = None
+
+
+class GraphQLWebSocket(GraphQL):
+    def __init__(self, schema: CodexSchema, services_getter: Any, max_subscriptions: int = 20) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            allow_queries_via_get=False,
+            keep_alive=True,
+            keep_alive_interval=15,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=max_subscriptions,
+        )
+        self.services_getter = services_getter
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Any:
+        services: Services = self.services_getter()
+        return WebSocketContext(services=services, viewer=ANONYMOUS, request_id=uuid.uuid4().hex,
+                                client_ip=request.client.host if request.client else "")
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        token = token_from_params(context.connection_params)
+        if token:
+            viewer = await context.services.sessions.resolve(token, None)
+            if not viewer.is_authenticated:
+                # A wrong token must not silently become an anonymous connection.
+                raise ConnectionRejectionError({"message": "Invalid or expired session token."})
+            context.viewer = viewer
+            context.token = token
+        return None

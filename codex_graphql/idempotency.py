@@ -1,0 +1,53 @@
+"""Idempotency keys for state-changing mutations.
+
+A retry with the same key and the same input gets the first result; the same key with a different
+input is refused (IDEMPOTENCY_KEY_REUSED). Records are per user and operation and expire after a day.
+Concurrent requests with one key are serialized by a transaction-scoped advisory lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codex_graphql.commerce import repository
+from codex_graphql.commerce.models import IdempotencyRecord
+from codex_graphql.db import utcnow
+from codex_graphql.errors import DomainError, ErrorCode
+
+TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+def request_hash(data: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def once(session: AsyncSession, user_id: uuid.UUID, operation: str, key: str, request: dict[str, Any],
+               run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """Run ``run`` once per (user, operation, key); its returned dict (ids, JSON-safe) is what replays get."""
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Idempotency keys have 1 to {MAX_KEY_LENGTH} characters.", "idempotencyKey")
+    fingerprint = request_hash(request)
+    record = await repository.lock_idempotency_key(session, user_id, operation, key)
+    if record is not None and record.expires_at > utcnow():
+        if record.request_hash != fingerprint:
+            raise DomainError(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED, "This idempotency key was used with a different input.", "idempotencyKey"
+            )
+        return record.response
+    result = await run()
+    if record is not None:
+        await session.delete(record)
+        await session.flush()
+    session.add(IdempotencyRecord(user_id=user_id, operation=operation, key=key, request_hash=fingerprint,
+                                  response=result, expires_at=utcnow() + TTL))
+    await session.flush()
+    return result

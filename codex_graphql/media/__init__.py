@@ -1,0 +1,1 @@
+"""Media processing: probing files with ffprobe, thumbnails with ffmpeg, abandoned upload cleanup."""

@@ -1,0 +1,93 @@
+"""Thin async wrappers around the ffprobe and ffmpeg binaries, with time limits."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PROBE_TIMEOUT = 60
+THUMBNAIL_TIMEOUT = 120
+
+
+class MediaError(Exception):
+    """The file is not media we accept; the message is shown to the creator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    container: str
+    duration: float | None
+    video_codec: str | None
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    bit_rate: int | None
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "container": self.container, "video_codec": self.video_codec, "audio_codec": self.audio_codec,
+            "width": self.width, "height": self.height, "bit_rate": self.bit_rate,
+        }
+
+
+async def _run(args: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    return process.returncode or 0, stdout, stderr
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def probe(path: Path) -> Probe:
+    code, out, _ = await _run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)], PROBE_TIMEOUT
+    )
+    if code != 0:
+        raise MediaError("The file could not be read as audio or video.")
+    data = orjson.loads(out or b"{}")
+    streams = data.get("streams") or []
+    fmt = data.get("format") or {}
+    # Cover art in audio files shows up as a video stream with the attached_pic disposition.
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    duration = fmt.get("duration")
+    return Probe(
+        container=str(fmt.get("format_name") or ""),
+        duration=float(duration) if duration not in (None, "N/A") else None,
+        video_codec=video.get("codec_name") if video else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        width=_int(video.get("width")) if video else None,
+        height=_int(video.get("height")) if video else None,
+        bit_rate=_int(fmt.get("bit_rate")),
+    )
+
+
+async def thumbnail(source: Path, destination: Path, at_seconds: float, width: int) -> tuple[int, int]:
+    """One JPEG frame at ``at_seconds``, scaled to ``width`` (never upscaled); returns its size."""
+    scale = f"scale='min({width},iw)':-2"
+    code, _, err = await _run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{at_seconds:.3f}", "-i", str(source),
+         "-frames:v", "1", "-vf", scale, "-q:v", "3", str(destination)],
+        THUMBNAIL_TIMEOUT,
+    )
+    if code != 0 or not destination.exists():
+        raise MediaError("A thumbnail could not be made from the video: " + err.decode(errors="replace")[-200:])
+    measured = await probe(destination)
+    return measured.width or width, measured.height or 0

@@ -1,0 +1,119 @@
+"""Processing an uploaded file: probe, check it matches the declared kind, thumbnails, READY.
+
+Safe to run twice: only content in PROCESSING is processed, and the final write re-checks that
+under a row lock. Storage or database failures raise, so the job is retried; a file that is not
+what it claims to be ends FAILED with a reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from codex_graphql import events
+from codex_graphql.content import repository
+from codex_graphql.content.models import ContentKind, ContentStatus
+from codex_graphql.content.service import STATUS_EVENT
+from codex_graphql.db import Database, TenantScope, utcnow
+from codex_graphql.media.ffmpeg import MediaError, Probe, probe, thumbnail
+from codex_graphql.organizations import repository as organizations
+from codex_graphql.storage import Storage
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_WIDTHS = (320, 1280)
+VIDEO_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2"}
+AUDIO_CONTAINERS = {"mp3", "wav", "aac", "mov,mp4,m4a,3gp,3g2,mj2"}
+STILL_IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp"}
+
+
+def check_matches_kind(kind: ContentKind, found: Probe) -> None:
+    if kind is ContentKind.VIDEO:
+        if found.container not in VIDEO_CONTAINERS:
+            raise MediaError(f"Expected an MP4 or MOV video, found container '{found.container or 'unknown'}'.")
+        if found.video_codec is None or found.video_codec in STILL_IMAGE_CODECS:
+            raise MediaError("The file has no video stream.")
+    else:
+        if found.container not in AUDIO_CONTAINERS:
+            raise MediaError(f"Expected MP3, WAV, AAC or M4A audio, found container '{found.container or 'unknown'}'.")
+        if found.audio_codec is None:
+            raise MediaError("The file has no audio stream.")
+        if found.video_codec is not None and found.video_codec not in STILL_IMAGE_CODECS:
+            raise MediaError("This is a video file; create it as VIDEO content.")
+    if not found.duration or found.duration <= 0:
+        raise MediaError("The media has no duration.")
+
+
+async def process_content(db: Database, storage: Storage, organization_id: uuid.UUID, content_id: uuid.UUID) -> str:
+    """Returns the resulting status name (or 'skipped')."""
+    scope = TenantScope(organization_id=organization_id)
+    async with db.transaction(scope) as session:
+        content = await repository.for_update(session, organization_id, content_id)
+        if content is None or content.status is not ContentStatus.PROCESSING:
+            return "skipped"
+        kind, key = content.kind, content.storage_key
+    with tempfile.TemporaryDirectory(prefix="codex-media-") as tmp:
+        source = Path(tmp) / ("original." + key.rsplit(".", 1)[-1])
+        await storage.download(key, source)
+        try:
+            found = await probe(source)
+            check_matches_kind(kind, found)
+            thumbs = await _thumbnails(storage, key, source, found) if kind is ContentKind.VIDEO else []
+        except MediaError as problem:
+            return await _finish(db, scope, content_id, status=ContentStatus.FAILED, failure_reason=str(problem))
+    return await _finish(
+        db, scope, content_id, status=ContentStatus.READY, failure_reason=None,
+        duration_seconds=found.duration, media_info=found.facts(), thumbnails=thumbs,
+    )
+
+
+async def _thumbnails(storage: Storage, key: str, source: Path, found: Probe) -> list[dict]:
+    at = (found.duration or 0) * 0.10
+    folder = key.rsplit("/", 1)[0]
+    made = []
+    for width in THUMBNAIL_WIDTHS:
+        target = source.with_name(f"thumb-{width}.jpg")
+        real_width, real_height = await thumbnail(source, target, at, width)
+        thumb_key = f"{folder}/thumb-{width}.jpg"
+        await storage.upload_file(thumb_key, target, "image/jpeg")
+        made.append({"key": thumb_key, "width": real_width, "height": real_height})
+    return made
+
+
+async def _finish(db: Database, scope: TenantScope, content_id: uuid.UUID, **values: object) -> str:
+    assert scope.organization_id is not None
+    async with db.transaction(scope) as session:
+        content = await repository.for_update(session, scope.organization_id, content_id)
+        if content is None or content.status is not ContentStatus.PROCESSING:
+            return "skipped"  # a concurrent run finished first
+        for name, value in values.items():
+            setattr(content, name, value)
+        await session.flush()
+        events.emit(session, STATUS_EVENT, {"contentId": str(content.id), "status": content.status.value,
+                                            "failureReason": content.failure_reason}, content.organization_id)
+        return content.status.value
+
+
+async def cleanup_abandoned_uploads(db: Database, storage: Storage, now: datetime | None = None, batch: int = 100) -> int:
+    """Abort multipart uploads, delete partial objects and mark FAILED every upload past its deadline."""
+    now = now or utcnow()
+    async with db.transaction() as session:
+        organization_ids = await organizations.all_ids(session)
+    cleaned = 0
+    for organization_id in organization_ids:
+        async with db.transaction(TenantScope(organization_id=organization_id)) as session:
+            for content in await repository.abandoned_uploads(session, organization_id, now, batch):
+                if content.multipart_upload_id:
+                    await storage.abort_multipart(content.storage_key, content.multipart_upload_id)
+                await storage.delete(content.storage_key)
+                content.status = ContentStatus.FAILED
+                content.failure_reason = "The upload was not completed in time."
+                content.multipart_upload_id = None
+                await session.flush()
+                events.emit(session, STATUS_EVENT, {"contentId": str(content.id), "status": "FAILED",
+                                                    "failureReason": content.failure_reason}, organization_id)
+                cleaned += 1
+    return cleaned

@@ -1,0 +1,112 @@
+"""The embedded demo provider: a checkout page served by the app. "Pay" makes the app send itself a
+``checkout.session.completed`` webhook signed exactly as Stripe signs them, through the same
+webhook path. Refuses to run in production.
+
+Checkout details travel in a signed token in the checkout URL, so the provider keeps no state.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from codex_graphql.payments import CheckoutCreated, CheckoutRequest, RefundResult, WebhookError
+from codex_graphql.payments.signing import sign
+
+TOLERANCE_SECONDS = 300
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, base_url: str, secret_key: str, webhook_secret: str, environment: str) -> None:
+        if environment == "production":
+            raise RuntimeError("PAYMENTS_PROVIDER=local is for development and demos; it refuses to run in production.")
+        self.base_url = base_url.rstrip("/")
+        self._token_key = hashlib.sha256(b"codex-local-checkout:" + secret_key.encode()).digest()
+        self.webhook_secret = webhook_secret
+
+    # -- checkout -----------------------------------------------------------------------------
+    def _seal(self, data: dict[str, Any]) -> str:
+        body = base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+        mac = hmac.new(self._token_key, body.encode(), hashlib.sha256).hexdigest()
+        return f"{body}.{mac}"
+
+    def open_token(self, token: str) -> dict[str, Any] | None:
+        body, _, mac = token.partition(".")
+        expected = hmac.new(self._token_key, body.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(mac, expected):
+            return None
+        return orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated:
+        session_id = "cs_local_" + uuid.uuid5(uuid.NAMESPACE_URL, request.idempotency_key).hex
+        token = self._seal({
+            "id": session_id, "title": request.title, "amount": request.amount_cents, "currency": request.currency,
+            "email": request.customer_email, "ref": request.reference_id, "metadata": request.metadata,
+            "success_url": request.success_url, "cancel_url": request.cancel_url,
+        })
+        return CheckoutCreated(session_id=session_id, url=f"{self.base_url}/checkout/local/{session_id}?token={token}")
+
+    def completed_event(self, checkout: dict[str, Any]) -> bytes:
+        """A Stripe-shaped ``checkout.session.completed`` event for a paid local checkout."""
+        payment_intent = "pi_local_" + uuid.uuid5(uuid.NAMESPACE_URL, checkout["id"]).hex
+        event = {
+            "id": "evt_local_" + uuid.uuid5(uuid.NAMESPACE_URL, "paid:" + checkout["id"]).hex,
+            "object": "event",
+            "type": "checkout.session.completed",
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {"object": {
+                "id": checkout["id"], "object": "checkout.session", "mode": "payment", "status": "complete",
+                "payment_status": "paid", "amount_total": checkout["amount"], "amount_subtotal": checkout["amount"],
+                "currency": checkout["currency"].lower(), "client_reference_id": checkout["ref"],
+                "customer_details": {"email": checkout["email"]}, "metadata": checkout["metadata"],
+                "payment_intent": payment_intent, "total_details": {"amount_tax": 0},
+            }},
+        }
+        return orjson.dumps(event)
+
+    def signature(self, payload: bytes) -> str:
+        return sign(payload, self.webhook_secret)
+
+    # -- refunds and receipts -------------------------------------------------------------------
+    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None) -> RefundResult:
+        return RefundResult(refund_id="re_local_" + uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex, status="succeeded")
+
+    async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
+        return None  # the app renders its own receipt page
+
+    # -- webhooks -------------------------------------------------------------------------------
+    def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+        return verify_signature(payload, signature_header, self.webhook_secret)
+
+
+def verify_signature(payload: bytes, header: str | None, secret: str, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
+    """Stripe's documented scheme: HMAC-SHA256 over ``"{t}.{payload}"``, any ``v1`` may match, ``t`` fresh."""
+    if not header:
+        raise WebhookError("Missing Stripe-Signature header.")
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    timestamps = [v for k, v in parts if k == "t"]
+    signatures = [v for k, v in parts if k == "v1"]
+    if not timestamps or not signatures or not timestamps[0].isdigit():
+        raise WebhookError("Malformed Stripe-Signature header.")
+    timestamp = int(timestamps[0])
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, s) for s in signatures):
+        raise WebhookError("No signature matches the payload.")
+    if abs(time.time() - timestamp) > tolerance:
+        raise WebhookError("The signature timestamp is outside the tolerance.")
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise WebhookError("The payload is not valid JSON.") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise WebhookError("The payload is not an event.")
+    return event

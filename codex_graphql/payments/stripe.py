@@ -1,0 +1,74 @@
+"""Stripe through the official library's ``StripeClient`` with async calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+from codex_graphql.payments import CheckoutCreated, CheckoutRequest, RefundResult, WebhookError
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None) -> None:
+        options: dict[str, Any] = {"max_network_retries": 2}
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        self.client = stripe.StripeClient(secret_key, http_client=stripe.HTTPXClient(), **options)
+        self.webhook_secret = webhook_secret
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated:
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [{
+                "quantity": 1,
+                "price_data": {
+                    "currency": request.currency.lower(),
+                    "unit_amount": request.amount_cents,
+                    "product_data": {"name": request.title},
+                },
+            }],
+            "customer_email": request.customer_email,
+            "client_reference_id": request.reference_id,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "metadata": request.metadata,
+            "payment_intent_data": {"metadata": request.metadata},
+        }
+        if request.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
+        session = await self.client.v1.checkout.sessions.create_async(
+            params=params, options={"idempotency_key": request.idempotency_key}  # type: ignore[arg-type]
+        )
+        return CheckoutCreated(session_id=session.id, url=session.url or "")
+
+    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None) -> RefundResult:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id}
+        if reason in {"duplicate", "fraudulent", "requested_by_customer"}:
+            params["reason"] = reason
+        refund = await self.client.v1.refunds.create_async(
+            params=params, options={"idempotency_key": idempotency_key}  # type: ignore[arg-type]
+        )
+        return RefundResult(refund_id=refund.id, status=refund.status or "pending")
+
+    async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
+        if not charge_id:
+            return None
+        charge = await self.client.v1.charges.retrieve_async(charge_id)
+        return charge.receipt_url
+
+    def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+        if not signature_header:
+            raise WebhookError("Missing Stripe-Signature header.")
+        try:
+            event = self.client.construct_event(payload, signature_header, self.webhook_secret,
+                                                tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookError(str(exc)) from exc
+        except ValueError as exc:
+            raise WebhookError("The payload is not valid JSON.") from exc
+        return event.to_dict()

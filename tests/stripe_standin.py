@@ -1,0 +1,179 @@
+"""A small, faithful stand-in for the Stripe API endpoints the server calls, plus signed event
+delivery. Objects follow Stripe's documented shapes (checkout.session, refund, charge, event);
+Idempotency-Key replays return the first response, as Stripe does."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from codex_graphql.payments.signing import sign
+from tests.live_server import live_server
+
+_KEY = re.compile(r"([^\[\]]+)|\[([^\[\]]*)\]")
+
+
+def parse_form(body: bytes) -> dict[str, Any]:
+    """Decode Stripe's form encoding (``a[b][0][c]=v``) into nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for raw_key, value in parse_qsl(body.decode(), keep_blank_values=True):
+        parts = [a or b for a, b in _KEY.findall(raw_key)]
+        node: Any = root
+        for part, following in zip(parts, parts[1:] + [None], strict=True):
+            container: Any = [] if following is not None and following.isdigit() else {}
+            if isinstance(node, list):
+                index = int(part)
+                while len(node) <= index:
+                    node.append(None)
+                if following is None:
+                    node[index] = value
+                else:
+                    node[index] = node[index] if node[index] is not None else container
+                    node = node[index]
+            elif following is None:
+                node[part] = value
+            else:
+                node = node.setdefault(part, container)
+    return root
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+class StripeStandIn:
+    def __init__(self, webhook_secret: str) -> None:
+        self.webhook_secret = webhook_secret
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self.idempotent: dict[str, tuple[str, bytes]] = {}
+        self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
+        self.fail_status: int | None = None  # answer every API call with this status while set
+        self.base_url = ""
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
+            Route("/v1/checkout/sessions/{id}", self.get_session, methods=["GET"]),
+            Route("/v1/refunds", self.create_refund, methods=["POST"]),
+            Route("/v1/charges/{id}", self.get_charge, methods=["GET"]),
+        ])
+
+    async def _replay(self, request: Request, params: dict[str, Any]) -> Response | None:
+        key = request.headers.get("idempotency-key")
+        self.requests.append((request.method, request.url.path, params, key))
+        if not request.headers.get("authorization", "").startswith("Bearer sk_test_"):
+            return _error(401, "Invalid API Key provided.", "authentication_error")
+        if self.fail_status is not None:
+            return _error(self.fail_status, "Simulated failure.", "api_error")
+        if key and key in self.idempotent:
+            path, body = self.idempotent[key]
+            if path != request.url.path:
+                return _error(400, "Keys for idempotent requests can only be used for the same endpoint.")
+            return Response(body, media_type="application/json", headers={"idempotent-replayed": "true"})
+        return None
+
+    def _remember(self, request: Request, obj: dict[str, Any]) -> Response:
+        body = orjson.dumps(obj)
+        key = request.headers.get("idempotency-key")
+        if key:
+            self.idempotent[key] = (request.url.path, body)
+        return Response(body, media_type="application/json")
+
+    async def create_session(self, request: Request) -> Response:
+        params = parse_form(await request.body())
+        if (replay := await self._replay(request, params)) is not None:
+            return replay
+        items = params.get("line_items") or []
+        if params.get("mode") != "payment" or len(items) != 1:
+            return _error(400, "Expected mode=payment with one line item.")
+        price = items[0]["price_data"]
+        amount = int(price["unit_amount"]) * int(items[0].get("quantity", 1))
+        session_id = "cs_test_" + uuid.uuid4().hex
+        session = {
+            "id": session_id, "object": "checkout.session", "mode": "payment", "status": "open",
+            "payment_status": "unpaid", "amount_subtotal": amount, "amount_total": amount,
+            "currency": price["currency"], "customer_email": params.get("customer_email"),
+            "client_reference_id": params.get("client_reference_id"), "metadata": params.get("metadata") or {},
+            "success_url": params.get("success_url"), "cancel_url": params.get("cancel_url"),
+            "payment_intent": None, "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "automatic_tax": {"enabled": (params.get("automatic_tax") or {}).get("enabled") == "true"},
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "line_items_title": price["product_data"]["name"],
+        }
+        self.sessions[session_id] = session
+        return self._remember(request, session)
+
+    async def get_session(self, request: Request) -> Response:
+        session = self.sessions.get(request.path_params["id"])
+        return JSONResponse(session) if session else _error(404, "No such checkout.session")
+
+    async def create_refund(self, request: Request) -> Response:
+        params = parse_form(await request.body())
+        if (replay := await self._replay(request, params)) is not None:
+            return replay
+        intent = params.get("payment_intent")
+        charge = next((c for c in self.charges.values() if c["payment_intent"] == intent), None)
+        if charge is None:
+            return _error(400, f"No such payment_intent: '{intent}'")
+        if charge["refunded"]:
+            return _error(400, f"Charge {charge['id']} has already been refunded.")
+        charge["refunded"] = True
+        charge["amount_refunded"] = charge["amount"]
+        refund = {"id": "re_" + uuid.uuid4().hex, "object": "refund", "amount": charge["amount"],
+                  "charge": charge["id"], "payment_intent": intent, "status": "succeeded",
+                  "reason": params.get("reason"), "currency": charge["currency"]}
+        self.refunds[refund["id"]] = refund
+        return self._remember(request, refund)
+
+    async def get_charge(self, request: Request) -> Response:
+        charge = self.charges.get(request.path_params["id"])
+        return JSONResponse(charge) if charge else _error(404, "No such charge")
+
+    # -- what Stripe would send ------------------------------------------------------------------
+    def pay(self, session_id: str, *, tax: int = 0, payment_status: str = "paid") -> dict[str, Any]:
+        """The customer paid: returns the ``checkout.session.completed`` event."""
+        session = self.sessions[session_id]
+        intent = session["payment_intent"] or "pi_" + uuid.uuid4().hex
+        charge_id = "ch_" + uuid.uuid4().hex
+        session.update(status="complete", payment_status=payment_status, payment_intent=intent,
+                       amount_total=session["amount_subtotal"] + tax,
+                       total_details={**session["total_details"], "amount_tax": tax},
+                       customer_details={"email": session["customer_email"]})
+        self.charges[charge_id] = {"id": charge_id, "object": "charge", "amount": session["amount_total"],
+                                   "amount_refunded": 0, "currency": session["currency"], "payment_intent": intent,
+                                   "refunded": False, "receipt_url": f"https://pay.stripe.com/receipts/{charge_id}"}
+        return self.event("checkout.session.completed", session)
+
+    def charge_for(self, session_id: str) -> dict[str, Any]:
+        intent = self.sessions[session_id]["payment_intent"]
+        return next(c for c in self.charges.values() if c["payment_intent"] == intent)
+
+    def event(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "evt_" + uuid.uuid4().hex, "object": "event", "api_version": "2025-01-27.acacia",
+                "created": int(time.time()), "livemode": False, "type": event_type, "data": {"object": copy.deepcopy(obj)}}
+
+    def signed(self, event: dict[str, Any], *, timestamp: int | None = None, secret: str | None = None) -> tuple[bytes, str]:
+        payload = orjson.dumps(event)
+        return payload, sign(payload, secret or self.webhook_secret, timestamp)
+
+
+@asynccontextmanager
+async def running_standin(webhook_secret: str) -> AsyncIterator[StripeStandIn]:
+    standin = StripeStandIn(webhook_secret)
+    async with live_server(standin.app()) as address:
+        standin.base_url = f"http://{address}"
+        yield standin

@@ -1,0 +1,141 @@
+"""purchaseEvents over WebSocket: fan-out through Redis between two real API processes, and tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from codex_graphql.relay import to_global_id
+from tests.commerce_support import insert_content
+from tests.live_server import free_port
+from tests.support import Factory, GraphQLClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBSCRIBE = """subscription($org: ID!) { purchaseEvents(organizationId: $org) {
+  type purchase { amountCents contentTitle status customerEmail } } }"""
+
+
+@contextmanager
+def api_process(settings, port: int) -> Iterator[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "REDIS_NAMESPACE": settings.redis_namespace, "SECRET_KEY": settings.secret_key,
+           "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING",
+           "RELAY_POLL_SECONDS": "0.2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codex_graphql.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
+            time.sleep(0.2)
+        else:
+            raise AssertionError("API process did not start")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+async def subscribe(base: str, token: str, organization: str):
+    ws = await websockets.connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"],
+                                  open_timeout=5)
+    await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": "p", "type": "subscribe",
+                              "payload": {"query": SUBSCRIBE, "variables": {"org": organization}}}))
+    return ws
+
+
+async def next_data(ws, timeout: float):
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if message["type"] in ("ping", "pong"):
+            continue
+        return message
+
+
+@pytest.mark.timeout(120)
+async def test_event_created_on_one_instance_reaches_a_subscriber_on_another(settings, db, template_db):
+    port_a, port_b = free_port(), free_port()
+    with api_process(settings, port_a) as a, api_process(settings, port_b) as b:
+        async with httpx.AsyncClient(base_url=b, timeout=30) as http_b:
+            gql_b = GraphQLClient(http_b)
+            factory = Factory(db, gql_b)
+            owner = await factory.user()
+            org = await factory.organization(owner, slug="two-instances")
+            other_owner = await factory.user()
+            other_org = await factory.organization(other_owner, slug="elsewhere")
+            content = await insert_content(db, org, owner.user_id, "Live event film", 1500)
+            customer = await factory.user(email="live-buyer@example.com")
+
+            staff_ws = await subscribe(a, owner.token, to_global_id("Organization", org))
+            other_ws = await subscribe(a, other_owner.token, to_global_id("Organization", other_org))
+            await asyncio.sleep(0.5)
+
+            started = await gql_b.ok("""mutation($c: ID!) { startCheckout(input: {contentId: $c,
+              successUrl: "%s/thanks", cancelUrl: "%s/cancel", idempotencyKey: "live-1"}) { checkoutUrl } }""" % (b, b),
+                                     {"c": content}, customer.token)
+            paid = await http_b.post(started["startCheckout"]["checkoutUrl"], follow_redirects=False)
+            assert paid.status_code == 303, paid.text
+
+            message = await next_data(staff_ws, 15)
+            assert message["type"] == "next", message
+            event = message["payload"]["data"]["purchaseEvents"]
+            assert event == {"type": "COMPLETED", "purchase": {"amountCents": 1500, "contentTitle": "Live event film",
+                                                              "status": "COMPLETED",
+                                                              "customerEmail": "live-buyer@example.com"}}
+            with pytest.raises(TimeoutError):
+                await next_data(other_ws, 1.5)
+            await staff_ws.close()
+            await other_ws.close()
+
+
+async def test_purchase_events_require_purchases_read(app, factory, gql):
+    from codex_graphql.authz import OrgRole
+    from tests.live_server import live_server
+
+    owner = await factory.user()
+    org = await factory.organization(owner, slug="guarded")
+    member = await factory.user()
+    await factory.member(org, member, OrgRole.MEMBER)
+    customer = await factory.user()
+    org_id = to_global_id("Organization", org)
+    async with live_server(app) as address:
+        base = f"http://{address}"
+        for token, code in ((member.token, "FORBIDDEN"), (customer.token, "FORBIDDEN")):
+            ws = await subscribe(base, token, org_id)
+            message = await next_data(ws, 5)
+            assert message["type"] == "error" and message["payload"][0]["extensions"]["code"] == code, message
+            await ws.close()
+        # Staff of the organization, but asking for another organization's events.
+        other = await factory.user()
+        other_org = await factory.organization(other, slug="not-mine")
+        ws = await subscribe(base, owner.token, to_global_id("Organization", other_org))
+        message = await next_data(ws, 5)
+        assert message["type"] in ("error", "next")
+        errors = message["payload"][0] if message["type"] == "error" else message["payload"]["errors"][0]
+        assert errors["extensions"]["code"] == "FORBIDDEN"
+        await ws.close()

@@ -1,0 +1,45 @@
+"""Commerce actors: handle stored payment events; purchase confirmation and refund emails."""
+
+from __future__ import annotations
+
+import uuid
+
+import dramatiq
+
+from codex_graphql import events
+from codex_graphql.accounts import repository as accounts
+from codex_graphql.commerce import repository, webhooks
+from codex_graphql.commerce.routes import receipt_link_for
+from codex_graphql.commerce.service import PURCHASE_EMAIL_ACTOR
+from codex_graphql.db import TenantScope
+from codex_graphql.mail import templates
+from workers.runtime import runtime
+
+
+@dramatiq.actor(actor_name=webhooks.HANDLE_ACTOR, max_retries=10, min_backoff=1_000, max_backoff=600_000, time_limit=60_000)
+async def handle_payment_event(job_id: str, event_id: str) -> None:
+    """Retries webhook handling that failed inline; a no-op once the event is processed."""
+    await webhooks.handle(runtime().db, event_id)
+
+
+@dramatiq.actor(actor_name=PURCHASE_EMAIL_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000, time_limit=60_000)
+async def send_purchase_email(job_id: str, kind: str, purchase_id: str, purchase_organization_id: str) -> None:
+    rt = runtime()
+    organization_id = uuid.UUID(purchase_organization_id)
+    async with rt.db.transaction(TenantScope(organization_id=organization_id)) as session:
+        if not await events.claim_once(session, PURCHASE_EMAIL_ACTOR, job_id):
+            return
+        details = await repository.receipt_details(session, organization_id, uuid.UUID(purchase_id))
+        if details is None:
+            return
+        purchase, title, organization_name = details
+        user = await accounts.user_by_id(session, purchase.user_id)
+        if user is None:
+            return
+        link = purchase.receipt_url or receipt_link_for(rt.settings, purchase.id, organization_id)
+        amount = f"{purchase.amount_cents / 100:.2f} {purchase.currency}"
+        if kind == "refund":
+            mail = templates.refund_notice(user.email, user.name, title, organization_name, amount, link)
+        else:
+            mail = templates.purchase_confirmation(user.email, user.name, title, organization_name, amount, link)
+        await rt.mailer.send(mail)

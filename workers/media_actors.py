@@ -1,0 +1,23 @@
+"""Media actors: process an uploaded file; clean up abandoned uploads."""
+
+from __future__ import annotations
+
+import uuid
+
+import dramatiq
+
+from codex_graphql.content.service import PROCESS_ACTOR
+from codex_graphql.media import processing
+from workers.runtime import runtime
+
+# Transient failures (storage, database) raise and are retried with backoff; bad files end FAILED.
+@dramatiq.actor(actor_name=PROCESS_ACTOR, max_retries=6, min_backoff=2_000, max_backoff=120_000, time_limit=30 * 60_000)
+async def process_content(job_id: str, content_id: str, content_organization_id: str) -> None:
+    rt = runtime()
+    await processing.process_content(rt.db, rt.storage, uuid.UUID(content_organization_id), uuid.UUID(content_id))
+
+
+@dramatiq.actor(actor_name="cleanup_abandoned_uploads", max_retries=3, time_limit=10 * 60_000)
+async def cleanup_abandoned_uploads(job_id: str | None = None) -> None:
+    rt = runtime()
+    await processing.cleanup_abandoned_uploads(rt.db, rt.storage)
