@@ -21,6 +21,7 @@ from codex_graphql.content.queries import ContentQueries
 from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.context import Context
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
+from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
 from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
@@ -41,7 +42,7 @@ class Query(AccountQueries, OrganizationQueries, ContentQueries):
 
 
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
-class Mutation(AccountMutations, OrganizationMutations, ContentMutations, CommerceMutations):
+class Mutation(AccountMutations, OrganizationMutations, ContentMutations, CommerceMutations, SettingsMutations):
     pass
 
 

@@ -11,9 +11,9 @@ from codex_graphql.db import Database
 from codex_graphql.events import JobSender, OutboxRelay
 from codex_graphql.kv import KeyValue, PubSub, build_kv
 from codex_graphql.mail import Mailer, build_mailer
-from codex_graphql.settings import Settings
 from codex_graphql.payments import PaymentProvider
 from codex_graphql.payments.factory import build_payments
+from codex_graphql.settings import Settings
 from codex_graphql.storage import Storage
 from codex_graphql.storage.factory import build_storage
 

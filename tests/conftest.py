@@ -19,7 +19,10 @@ from alembic.config import Config
 from codex_graphql.app import create_app
 from codex_graphql.db import Database
 from codex_graphql.settings import Settings
-from tests.support import GraphQLClient, Factory
+from tests.support import Factory, GraphQLClient
+
+# Fixture modules shared by several test files.
+pytest_plugins = ["tests.media", "tests.s3_server", "tests.commerce_support", "tests.accounts_support"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

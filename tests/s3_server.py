@@ -1,6 +1,6 @@
 """A local S3-compatible server for tests: moto in server mode on loopback, one per test session.
 
-Use it from a test module with ``from tests.s3_server import moto_endpoint  # noqa: F401``.
+Registered as a pytest plugin in tests/conftest.py.
 """
 
 from __future__ import annotations

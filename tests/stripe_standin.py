@@ -70,6 +70,7 @@ class StripeStandIn:
             Route("/v1/checkout/sessions/{id}", self.get_session, methods=["GET"]),
             Route("/v1/refunds", self.create_refund, methods=["POST"]),
             Route("/v1/charges/{id}", self.get_charge, methods=["GET"]),
+            Route("/v1/payment_intents/{id}", self.get_payment_intent, methods=["GET"]),
         ])
 
     async def _replay(self, request: Request, params: dict[str, Any]) -> Response | None:
@@ -142,6 +143,15 @@ class StripeStandIn:
     async def get_charge(self, request: Request) -> Response:
         charge = self.charges.get(request.path_params["id"])
         return JSONResponse(charge) if charge else _error(404, "No such charge")
+
+    async def get_payment_intent(self, request: Request) -> Response:
+        intent_id = request.path_params["id"]
+        charges = [c for c in self.charges.values() if c["payment_intent"] == intent_id]
+        if not charges:
+            return _error(404, f"No such payment_intent: '{intent_id}'")
+        return JSONResponse({"id": intent_id, "object": "payment_intent", "amount": charges[-1]["amount"],
+                             "currency": charges[-1]["currency"], "status": "succeeded",
+                             "latest_charge": charges[-1]["id"]})
 
     # -- what Stripe would send ------------------------------------------------------------------
     def pay(self, session_id: str, *, tax: int = 0, payment_status: str = "paid") -> dict[str, Any]:

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from codex_graphql.settings import Settings
-from tests.test_accounts_support import (
+from tests.accounts_support import (
     LOGIN,
     REGISTER,
     STRONG_PASSWORD,
     account_jobs,
     counts,
-    fixture_redis_client,  # noqa: F401 (fixture)
     login,
     register,
     sha256,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.test_accounts_support import (
+from tests.accounts_support import (
     NEW_PASSWORD,
     REQUEST_RESET,
     RESET,
@@ -15,10 +15,6 @@ from tests.test_accounts_support import (
     VERIFY,
     account_jobs,
     counts,
-    fixture_email_jobs,  # noqa: F401 (fixture)
-    fixture_mail_settings,  # noqa: F401 (fixture)
-    fixture_mailbox,  # noqa: F401 (fixture)
-    fixture_redis_client,  # noqa: F401 (fixture)
     login,
     register,
     sha256,

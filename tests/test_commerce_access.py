@@ -20,11 +20,8 @@ from codex_graphql.authz import OrgRole
 from codex_graphql.payments.factory import build_payments, webhook_secret
 from codex_graphql.payments.local import LocalProvider
 from codex_graphql.relay import to_global_id
-from tests import commerce_support
 from tests.commerce_support import ACCESS, REFUND, insert_content
 from tests.support import Factory, GraphQLClient, Person
-
-shop = commerce_support.shop  # the fixture: the app wired to the Stripe stand-in, with a published shop
 
 CLAIM = """mutation($i: ClaimFreeContentInput!) { claimFreeContent(input: $i) {
   errors { code field message } purchase { id kind status amountCents taxCents currency contentTitle refundedAt

@@ -25,11 +25,8 @@ from sqlalchemy import event
 from codex_graphql.authz import OrgRole
 from codex_graphql.db import utcnow
 from codex_graphql.relay import to_global_id
-from tests import commerce_support
 from tests.commerce_support import REFUND, Shop, insert_content
 from tests.support import Actors, Person, assert_authz_matrix
-
-shop = commerce_support.shop  # the fixture: the app wired to the Stripe stand-in, with a published shop
 
 GRANT = """mutation($i: GrantContentAccessInput!) { grantContentAccess(input: $i) {
   errors { code field message } purchase { id kind status } } }"""

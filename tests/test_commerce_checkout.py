@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.commerce_support import ACCESS, REFUND, insert_content, shop  # noqa: F401
+from tests.commerce_support import REFUND, insert_content
 
 PURCHASES = """{ viewer { purchases(first: 10) { totalCount nodes { id status kind amountCents taxCents currency
   contentTitle receiptUrl refundedAt content { title } organization { slug } } } } }"""

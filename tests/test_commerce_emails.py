@@ -22,10 +22,7 @@ from aiosmtpd.controller import Controller
 
 from codex_graphql.relay import to_global_id
 from codex_graphql.settings import Settings
-from tests import commerce_support
 from tests.commerce_support import REFUND
-
-shop = commerce_support.shop  # the fixture: the app wired to the Stripe stand-in, with a published shop
 
 RECEIPT_LINK = re.compile(r"http://testserver/receipts/[0-9a-f-]{36}\?o=[0-9a-f-]{36}&sig=[0-9a-f]{64}")
 GRANT = """mutation($i: GrantContentAccessInput!) { grantContentAccess(input: $i) { errors { code } } }"""
@@ -228,3 +225,21 @@ async def test_a_failed_send_is_retried_and_then_sent_once(shop, admin_db, mailb
     await purchase_emails.run(*job)
     await purchase_emails.run(*job)
     assert [m.to for m in mailbox.received] == [["retry@example.com"]]
+
+
+async def test_stripe_receipt_is_used_when_stripe_has_one(shop, admin_db, mailbox, purchase_emails, mail_settings):
+    stripe_settings = shop.app.state.settings
+    await purchase_emails.configure(mail_settings.model_copy(update={
+        "payments_provider": "stripe", "stripe_secret_key": stripe_settings.stripe_secret_key,
+        "stripe_webhook_secret": stripe_settings.stripe_webhook_secret,
+        "stripe_api_base": stripe_settings.stripe_api_base,
+    }))
+    customer = await shop.factory.user(email="sam@example.com")
+    await shop.buy(customer)
+    [(job_id, payload)] = await purchase_emails.jobs()
+    await purchase_emails.run(job_id, payload)
+    [mail] = mailbox.received
+    charge = next(iter(shop.stripe.charges.values()))
+    assert charge["receipt_url"] in mail.text and "/receipts/" not in mail.text.replace(charge["receipt_url"], "")
+    listed = await shop.gql.ok("{ viewer { purchases(first: 1) { nodes { receiptUrl } } } }", token=customer.token)
+    assert listed["viewer"]["purchases"]["nodes"][0]["receiptUrl"] == charge["receipt_url"]

@@ -11,7 +11,6 @@ from codex_graphql.authz import OrgRole, PlatformRole
 from codex_graphql.db import TenantScope
 from codex_graphql.relay import decode_id
 from tests.content_support import COMPLETE, PUBLISH, create, process, ready_content, upload
-from tests.media import media_dir  # noqa: F401
 
 DETAIL = """query($id: ID!) { content(id: $id) { id status kind title durationSeconds tags priceCents currency
   thumbnailUrl thumbnails { url width height } viewerHasAccess playbackPosition creator { name } publishedAt } }"""

@@ -12,8 +12,6 @@ from codex_graphql.authz import PlatformRole
 from codex_graphql.db import TenantScope
 from codex_graphql.relay import decode_id
 from tests.content_support import COMPLETE, PUBLISH, create, process, upload
-from tests.media import media_dir  # noqa: F401
-from tests.s3_server import moto_endpoint  # noqa: F401
 from tests.support import Factory, GraphQLClient
 
 PLAY = "query($id: ID!) { content(id: $id) { status thumbnailUrl playback { url } } }"

@@ -11,7 +11,6 @@ import websockets
 from codex_graphql.authz import PlatformRole
 from tests.content_support import PUBLISH, ready_content
 from tests.live_server import live_server
-from tests.media import media_dir  # noqa: F401
 
 SUBSCRIBE = "subscription { contentStatusChanged { contentId status content { title status } } }"
 

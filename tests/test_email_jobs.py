@@ -15,14 +15,11 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
-from tests.test_accounts_support import (
+from tests.accounts_support import (
     REQUEST_RESET,
     VERIFY,
     account_jobs,
     counts,
-    fixture_email_jobs,  # noqa: F401 (fixture)
-    fixture_mail_settings,  # noqa: F401 (fixture)
-    fixture_mailbox,  # noqa: F401 (fixture)
     free_port,
     register,
     sha256,

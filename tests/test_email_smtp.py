@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from codex_graphql.mail import ConsoleMailer, Mail, SmtpMailer, build_mailer
 from codex_graphql.mail.templates import verify_email
-from tests.test_accounts_support import Mailbox, fixture_mailbox, free_port  # noqa: F401 (fixture)
+from tests.accounts_support import Mailbox, free_port
 
 USER, PASSWORD = "mailer", "p@ss:w/rd"
 QUOTED_PASSWORD = "p%40ss%3Aw%2Frd"

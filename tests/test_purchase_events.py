@@ -95,9 +95,10 @@ async def test_event_created_on_one_instance_reaches_a_subscriber_on_another(set
             other_ws = await subscribe(a, other_owner.token, to_global_id("Organization", other_org))
             await asyncio.sleep(0.5)
 
-            started = await gql_b.ok("""mutation($c: ID!) { startCheckout(input: {contentId: $c,
-              successUrl: "%s/thanks", cancelUrl: "%s/cancel", idempotencyKey: "live-1"}) { checkoutUrl } }""" % (b, b),
-                                     {"c": content}, customer.token)
+            started = await gql_b.ok(
+                """mutation($c: ID!, $s: String!, $x: String!) { startCheckout(input: {contentId: $c,
+                successUrl: $s, cancelUrl: $x, idempotencyKey: "live-1"}) { checkoutUrl } }""",
+                {"c": content, "s": f"{b}/thanks", "x": f"{b}/cancel"}, customer.token)
             paid = await http_b.post(started["startCheckout"]["checkoutUrl"], follow_redirects=False)
             assert paid.status_code == 303, paid.text
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
-from tests.test_accounts_support import (
+from tests.accounts_support import (
     LOGIN,
     LOGOUT,
     REGISTER,
     STRONG_PASSWORD,
     VIEWER,
-    fixture_redis_client,  # noqa: F401 (fixture)
     login,
     register,
     sha256,

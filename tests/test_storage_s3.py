@@ -22,7 +22,6 @@ from codex_graphql.storage import CompletedPart, ObjectInfo
 from codex_graphql.storage.factory import build_storage
 from codex_graphql.storage.local import LocalStorage
 from codex_graphql.storage.s3 import S3Storage
-from tests.s3_server import moto_endpoint  # noqa: F401
 
 MiB = 1024 * 1024
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import dramatiq
@@ -13,13 +14,24 @@ from codex_graphql.commerce.routes import receipt_link_for
 from codex_graphql.commerce.service import PURCHASE_EMAIL_ACTOR
 from codex_graphql.db import TenantScope
 from codex_graphql.mail import templates
-from workers.runtime import runtime
+from workers.runtime import Runtime, runtime
+
+log = logging.getLogger(__name__)
 
 
 @dramatiq.actor(actor_name=webhooks.HANDLE_ACTOR, max_retries=10, min_backoff=1_000, max_backoff=600_000, time_limit=60_000)
 async def handle_payment_event(job_id: str, event_id: str) -> None:
     """Retries webhook handling that failed inline; a no-op once the event is processed."""
     await webhooks.handle(runtime().db, event_id)
+
+
+async def _provider_receipt(rt: Runtime, charge_id: str | None, payment_intent_id: str) -> str | None:
+    """The payment provider's own receipt when it has one; the app's signed page otherwise."""
+    try:
+        return await rt.payments.receipt_url(charge_id, payment_intent_id)
+    except Exception:
+        log.warning("could not fetch the provider's receipt URL", extra={"payment_intent": payment_intent_id})
+        return None
 
 
 @dramatiq.actor(actor_name=PURCHASE_EMAIL_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000, time_limit=60_000)
@@ -36,6 +48,8 @@ async def send_purchase_email(job_id: str, kind: str, purchase_id: str, purchase
         user = await accounts.user_by_id(session, purchase.user_id)
         if user is None:
             return
+        if purchase.receipt_url is None and purchase.payment_intent_id:
+            purchase.receipt_url = await _provider_receipt(rt, purchase.charge_id, purchase.payment_intent_id)
         link = purchase.receipt_url or receipt_link_for(rt.settings, purchase.id, organization_id)
         amount = f"{purchase.amount_cents / 100:.2f} {purchase.currency}"
         if kind == "refund":

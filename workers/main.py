@@ -12,8 +12,8 @@ from dramatiq.asyncio import get_event_loop_thread
 from codex_graphql.events import OutboxRelay
 from codex_graphql.kv import build_kv
 from codex_graphql.media.processing import cleanup_abandoned_uploads
-from codex_graphql.periodic import Periodic
 from codex_graphql.observability import configure_logging
+from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
 from workers.broker import job_sender, setup_broker
 from workers.runtime import configure, runtime

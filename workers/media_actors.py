@@ -10,6 +10,7 @@ from codex_graphql.content.service import PROCESS_ACTOR
 from codex_graphql.media import processing
 from workers.runtime import runtime
 
+
 # Transient failures (storage, database) raise and are retried with backoff; bad files end FAILED.
 @dramatiq.actor(actor_name=PROCESS_ACTOR, max_retries=6, min_backoff=2_000, max_backoff=120_000, time_limit=30 * 60_000)
 async def process_content(job_id: str, content_id: str, content_organization_id: str) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from codex_graphql.db import Database
 from codex_graphql.mail import Mailer, build_mailer
+from codex_graphql.payments import PaymentProvider
+from codex_graphql.payments.factory import build_payments
 from codex_graphql.settings import Settings
 from codex_graphql.storage import Storage
 from codex_graphql.storage.factory import build_storage
@@ -21,6 +23,7 @@ class Runtime:
     db: Database
     mailer: Mailer
     storage: Storage
+    payments: PaymentProvider
 
 
 def configure(settings: Settings) -> None:
@@ -40,6 +43,7 @@ def runtime() -> Runtime:
             db=Database(settings.database_url, pool_size=5, max_overflow=5),
             mailer=build_mailer(settings.smtp_url, settings.mail_from),
             storage=build_storage(settings),
+            payments=build_payments(settings),
         )
     return _runtime
 

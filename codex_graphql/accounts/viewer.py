@@ -66,7 +66,9 @@ class Viewer:
     async def purchases(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]]:
-        from codex_graphql.commerce import queries as commerce_queries  # commerce types refer back to accounts
+        from codex_graphql.commerce import (
+            queries as commerce_queries,  # commerce types refer back to accounts
+        )
 
         return await commerce_queries.viewer_purchases(info, self.user_id, first, after)
 

@@ -143,11 +143,19 @@ async def _charge_refunded(session: AsyncSession, obj: dict[str, Any]) -> str:
     purchase = await _purchase_for_payment(session, obj.get("payment_intent"))
     if purchase is None:
         return "refund_before_purchase"  # the completion handler sees this event and ends REFUNDED
+    _remember_charge(purchase, obj)
     if purchase.status is PurchaseStatus.REFUNDED:
         return "already_refunded"
     await service.mark_refunded(session, purchase, purchase.refund_reason or "refunded at the payment provider")
     service.announce(session, purchase, service.REFUNDED_EVENT, "refund")
     return "purchase_refunded"
+
+
+def _remember_charge(purchase: Purchase, charge: dict[str, Any]) -> None:
+    if isinstance(charge.get("id"), str) and purchase.charge_id is None:
+        purchase.charge_id = charge["id"]
+    if isinstance(charge.get("receipt_url"), str) and purchase.receipt_url is None:
+        purchase.receipt_url = charge["receipt_url"]
 
 
 async def _dispute_created(session: AsyncSession, obj: dict[str, Any]) -> str:

@@ -87,6 +87,10 @@ class Content(IdMixin, TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
     published_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # Defaults come from the organization's settings when the item is created.
+    listed: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    allow_downloads: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    reviews_enabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class ContentEntitlement(IdMixin, TimestampMixin, Base):

@@ -45,6 +45,9 @@ class UpdateContentInput:
     description: str | None = strawberry.field(default=None, description="Up to 10,000 characters.")
     price_cents: int | None = strawberry.field(default=None, description="Price in cents; 0 means free.")
     tags: list[str] | None = strawberry.field(default=None, description="Replaces all tags.")
+    listed: bool | None = strawberry.field(default=None, description="Whether the item appears in the public catalogue list.")
+    allow_downloads: bool | None = strawberry.field(default=None, description="Whether buyers may download the file.")
+    reviews_enabled: bool | None = strawberry.field(default=None, description="Whether the item accepts reviews.")
 
 
 @strawberry.input(description="A content item to act on.")
@@ -120,14 +123,16 @@ class ContentMutations:
 
         return await run_mutation(info, ContentPayload, action)
 
-    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price or tags." + MANAGE_RULE)
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price, tags, listing, downloads or reviews." + MANAGE_RULE)
     async def update_content(self, info: strawberry.Info, input: UpdateContentInput) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
             content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
             changes = service.ContentChanges(title=input.title, description=input.description,
-                                             price_cents=input.price_cents, tags=input.tags)
+                                             price_cents=input.price_cents, tags=input.tags,
+                                             listed=input.listed, allow_downloads=input.allow_downloads,
+                                             reviews_enabled=input.reviews_enabled)
             return {"content": Content.from_model(await service.update(ctx.db, content, changes))}
 
         return await run_mutation(info, ContentPayload, action)

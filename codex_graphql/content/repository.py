@@ -12,7 +12,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
-from codex_graphql.content.models import Content, ContentEntitlement, ContentKind, ContentStatus, PlaybackPosition
+from codex_graphql.content.models import (
+    Content,
+    ContentEntitlement,
+    ContentKind,
+    ContentStatus,
+    PlaybackPosition,
+)
 from codex_graphql.db import utcnow
 from codex_graphql.pagination import keyset_page
 from codex_graphql.relay import Page
@@ -22,7 +28,8 @@ def _catalogue(organization_id: uuid.UUID, *, staff: bool, kind: ContentKind | N
                search: str | None, status: ContentStatus | None) -> Any:
     statement = in_organization(select(Content), Content, organization_id).where(Content.deleted_at.is_(None))
     if not staff:
-        statement = statement.where(Content.status == ContentStatus.PUBLISHED)
+        # Unlisted (PRIVATE) items stay reachable by id but are left out of the public list.
+        statement = statement.where(Content.status == ContentStatus.PUBLISHED, Content.listed.is_(True))
     elif status is not None:
         statement = statement.where(Content.status == status)
     if kind is not None:

@@ -18,6 +18,7 @@ from codex_graphql.content import repository, rules
 from codex_graphql.content.models import Content, ContentKind, ContentStatus
 from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
+from codex_graphql.org_settings import service as org_settings
 from codex_graphql.storage import CompletedPart, SignedRequest, Storage
 
 PROCESS_ACTOR = "process_content"
@@ -66,6 +67,7 @@ async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organi
                  new: NewContent) -> tuple[Content, UploadPlan]:
     assert viewer.user_id is not None
     extension = rules.check_file(new.kind, new.filename, new.mime_type, new.size_bytes)
+    defaults = await org_settings.content_defaults(session, organization_id)
     content_id = uuid.uuid4()
     content = Content(
         id=content_id,
@@ -83,6 +85,9 @@ async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organi
         original_filename=new.filename.strip(),
         size_bytes=new.size_bytes,
         upload_expires_at=utcnow() + UPLOAD_TTL,
+        listed=defaults.listed,
+        allow_downloads=defaults.allow_downloads,
+        reviews_enabled=defaults.reviews_enabled,
     )
     plan = UploadPlan()
     ttl = int(UPLOAD_TTL.total_seconds())
@@ -144,6 +149,9 @@ class ContentChanges:
     description: str | None = None
     price_cents: int | None = None
     tags: list[str] | None = None
+    listed: bool | None = None
+    allow_downloads: bool | None = None
+    reviews_enabled: bool | None = None
 
 
 async def update(session: AsyncSession, content: Content, changes: ContentChanges) -> Content:
@@ -155,6 +163,12 @@ async def update(session: AsyncSession, content: Content, changes: ContentChange
         content.price_cents = rules.check_price(changes.price_cents)
     if changes.tags is not None:
         content.tags = rules.normalize_tags(changes.tags)
+    if changes.listed is not None:
+        content.listed = changes.listed
+    if changes.allow_downloads is not None:
+        content.allow_downloads = changes.allow_downloads
+    if changes.reviews_enabled is not None:
+        content.reviews_enabled = changes.reviews_enabled
     await session.flush()
     return content
 

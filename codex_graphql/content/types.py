@@ -7,6 +7,7 @@ import strawberry
 
 from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
+from codex_graphql.analytics import stats as analytics_stats
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import loaders as commerce_loaders
 from codex_graphql.content import loaders, service
@@ -65,6 +66,12 @@ class Content(Node):
     created_at: datetime = strawberry.field(description="When the item was created.")
     updated_at: datetime = strawberry.field(description="When the item last changed.")
     published_at: datetime | None = strawberry.field(description="When the item was last published.")
+    listed: bool = strawberry.field(
+        description="Whether the item appears in the public catalogue list once published; unlisted items are "
+        "reachable by id only. New items follow the organization's default visibility."
+    )
+    allow_downloads: bool = strawberry.field(description="Whether buyers may download the file.")
+    reviews_enabled: bool = strawberry.field(description="Whether the item accepts reviews.")
     row: strawberry.Private[ContentModel]
 
     @classmethod
@@ -82,6 +89,9 @@ class Content(Node):
             created_at=content.created_at,
             updated_at=content.updated_at,
             published_at=content.published_at,
+            listed=content.listed,
+            allow_downloads=content.allow_downloads,
+            reviews_enabled=content.reviews_enabled,
             row=content,
         )
 
@@ -113,6 +123,13 @@ class Content(Node):
     async def revenue_cents(self, info: strawberry.Info) -> int | None:
         return await commerce_loaders.revenue(info.context).load(self.row.id)
 
+    @guarded(
+        HasOrgPermission(Permission.ANALYTICS_READ),
+        description="Purchases, revenue (net of tax and refunds), refunds, views and unique viewers.",
+    )
+    async def stats(self, info: strawberry.Info) -> analytics_stats.ContentStats | None:
+        return await analytics_stats.stats(info.context).load(self.row.id)
+
     @guarded(HasOrgPermission(Permission.CONTENT_READ), description="Why processing failed, when status is FAILED.")
     def failure_reason(self) -> str | None:
         return self.row.failure_reason
@@ -132,7 +149,8 @@ class Content(Node):
         return service.can_play(ctx.viewer, self.row, entitled)
 
     @strawberry.field(
-        description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access."
+        description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access. "
+        "Issuing it to a signed-in viewer counts a view (once per viewer per hour)."
     )
     async def playback(self, info: strawberry.Info) -> Playback | None:
         ctx: Context = info.context
@@ -143,6 +161,7 @@ class Content(Node):
             raise Forbidden("You do not have access to play this content.")
         signed = await service.playback_url(ctx.services.storage, self.row)
         assert signed.expires_at is not None
+        await analytics_stats.record_view(ctx, self.row.id, self.row.organization_id)
         return Playback(url=signed.url, expires_at=signed.expires_at)
 
     @strawberry.field(description="Where the viewer stopped, in seconds; null when never played or without access.")

@@ -34,12 +34,12 @@ class Probe:
         }
 
 
-async def _run(args: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+async def _run(args: list[str], limit_seconds: float) -> tuple[int, bytes, bytes]:
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), limit_seconds)
     except TimeoutError:
         process.kill()
         await process.wait()
@@ -87,7 +87,7 @@ async def thumbnail(source: Path, destination: Path, at_seconds: float, width: i
          "-frames:v", "1", "-vf", scale, "-q:v", "3", str(destination)],
         THUMBNAIL_TIMEOUT,
     )
-    if code != 0 or not destination.exists():
+    if code != 0:
         raise MediaError("A thumbnail could not be made from the video: " + err.decode(errors="replace")[-200:])
     measured = await probe(destination)
     return measured.width or width, measured.height or 0

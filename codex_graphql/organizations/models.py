@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Integer, String, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codex_graphql.authz import OrgRole
@@ -18,6 +20,10 @@ class Organization(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     # Share of each sale (net of tax) credited to the content's creator, for payouts.
     creator_share_percent: Mapped[int] = mapped_column(Integer, default=100, server_default=text("100"))
+    # IANA zone for "today" and "this month" in analytics; changing it rebuilds the daily rollups.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Settings and branding as one validated document (see the settings domain).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
 
 class OrganizationMembership(IdMixin, TimestampMixin, Base):

@@ -4,8 +4,8 @@ import uuid
 
 import strawberry
 
-from codex_graphql.context import Context
 from codex_graphql.authz import Permission
+from codex_graphql.context import Context
 from codex_graphql.organizations import loaders, repository
 from codex_graphql.organizations.types import Organization, OrganizationMember
 from codex_graphql.relay import register_node

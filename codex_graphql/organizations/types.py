@@ -11,6 +11,14 @@ from codex_graphql.accounts.types import User
 from codex_graphql.authz import OrgRole, Permission
 from codex_graphql.content.queries import ContentFilter, organization_contents
 from codex_graphql.content.types import Content
+from codex_graphql.org_settings import service as org_settings
+from codex_graphql.org_settings.types import (
+    Branding,
+    OrganizationSettings,
+    Policies,
+    branding_of,
+    policies_of,
+)
 from codex_graphql.organizations import loaders, repository
 from codex_graphql.organizations.models import Organization as OrganizationModel
 from codex_graphql.organizations.models import OrganizationMembership
@@ -18,7 +26,10 @@ from codex_graphql.permissions import HasOrgPermission, guarded
 from codex_graphql.relay import Connection, Node, build_connection, check_first, to_global_id
 
 if TYPE_CHECKING:
+    from codex_graphql.analytics.types import Analytics, Customer, CustomerFilter, CustomerOrder, DateRange
     from codex_graphql.commerce.types import CreatorEarnings, Purchase
+
+ANALYTICS_TYPES = "codex_graphql.analytics.types"
 
 
 @strawberry.type(description="A person's role in an organization.")
@@ -59,6 +70,7 @@ class Organization(Node):
     name: str = strawberry.field(description="Display name.")
     created_at: datetime = strawberry.field(description="When the organization was created.")
     organization_id: strawberry.Private[uuid.UUID]
+    row: strawberry.Private[OrganizationModel | None] = None
 
     @classmethod
     def from_model(cls, organization: OrganizationModel) -> Organization:
@@ -68,7 +80,25 @@ class Organization(Node):
             name=organization.name,
             created_at=organization.created_at,
             organization_id=organization.id,
+            row=organization,
         )
+
+    async def _settings_document(self, info: strawberry.Info):  # type: ignore[no-untyped-def]
+        row = self.row if self.row is not None else await loaders.organizations(info.context).load(self.organization_id)
+        return org_settings.document(row)
+
+    @guarded(HasOrgPermission(Permission.SETTINGS_MANAGE),
+             description="Every setting, including private business details (legal name, contact email).")
+    async def settings(self, info: strawberry.Info) -> OrganizationSettings | None:
+        return OrganizationSettings.from_document(await self._settings_document(info))
+
+    @strawberry.field(description="How the storefront looks: platform name, logo, primary color and palette. Public.")
+    async def branding(self, info: strawberry.Info) -> Branding:
+        return branding_of(await self._settings_document(info))
+
+    @strawberry.field(description="Refund policy, terms of service and privacy policy (sanitized HTML). Public.")
+    async def policies(self, info: strawberry.Info) -> Policies:
+        return policies_of(await self._settings_document(info))
 
     @strawberry.field(description="The signed-in viewer's role here, or null when not a member.")
     def viewer_role(self, info: strawberry.Info) -> OrgRole | None:
@@ -94,7 +124,9 @@ class Organization(Node):
     async def purchases(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]] | None:
-        from codex_graphql.commerce import queries as commerce_queries  # commerce types refer back to Organization
+        from codex_graphql.commerce import (
+            queries as commerce_queries,  # commerce types refer back to Organization
+        )
 
         return await commerce_queries.organization_purchases(info, self.organization_id, first, after)
 
@@ -105,6 +137,35 @@ class Organization(Node):
         from codex_graphql.commerce import queries as commerce_queries
 
         return await commerce_queries.creator_earnings(info, self.organization_id)
+
+    @guarded(
+        HasOrgPermission(Permission.ANALYTICS_READ),
+        description="Sales dashboard for a range of local days (organization timezone; default: the last 30 days). "
+        "Money is minor units net of tax; refunds subtract; FREE and GRANT purchases count with 0 revenue.",
+    )
+    async def analytics(
+        self, info: strawberry.Info,
+        range_: Annotated[
+            Annotated[DateRange, strawberry.lazy(ANALYTICS_TYPES)] | None,
+            strawberry.argument(name="range", description="Inclusive local days; at most 1000."),
+        ] = None,
+    ) -> Annotated[Analytics, strawberry.lazy(ANALYTICS_TYPES)] | None:
+        from codex_graphql.analytics import queries as analytics_queries  # analytics types refer back here
+
+        return await analytics_queries.analytics(info, self.organization_id, range_)
+
+    @guarded(
+        HasOrgPermission(Permission.CUSTOMERS_READ),
+        description="People with purchases here (grants and free claims included); default order: latest purchase first.",
+    )
+    async def customers(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
+        filter: Annotated[CustomerFilter, strawberry.lazy(ANALYTICS_TYPES)] | None = None,
+        order_by: Annotated[CustomerOrder, strawberry.lazy(ANALYTICS_TYPES)] | None = None,
+    ) -> Connection[Annotated[Customer, strawberry.lazy(ANALYTICS_TYPES)]] | None:
+        from codex_graphql.analytics import queries as analytics_queries
+
+        return await analytics_queries.customers(info, self.organization_id, first, after, filter, order_by)
 
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(

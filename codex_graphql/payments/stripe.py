@@ -56,6 +56,10 @@ class StripeProvider:
         return RefundResult(refund_id=refund.id, status=refund.status or "pending")
 
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
+        """Stripe's hosted receipt lives on the charge (the payment intent's latest charge)."""
+        if not charge_id and payment_intent_id:
+            intent = await self.client.v1.payment_intents.retrieve_async(payment_intent_id)
+            charge_id = intent.latest_charge if isinstance(intent.latest_charge, str) else None
         if not charge_id:
             return None
         charge = await self.client.v1.charges.retrieve_async(charge_id)

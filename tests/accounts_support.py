@@ -5,8 +5,7 @@
 - ``email_jobs``: runs the ``send_account_email`` actor the way a Dramatiq worker does (its
   synchronous ``fn`` on the global event-loop thread), pointed at ``mailbox``.
 
-Import the fixtures into a test module to use them (pytest registers them under ``name``):
-``from tests.test_accounts_support import fixture_email_jobs, fixture_mailbox  # noqa: F401``
+Its fixtures are registered as a pytest plugin in tests/conftest.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Analytics: content views, transactionally maintained sales summaries, dashboards and customers."""

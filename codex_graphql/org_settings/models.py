@@ -1,0 +1,239 @@
+"""The organization settings document and its validation (pydantic).
+
+The document lives in ``organization.settings`` (JSONB, snake_case keys); ``name`` and ``timezone``
+are columns of their own (analytics reads the timezone) but are validated here with the rest, so one
+``SettingsDocument.model_validate`` decides whether an update is acceptable. Validation errors become
+``UserError``s whose field paths use the GraphQL input names (``["input", "primaryColor"]``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import strawberry
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from codex_graphql.errors import ErrorCode, UserError
+from codex_graphql.org_settings.sanitize import MAX_HTML_BYTES, sanitize_html
+
+SUPPORTED_CURRENCIES = ("USD",)
+HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+# Columns of the organization row, validated with the document but not stored in it.
+COLUMN_FIELDS = ("name", "timezone")
+
+
+@strawberry.enum(description="What kind of business the organization runs (for discovery and reporting).")
+class BusinessCategory(enum.StrEnum):
+    EDUCATION = "EDUCATION"
+    FITNESS = "FITNESS"
+    FILM_AND_VIDEO = "FILM_AND_VIDEO"
+    MUSIC = "MUSIC"
+    PODCASTS = "PODCASTS"
+    ARTS_AND_CRAFTS = "ARTS_AND_CRAFTS"
+    BUSINESS = "BUSINESS"
+    TECHNOLOGY = "TECHNOLOGY"
+    LIFESTYLE = "LIFESTYLE"
+    ENTERTAINMENT = "ENTERTAINMENT"
+    OTHER = "OTHER"
+
+
+@strawberry.enum(description="Whether new content appears in the public catalogue list.")
+class ContentVisibility(enum.StrEnum):
+    PUBLIC = "PUBLIC"
+    PRIVATE = "PRIVATE"
+
+
+@strawberry.enum(description="How closely user contributions (such as reviews) are moderated.")
+class ModerationLevel(enum.StrEnum):
+    NONE = "NONE"
+    LIGHT = "LIGHT"
+    STRICT = "STRICT"
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def normalize_color(value: str) -> str:
+    """``#RGB`` or ``#RRGGBB`` (any case) to lower-case ``#rrggbb``."""
+    value = value.strip()
+    if not HEX_COLOR.match(value):
+        raise ValueError("Use a hex color like #1a2b3c or #abc.")
+    digits = value[1:].lower()
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    return "#" + digits
+
+
+def check_timezone(value: str) -> str:
+    value = value.strip()
+    try:
+        if not value or value.lower() == "localtime":
+            raise ValueError
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("Use an IANA time zone such as Europe/Paris or America/New_York.") from None
+    return value
+
+
+def _text(value: str | None, *, maximum: int, label: str, required: bool = False) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        if required:
+            raise ValueError(f"The {label} cannot be empty.")
+        return None
+    if len(value) > maximum:
+        raise ValueError(f"The {label} must have at most {maximum} characters.")
+    return value
+
+
+class SettingsDocument(BaseModel):
+    """Every setting, validated. Fields left at their defaults are the organization's defaults."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    # basic
+    name: str
+    timezone: str = "UTC"
+    legal_name: str | None = None
+    contact_email: str | None = None
+    business_category: BusinessCategory | None = None
+    currency: str = "USD"
+    # branding
+    platform_name: str | None = None
+    logo_key: str | None = None
+    primary_color: str | None = None
+    # business policies (sanitized HTML)
+    refund_policy: str | None = None
+    terms_of_service: str | None = None
+    privacy_policy: str | None = None
+    # content defaults
+    default_visibility: ContentVisibility = ContentVisibility.PUBLIC
+    allow_downloads: bool = False
+    enable_reviews: bool = False
+    moderation_level: ModerationLevel = ModerationLevel.NONE
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        return _text(value, maximum=200, label="name", required=True) if isinstance(value, str) else value
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: Any) -> Any:
+        return check_timezone(value) if isinstance(value, str) else value
+
+    @field_validator("legal_name", mode="before")
+    @classmethod
+    def _legal_name(cls, value: Any) -> Any:
+        return _text(value, maximum=200, label="legal name") if isinstance(value, str) else value
+
+    @field_validator("platform_name", mode="before")
+    @classmethod
+    def _platform_name(cls, value: Any) -> Any:
+        return _text(value, maximum=100, label="platform name") if isinstance(value, str) else value
+
+    @field_validator("contact_email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        try:
+            return validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"This is not a valid email address: {exc}") from None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        code = value.strip().upper()
+        if code not in SUPPORTED_CURRENCIES:
+            raise ValueError(f"Only {', '.join(SUPPORTED_CURRENCIES)} is supported for now.")
+        return code
+
+    @field_validator("primary_color", mode="before")
+    @classmethod
+    def _color(cls, value: Any) -> Any:
+        return normalize_color(value) if isinstance(value, str) else value
+
+    @field_validator("refund_policy", "terms_of_service", "privacy_policy", mode="before")
+    @classmethod
+    def _html(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if len(value.encode()) > MAX_HTML_BYTES:
+            raise ValueError(f"The text must be at most {MAX_HTML_BYTES // 1024} KB of HTML.")
+        return sanitize_html(value) or None
+
+    def stored(self) -> dict[str, Any]:
+        """What goes into ``organization.settings`` (the columns are stored apart)."""
+        return self.model_dump(mode="json", exclude=set(COLUMN_FIELDS))
+
+
+NON_NULL = ("name", "timezone", "currency", "default_visibility", "allow_downloads", "enable_reviews",
+            "moderation_level")
+
+
+def read(name: str, timezone: str, stored: dict[str, Any] | None) -> SettingsDocument:
+    """The current document as stored (already valid; constructed without re-validating)."""
+    known = {key: value for key, value in (stored or {}).items() if key in SettingsDocument.model_fields}
+    values = {key: field.default for key, field in SettingsDocument.model_fields.items() if key != "name"}
+    values.update(known)
+    values.update(name=name, timezone=timezone)
+    for enum_field, enum_type in (("business_category", BusinessCategory), ("default_visibility", ContentVisibility),
+                                  ("moderation_level", ModerationLevel)):
+        raw = values.get(enum_field)
+        if raw is not None:
+            try:
+                values[enum_field] = enum_type(raw)
+            except ValueError:
+                values[enum_field] = SettingsDocument.model_fields[enum_field].default
+    return SettingsDocument.model_construct(**values)
+
+
+def apply(current: SettingsDocument, changes: dict[str, Any]) -> tuple[SettingsDocument | None, list[UserError]]:
+    """Validate ``current`` with ``changes`` (snake_case keys, only the fields given) applied."""
+    errors = [
+        UserError(code=ErrorCode.INVALID_INPUT, field=["input", camel(key)], message="This setting cannot be null.")
+        for key in NON_NULL if key in changes and changes[key] is None
+    ]
+    if errors:
+        return None, errors
+    merged = current.model_dump() | changes
+    try:
+        return SettingsDocument.model_validate(merged), []
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = str(error["loc"][0]) if error["loc"] else None
+            message = str(error["msg"]).removeprefix("Value error, ")
+            errors.append(UserError(code=ErrorCode.INVALID_INPUT, field=["input", camel(loc)] if loc else None,
+                                    message=message))
+        return None, errors
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDefaults:
+    """What a new content item starts with."""
+
+    listed: bool = True
+    allow_downloads: bool = False
+    reviews_enabled: bool = False
+    moderation_level: ModerationLevel = ModerationLevel.NONE
+
+    @classmethod
+    def of(cls, document: SettingsDocument) -> ContentDefaults:
+        return cls(listed=document.default_visibility is ContentVisibility.PUBLIC,
+                   allow_downloads=document.allow_downloads, reviews_enabled=document.enable_reviews,
+                   moderation_level=document.moderation_level)

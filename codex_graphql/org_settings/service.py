@@ -1,0 +1,78 @@
+"""Settings rules: validate a partial update, verify a logo, store; content defaults for new items.
+
+Everything is checked before anything is written, so a refused update changes nothing (and the
+mutation's savepoint rolls back whatever a failure after that point did). Services never commit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codex_graphql.errors import DomainError, ErrorCode
+from codex_graphql.org_settings import logo, models, repository
+from codex_graphql.org_settings.models import ContentDefaults, SettingsDocument
+from codex_graphql.organizations.models import Organization
+from codex_graphql.storage import SignedRequest, Storage
+
+log = logging.getLogger(__name__)
+
+
+def document(organization: Organization) -> SettingsDocument:
+    return models.read(organization.name, organization.timezone, organization.settings)
+
+
+async def content_defaults(session: AsyncSession, organization_id: uuid.UUID) -> ContentDefaults:
+    found = await repository.settings_of(session, organization_id)
+    if found is None:
+        return ContentDefaults()
+    return ContentDefaults.of(models.read(*found))
+
+
+async def create_logo_upload(storage: Storage, organization_id: uuid.UUID, filename: str, mime_type: str,
+                             size_bytes: int) -> tuple[str, SignedRequest]:
+    key, mime = logo.plan_upload(organization_id, filename, mime_type, size_bytes)
+    return key, await logo.presign(storage, key, mime, size_bytes)
+
+
+async def _rebuild_rollups(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    """Analytics keeps daily rollups in the organization's timezone: rebuild them when it changes.
+    The analytics domain may not provide the function (yet); then there is nothing to rebuild."""
+    try:
+        analytics = importlib.import_module("codex_graphql.analytics.service")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("codex_graphql.analytics", "codex_graphql.analytics.service"):
+            raise
+        return False
+    rebuild = getattr(analytics, "rebuild_daily_rollups", None)
+    if rebuild is None:
+        return False
+    await rebuild(session, organization_id)
+    return True
+
+
+async def update_settings(session: AsyncSession, storage: Storage, organization_id: uuid.UUID,
+                          changes: dict[str, Any]) -> Organization:
+    """Apply ``changes`` (snake_case keys; only the settings given, ``None`` clears a clearable one)."""
+    organization = await repository.for_update(session, organization_id)
+    if organization is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No organization has this id.", "organizationId")
+    current = document(organization)
+    changes = dict(changes)
+    if changes.get("logo_key") is not None:
+        changes["logo_key"] = await logo.verify(storage, organization_id, changes["logo_key"])
+    updated, errors = models.apply(current, changes)
+    if errors or updated is None:
+        raise DomainError.many(errors)
+    timezone_changed = updated.timezone != organization.timezone
+    organization.name = updated.name
+    organization.timezone = updated.timezone
+    organization.settings = updated.stored()
+    await session.flush()
+    if timezone_changed:
+        await _rebuild_rollups(session, organization_id)
+    return organization
