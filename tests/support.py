@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,3 +177,29 @@ async def assert_authz_matrix(
         if snapshot:
             assert await snapshot() == before, f"{name} changed state"
     return results
+
+
+@asynccontextmanager
+async def statements(app: Any) -> AsyncIterator[list[str]]:
+    """Every SQL statement the app's engine sends while the block runs. The outbox relay, which polls
+    the same engine in the background, is stopped first so that only the request is counted."""
+    from sqlalchemy import event
+
+    services = app.state.runtime["services"]
+    await services.relay.stop()
+    engine = services.db.engine.sync_engine
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def bare(body: dict[str, Any]) -> dict[str, Any]:
+    """A GraphQL response body without ``extensions`` (every response reports ``extensions.cost``)."""
+    return {k: v for k, v in body.items() if k != "extensions"}

@@ -16,8 +16,7 @@ from codex_graphql.db import TenantScope, utcnow
 from tests import commerce_support
 from tests.analytics_support import add_purchase, raw_id
 from tests.commerce_support import insert_content
-from tests.support import assert_authz_matrix, make_actors
-from tests.test_content_queries_count import statements
+from tests.support import assert_authz_matrix, make_actors, statements
 
 shop = commerce_support.shop
 

@@ -15,9 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
-from codex_graphql.accounts import security
 from codex_graphql.authz import OrgRole
 from codex_graphql.content.models import (
     Content,
@@ -33,12 +31,6 @@ from tests.support import Actors, assert_authz_matrix, make_actors
 
 CONTENT_SNAPSHOT = "select id, status, title, price_cents, tags, deleted_at from content order by id"
 POSITION_SNAPSHOT = "select user_id, content_id, position_seconds from playback_position order by user_id, content_id"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """These tests make dozens of accounts; Argon2 at production cost is covered by the account tests."""
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @dataclass

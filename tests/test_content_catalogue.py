@@ -8,9 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 
-from codex_graphql.accounts import security
 from codex_graphql.authz import OrgRole
 from codex_graphql.content.models import (
     Content,
@@ -26,12 +24,6 @@ from tests.support import Person
 GB = 1024**3
 MB = 1024**2
 BASE = datetime(2026, 1, 1, 12, 0, 0).astimezone()
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """These tests make many accounts; Argon2 at production cost is covered by the account tests."""
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def gid(content_id: uuid.UUID) -> str:

@@ -4,16 +4,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
-from sqlalchemy import event
 
-from codex_graphql.accounts import security
 from codex_graphql.authz import OrgRole
 from codex_graphql.content.models import (
     Content,
@@ -25,6 +20,7 @@ from codex_graphql.content.models import (
 )
 from codex_graphql.db import TenantScope
 from codex_graphql.relay import to_global_id
+from tests.support import statements
 
 ITEMS = 110
 BASE = datetime(2026, 1, 1, 12, 0, 0).astimezone()
@@ -32,31 +28,6 @@ BASE = datetime(2026, 1, 1, 12, 0, 0).astimezone()
 CATALOGUE = """query($slug: String!, $first: Int!) { organization(slug: $slug) { contents(first: $first) {
   totalCount edges { cursor node { id title priceCents tags thumbnailUrl creator { name }
   viewerHasAccess playbackPosition } } } } }"""
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    """Argon2 at production cost is covered by the account tests."""
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@asynccontextmanager
-async def statements(app: Any) -> AsyncIterator[list[str]]:
-    """Every SQL statement the app's engine sends while the block runs. The outbox relay, which polls
-    the same engine in the background, is stopped first so that only the request is counted."""
-    services = app.state.runtime["services"]
-    await services.relay.stop()
-    engine = services.db.engine.sync_engine
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

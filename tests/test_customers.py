@@ -13,7 +13,7 @@ import pytest
 from codex_graphql.relay import to_global_id
 from tests.analytics_support import add_purchase, expected_customers, purchase_rows, raw_id, refund
 from tests.commerce_support import insert_content
-from tests.test_content_queries_count import statements
+from tests.support import statements
 
 PAGE = """query($s: String!, $first: Int, $after: String, $order: CustomerOrder, $filter: CustomerFilter) {
   organization(slug: $s) { customers(first: $first, after: $after, orderBy: $order, filter: $filter) {

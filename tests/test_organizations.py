@@ -7,10 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import event
 
-from codex_graphql.accounts import security
 from codex_graphql.app import create_app
 from codex_graphql.authz import OrgRole, PlatformRole
 from codex_graphql.relay import to_global_id
@@ -26,12 +24,6 @@ async def database_url(template_db):
     await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
     yield db_url(name)
     await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch):
-    # Argon2 at production cost is most of a sign-in; these tests sign many users in.
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 CREATE = """
