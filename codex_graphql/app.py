@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from codex_graphql import idempotency
 from codex_graphql.commerce.routes import commerce_routes
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
@@ -27,6 +28,7 @@ from codex_graphql.settings import Settings
 from codex_graphql.storage.factory import build_storage
 from codex_graphql.storage.local import LocalStorage
 from codex_graphql.storage.routes import storage_routes
+from codex_graphql.web_security import security_middleware
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +83,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             built = build_services(settings, worker.send, storage)
         state["services"] = built
         state["graphql"] = GraphQLEndpoint(schema, built, metrics)
-        cleanup: Periodic | None = None
+        maintenance: list[Periodic] = []
         if worker:
             worker.start()
             # No separate worker process in embedded mode: this process runs the maintenance too.
-            cleanup = Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
-                               lambda: cleanup_abandoned_uploads(built.db, built.storage))
-            cleanup.start()
+            maintenance = [
+                Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
+                         lambda: cleanup_abandoned_uploads(built.db, built.storage)),
+                Periodic("expired-idempotency-keys", idempotency.CLEANUP_SECONDS,
+                         lambda: idempotency.cleanup_expired(built.db)),
+            ]
+            for task in maintenance:
+                task.start()
         built.relay.start()
         try:
             yield
         finally:
-            if cleanup:
-                await cleanup.stop()
+            for task in maintenance:
+                await task.stop()
             await built.relay.stop()
             if worker:
                 await asyncio.to_thread(worker.stop)
@@ -132,13 +139,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         Route("/account/verify-email", account_page),
         Route("/account/reset-password", account_page),
     ]
-    routes.append(WebSocketRoute("/graphql", GraphQLWebSocket(schema, lambda: state["services"])))
+    routes.append(WebSocketRoute("/graphql", GraphQLWebSocket(
+        schema, lambda: state["services"], max_subscriptions=settings.max_subscriptions_per_connection)))
     routes += commerce_routes(lambda: state["services"])
     if isinstance(storage, LocalStorage):
         routes += storage_routes(storage)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware, metrics=metrics, routes=[r.path for r in routes])],
+        middleware=[Middleware(RequestIdMiddleware, metrics=metrics, routes=[r.path for r in routes]),
+                    *security_middleware(settings)],  # security headers, CORS allow-list (web_security.py)
         lifespan=lifespan,
     )
     app.state.settings = settings

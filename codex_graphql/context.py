@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from codex_graphql import audit
 from codex_graphql.authz import Viewer
 from codex_graphql.db import SerializedSession
 
@@ -28,6 +29,7 @@ class Context:
     user_agent: str = ""
     token: str | None = None
     cookie: CookieChange | None = None
+    cost: Any = None  # ratelimit.CostReport once the operation was costed and charged
     _db: SerializedSession | None = None
     _loaders: dict[str, Any] = field(default_factory=dict)
 
@@ -36,6 +38,8 @@ class Context:
         """The request's transaction, opened on first use with the viewer's tenant scope."""
         if self._db is None:
             self._db = self.services.db.session(self.viewer.scope)
+            # Who acts and from where, for audit entries services record (no HTTP objects in services).
+            audit.attach(self._db, audit.AuditContext(self.viewer.user_id, self.request_id, self.client_ip, self.user_agent))
         return self._db
 
     def loader(self, key: str, factory: Any) -> Any:

@@ -8,6 +8,7 @@ unprivileged application role and sets the tenant settings that row-level securi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -96,29 +97,42 @@ class SerializedSession(AsyncSession):
         super().__init__(*args, **kwargs)
         self._lock = asyncio.Lock()
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+    async def _serialized(self, operation: Any) -> Any:
+        """Run one statement under the lock, shielded from cancellation.
+
+        graphql-core cancels the sibling resolvers of a field whose error nulls their parent; cancelling a
+        coroutine in the middle of an asyncpg statement would leave the connection (and the request
+        transaction) unusable, so the commit would fail. The statement runs to its end in its own task;
+        the cancelled caller waits for it before releasing the lock, then sees its cancellation."""
         async with self._lock:
-            return await super().execute(*args, **kwargs)
+            task = asyncio.ensure_future(operation)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                while not task.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([task])
+                if not task.cancelled():
+                    task.exception()  # retrieved: the caller is gone, its cancellation is what matters
+                raise
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._serialized(super().execute(*args, **kwargs))
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._lock:
-            return await super().scalar(*args, **kwargs)
+        return await self._serialized(super().scalar(*args, **kwargs))
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._lock:
-            return await super().get(*args, **kwargs)
+        return await self._serialized(super().get(*args, **kwargs))
 
     async def flush(self, *args: Any, **kwargs: Any) -> None:
-        async with self._lock:
-            await super().flush(*args, **kwargs)
+        await self._serialized(super().flush(*args, **kwargs))
 
     async def commit(self) -> None:
-        async with self._lock:
-            await super().commit()
+        await self._serialized(super().commit())
 
     async def rollback(self) -> None:
-        async with self._lock:
-            await super().rollback()
+        await self._serialized(super().rollback())
 
 
 class Database:

@@ -7,7 +7,8 @@ Authentication and permission failures are GraphQL errors carrying ``extensions.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -41,7 +42,13 @@ class UserError:
 
 
 class DomainError(Exception):
-    """A rule of the domain said no. Carries one or more user-facing errors."""
+    """A rule of the domain said no. Carries one or more user-facing errors.
+
+    ``after_rollback``: work that must survive the refusal (e.g. the lockout notice of a failed
+    sign-in). ``run_mutation`` rolls back the mutation's savepoint, then awaits each with the session.
+    """
+
+    after_rollback: tuple[Callable[[Any], Awaitable[None]], ...] = ()
 
     def __init__(self, code: ErrorCode, message: str, field: str | Sequence[str] | None = None) -> None:
         super().__init__(message)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -22,6 +23,7 @@ from strawberry.types.graphql import OperationType
 from codex_graphql.context import Context
 from codex_graphql.errors import is_client_error
 from codex_graphql.observability import Metrics, pick_request_id, request_id_var
+from codex_graphql.ratelimit import http_status
 from codex_graphql.relay import decode_id
 from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
@@ -82,6 +84,13 @@ class GraphQLEndpoint:
         token = request_id_var.set(request_id)
         try:
             response = await self._handle(request, request_id)
+        except (DBAPIError, OSError, TimeoutError):
+            # The database is unreachable (restart, failover): answer fast and cleanly, never a bare 500.
+            log.warning("database unavailable", exc_info=True)
+            response = json_response(
+                error_body("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE"), 503,
+                headers={"retry-after": "5"},
+            )
         finally:
             request_id_var.reset(token)
         response.headers["x-request-id"] = request_id
@@ -145,12 +154,14 @@ class GraphQLEndpoint:
             errors = [GraphQLError("Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})]
         if errors:
             body["errors"] = [self._format(e, request_id) for e in errors]
+        if result.extensions:
+            body["extensions"] = result.extensions  # `cost` (ratelimit.RequestLimits)
         label = self._label(operation_name or _document_operation_name(query))
         self.metrics.latency.labels(label).observe(time.perf_counter() - started)
         self.metrics.requests.labels(label).inc()
         for error in body.get("errors", []):
             self.metrics.errors.labels(label, error["extensions"]["code"]).inc()
-        response = json_response(body)
+        response = json_response(body, *http_status(ctx, settings))
         self._apply_cookie(response, ctx)
         return response
 

@@ -7,6 +7,7 @@ browser's session over a cross-site WebSocket.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from codex_graphql.authz import ANONYMOUS
 from codex_graphql.context import Context
+from codex_graphql.ratelimit import caller_key, limits_for
 from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
 
@@ -37,6 +39,8 @@ class WebSocketContext(Context):
     """A subscription's context; ``connection_params`` is filled in by strawberry at connection_init."""
 
     connection_params: Any = None
+    # (caller, lease id, lease renewal task) while this connection holds a slot (ratelimit.ConnectionLimiter).
+    connection_slot: Any = None
 
 
 class GraphQLWebSocket(GraphQL):
@@ -53,10 +57,23 @@ class GraphQLWebSocket(GraphQL):
         )
         self.services_getter = services_getter
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            context = scope.get("codex.ws_context")
+            if context is not None and context.connection_slot is not None:
+                caller, lease, renewal = context.connection_slot
+                context.connection_slot = None
+                renewal.cancel()
+                await limits_for(context.services).connections.release(caller, lease)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Any:
         services: Services = self.services_getter()
-        return WebSocketContext(services=services, viewer=ANONYMOUS, request_id=uuid.uuid4().hex,
-                                client_ip=request.client.host if request.client else "")
+        context = WebSocketContext(services=services, viewer=ANONYMOUS, request_id=uuid.uuid4().hex,
+                                   client_ip=request.client.host if request.client else "")
+        request.scope["codex.ws_context"] = context  # for releasing the connection slot in __call__
+        return context
 
     async def on_ws_connect(self, context: Any) -> Any:
         token = token_from_params(context.connection_params)
@@ -67,4 +84,16 @@ class GraphQLWebSocket(GraphQL):
                 raise ConnectionRejectionError({"message": "Invalid or expired session token."})
             context.viewer = viewer
             context.token = token
+        await self._take_connection_slot(context)
         return None
+
+    async def _take_connection_slot(self, context: WebSocketContext) -> None:
+        """MAX_WS_CONNECTIONS_PER_USER: one lease per live connection, per user (per IP when anonymous)."""
+        if context.connection_slot is not None:
+            return
+        limiter = limits_for(context.services).connections
+        caller = caller_key(context)
+        lease = await limiter.acquire(caller, context.services.settings.max_ws_connections_per_user)
+        if lease is None:
+            raise ConnectionRejectionError({"message": "Too many open connections.", "code": "TOO_MANY_CONNECTIONS"})
+        context.connection_slot = (caller, lease, asyncio.create_task(limiter.keep_alive(caller, lease)))

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.commerce import repository
 from codex_graphql.commerce.models import IdempotencyRecord
-from codex_graphql.db import utcnow
+from codex_graphql.db import Database, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 
 TTL = timedelta(hours=24)
+CLEANUP_SECONDS = 15 * 60  # how often workers (or the embedded API process) delete expired records
 MAX_KEY_LENGTH = 255
 
 
@@ -51,3 +52,15 @@ async def once(session: AsyncSession, user_id: uuid.UUID, operation: str, key: s
                                   response=result, expires_at=utcnow() + TTL))
     await session.flush()
     return result
+
+
+async def cleanup_expired(db: Database, batch: int = 1000) -> int:
+    """Delete expired records in batches (one short transaction each); returns how many were deleted.
+    Safe on several workers at once: rows another one is deleting are skipped."""
+    total = 0
+    while True:
+        async with db.transaction() as session:
+            deleted = await repository.delete_expired_idempotency(session, utcnow(), batch)
+        total += deleted
+        if deleted < batch:
+            return total

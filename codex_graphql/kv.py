@@ -7,12 +7,17 @@ between processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Protocol
 
 import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+RESUBSCRIBE_SECONDS = 0.1
 
 
 class KeyValue(Protocol):
@@ -81,15 +86,22 @@ class RedisPubSub:
         await self.client.publish(f"{self.ns}:{channel}", message)
 
     async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(f"{self.ns}:{channel}")
-        try:
-            while True:
-                message = await pubsub.get_message(timeout=30.0)
-                if message is not None:
-                    yield message["data"]
-        finally:
-            await pubsub.aclose()
+        """Messages on ``channel``; when Redis goes away the subscription is re-established (retrying every
+        ``RESUBSCRIBE_SECONDS``) instead of ending, so WebSocket subscribers survive a Redis restart."""
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(f"{self.ns}:{channel}")
+                while True:
+                    message = await pubsub.get_message(timeout=30.0)
+                    if message is not None:
+                        yield message["data"]
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+                log.warning("pub/sub connection lost; resubscribing", extra={"channel": channel})
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
 
 class MemoryKeyValue:

@@ -7,6 +7,7 @@ from codex_graphql.analytics.models import (
     CustomerSummary,
     PurchaseDailyStats,
 )
+from codex_graphql.audit.models import AuditLogEntry
 from codex_graphql.commerce.models import CheckoutSession, IdempotencyRecord, Purchase, StripeEvent
 from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPosition
 from codex_graphql.db import Base
@@ -15,10 +16,10 @@ from codex_graphql.organizations.models import Organization, OrganizationMembers
 
 TENANT_TABLES = (
     "organization_membership", "content", "content_entitlement", "playback_position", "checkout_session", "purchase",
-    "content_view", "purchase_daily_stats", "customer_summary", "content_sales_summary",
+    "content_view", "purchase_daily_stats", "customer_summary", "content_sales_summary", "audit_log_entry",
 )
 
 __all__ = [
-    "Base", "CheckoutSession", "Content", "ContentSalesSummary", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationMembership", "OutboxMessage",
+    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "TENANT_TABLES", "User", "UserSession",
 ]

@@ -21,6 +21,8 @@ async def run_mutation(info: strawberry.Info, payload: type[P], action: Callable
         fields = await action()
     except DomainError as error:
         await savepoint.rollback()
+        for effect in error.after_rollback:
+            await effect(session)
         return payload(errors=error.errors)  # type: ignore[call-arg]
     except BaseException:
         await savepoint.rollback()

@@ -20,12 +20,15 @@ from codex_graphql.content.mutations import ContentMutations
 from codex_graphql.content.queries import ContentQueries
 from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.context import Context
+from codex_graphql.cost import CostCalculator
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
+from codex_graphql.ratelimit import RequestLimits
 from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
 from codex_graphql.settings import Settings
+from codex_graphql.web_security import hide_suggestions
 
 log = logging.getLogger("codex_graphql.graphql")
 
@@ -56,7 +59,12 @@ class Subscription(ContentSubscriptions, CommerceSubscriptions):
 
 
 class CodexSchema(strawberry.Schema):
+    cost_calculator: CostCalculator
+    hide_suggestions = False
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        if self.hide_suggestions:
+            hide_suggestions(errors)
         context = execution_context.context if execution_context else None
         request_id = getattr(context, "request_id", None)
         for error in errors:
@@ -83,8 +91,14 @@ def build_schema(settings: Settings) -> CodexSchema:
         Limits,
         lambda: ParserCache(maxsize=parser_size),
         lambda: ValidationCache(maxsize=validation_size),
+        # After validation, before execution: introspection policy, mutation count, cost, rate limit.
+        lambda: RequestLimits(cost_calculator),
     ]
-    return CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    cost_calculator = CostCalculator(settings.cost_cache_size)
+    schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    schema.hide_suggestions = bool(settings.hide_field_suggestions)
+    schema.cost_calculator = cost_calculator
+    return schema
 
 
 def printed_schema() -> str:

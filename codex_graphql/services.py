@@ -32,6 +32,7 @@ class Services:
     relay: OutboxRelay
     storage: Storage
     payments: PaymentProvider
+    limits: Any = None  # ratelimit.Limits, built on first use (ratelimit.limits_for)
 
     async def close(self) -> None:
         await self.relay.stop()

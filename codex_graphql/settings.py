@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,13 +43,34 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
 
-    graphiql: bool = True
+    # GraphiQL at GET /graphql for browsers; unset means on, except in production.
+    graphiql: bool | None = None
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
     max_body_bytes: int = 1_000_000
     parser_cache_size: int = 1000
     validation_cache_size: int = 1000
+
+    # Security limits (README "Security"). Query cost: leaves 0, objects 1, connections 1 + `first` x item.
+    max_query_cost: int = 5000  # per request; above it QUERY_TOO_COMPLEX, nothing executes
+    cost_cache_size: int = 1000  # cached cost analyses, keyed by (query text, operation name)
+    # Token bucket per caller (user id, or client IP when anonymous), charged by the requested cost.
+    rate_limit_enabled: bool = True
+    rate_limit_capacity: int = 10000  # points a caller may spend in a burst (keep >= MAX_QUERY_COST)
+    rate_limit_restore_rate: float = 500.0  # points restored per second
+    rate_limit_http_429: bool = True  # THROTTLED answers 429 + Retry-After; false: 200 (GraphQL-purist clients)
+    max_mutations_per_request: int = 10  # top-level mutation fields in one operation; else TOO_MANY_MUTATIONS
+    max_ws_connections_per_user: int = 10  # live WebSockets per user (per IP when anonymous)
+    ws_connection_lease_seconds: int = 300  # a connection's slot expires this long after its process died
+    max_subscriptions_per_connection: int = 20  # operations in flight on one WebSocket
+    # Web security. Origins allowed to call the API from browsers (comma-separated; credentials allowed).
+    cors_allowed_origins: str = ""
+    # Introspection: `on` (everyone), `off`, `staff` (organization members and platform owners);
+    # unset means `staff` in production, `on` otherwise.
+    introspection: Literal["on", "off", "staff"] | None = None
+    # Remove "Did you mean ...?" from error messages; unset means hidden in production only.
+    hide_field_suggestions: bool | None = None
 
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -75,6 +96,10 @@ class Settings(BaseSettings):
     enable_multi_org: bool = False
     relay_poll_seconds: float = 1.0
     upload_cleanup_seconds: float = 600.0
+    # Dramatiq's Redis broker: a worker silent this long is dead and its unacknowledged jobs are
+    # requeued by the next maintenance pass, which runs on about chance/1,000,000 broker commands.
+    job_heartbeat_timeout_ms: int = 15_000
+    job_maintenance_chance: int = 10_000
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -87,6 +112,21 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value[len(prefix):]
         return value
+
+    @model_validator(mode="after")
+    def _production_defaults(self) -> Settings:
+        production = self.environment == "production"
+        if self.graphiql is None:
+            self.graphiql = not production
+        if self.introspection is None:
+            self.introspection = "staff" if production else "on"
+        if self.hide_field_suggestions is None:
+            self.hide_field_suggestions = production
+        return self
+
+    @property
+    def cors_origins(self) -> set[str]:
+        return {o.strip().rstrip("/") for o in self.cors_allowed_origins.split(",") if o.strip()}
 
     @cached_property
     def is_production(self) -> bool:

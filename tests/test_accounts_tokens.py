@@ -21,6 +21,7 @@ from tests.accounts_support import (
     user_row,
     viewer,
 )
+from tests.support import bare
 
 
 async def reset(gql, token: str, password: str = NEW_PASSWORD) -> dict:
@@ -58,7 +59,7 @@ async def test_request_password_reset_answers_the_same_for_known_and_unknown_ema
     known = await gql.raw(REQUEST_RESET, {"i": {"email": "Member@Example.com"}})
     unknown = await gql.raw(REQUEST_RESET, {"i": {"email": "stranger@example.com"}})
     assert known.status_code == unknown.status_code == 200
-    assert known.json() == unknown.json() == {"data": {"requestPasswordReset": {"errors": []}}}
+    assert bare(known.json()) == bare(unknown.json()) == {"data": {"requestPasswordReset": {"errors": []}}}
 
     jobs = (await account_jobs(admin_db))[jobs_before:]
     assert [p for _, p in jobs] == [

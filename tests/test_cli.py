@@ -27,6 +27,7 @@ from codex_graphql.schema import printed_schema
 from codex_graphql.seed import DEFAULT_DEMO_PASSWORD
 from codex_graphql.settings import Settings
 from tests.conftest import REDIS_URL, admin_execute, alembic_config, db_url
+from tests.support import bare
 
 CLI = Path(sys.executable).parent / "codex-graphql"
 COMMAND_TIMEOUT = 60
@@ -217,7 +218,7 @@ async def test_serve_runs_the_production_server(database_url, redis_namespace, t
             assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
             response = await client.post("/graphql", json={"query": "{ __typename }"})
             assert response.status_code == 200
-            assert response.json() == {"data": {"__typename": "Query"}}
+            assert bare(response.json()) == {"data": {"__typename": "Query"}}
             assert response.headers["x-request-id"]
             metrics = await client.get("/metrics")
             assert metrics.status_code == 200 and "codex_graphql_requests_total" in metrics.text

@@ -10,6 +10,8 @@ import dramatiq
 from codex_graphql import events
 from codex_graphql.accounts import repository as accounts
 from codex_graphql.accounts import service as account_service
+from codex_graphql.audit import AuditLogEntry
+from codex_graphql.db import TenantScope
 from codex_graphql.mail import templates
 from workers.runtime import runtime
 
@@ -46,4 +48,36 @@ async def send_account_email(job_id: str, kind: str, user_id: str | None = None,
             log.error("unknown account email kind", extra={"kind": kind, "job_id": job_id})
             return
         # Sent inside the transaction: if sending fails, the claim rolls back and the retry sends again.
+        await rt.mailer.send(mail)
+
+
+@dramatiq.actor(actor_name=account_service.SECURITY_EMAIL_ACTOR, **RETRY)
+async def send_security_email(job_id: str, kind: str, user_id: str, entry_id: str | None = None, minutes: int = 15) -> None:
+    """Security notices to an account's owner: sign-in locked after failures, or a sign-in from a new
+    device (details read from its audit entry). Each carries a fresh password reset link."""
+    rt = runtime()
+    settings = rt.settings
+    # The user's own scope: the sign-in's audit entry is a platform row readable only by its actor.
+    async with rt.db.transaction(TenantScope(user_id=uuid.UUID(user_id))) as session:
+        if not await events.claim_once(session, account_service.SECURITY_EMAIL_ACTOR, job_id):
+            return
+        user = await accounts.user_by_id(session, uuid.UUID(user_id))
+        if user is None:
+            return
+        ttl = settings.password_reset_ttl_seconds
+        if kind == account_service.LOCKOUT_NOTICE:
+            token = await account_service.issue_email_token(session, user, account_service.RESET_PASSWORD, ttl)
+            link = f"{settings.link_base}/account/reset-password?token={token}"
+            mail = templates.sign_in_locked(user.email, user.name, minutes, link, ttl // 60)
+        elif kind == account_service.NEW_SIGN_IN:
+            entry = await session.get(AuditLogEntry, uuid.UUID(entry_id)) if entry_id else None
+            if entry is None:
+                return
+            token = await account_service.issue_email_token(session, user, account_service.RESET_PASSWORD, ttl)
+            link = f"{settings.link_base}/account/reset-password?token={token}"
+            when = entry.created_at.strftime("%Y-%m-%d %H:%M UTC")
+            mail = templates.new_sign_in(user.email, user.name, when, entry.ip or "", entry.user_agent or "", link, ttl // 60)
+        else:
+            log.error("unknown security email kind", extra={"kind": kind, "job_id": job_id})
+            return
         await rt.mailer.send(mail)

@@ -21,7 +21,13 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
     """Redis broker when REDIS_URL is set; an in-process broker for the embedded single-instance mode."""
     broker: dramatiq.Broker
     if settings.redis_url:
-        broker = RedisBroker(url=settings.redis_url, namespace=f"{settings.redis_namespace}-jobs")
+        broker = RedisBroker(
+            url=settings.redis_url,
+            namespace=f"{settings.redis_namespace}-jobs",
+            # How soon messages held by a crashed worker go back to the queue.
+            heartbeat_timeout=settings.job_heartbeat_timeout_ms,
+            maintenance_chance=settings.job_maintenance_chance,
+        )
     else:
         broker = StubBroker()
     broker.add_middleware(AsyncIO())

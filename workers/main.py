@@ -9,6 +9,7 @@ from typing import Any
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
+from codex_graphql import idempotency
 from codex_graphql.events import OutboxRelay
 from codex_graphql.kv import build_kv
 from codex_graphql.media.processing import cleanup_abandoned_uploads
@@ -40,7 +41,7 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
 
     def __init__(self) -> None:
         self.relay: OutboxRelay | None = None
-        self.cleanup: Periodic | None = None
+        self.cleanup: list[Periodic] = []
         self.redis: Any = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -49,12 +50,17 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
             return
         _, pubsub, self.redis = build_kv(settings.redis_url, settings.redis_namespace)
 
-        async def start() -> tuple[OutboxRelay, Periodic]:
+        async def start() -> tuple[OutboxRelay, list[Periodic]]:
             relay = OutboxRelay(runtime().db, job_sender(broker), pubsub, poll_seconds=max(settings.relay_poll_seconds, 1.0))
             relay.start()
-            cleanup = Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
-                               lambda: cleanup_abandoned_uploads(runtime().db, runtime().storage))
-            cleanup.start()
+            cleanup = [
+                Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
+                         lambda: cleanup_abandoned_uploads(runtime().db, runtime().storage)),
+                Periodic("expired-idempotency-keys", idempotency.CLEANUP_SECONDS,
+                         lambda: idempotency.cleanup_expired(runtime().db)),
+            ]
+            for task in cleanup:
+                task.start()
             return relay, cleanup
 
         self.relay, self.cleanup = asyncio.run_coroutine_threadsafe(start(), loop_thread.loop).result(timeout=10)
@@ -65,11 +71,11 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
         if loop_thread is None:
             return
         relay, cleanup, redis = self.relay, self.cleanup, self.redis
-        self.relay, self.cleanup, self.redis = None, None, None
+        self.relay, self.cleanup, self.redis = None, [], None
 
         async def stop() -> None:
-            if cleanup is not None:
-                await cleanup.stop()
+            for task in cleanup:
+                await task.stop()
             if relay is not None:
                 await relay.stop()
             if redis is not None:

@@ -25,6 +25,21 @@ async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[User
     return list((await session.scalars(select(User).where(User.id.in_(ids)))).all())
 
 
+async def session_ips_for_agent(session: AsyncSession, user_id: uuid.UUID, user_agent: str, limit: int = 1000) -> list[str]:
+    """Distinct IP addresses of this user's sessions (live or not) that used this user agent."""
+    statement = (
+        select(UserSession.ip_address)
+        .where(UserSession.user_id == user_id, UserSession.user_agent == user_agent)
+        .distinct()
+        .limit(limit)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def has_sessions(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return await session.scalar(select(UserSession.id).where(UserSession.user_id == user_id).limit(1)) is not None
+
+
 async def live_session(session: AsyncSession, token_hash: str) -> tuple[UserSession, User] | None:
     row = (
         await session.execute(

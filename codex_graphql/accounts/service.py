@@ -5,7 +5,9 @@ Services never commit: the request (or the job) owns the transaction.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from codex_graphql import events
+from codex_graphql import audit, events
 from codex_graphql.accounts import repository
 from codex_graphql.accounts.models import EmailToken, User, UserSession
 from codex_graphql.accounts.security import (
@@ -33,6 +35,9 @@ from codex_graphql.settings import Settings
 VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"
 ACCOUNT_EMAIL_ACTOR = "send_account_email"
+SECURITY_EMAIL_ACTOR = "send_security_email"
+LOCKOUT_NOTICE = "lockout_notice"
+NEW_SIGN_IN = "new_sign_in"
 MAX_NAME_LENGTH = 200
 MAX_EMAIL_LENGTH = 320
 
@@ -128,13 +133,52 @@ async def login(session: AsyncSession, settings: Settings, kv: KeyValue, email: 
             )
     user = await repository.user_by_email(session, email)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        for key, _ in _throttle_keys(email, client.ip):
-            await kv.incr(key, window)
-        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "Email or password is wrong.")
+        counts = [await kv.incr(key, window) for key, _ in _throttle_keys(email, client.ip)]
+        error = DomainError(ErrorCode.INVALID_CREDENTIALS, "Email or password is wrong.")
+        # This failure locks the account's sign-in for the window: tell its owner, once per window.
+        if user is not None and counts[0] >= limit and await kv.incr(f"lockout-notice:{email}", window) == 1:
+            error.after_rollback = (_lockout_notice(user.id, window),)
+        raise error
     await kv.delete(f"login-fail:email:{email}")
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
-    return await start_session(session, settings, user, client)
+    new_device = await _is_new_device(session, user.id, client)
+    signed_in = await start_session(session, settings, user, client)
+    if new_device:
+        entry = await audit.record(
+            session, audit.AuditAction.LOGIN_NEW_DEVICE, organization_id=None, target_type="User", target_id=user.id,
+            after={"sessionId": str(signed_in.session.id), "ip": client.ip, "userAgent": client.user_agent[:400]},
+            actor_user_id=user.id,
+        )
+        events.enqueue(session, SECURITY_EMAIL_ACTOR, kind=NEW_SIGN_IN, user_id=str(user.id), entry_id=str(entry.id))
+    return signed_in
+
+
+def _lockout_notice(user_id: uuid.UUID, window: int) -> Callable[[AsyncSession], Awaitable[None]]:
+    async def enqueue(session: AsyncSession) -> None:
+        events.enqueue(session, SECURITY_EMAIL_ACTOR, kind=LOCKOUT_NOTICE, user_id=str(user_id), minutes=max(1, window // 60))
+
+    return enqueue
+
+
+def network_of(ip: str) -> str:
+    """The client's network for "new device" checks: the IPv4 /24 or IPv6 /48; other text as is."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip.strip()
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+async def _is_new_device(session: AsyncSession, user_id: uuid.UUID, client: Client) -> bool:
+    """The user has signed in before, but no earlier session had this user agent from this IP network.
+    (A first sign-in ever has nothing to compare with: it is no alert.)"""
+    seen = await repository.session_ips_for_agent(session, user_id, client.user_agent[:400])
+    network = network_of(client.ip[:64])
+    if any(network_of(ip) == network for ip in seen):
+        return False
+    return bool(seen) or await repository.has_sessions(session, user_id)
 
 
 async def logout(session: AsyncSession, token: str, everywhere: bool) -> tuple[uuid.UUID | None, list[str]]:

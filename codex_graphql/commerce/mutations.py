@@ -26,6 +26,10 @@ class StartCheckoutInput:
 @strawberry.input(description="Get a free item.")
 class ClaimFreeContentInput:
     content_id: strawberry.ID = strawberry.field(description="A published item priced 0.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Optional, unique per attempt: a retry with the same key and input returns the first "
+        "result; the same key with another input is refused (IDEMPOTENCY_KEY_REUSED). Kept for 24 hours.",
+    )
 
 
 @strawberry.input(description="Refund a paid purchase; access ends at once.")
@@ -101,8 +105,16 @@ class CommerceMutations:
         ctx: Context = info.context
 
         async def action() -> dict:
-            purchase = await service.claim_free(ctx.db, ctx.viewer, decode_id(input.content_id, "Content"))
-            return {"purchase": Purchase.from_model(purchase)}
+            async def run() -> dict:
+                purchase = await service.claim_free(ctx.db, ctx.viewer, decode_id(input.content_id, "Content"))
+                return {"purchaseId": str(purchase.id)}
+
+            if input.idempotency_key is not None:
+                result = await idempotency.once(ctx.db, ctx.require_user_id(), "claimFreeContent", input.idempotency_key,
+                                                {"contentId": input.content_id}, run)
+            else:
+                result = await run()
+            return {"purchase": await _purchase(ctx, result["purchaseId"])}
 
         return await run_mutation(info, PurchasePayload, action)
 

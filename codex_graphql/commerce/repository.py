@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,6 +170,22 @@ async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, operat
         text("select pg_advisory_xact_lock(hashtextextended(:k, 0))").bindparams(k=f"{user_id}:{operation}:{key}")
     )
     return await session.get(IdempotencyRecord, (user_id, operation, key))
+
+
+async def delete_expired_idempotency(session: AsyncSession, now: datetime, batch: int) -> int:
+    """Delete up to ``batch`` expired records (rows another cleaner holds are skipped); returns how many."""
+    expired = (
+        select(IdempotencyRecord.user_id, IdempotencyRecord.operation, IdempotencyRecord.key)
+        .where(IdempotencyRecord.expires_at <= now)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        delete(IdempotencyRecord)
+        .where(tuple_(IdempotencyRecord.user_id, IdempotencyRecord.operation, IdempotencyRecord.key).in_(expired))
+        .returning(IdempotencyRecord.key)
+    )
+    return len(result.all())
 
 
 async def receipt_details(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> tuple[Purchase, str, str] | None:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from codex_graphql import events
+from codex_graphql import audit, events
 from codex_graphql.accounts import repository as accounts
 from codex_graphql.authz import Viewer
 from codex_graphql.commerce import repository
@@ -151,6 +151,9 @@ async def grant(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | N
     await session.flush()
     await repository.grant_entitlement(session, organization_id, user.id, content.id, EntitlementSource.GRANT, purchase.id)
     announce(session, purchase, COMPLETED_EVENT, None)
+    await audit.record(session, audit.AuditAction.ACCESS_GRANTED, organization_id=organization_id, target_type="Purchase",
+                       target_id=purchase.id, after={"status": purchase.status.value, "userId": str(user.id),
+                                                     "contentId": str(content.id), "note": purchase.note})
     return purchase
 
 
@@ -160,8 +163,12 @@ async def revoke_grant(session: AsyncSession, viewer: Viewer, purchase_id: uuid.
         raise DomainError(ErrorCode.INVALID_STATE, "Only granted access can be revoked; refund paid purchases.", "purchaseId")
     if purchase.status is PurchaseStatus.REFUNDED:
         raise DomainError(ErrorCode.INVALID_STATE, "This access was already revoked.", "purchaseId")
+    before = purchase.status.value
     await mark_refunded(session, purchase, "revoked by staff")
     announce(session, purchase, REFUNDED_EVENT, None)
+    await audit.record(session, audit.AuditAction.ACCESS_REVOKED, organization_id=purchase.organization_id,
+                       target_type="Purchase", target_id=purchase.id, before={"status": before},
+                       after={"status": purchase.status.value})
     return purchase
 
 
@@ -206,6 +213,7 @@ async def refund(session: AsyncSession, provider: PaymentProvider, viewer: Viewe
         result = await provider.refund(purchase.payment_intent_id, f"refund:{purchase.id}:{idempotency_key}", reason)
     except Exception as exc:
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, "The payment provider refused the refund; try again.") from exc
+    before = {"status": purchase.status.value, "refundReason": purchase.refund_reason}
     purchase.refund_requested_at = utcnow()
     purchase.refund_reason = reason or None
     if result.status == "succeeded":
@@ -214,4 +222,9 @@ async def refund(session: AsyncSession, provider: PaymentProvider, viewer: Viewe
     elif result.status in ("failed", "canceled"):
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, f"The refund {result.status}.", "purchaseId")
     await session.flush()
+    await audit.record(session, audit.AuditAction.PURCHASE_REFUNDED, organization_id=purchase.organization_id,
+                       target_type="Purchase", target_id=purchase.id, before=before,
+                       after={"status": purchase.status.value, "refundReason": purchase.refund_reason,
+                              "amountCents": purchase.amount_cents, "currency": purchase.currency,
+                              "providerStatus": result.status})
     return purchase

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from codex_graphql import events
+from codex_graphql import audit, events
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.content import repository, rules
 from codex_graphql.content.models import Content, ContentKind, ContentStatus
@@ -180,20 +180,29 @@ async def publish(session: AsyncSession, content: Content) -> Content:
         raise DomainError(
             ErrorCode.INVALID_STATE, f"Only READY content can be published; this is {content.status.value}.", "contentId"
         )
+    before = content.status.value
     content.status = ContentStatus.PUBLISHED
     content.published_at = utcnow()
     await session.flush()
     _status_event(session, content)
+    await _audit_status(session, audit.AuditAction.CONTENT_PUBLISHED, content, before)
     return content
 
 
 async def unpublish(session: AsyncSession, content: Content) -> Content:
     if content.status is not ContentStatus.PUBLISHED:
         raise DomainError(ErrorCode.INVALID_STATE, "Only published content can be unpublished.", "contentId")
+    before = content.status.value
     content.status = ContentStatus.READY
     await session.flush()
     _status_event(session, content)
+    await _audit_status(session, audit.AuditAction.CONTENT_UNPUBLISHED, content, before)
     return content
+
+
+async def _audit_status(session: AsyncSession, action: audit.AuditAction, content: Content, before: str) -> None:
+    await audit.record(session, action, organization_id=content.organization_id, target_type="Content",
+                       target_id=content.id, before={"status": before}, after={"status": content.status.value})
 
 
 async def delete(session: AsyncSession, content: Content) -> Content:

@@ -48,3 +48,27 @@ def refund_notice(to: str, name: str, title: str, seller: str, amount: str, rece
              "Access to it has ended. The refund reaches your account in a few days, depending on your bank."]
     return Mail(to=to, subject=f"Refund: {title}", text="\n\n".join([*lines, receipt]) + "\n",
                 html=_html(lines, receipt, "View receipt"))
+
+
+def sign_in_locked(to: str, name: str, minutes: int, reset_link: str, link_minutes: int) -> Mail:
+    lines = [
+        f"Hello {name or to},",
+        f"There were too many failed attempts to sign in to your account, so signing in is locked for {minutes} minutes.",
+        "If that was you and you forgot your password, reset it with the link below "
+        f"(it expires in {link_minutes} minutes). If it was not you, your account is safe; "
+        "choosing a new password is still a good idea.",
+    ]
+    return Mail(to=to, subject="Sign-in temporarily locked", text="\n\n".join([*lines, reset_link]) + "\n",
+                html=_html(lines, reset_link, "Reset your password"))
+
+
+def new_sign_in(to: str, name: str, when: str, ip: str, user_agent: str, reset_link: str, link_minutes: int) -> Mail:
+    lines = [
+        f"Hello {name or to},",
+        f"Your account was just signed in to from a new device: {user_agent or 'unknown browser'}, "
+        f"IP address {ip or 'unknown'}, at {when}.",
+        "If this was you, there is nothing to do. If it was not, reset your password with the link below "
+        f"(it expires in {link_minutes} minutes); that also signs out every session.",
+    ]
+    return Mail(to=to, subject="New sign-in to your account", text="\n\n".join([*lines, reset_link]) + "\n",
+                html=_html(lines, reset_link, "Reset your password"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from codex_graphql import audit
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.org_settings import logo, models, repository
 from codex_graphql.org_settings.models import ContentDefaults, SettingsDocument
@@ -55,6 +56,10 @@ async def _rebuild_rollups(session: AsyncSession, organization_id: uuid.UUID) ->
     return True
 
 
+def _camel_document(settings: SettingsDocument) -> dict[str, Any]:
+    return {models.camel(key): value for key, value in settings.model_dump(mode="json").items()}
+
+
 async def update_settings(session: AsyncSession, storage: Storage, organization_id: uuid.UUID,
                           changes: dict[str, Any]) -> Organization:
     """Apply ``changes`` (snake_case keys; only the settings given, ``None`` clears a clearable one)."""
@@ -73,6 +78,10 @@ async def update_settings(session: AsyncSession, storage: Storage, organization_
     organization.timezone = updated.timezone
     organization.settings = updated.stored()
     await session.flush()
+    before, after = audit.changed(_camel_document(current), _camel_document(updated))
+    if after:
+        await audit.record(session, audit.AuditAction.SETTINGS_CHANGED, organization_id=organization_id,
+                           target_type="Organization", target_id=organization_id, before=before, after=after)
     if timezone_changed:
         await _rebuild_rollups(session, organization_id)
     return organization

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from codex_graphql import events
+from codex_graphql import audit, events
 from codex_graphql.accounts import repository as accounts
 from codex_graphql.accounts.service import normalize_email
 from codex_graphql.authz import ROLE_RANK, OrgRole, Viewer
@@ -86,6 +86,9 @@ async def add_member(
         session, "organization.member_added",
         {"organizationId": str(organization_id), "userId": str(user.id), "role": role.value}, organization_id,
     )
+    await audit.record(session, audit.AuditAction.MEMBER_ADDED, organization_id=organization_id,
+                       target_type="OrganizationMember", target_id=membership.id,
+                       after={"userId": str(user.id), "email": user.email, "role": role.value})
     return membership
 
 

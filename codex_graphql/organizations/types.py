@@ -27,9 +27,11 @@ from codex_graphql.relay import Connection, Node, build_connection, check_first,
 
 if TYPE_CHECKING:
     from codex_graphql.analytics.types import Analytics, Customer, CustomerFilter, CustomerOrder, DateRange
+    from codex_graphql.audit.types import AuditLogEntry, AuditLogFilter
     from codex_graphql.commerce.types import CreatorEarnings, Purchase
 
 ANALYTICS_TYPES = "codex_graphql.analytics.types"
+AUDIT_TYPES = "codex_graphql.audit.types"
 
 
 @strawberry.type(description="A person's role in an organization.")
@@ -166,6 +168,19 @@ class Organization(Node):
         from codex_graphql.analytics import queries as analytics_queries
 
         return await analytics_queries.customers(info, self.organization_id, first, after, filter, order_by)
+
+    @guarded(
+        HasOrgPermission(Permission.AUDIT_LOG_READ),
+        description="Sensitive actions in this organization (refunds, grants, revocations, new members, settings "
+        "changes, publishing), newest first.",
+    )
+    async def audit_log(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
+        filter: Annotated[AuditLogFilter, strawberry.lazy(AUDIT_TYPES)] | None = None,
+    ) -> Connection[Annotated[AuditLogEntry, strawberry.lazy(AUDIT_TYPES)]] | None:
+        from codex_graphql.audit import types as audit_types
+
+        return await audit_types.organization_audit_log(info, self.organization_id, first, after, filter)
 
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(

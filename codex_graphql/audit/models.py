@@ -1,0 +1,52 @@
+"""The audit log: who did what sensitive thing, to what, from where, with the values before and after."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+import strawberry
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codex_graphql.db import Base, IdMixin, TimestampMixin
+
+
+@strawberry.enum(description="What an audit log entry records.")
+class AuditAction(enum.Enum):
+    PURCHASE_REFUNDED = strawberry.enum_value("PURCHASE_REFUNDED", description="A paid purchase was refunded (or its refund requested).")
+    ACCESS_GRANTED = strawberry.enum_value("ACCESS_GRANTED", description="Staff gave a person access without payment.")
+    ACCESS_REVOKED = strawberry.enum_value("ACCESS_REVOKED", description="Staff took back granted access.")
+    MEMBER_ADDED = strawberry.enum_value("MEMBER_ADDED", description="A person joined the organization with a role.")
+    SETTINGS_CHANGED = strawberry.enum_value("SETTINGS_CHANGED", description="Organization settings changed (changed fields only).")
+    CONTENT_PUBLISHED = strawberry.enum_value("CONTENT_PUBLISHED", description="A content item was published.")
+    CONTENT_UNPUBLISHED = strawberry.enum_value("CONTENT_UNPUBLISHED", description="A content item was taken off the catalogue.")
+    LOGIN_NEW_DEVICE = strawberry.enum_value(
+        "LOGIN_NEW_DEVICE", description="A sign-in from a browser and network (IP /24) not seen for this account before."
+    )
+
+
+class AuditLogEntry(IdMixin, TimestampMixin, Base):
+    """Append-only: the application role may insert and read rows, never change or delete them.
+    Organization rows are read by the organization's scope; platform rows (no organization, e.g.
+    sign-ins) by the acting user."""
+
+    __tablename__ = "audit_log_entry"
+    __table_args__ = (
+        Index("ix_audit_log_entry_org_created", "organization_id", "created_at", "id"),
+        Index("ix_audit_log_entry_actor_created", "actor_user_id", "created_at"),
+    )
+
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    action: Mapped[AuditAction] = mapped_column(Enum(AuditAction, name="audit_action", native_enum=False, length=40))
+    target_type: Mapped[str] = mapped_column(String(60))
+    target_id: Mapped[uuid.UUID | None]
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(100))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+
