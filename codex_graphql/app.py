@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             worker = InProcessWorker(settings)
             built = build_services(settings, worker.send, storage)
         state["services"] = built
+        metrics.watch_pool(built.db.engine.sync_engine.pool)
         state["graphql"] = GraphQLEndpoint(schema, built, metrics)
         maintenance: list[Periodic] = []
         if worker:

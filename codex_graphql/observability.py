@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import event
 from starlette.datastructures import Headers, MutableHeaders
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -70,6 +71,24 @@ class Metrics:
             "codex_http_requests_total", "HTTP requests by route and status.", ["route", "status"],
             registry=self.registry,
         )
+
+
+    def watch_pool(self, pool: Any) -> None:
+        """Database pool gauges, and a count of checkouts that left no free connection (the next
+        request then waits): the signal to raise DB_POOL_SIZE or add instances."""
+        limit = pool.size() + max(pool._max_overflow, 0)  # noqa: SLF001 (no public accessor)
+        Gauge("codex_db_pool_size", "Connections the pool keeps open.", registry=self.registry).set_function(pool.size)
+        Gauge("codex_db_pool_checked_out", "Connections in use.", registry=self.registry).set_function(pool.checkedout)
+        Gauge("codex_db_pool_overflow", "Connections open beyond the pool size.", registry=self.registry).set_function(
+            pool.overflow)
+        saturated = Counter("codex_db_pool_saturated_total", "Checkouts that left the pool with no free connection.",
+                            registry=self.registry)
+
+        def on_checkout(*_: Any) -> None:
+            if pool.checkedout() >= limit:
+                saturated.inc()
+
+        event.listen(pool, "checkout", on_checkout)
 
 
 # A client may pass its own trace id; anything else (too long, odd characters) is replaced.

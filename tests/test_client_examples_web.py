@@ -57,8 +57,10 @@ async def test_storefront_page_in_headless_chromium(web_dependencies, settings, 
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # Embedded mode as `codex-graphql dev` runs it: local storage and payments, and no Redis (in-process
+    # jobs and pub/sub), on this test's own database.
     app = create_app(settings.model_copy(update={"public_base_url": base, "payments_provider": "local",
-                                                 "storage_backend": "local"}))
+                                                 "storage_backend": "local", "redis_url": None}))
     wrapper = Router(routes=[Mount("/web", StaticFiles(directory=WEB, html=True)), Mount("/", app)])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -119,7 +121,13 @@ async def test_storefront_page_in_headless_chromium(web_dependencies, settings, 
 
             content = (await gql.ok(PLAYBACK, {"id": item}, customer.token))["content"]
             assert content["viewerHasAccess"] and abs(content["playbackPosition"] - saved) < 1.5  # pagehide saves too
-            # The upload reached storage and the item is processing (no worker runs in this test).
-            staff_view = await gql.ok("""query { organization(slug: "web-shop") { contents(filter: {search: "Fresh"})
-                { nodes { title status } } } }""", token=owner.token)
-            assert staff_view["organization"]["contents"]["nodes"] == [{"title": "Fresh upload", "status": "PROCESSING"}]
+            # The browser's upload reached storage and the in-process worker of embedded mode processed it.
+            nodes = []
+            for _ in range(100):
+                staff_view = await gql.ok("""query { organization(slug: "web-shop") { contents(filter: {search: "Fresh"})
+                    { nodes { title status } } } }""", token=owner.token)
+                nodes = staff_view["organization"]["contents"]["nodes"]
+                if nodes and nodes[0]["status"] != "PROCESSING":
+                    break
+                await asyncio.sleep(0.1)
+            assert nodes == [{"title": "Fresh upload", "status": "READY"}]

@@ -118,3 +118,14 @@ async def test_every_response_carries_a_request_id(http, method, path):
     for bad in ("has space", "x" * 101, "quote\"d"):
         replaced = await http.request(method, path, headers={"x-request-id": bad}, **kwargs)
         assert replaced.headers["x-request-id"] != bad
+
+
+async def test_metrics_expose_database_pool_state(app, gql, http):
+    await gql("{ __typename }")
+    await gql("query Probe { organization(slug: \"nope\") { id } }")
+    body = (await http.get("/metrics")).text
+    for name in ("codex_db_pool_size", "codex_db_pool_checked_out", "codex_db_pool_overflow",
+                 "codex_db_pool_saturated_total"):
+        assert f"\n{name}" in body, name
+    size = next(line for line in body.splitlines() if line.startswith("codex_db_pool_size "))
+    assert float(size.split()[1]) == app.state.settings.db_pool_size
