@@ -39,14 +39,12 @@ class InProcessWorker:
     def __init__(self, settings: Settings) -> None:
         import dramatiq
 
-        from workers.broker import job_sender, setup_broker
+        from workers.broker import declare_actors, job_sender, setup_broker
         from workers.runtime import configure
 
         configure(settings)
         self.broker = setup_broker(settings)
-        import workers.actors  # noqa: F401  (declares the actors on this broker)
-        import workers.commerce_actors  # noqa: F401
-        import workers.media_actors  # noqa: F401
+        declare_actors(self.broker)
 
         self.worker = dramatiq.Worker(self.broker, worker_threads=2)
         self.send = job_sender(self.broker)

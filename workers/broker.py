@@ -47,3 +47,20 @@ def job_sender(broker: dramatiq.Broker) -> Any:
         await asyncio.to_thread(broker.enqueue, message)
 
     return send
+
+
+ACTOR_MODULES = ("workers.actors", "workers.commerce_actors", "workers.media_actors")
+
+
+def declare_actors(broker: dramatiq.Broker) -> None:
+    """Declare every actor on ``broker``. Importing the modules declares them on the global broker only
+    the first time; a process that builds a new broker later (embedded mode restarted in tests, for
+    example) re-declares them here."""
+    import importlib
+
+    for name in ACTOR_MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if isinstance(value, dramatiq.Actor) and value.actor_name not in broker.actors:
+                value.broker = broker
+                broker.declare_actor(value)
