@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +11,7 @@ import pytest
 import websockets
 
 from codex_graphql.relay import to_global_id
+from tests.client_examples_support import serve
 from tests.commerce_support import insert_content
 from tests.live_server import free_port
 from tests.support import Factory, GraphQLClient
@@ -24,39 +19,6 @@ from tests.support import Factory, GraphQLClient
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIBE = """subscription($org: ID!) { purchaseEvents(organizationId: $org) {
   type purchase { amountCents contentTitle status customerEmail } } }"""
-
-
-@contextmanager
-def api_process(settings, port: int) -> Iterator[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "REDIS_NAMESPACE": settings.redis_namespace, "SECRET_KEY": settings.secret_key,
-           "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING",
-           "RELAY_POLL_SECONDS": "0.2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "codex_graphql.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
-            time.sleep(0.2)
-        else:
-            raise AssertionError("API process did not start")
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 async def subscribe(base: str, token: str, organization: str):
@@ -80,7 +42,7 @@ async def next_data(ws, timeout: float):
 @pytest.mark.timeout(120)
 async def test_event_created_on_one_instance_reaches_a_subscriber_on_another(settings, db, template_db):
     port_a, port_b = free_port(), free_port()
-    with api_process(settings, port_a) as a, api_process(settings, port_b) as b:
+    with serve(settings, port_a) as a, serve(settings, port_b) as b:
         async with httpx.AsyncClient(base_url=b, timeout=30) as http_b:
             gql_b = GraphQLClient(http_b)
             factory = Factory(db, gql_b)
