@@ -133,7 +133,7 @@ class ContentMutations:
                                              price_cents=input.price_cents, tags=input.tags,
                                              listed=input.listed, allow_downloads=input.allow_downloads,
                                              reviews_enabled=input.reviews_enabled)
-            return {"content": Content.from_model(await service.update(ctx.db, content, changes))}
+            return {"content": Content.from_model(await service.edit(ctx.db, content, changes))}
 
         return await run_mutation(info, ContentPayload, action)
 
@@ -163,7 +163,7 @@ class ContentMutations:
 
         async def action() -> dict:
             content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
-            return {"content": Content.from_model(await service.delete(ctx.db, content))}
+            return {"content": Content.from_model(await service.soft_delete(ctx.db, content))}
 
         return await run_mutation(info, ContentPayload, action)
 

@@ -154,7 +154,7 @@ class ContentChanges:
     reviews_enabled: bool | None = None
 
 
-async def update(session: AsyncSession, content: Content, changes: ContentChanges) -> Content:
+async def edit(session: AsyncSession, content: Content, changes: ContentChanges) -> Content:
     if changes.title is not None:
         content.title = rules.check_title(changes.title)
     if changes.description is not None:
@@ -205,7 +205,7 @@ async def _audit_status(session: AsyncSession, action: audit.AuditAction, conten
                        target_id=content.id, before={"status": before}, after={"status": content.status.value})
 
 
-async def delete(session: AsyncSession, content: Content) -> Content:
+async def soft_delete(session: AsyncSession, content: Content) -> Content:
     """Soft delete: the row stays for purchase history; it leaves every list and playback."""
     content.deleted_at = utcnow()
     await session.flush()
