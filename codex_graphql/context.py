@@ -32,6 +32,8 @@ class Context:
     cost: Any = None  # ratelimit.CostReport once the operation was costed and charged
     _db: SerializedSession | None = None
     _loaders: dict[str, Any] = field(default_factory=dict)
+    _forget_users: set[uuid.UUID] = field(default_factory=set)
+    _forget_tokens: set[str] = field(default_factory=set)
 
     @property
     def db(self) -> SerializedSession:
@@ -53,6 +55,19 @@ class Context:
     def settings(self) -> Any:
         return self.services.settings
 
+    async def forget_viewers(self, *, user_id: uuid.UUID | None = None, token_hashes: tuple[str, ...] = ()) -> None:
+        """Drop cached viewers now and again after the commit: a request running in between could
+        otherwise re-cache the state from before this transaction for the cache's lifetime."""
+        self._forget_users.update({user_id} if user_id else set())
+        self._forget_tokens.update(token_hashes)
+        await self._forget(user_id, token_hashes)
+
+    async def _forget(self, user_id: uuid.UUID | None, token_hashes: tuple[str, ...]) -> None:
+        for hashed in token_hashes:
+            await self.services.sessions.forget_token(hashed)
+        if user_id:
+            await self.services.sessions.forget_user(user_id)
+
     async def finish(self, success: bool) -> None:
         """Commit (or roll back) the request transaction, then wake the outbox relay."""
         if self._db is None:
@@ -64,9 +79,14 @@ class Context:
                 await session.commit()
                 if dirty:
                     self.services.relay.notify()
+                for user_id in self._forget_users:
+                    await self._forget(user_id, ())
+                await self._forget(None, tuple(self._forget_tokens))
             else:
                 await session.rollback()
         finally:
+            self._forget_users.clear()
+            self._forget_tokens.clear()
             await session.close()
 
     async def next_event(self) -> None:

@@ -109,10 +109,7 @@ class AccountMutations:
             if not ctx.token:
                 raise DomainError(ErrorCode.INVALID_STATE, "No session token was sent.")
             user_id, hashes = await service.logout(ctx.db, ctx.token, bool(input and input.everywhere))
-            for hashed in hashes:
-                await ctx.services.sessions.forget_token(hashed)
-            if user_id:
-                await ctx.services.sessions.forget_user(user_id)
+            await ctx.forget_viewers(user_id=user_id, token_hashes=tuple(hashes))
             ctx.cookie = CookieChange(None)
             return {}
 
@@ -136,7 +133,7 @@ class AccountMutations:
 
         async def action() -> dict:
             user = await service.reset_password(ctx.db, input.token, input.new_password)
-            await ctx.services.sessions.forget_user(user.id)
+            await ctx.forget_viewers(user_id=user.id)
             return {"viewer": Viewer.from_model(user)}
 
         return await run_mutation(info, ViewerPayload, action)
@@ -147,7 +144,7 @@ class AccountMutations:
 
         async def action() -> dict:
             user = await service.verify_email(ctx.db, input.token)
-            await ctx.services.sessions.forget_user(user.id)
+            await ctx.forget_viewers(user_id=user.id)
             return {"viewer": Viewer.from_model(user)}
 
         return await run_mutation(info, ViewerPayload, action)

@@ -65,7 +65,7 @@ class OrganizationMutations:
             organization = await service.create_organization(ctx.db, ctx.viewer, input.name, input.slug)
             if ctx.viewer.session_id:
                 await accounts.set_session_organization(ctx.db, ctx.viewer.session_id, organization.id)
-            await ctx.services.sessions.forget_user(ctx.require_user_id())
+            await ctx.forget_viewers(user_id=ctx.require_user_id())
             return {"organization": Organization.from_model(organization)}
 
         return await run_mutation(info, CreateOrganizationPayload, action)
@@ -79,7 +79,7 @@ class OrganizationMutations:
             if organization_id is None or organization_id != ctx.viewer.active_organization_id:
                 raise invalid_id("organizationId", "organization you manage")
             membership = await service.add_member(ctx.db, ctx.viewer, organization_id, input.email, input.role)
-            await ctx.services.sessions.forget_user(membership.user_id)
+            await ctx.forget_viewers(user_id=membership.user_id)
             return {"member": OrganizationMember.from_model(membership)}
 
         return await run_mutation(info, AddOrganizationMemberPayload, action)
@@ -93,7 +93,7 @@ class OrganizationMutations:
             if organization_id is None:
                 raise invalid_id("organizationId", "organization")
             await service.set_active(ctx.db, ctx.viewer, organization_id)
-            await ctx.services.sessions.forget_user(ctx.require_user_id())
+            await ctx.forget_viewers(user_id=ctx.require_user_id())
             organization = await loaders.organizations(ctx).load(organization_id)
             return {"organization": Organization.from_model(organization)}
 
