@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import re
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from codex_graphql.settings import Settings
+from tests.live_server import free_port
 
 LINK_RE = re.compile(r"http://testserver/account/(verify-email|reset-password)\?token=([A-Za-z0-9_\-]+)")
 STRONG_PASSWORD = "correct horse battery staple"
@@ -172,12 +172,6 @@ class Mailbox:
                 raise AssertionError(f"expected {count} mail(s) to {address} within {within}s; got {self.received}")
             await asyncio.sleep(0.05)
         return self.to(address)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(name="mailbox")

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from codex_graphql.schema import printed_schema
 from codex_graphql.seed import DEFAULT_DEMO_PASSWORD
 from codex_graphql.settings import Settings
 from tests.conftest import REDIS_URL, admin_execute, alembic_config, db_url
+from tests.live_server import free_port
 from tests.support import bare
 
 CLI = Path(sys.executable).parent / "codex-graphql"
@@ -46,12 +46,6 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     assert CLI.exists(), f"console script missing at {CLI}: install the project with `pip install -e .`"
     return subprocess.run([str(CLI), *args], env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def table_counts(url: str) -> dict[str, int]:

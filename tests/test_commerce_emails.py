@@ -5,85 +5,30 @@ loopback, for purchases made through the app wired to the Stripe stand-in."""
 from __future__ import annotations
 
 import asyncio
-import email
 import json
 import logging
 import re
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import aiosmtplib
 import pytest
-from aiosmtpd.controller import Controller
 
 from codex_graphql.relay import to_global_id
 from codex_graphql.settings import Settings
+from tests.accounts_support import ReceivedMail
 from tests.commerce_support import REFUND
+from tests.live_server import free_port
 
 RECEIPT_LINK = re.compile(r"http://testserver/receipts/[0-9a-f-]{36}\?o=[0-9a-f-]{36}&sig=[0-9a-f]{64}")
 GRANT = """mutation($i: GrantContentAccessInput!) { grantContentAccess(input: $i) { errors { code } } }"""
 CLAIM = """mutation($i: ClaimFreeContentInput!) { claimFreeContent(input: $i) { errors { code } } }"""
 
 
-@dataclass
-class Received:
-    to: list[str]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-    @property
-    def text(self) -> str:
-        part = self.message.get_body(preferencelist=("plain",))
-        assert part is not None
-        return part.get_content()
-
-    @property
-    def html(self) -> str:
-        part = self.message.get_body(preferencelist=("html",))
-        assert part is not None
-        return part.get_content()
-
-    @property
-    def receipt(self) -> str:
-        found = RECEIPT_LINK.search(self.text)
-        assert found, self.text
-        return found.group(0)
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.port = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        self.received.append(Received(list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def mailbox() -> Any:
-    box = Mailbox()
-    box.port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    try:
-        yield box
-    finally:
-        controller.stop()
+def receipt_of(mail: ReceivedMail) -> str:
+    found = RECEIPT_LINK.search(mail.text)
+    assert found, mail.text
+    return found.group(0)
 
 
 class PurchaseEmails:
@@ -118,11 +63,6 @@ class PurchaseEmails:
         thread = get_event_loop_thread()
         if thread is not None:
             thread.run_coroutine(runtime.shutdown())
-
-
-@pytest.fixture
-async def mail_settings(settings: Settings, mailbox: Mailbox) -> Settings:
-    return settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{mailbox.port}"})
 
 
 @pytest.fixture
@@ -161,15 +101,15 @@ async def test_confirmation_mail_is_sent_once_with_a_working_receipt_link(shop, 
     await purchase_emails.run(job_id, payload)
     await purchase_emails.run(job_id, payload)  # a redelivery: no second mail
     [mail] = mailbox.received
-    assert mail.to == ["mia@example.com"] and mail.subject == "Your purchase: Paid film"
+    assert mail.envelope_to == ["mia@example.com"] and mail.subject == "Your purchase: Paid film"
     assert "Paid film" in mail.text and "19.99 USD" in mail.text and "Hello Mia <Buyer>," in mail.text
-    assert f'href="{mail.receipt.replace("&", "&amp;")}"' in mail.html and "Mia &lt;Buyer&gt;" in mail.html
-    receipt = await shop.http.get(mail.receipt)
+    assert f'href="{receipt_of(mail).replace("&", "&amp;")}"' in mail.html and "Mia &lt;Buyer&gt;" in mail.html
+    receipt = await shop.http.get(receipt_of(mail))
     assert receipt.status_code == 200 and "Paid film" in receipt.text and "19.99 USD" in receipt.text
     assert "Refunded" not in receipt.text
     # The mail's link is the receipt link the API gives the buyer.
     listed = await shop.gql.ok("{ viewer { purchases(first: 1) { nodes { receiptUrl } } } }", token=customer.token)
-    assert listed["viewer"]["purchases"]["nodes"][0]["receiptUrl"] == mail.receipt
+    assert listed["viewer"]["purchases"]["nodes"][0]["receiptUrl"] == receipt_of(mail)
     assert await admin_db.fetchval(
         "select count(*) from processed_message where consumer = 'send_purchase_email' and message_id = $1::uuid",
         job_id) == 1
@@ -187,9 +127,9 @@ async def test_refund_sends_a_refund_notice(shop, admin_db, mailbox, purchase_em
         await purchase_emails.run(*job)
     confirmation, notice = mailbox.received
     assert confirmation.subject == "Your purchase: Paid film"
-    assert notice.to == ["rae@example.com"] and notice.subject == "Refund: Paid film"
+    assert notice.envelope_to == ["rae@example.com"] and notice.subject == "Refund: Paid film"
     assert "was refunded (19.99 USD)" in notice.text and "Access to it has ended" in notice.text
-    receipt = await shop.http.get(notice.receipt)
+    receipt = await shop.http.get(receipt_of(notice))
     assert receipt.status_code == 200 and "Refunded on" in receipt.text
 
 
@@ -201,7 +141,7 @@ async def test_receipts_keep_the_title_the_item_had_when_bought(shop, admin_db, 
     await purchase_emails.run(*job)
     [mail] = mailbox.received
     assert mail.subject == "Your purchase: Paid film" and "Director" not in mail.text
-    receipt = await shop.http.get(mail.receipt)
+    receipt = await shop.http.get(receipt_of(mail))
     assert receipt.status_code == 200 and "Paid film" in receipt.text and "Director" not in receipt.text
 
 
@@ -224,7 +164,7 @@ async def test_a_failed_send_is_retried_and_then_sent_once(shop, admin_db, mailb
     await purchase_emails.configure(mail_settings)
     await purchase_emails.run(*job)
     await purchase_emails.run(*job)
-    assert [m.to for m in mailbox.received] == [["retry@example.com"]]
+    assert [m.envelope_to for m in mailbox.received] == [["retry@example.com"]]
 
 
 async def test_stripe_receipt_is_used_when_stripe_has_one(shop, admin_db, mailbox, purchase_emails, mail_settings):
