@@ -29,10 +29,6 @@ def receipt_signature(secret_key: str, purchase_id: uuid.UUID, organization_id: 
     return hmac.new(key, f"{purchase_id}:{organization_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def receipt_link(services: Services, purchase_id: uuid.UUID, organization_id: uuid.UUID) -> str:
-    return receipt_link_for(services.settings, purchase_id, organization_id)
-
-
 def receipt_link_for(settings: Settings, purchase_id: uuid.UUID, organization_id: uuid.UUID) -> str:
     sig = receipt_signature(settings.secret_key, purchase_id, organization_id)
     return f"{settings.public_base_url.rstrip('/')}/receipts/{purchase_id}?o={organization_id}&sig={sig}"

@@ -12,7 +12,6 @@ from codex_graphql.commerce import loaders
 from codex_graphql.commerce.models import CheckoutStatus, PurchaseKind, PurchaseStatus
 from codex_graphql.commerce.models import Purchase as PurchaseModel
 from codex_graphql.content.types import Content
-from codex_graphql.context import Context
 from codex_graphql.organizations import loaders as organization_loaders
 from codex_graphql.organizations.types import Organization
 from codex_graphql.permissions import HasOrgPermission, guarded
@@ -56,11 +55,11 @@ class Purchase(Node):
 
     @strawberry.field(description="Receipt: the payment provider's when it has one, else a signed receipt page.")
     async def receipt_url(self, info: strawberry.Info) -> str:
-        from codex_graphql.commerce.routes import receipt_link
+        from codex_graphql.commerce.routes import receipt_link_for
 
         if self.row.receipt_url:
             return self.row.receipt_url
-        return receipt_link(info.context.services, self.row.id, self.row.organization_id)
+        return receipt_link_for(info.context.settings, self.row.id, self.row.organization_id)
 
     @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Who bought it.")
     async def customer(self, info: strawberry.Info) -> User | None:
@@ -102,8 +101,3 @@ class Checkout:
     checkout_url: str = strawberry.field(description="Send the customer here to pay.")
     amount_cents: int = strawberry.field(description="Price at checkout, before tax.")
     currency: str = strawberry.field(description="ISO 4217 currency code.")
-
-
-async def content_revenue(info: strawberry.Info, content: Content) -> int:
-    ctx: Context = info.context
-    return await loaders.revenue(ctx).load(content.row.id)
