@@ -95,9 +95,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             for task in maintenance:
                 task.start()
         built.relay.start()
+        built.sessions.start()
         try:
             yield
         finally:
+            await state["graphql"].close()  # type: ignore[attr-defined]
+            await built.sessions.stop()
             for task in maintenance:
                 await task.stop()
             await built.relay.stop()

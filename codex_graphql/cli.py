@@ -181,6 +181,30 @@ def cmd_create_owner(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_persisted_manifest(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    from graphql import GraphQLError, parse, validate
+
+    from codex_graphql.persisted import build_manifest
+    from codex_graphql.schema import build_schema
+
+    manifest = build_manifest([Path(p) for p in args.paths])
+    schema = build_schema(Settings(database_url=None))._schema
+    for document in manifest.values():
+        try:
+            errors = validate(schema, parse(document))
+        except GraphQLError as error:
+            errors = [error]
+        if errors:
+            raise CliError(f"invalid document: {errors[0].message}\n{document[:200]}", EXIT_REFUSED)
+    text = orjson.dumps(manifest, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
 def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     from codex_graphql.schema import printed_schema
 
@@ -330,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
     export.set_defaults(func=cmd_export_schema)
+
+    persisted = sub.add_parser("persisted-manifest", help="write the persisted-operations manifest (sha256 -> "
+                               "document) of .graphql files, for PERSISTED_OPERATIONS_FILE")
+    persisted.add_argument("paths", nargs="+", help=".graphql files or folders holding them")
+    persisted.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")
+    persisted.set_defaults(func=cmd_persisted_manifest)
     return parser
 
 

@@ -11,8 +11,9 @@ import re
 import time
 from typing import Any
 
+import asyncpg
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -22,7 +23,9 @@ from strawberry.types.graphql import OperationType
 
 from codex_graphql.context import Context
 from codex_graphql.errors import is_client_error
+from codex_graphql.fastpath.engine import FastPath
 from codex_graphql.observability import Metrics, pick_request_id, request_id_var
+from codex_graphql.persisted import PersistedOperations, PersistedQueryError, load_manifest
 from codex_graphql.ratelimit import http_status
 from codex_graphql.relay import decode_id
 from codex_graphql.schema import CodexSchema
@@ -71,12 +74,43 @@ def organization_hint(request: Request) -> str | None:
     return str(decoded) if decoded else raw.lower()
 
 
+# The database is unreachable (restart, failover): answered with 503, never a bare 500.
+DATABASE_UNAVAILABLE = (DBAPIError, OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                        asyncpg.CannotConnectNowError)
+
+
 class GraphQLEndpoint:
     def __init__(self, schema: CodexSchema, services: Services, metrics: Metrics) -> None:
         self.schema = schema
         self.services = services
         self.metrics = metrics
         self._operation_labels: set[str] = set()
+        settings = services.settings
+        self.fast: FastPath | None = None
+        if settings.fast_path_enabled:
+            self.fast = FastPath(schema, services, schema.cost_calculator, schema.validation_rules,
+                                 settings.fast_path_cache_size)
+        manifest = load_manifest(settings.persisted_operations_file) if settings.persisted_operations_file else {}
+        self.persisted = PersistedOperations(manifest, services.kv, apq=settings.apq_enabled,
+                                             only=settings.persisted_operations_only, ttl=settings.apq_ttl_seconds)
+        self._warm(manifest)
+
+    def _warm(self, manifest: dict[str, str]) -> None:
+        """Compile the manifest's operations before the first request asks for them."""
+        if self.fast is None:
+            return
+        for document in manifest.values():
+            try:
+                names = [d.name.value if d.name else None for d in parse(document).definitions
+                         if isinstance(d, OperationDefinitionNode)]
+            except GraphQLError:
+                continue
+            for name in names:
+                self.fast.plan(document, name if len(names) > 1 else None)
+
+    async def close(self) -> None:
+        if self.fast is not None:
+            await self.fast.close()
 
     async def __call__(self, request: Request) -> Response:
         # Normally assigned by RequestIdMiddleware; picked here too when the endpoint is mounted alone.
@@ -84,8 +118,7 @@ class GraphQLEndpoint:
         token = request_id_var.set(request_id)
         try:
             response = await self._handle(request, request_id)
-        except (DBAPIError, OSError, TimeoutError):
-            # The database is unreachable (restart, failover): answer fast and cleanly, never a bare 500.
+        except DATABASE_UNAVAILABLE:
             log.warning("database unavailable", exc_info=True)
             response = json_response(
                 error_body("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE"), 503,
@@ -98,18 +131,35 @@ class GraphQLEndpoint:
 
     async def _handle(self, request: Request, request_id: str) -> Response:
         settings = self.services.settings
-        if request.method == "GET" and "query" not in request.query_params:
+        if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
             if settings.graphiql and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
             return json_response(error_body("Send a `query` parameter or POST a JSON body.", "BAD_REQUEST"), 400)
         try:
-            query, variables, operation_name = await self._read(request)
+            raw_query, variables, operation_name, extensions = await self._read(request)
+            query = await self.persisted.resolve(raw_query, extensions)
         except BadRequest as exc:
             return json_response(error_body(str(exc), exc.code), exc.status)
+        except PersistedQueryError as exc:
+            return json_response(error_body(str(exc), exc.code), 400 if exc.code == "BAD_REQUEST" else 200)
 
         viewer = await self.services.sessions.resolve(
             bearer_token(request, settings.session_cookie_name), organization_hint(request)
         )
+        started = time.perf_counter()
+        plan = self.fast.plan(query, operation_name) if self.fast is not None else None
+        if plan is not None:
+            assert self.fast is not None
+            try:
+                answered = await self.fast.execute(plan, viewer, variables, client_ip(request))
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception:  # a defect of the compiled form must not cost the client its answer
+                log.exception("compiled execution failed; answering through the resolvers")
+                answered = None
+            if answered is not None:
+                self._observe(operation_name or _document_operation_name(query), started, [])
+                return json_response(answered[0])
         ctx = Context(
             services=self.services,
             viewer=viewer,
@@ -120,7 +170,6 @@ class GraphQLEndpoint:
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {
             OperationType.QUERY, OperationType.MUTATION}
-        started = time.perf_counter()
         try:
             result = await self.schema.execute(
                 query, variable_values=variables, context_value=ctx, operation_name=operation_name,
@@ -156,20 +205,25 @@ class GraphQLEndpoint:
             body["errors"] = [self._format(e, request_id) for e in errors]
         if result.extensions:
             body["extensions"] = result.extensions  # `cost` (ratelimit.RequestLimits)
-        label = self._label(operation_name or _document_operation_name(query))
-        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
-        self.metrics.requests.labels(label).inc()
-        for error in body.get("errors", []):
-            self.metrics.errors.labels(label, error["extensions"]["code"]).inc()
+        self._observe(operation_name or _document_operation_name(query), started, body.get("errors", []))
         response = json_response(body, *http_status(ctx, settings))
         self._apply_cookie(response, ctx)
         return response
 
-    async def _read(self, request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
+    def _observe(self, operation_name: str | None, started: float, errors: list[dict[str, Any]]) -> None:
+        label = self._label(operation_name)
+        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        self.metrics.requests.labels(label).inc()
+        for error in errors:
+            self.metrics.errors.labels(label, error["extensions"]["code"]).inc()
+
+    async def _read(self, request: Request) -> tuple[str | None, dict[str, Any] | None, str | None, Any]:
         if request.method == "GET":
             params = request.query_params
             variables = self._decode(params["variables"], "`variables`") if params.get("variables") else None
-            return self._validate(params.get("query"), variables, params.get("operationName"))
+            extensions = self._decode(params["extensions"], "`extensions`") if params.get("extensions") else None
+            return (*self._validate(params.get("query"), variables, params.get("operationName"), extensions),
+                    extensions)
         if request.method != "POST":
             raise BadRequest("Use GET for queries or POST for any operation.", 405, "METHOD_NOT_ALLOWED")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -182,7 +236,9 @@ class GraphQLEndpoint:
             raise BadRequest("Batched requests are not supported; send one operation per request.")
         if not isinstance(data, dict):
             raise BadRequest("The body must be a JSON object with `query`.")
-        return self._validate(data.get("query"), data.get("variables"), data.get("operationName"))
+        extensions = data.get("extensions")
+        return (*self._validate(data.get("query"), data.get("variables"), data.get("operationName"), extensions),
+                extensions)
 
     async def _body(self, request: Request) -> bytes:
         limit = self.services.settings.max_body_bytes
@@ -205,9 +261,15 @@ class GraphQLEndpoint:
             raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
 
     @staticmethod
-    def _validate(query: Any, variables: Any, operation_name: Any) -> tuple[str, dict[str, Any] | None, str | None]:
-        if not isinstance(query, str) or not query.strip():
+    def _validate(query: Any, variables: Any, operation_name: Any,
+                  extensions: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
+        persisted = isinstance(extensions, dict) and "persistedQuery" in extensions
+        if query is None and persisted:
+            pass  # the document is named by its hash
+        elif not isinstance(query, str) or not query.strip():
             raise BadRequest("`query` must be a non-empty string.")
+        if extensions is not None and not isinstance(extensions, dict):
+            raise BadRequest("`extensions` must be a JSON object.")
         if variables is not None and not isinstance(variables, dict):
             raise BadRequest("`variables` must be a JSON object.")
         if operation_name is not None and not isinstance(operation_name, str):

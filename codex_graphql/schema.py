@@ -60,6 +60,7 @@ class Subscription(ContentSubscriptions, CommerceSubscriptions):
 
 class CodexSchema(strawberry.Schema):
     cost_calculator: CostCalculator
+    validation_rules: list[Any]
     hide_suggestions = False
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
@@ -98,6 +99,7 @@ def build_schema(settings: Settings) -> CodexSchema:
     schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
     schema.hide_suggestions = bool(settings.hide_field_suggestions)
     schema.cost_calculator = cost_calculator
+    schema.validation_rules = rules  # the fast path validates with the same limits
     return schema
 
 

@@ -35,6 +35,7 @@ class Services:
     limits: Any = None  # ratelimit.Limits, built on first use (ratelimit.limits_for)
 
     async def close(self) -> None:
+        await self.sessions.stop()
         await self.relay.stop()
         await self.kv.close()
         await self.storage.close()
@@ -55,7 +56,8 @@ def build_services(settings: Settings, send_job: JobSender, storage: Storage | N
         pubsub=pubsub,
         redis=redis,
         mailer=build_mailer(settings.smtp_url, settings.mail_from),
-        sessions=SessionResolver(db, kv, settings.session_cache_ttl_seconds),
+        sessions=SessionResolver(db, kv, settings.session_cache_ttl_seconds, pubsub=pubsub,
+                                 local_seconds=settings.session_local_cache_seconds),
         relay=OutboxRelay(db, send_job, pubsub, poll_seconds=settings.relay_poll_seconds),
         storage=storage or build_storage(settings),
         payments=build_payments(settings),

@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     parser_cache_size: int = 1000
     validation_cache_size: int = 1000
+    # Compiled execution of the hottest read shapes (codex_graphql/fastpath); off runs everything
+    # through the resolvers. Plans are cached per (document, operation name).
+    fast_path_enabled: bool = True
+    fast_path_cache_size: int = 1000
+    # Persisted operations: a JSON manifest {"<sha256 of the document>": "<document>"} built from the
+    # clients' documents (`codex-graphql persisted build`), loaded, parsed and validated at startup.
+    persisted_operations_file: Path | None = None
+    # Only operations from the manifest (or already registered by APQ when that is on) may run.
+    persisted_operations_only: bool = False
+    # Automatic persisted queries (Apollo's protocol): clients may send a hash and register unknown ones.
+    apq_enabled: bool = True
+    apq_ttl_seconds: int = 7 * 24 * 3600
+    # How long a process trusts its in-memory copy of a resolved session before asking Redis and
+    # PostgreSQL again; logouts and role changes made through the API drop it at once on every instance.
+    session_local_cache_seconds: float = 5.0
 
     # Security limits (README "Security"). Query cost: leaves 0, objects 1, connections 1 + `first` x item.
     max_query_cost: int = 5000  # per request; above it QUERY_TOO_COMPLEX, nothing executes

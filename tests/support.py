@@ -193,11 +193,19 @@ async def statements(app: Any) -> AsyncIterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         seen.append(" ".join(statement.split()))
 
+    def record_compiled(query: Any) -> None:  # the fast path's own asyncpg pool
+        seen.append(" ".join(query.query.split()))
+
+    fast = app.state.runtime["graphql"].fast
     event.listen(engine, "before_cursor_execute", record)
+    if fast is not None:
+        fast.query_loggers.append(record_compiled)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        if fast is not None:
+            fast.query_loggers.remove(record_compiled)
 
 
 def bare(body: dict[str, Any]) -> dict[str, Any]:

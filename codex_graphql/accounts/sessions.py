@@ -1,16 +1,27 @@
 """Session tokens to viewers.
 
-PostgreSQL is the truth; Redis caches the resolved viewer (role, verification, memberships) for a
-few minutes per token, and every change to a user's sessions or memberships drops that user's
-cached entries. A cache hit is still confirmed by one indexed lookup of the session row, so a
-session that expired or was revoked (also by hand, or while Redis could not be reached to drop the
-entry) is anonymous on its next request, and a role or verification change made elsewhere
-reloads the entry.
+PostgreSQL is the truth. Two caches sit in front of it:
+
+* each process keeps the resolved viewer in memory for ``SESSION_LOCAL_CACHE_SECONDS`` (default 5 s),
+  so a busy client costs no network round trip to authenticate;
+* Redis keeps the resolved entry (role, verification, memberships) for a few minutes per token. A
+  Redis hit is confirmed by one indexed lookup of the session row, so a session that expired or was
+  revoked (also by hand in the database) is anonymous once the in-memory copy lapses, and a role or
+  verification change made elsewhere reloads the entry.
+
+Every change made through the API (logout, logout everywhere, role and membership changes) drops the
+Redis entries and broadcasts the invalidation on pub/sub, so every instance forgets its in-memory copy
+at once; changes made directly in the database take effect within the in-memory lifetime.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 
 import orjson
@@ -19,8 +30,13 @@ from codex_graphql.accounts import repository
 from codex_graphql.accounts.security import token_hash
 from codex_graphql.authz import ANONYMOUS, Membership, OrgRole, PlatformRole, Viewer
 from codex_graphql.db import Database, TenantScope, rescope, utcnow
-from codex_graphql.kv import KeyValue
+from codex_graphql.kv import KeyValue, PubSub
 from codex_graphql.organizations import repository as orgs
+
+log = logging.getLogger(__name__)
+
+INVALIDATIONS = "session-invalidations"
+LOCAL_CACHE_SIZE = 10_000
 
 
 def _cache_key(hashed: str) -> str:
@@ -32,31 +48,99 @@ def _user_key(user_id: uuid.UUID | str) -> str:
 
 
 class SessionResolver:
-    def __init__(self, db: Database, kv: KeyValue, cache_ttl: int) -> None:
+    def __init__(self, db: Database, kv: KeyValue, cache_ttl: int, *, pubsub: PubSub | None = None,
+                 local_seconds: float = 0.0) -> None:
         self.db = db
         self.kv = kv
         self.cache_ttl = cache_ttl
+        self.pubsub = pubsub
+        self.local_seconds = local_seconds
+        # token hash -> (monotonic deadline, user id, session expiry, the entry)
+        self._local: OrderedDict[str, tuple[float, str, datetime, dict]] = OrderedDict()
+        self._listener: asyncio.Task[None] | None = None
 
     async def resolve(self, token: str | None, organization_hint: str | None = None) -> Viewer:
         if not token or len(token) > 200:
             return ANONYMOUS
         hashed = token_hash(token)
+        local = self._local.get(hashed)
+        if local is not None and local[0] > time.monotonic():
+            _, _, expires, entry = local
+        else:
+            found = await self._resolve_shared(hashed)
+            if found is None:
+                return ANONYMOUS
+            entry = found
+            expires = datetime.fromisoformat(entry["exp"])
+            self._remember(hashed, entry, expires)
+        if expires <= utcnow():
+            return ANONYMOUS
+        return _viewer_from(entry, organization_hint)
+
+    async def _resolve_shared(self, hashed: str) -> dict | None:
         entry = await self._cached(hashed)
         if entry is not None:
             status = await self._live_status(hashed)
             if status is None:
                 await self.forget_token(hashed)
-                return ANONYMOUS
+                return None
             if status != (entry["role"], entry["verified"]):
                 entry = None  # the account changed behind the cache's back: reload it
         if entry is None:
             entry = await self._load(hashed)
             if entry is None:
-                return ANONYMOUS
+                return None
             await self._store(hashed, entry)
-        if datetime.fromisoformat(entry["exp"]) <= utcnow():
-            return ANONYMOUS
-        return _viewer_from(entry, organization_hint)
+        return entry
+
+    def _remember(self, hashed: str, entry: dict, expires: datetime) -> None:
+        if self.local_seconds <= 0:
+            return
+        self._local[hashed] = (time.monotonic() + self.local_seconds, entry["uid"], expires, entry)
+        self._local.move_to_end(hashed)
+        if len(self._local) > LOCAL_CACHE_SIZE:
+            self._local.popitem(last=False)
+
+    def _drop_local(self, *, hashed: str | None = None, user_id: str | None = None) -> None:
+        if hashed is not None:
+            self._local.pop(hashed, None)
+        if user_id is not None:
+            for key in [k for k, (_, uid, _, _) in self._local.items() if uid == user_id]:
+                self._local.pop(key, None)
+
+    async def _broadcast(self, message: dict) -> None:
+        if self.pubsub is None:
+            return
+        try:
+            await self.pubsub.publish(INVALIDATIONS, orjson.dumps(message))
+        except Exception:  # other instances fall back on the in-memory lifetime
+            log.warning("could not broadcast a session invalidation", exc_info=True)
+
+    def start(self) -> None:
+        """Listen for other instances' invalidations (their logouts and role or membership changes)."""
+        if self.pubsub is not None and self.local_seconds > 0 and self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="session-invalidations")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            task, self._listener = self._listener, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _listen(self) -> None:
+        assert self.pubsub is not None
+        while True:
+            try:
+                async for raw in self.pubsub.subscribe(INVALIDATIONS):
+                    message = orjson.loads(raw)
+                    self._drop_local(hashed=message.get("token"), user_id=message.get("user"))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("session invalidation listener stopped; resubscribing", exc_info=True)
+                self._local.clear()  # messages may have been missed meanwhile
+                await asyncio.sleep(1)
 
     async def _cached(self, hashed: str) -> dict | None:
         try:
@@ -98,6 +182,8 @@ class SessionResolver:
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop every cached viewer of this user (after logout-all, role or membership changes)."""
+        self._drop_local(user_id=str(user_id))
+        await self._broadcast({"user": str(user_id)})
         try:
             hashes = await self.kv.members(_user_key(user_id))
             await self.kv.delete(*[_cache_key(h) for h in hashes], _user_key(user_id))
@@ -105,6 +191,8 @@ class SessionResolver:
             return
 
     async def forget_token(self, hashed: str) -> None:
+        self._drop_local(hashed=hashed)
+        await self._broadcast({"token": hashed})
         try:
             await self.kv.delete(_cache_key(hashed))
         except Exception:

@@ -1,0 +1,597 @@
+"""Side-by-side benchmark: this server (ad hoc and persisted), the raw-SQL limit and PostGraphile v4/v5.
+
+    .venv/bin/python benchmarks/run.py --scale small --duration 20 --connections 32 \\
+        --servers codex,raw,postgraphile-v4,postgraphile-v5 --workers 2
+
+Starts the benchmark cluster (pgcluster.py), seeds or reuses the database, then one server at a time (raw
+first: the reference for answers and arrival rates); refuses to time a server whose answers differ; per
+operation a warm-up, a closed-loop wrk run and open-loop runs (openloop.py) with the server's CPU,
+PostgreSQL's CPU, statements and peak RSS per run (procstats.Meter). Writes
+benchmarks/results/<timestamp>-<scale>.json and the block between the harness markers in
+benchmarks/README.md (report.py). The README's "Side-by-side harness" section describes it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import pgcluster  # noqa: E402
+import procstats  # noqa: E402
+import report  # noqa: E402
+from openloop import run_openloop, run_wrk  # noqa: E402
+from workload import BY_KEY, DATA_DIR, OPERATIONS, Operation  # noqa: E402
+
+RESULTS_DIR = BENCH / "results"
+WORK_DIR = DATA_DIR / "harness"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+CODEX = ROOT / ".venv" / "bin" / "codex-graphql"
+# Our server and the raw server sign playback/receipt URLs with the same key and base URL, so their
+# answers match up to expiry and signature (which the comparison normalizes away).
+SECRET_KEY = "codex-benchmark-secret-key-0123456789abcdef"
+PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+ALL_SERVERS = ("codex", "raw", "postgraphile-v4", "postgraphile-v5")
+PAGE_SIZES = {"storefront": (5, 50, 100), "purchase_history": (5, 20, 50)}
+
+Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- processes ---------------------------------------------------------------------------------------
+
+_LIVE: list[Server] = []
+
+
+class Server:
+    """A server under test, in its own process group so that stopping it stops all its children."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log_path: Path) -> None:
+        self.name, self.port, self.log_path = name, port, log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as handle:
+            self.popen = subprocess.Popen(  # noqa: S603
+                argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        _LIVE.append(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, chars: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self in _LIVE:
+            _LIVE.remove(self)
+        if self.popen.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):  # stragglers left in the group
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(argv: list[str], timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, timeout=timeout, text=True, capture_output=True, check=False, **kwargs)  # noqa: S603
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+def post(port: int, request: Request, timeout: float = 30.0) -> tuple[int, bytes]:
+    path, body, headers = request
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json",
+                                                       "Accept": "application/json", **headers})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(server: Server, request: Request, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if server.popen.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.popen.returncode}:\n{server.log_tail()}")
+        try:
+            status, body = post(server.port, request, timeout=5.0)
+            if status == 200:
+                return
+            last = f"HTTP {status}: {body[:300]!r}"
+        except OSError as exc:
+            last = repr(exc)
+        time.sleep(0.3)
+    raise RuntimeError(f"{server.name} not ready after {timeout:.0f}s ({last}):\n{server.log_tail()}")
+
+
+# -- what each variant sends --------------------------------------------------------------------------
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _auth(op: Operation, fixture: dict[str, Any]) -> dict[str, str]:
+    token = op.bearer(fixture)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def document_hash(op: Operation) -> str:
+    return hashlib.sha256(op.document.encode()).hexdigest()
+
+
+def graphql_request(op: Operation, fixture: dict[str, Any], variables: dict[str, Any] | None = None,
+                    path: str = "/graphql") -> Request:
+    body = {"query": op.document, "operationName": op.name, "variables": variables or op.variables(fixture)}
+    return path, _dumps(body), _auth(op, fixture)
+
+
+def persisted_request(op: Operation, fixture: dict[str, Any], variables: dict[str, Any] | None = None) -> Request:
+    body = {"operationName": op.name, "variables": variables or op.variables(fixture),
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": document_hash(op)}}}
+    return "/graphql", _dumps(body), _auth(op, fixture)
+
+
+def raw_request(op: Operation, fixture: dict[str, Any], variables: dict[str, Any] | None = None) -> Request:
+    return graphql_request(op, fixture, variables, path=f"/raw/{op.key}")
+
+
+def postgraphile_request(op: Operation, fixture: dict[str, Any]) -> Request:
+    import postgraphile_servers as pgs
+
+    path, body, headers = pgs.request(op.key, fixture)
+    if not isinstance(body, bytes):
+        body = body.encode() if isinstance(body, str) else _dumps(body)
+    return path, body, dict(headers or {})
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str  # codex-adhoc, codex-persisted, raw, postgraphile-v4, postgraphile-v5 (report.LABELS)
+    server: str
+    build: Callable[..., Request]
+    compare: str  # "raw" (normalize both sides with the raw server's normalizer) or "postgraphile"
+
+
+VARIANTS = (
+    Variant("raw", "raw", raw_request, "raw"),
+    Variant("codex-adhoc", "codex", graphql_request, "raw"),
+    Variant("codex-persisted", "codex", persisted_request, "raw"),
+    Variant("postgraphile-v4", "postgraphile-v4", postgraphile_request, "postgraphile"),
+    Variant("postgraphile-v5", "postgraphile-v5", postgraphile_request, "postgraphile"),
+)
+
+
+def selected_variants(servers: list[str]) -> list[Variant]:
+    wanted = set()
+    for name in servers:
+        wanted |= {"codex-adhoc", "codex-persisted"} if name == "codex" else {name}
+    wanted.add("raw")  # always: the reference answers and arrival rates come from it
+    unknown = wanted - {v.key for v in VARIANTS}
+    if unknown:
+        raise SystemExit(f"unknown server(s): {', '.join(sorted(unknown))}")
+    return [v for v in VARIANTS if v.key in wanted]
+
+
+# -- answers --------------------------------------------------------------------------------------------
+
+_STORAGE: list[Any] = []
+
+
+def _verifying_storage() -> Any:
+    """The local storage backend with the servers' key: compare.normalize checks every signed URL with it."""
+    if not _STORAGE:
+        from codex_graphql.storage.local import LocalStorage
+
+        _STORAGE.append(LocalStorage(root=WORK_DIR / "storage", base_url=PUBLIC_BASE_URL, secret_key=SECRET_KEY))
+    return _STORAGE[0]
+
+
+def comparable(variant: Variant, op: Operation, answer: Any, reference: Any) -> tuple[Any, Any]:
+    if variant.compare == "postgraphile":
+        import postgraphile_servers as pgs
+
+        storage = _verifying_storage()
+        return pgs.normalize(op.key, answer, storage), pgs.normalize_codex(op.key, reference, storage)
+    from compare import normalize
+
+    storage = _verifying_storage()
+    return normalize(answer, storage), normalize(reference, storage)
+
+
+def diff_text(left: Any, right: Any, limit: int = 40) -> str:
+    import difflib
+
+    a = json.dumps(left, indent=1, sort_keys=True, default=str).splitlines()
+    b = json.dumps(right, indent=1, sort_keys=True, default=str).splitlines()
+    lines = list(difflib.unified_diff(b, a, "reference (raw)", "this server", lineterm="", n=2))
+    return "\n".join(lines[:limit]) + ("\n…" if len(lines) > limit else "")
+
+
+def check_answers(variant: Variant, port: int, ops: list[Operation], fixture: dict[str, Any],
+                  reference: dict[str, Any]) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    for op in ops:
+        status, body = post(port, variant.build(op, fixture))
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            checks[op.key] = {"equal": False, "diff": f"HTTP {status}, not JSON: {body[:300]!r}"}
+            continue
+        try:
+            if variant.key == "raw":  # the reference: no errors, and its signed URLs verify
+                reference[op.key] = answer
+                comparable(variant, op, answer, answer)
+                ok = status == 200 and "errors" not in answer and answer.get("data") is not None
+                checks[op.key] = {"equal": ok, "diff": "" if ok else f"HTTP {status}: {body[:500]!r}"}
+                continue
+            left, right = comparable(variant, op, answer, reference[op.key])
+        except Exception as exc:  # a signed URL that does not verify, an answer of another shape
+            checks[op.key] = {"equal": False, "diff": f"HTTP {status}, normalization refused the answer: "
+                                                      f"{exc!r}\n{body[:500]!r}"}
+            continue
+        equal = status == 200 and left == right
+        checks[op.key] = {"equal": equal, "diff": "" if equal else f"HTTP {status}\n{diff_text(left, right)}"}
+    return checks
+
+
+# -- load -------------------------------------------------------------------------------------------------
+
+def write_request_files(variant: Variant, op: Operation, request: Request) -> tuple[Path, Path]:
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    body_file = WORK_DIR / f"{variant.key}-{op.key}.body"
+    header_file = WORK_DIR / f"{variant.key}-{op.key}.headers"
+    body_file.write_bytes(request[1])
+    header_file.write_text("".join(f"{name}: {value}\n" for name, value in request[2].items()))
+    return body_file, header_file
+
+
+def page_size_check(variant: Variant, port: int, fixture: dict[str, Any], meter: procstats.Meter,
+                    idle_statements_per_s: float, requests: int = 100) -> list[dict[str, Any]]:
+    """Statements per request for several page sizes: ``requests`` sequential requests on one keep-alive
+    connection each. ``net``: less the server's idle background statements over the same time."""
+    rows = []
+    for key, sizes in PAGE_SIZES.items():
+        op = BY_KEY[key]
+        for first in sizes:
+            path, body, headers = variant.build(op, fixture, {**op.variables(fixture), "first": first})
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            headers = {"Content-Type": "application/json", **headers}
+
+            def load(n: int = requests, path: str = path, body: bytes = body, headers: dict = headers,
+                     conn: http.client.HTTPConnection = conn) -> dict[str, Any]:
+                statuses, last = set(), b""
+                for _ in range(n):
+                    conn.request("POST", path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    statuses.add(response.status)
+                    last = response.read()
+                return {"requests": n, "status": sorted(statuses), "body": last}
+
+            try:
+                load(5)  # warm
+                result = meter(load)
+            finally:
+                conn.close()
+            answer = json.loads(result["body"])
+            node = (answer.get("data") or {}).get("organization" if key == "storefront" else "viewer") or {}
+            edges = len((node.get("contents" if key == "storefront" else "purchases") or {}).get("edges") or [])
+            net = (result["statements"] - idle_statements_per_s * result["meter_wall_s"]) / requests
+            rows.append({"variant": variant.key, "op": key, "first": first, "edges": edges, "requests": requests,
+                         "statements_per_req": result["statements_per_req"], "statements_per_req_net": round(net, 3),
+                         "status": result["status"], "errors": "errors" in answer,
+                         "app_cpu_ms_per_req": result["app_cpu_ms_per_req"],
+                         "pg_cpu_ms_per_req": result["pg_cpu_ms_per_req"]})
+            log(f"  page size {variant.key} {key} first={first}: {edges} edges, "
+                f"{result['statements_per_req']} statements/request ({net:.2f} net of background)")
+    return rows
+
+
+# -- setup ----------------------------------------------------------------------------------------------
+
+def ensure_wrk() -> str:
+    if not shutil.which("wrk"):
+        log("installing wrk (apt-get)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+            result = run(argv, timeout=600, env=env)
+            if result.returncode != 0:
+                raise SystemExit(f"{' '.join(argv)} failed: {result.stderr[-1500:]}")
+    return run(["wrk", "--version"], timeout=10).stdout.split(" [", 1)[0].strip()
+
+
+async def _database_ok(url: str, counts: dict[str, Any]) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    try:
+        for key, table in (("orgs", "organization"), ("content", "content"), ("purchases", "purchase")):
+            if isinstance(counts.get(key), int):
+                found = await conn.fetchval(f"select count(*) from {table}")  # noqa: S608 (constant names)
+                if found != counts[key]:
+                    log(f"fixture count mismatch: {table} has {found} rows, the fixture says {counts[key]}")
+                    return False
+        await conn.execute("create extension if not exists pg_stat_statements")
+        return True
+    finally:
+        await conn.close()
+
+
+def ensure_seeded(scale: str, admin_url: str, reseed: bool) -> dict[str, Any]:
+    path = DATA_DIR / f"fixture-{scale}.json"
+    cluster = admin_url.rsplit("/", 1)[0]
+    if path.exists() and not reseed:
+        fixture = json.loads(path.read_text())
+        same_cluster = fixture.get("database_url", "").startswith(cluster + "/")
+        if fixture.get("scale") == scale and same_cluster and \
+                asyncio.run(_database_ok(fixture["database_url"], fixture.get("counts") or {})):
+            log(f"reusing seeded database {fixture['database_name']} ({path.name})")
+            return fixture
+        log(f"{path.name} does not match the benchmark cluster: seeding again")
+    log(f"seeding scale {scale} (benchmarks/seed.py)")
+    started = time.monotonic()
+    argv = [str(PYTHON), str(BENCH / "seed.py"), "--scale", scale, "--admin-url", admin_url]
+    result = run(argv, timeout=3 * 3600)
+    if result.returncode != 0:
+        raise SystemExit(f"seed.py failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    fixture = json.loads(path.read_text())
+    if not asyncio.run(_database_ok(fixture["database_url"], {})):
+        raise SystemExit(f"seeded database {fixture['database_url']} is not reachable")
+    log(f"seeded in {time.monotonic() - started:.0f}s")
+    return fixture
+
+
+def persisted_manifest() -> Path:
+    path = WORK_DIR / "persisted-operations.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({document_hash(op): op.document for op in OPERATIONS}, indent=1))
+    return path
+
+
+def server_command(name: str, db_url: str, port: int, args: argparse.Namespace,
+                   namespace: str) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=args.redis_url, REDIS_NAMESPACE=namespace,
+               SECRET_KEY=SECRET_KEY, PAYMENTS_PROVIDER="local", RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING",
+               PUBLIC_BASE_URL=PUBLIC_BASE_URL, DATA_DIR=str(WORK_DIR / "data"), PYTHONUNBUFFERED="1")
+    if "codex-persisted" in args.variant_keys:
+        env["PERSISTED_OPERATIONS_FILE"] = str(persisted_manifest())
+    if name == "codex":
+        return [str(CODEX), "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(args.workers)], env
+    if name == "raw":
+        return [str(PYTHON), str(BENCH / "raw_server.py"), "--database-url", db_url, "--port", str(port),
+                "--workers", str(args.workers)], env
+    import postgraphile_servers as pgs
+
+    argv, extra = pgs.command(name.removeprefix("postgraphile-"), db_url, port, secret_key=SECRET_KEY,
+                              public_base_url=PUBLIC_BASE_URL)
+    return list(argv), {**os.environ, **(extra or {})}
+
+
+def postgraphile_versions(version: str) -> dict[str, str | None]:
+    import postgraphile_servers as pgs
+
+    package = pgs.ROOT / version / "node_modules" / "postgraphile" / "package.json"
+    node = run([pgs.node_binary(version), "--version"], timeout=10).stdout.strip()
+    return {"node": node or None, "postgraphile": json.loads(package.read_text()).get("version")
+            if package.exists() else None}
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: dict[str, Any],
+                 args: argparse.Namespace, out: dict[str, Any]) -> None:
+    fixture, db_url = ctx["fixture"], ctx["fixture"]["database_url"]
+    port = free_port()
+    argv, env = server_command(name, db_url, port, args, ctx["namespace"])
+    server = Server(name, argv, env, port, WORK_DIR / "logs" / f"{ctx['stamp']}-{name}.log")
+    log(f"{name}: starting on port {port} (pid {server.pid})")
+    try:
+        wait_ready(server, variants[0].build(ops[0], fixture), timeout=args.start_timeout)
+        meter = procstats.Meter(server.pid, db_url, args.pg_datadir)
+        for variant in variants:
+            checks = check_answers(variant, port, ops, fixture, ctx["reference"])
+            out["checks"][variant.key] = checks
+            bad = [key for key, check in checks.items() if not check["equal"]]
+            for key in bad:
+                log(f"{variant.key} {key}: answer differs from the raw server's\n{checks[key]['diff']}")
+            if bad and variant.key == "raw":
+                raise RuntimeError(f"the raw server (the reference) failed on {', '.join(bad)}")
+            if bad and not args.skip_mismatched_ops:
+                log(f"{variant.key}: NOT timed (answers differ: {', '.join(bad)})")
+                out["skipped"][variant.key] = bad
+                continue
+            for op in ops:
+                if op.key in bad:
+                    continue
+                request = variant.build(op, fixture)
+                files = write_request_files(variant, op, request)
+                run_wrk(port, request[0], files, args.connections, args.wrk_threads, args.warmup)
+                if name not in out["idle"]:
+                    out["idle"][name] = procstats.idle_baseline(meter)
+                closed = meter(lambda r=request, f=files: run_wrk(port, r[0], f, args.connections,
+                                                              args.wrk_threads, args.duration))
+                closed.update(variant=variant.key, server=name, op=op.key, kind="closed")
+                out["runs"].append(closed)
+                log(f"{variant.key:16} {op.key:17} closed: {closed['rps']:8.1f} req/s, p50 "
+                    f"{closed['latency_ms']['p50']} ms, app {closed['app_cpu_ms_per_req']} ms/req, PG "
+                    f"{closed['pg_cpu_ms_per_req']} ms/req, {closed['statements_per_req']} stmts/req, "
+                    f"{closed['errors']} errors")
+                procstats.settle(server.pid)
+                if variant.key == "raw":
+                    ctx["rates"][op.key] = [round(f * closed["rps"], 1) for f in args.open_fractions]
+                for fraction, rate in zip(args.open_fractions, ctx["rates"].get(op.key, []), strict=False):
+                    if rate > args.open_overload * closed["rps"]:
+                        # Far past this server's capacity the queue only grows for the whole run and the
+                        # backlog outlives it; the closed loop has already measured the capacity.
+                        out["runs"].append({"variant": variant.key, "server": name, "op": op.key, "kind": "open",
+                                            "fraction": fraction, "rate": rate, "skipped": "over capacity"})
+                        log(f"{variant.key:16} {op.key:17} open {rate:.0f}/s: skipped, over "
+                            f"{args.open_overload:g}x its closed-loop {closed['rps']:.0f} req/s")
+                        continue
+                    opened = meter(lambda r=request, f=files, rate=rate: run_openloop(
+                        port, r[0], f, rate, args.open_duration, args.connections))
+                    opened.update(variant=variant.key, server=name, op=op.key, kind="open", fraction=fraction)
+                    out["runs"].append(opened)
+                    lat = opened["latency_ms"]
+                    log(f"{variant.key:16} {op.key:17} open {rate:.0f}/s: p50 {lat['p50']} p95 {lat['p95']} "
+                        f"p99 {lat['p99']} ms, {opened['errors']} errors, generator "
+                        f"{opened['generator']['cpu_util']:.0%} of a core")
+                    procstats.settle(server.pid)
+            if variant.key in ("codex-adhoc", "raw") and args.page_sizes:
+                if name not in out["idle"]:
+                    out["idle"][name] = procstats.idle_baseline(meter)
+                out["page_size"] += page_size_check(variant, port, fixture, meter,
+                                                    out["idle"][name]["statements_per_s"])
+    finally:
+        server.stop()
+        log(f"{name}: stopped")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="small", choices=("small", "medium", "large"))
+    parser.add_argument("--servers", default=",".join(ALL_SERVERS),
+                        help="comma list of codex (both modes), codex-adhoc, codex-persisted, raw, "
+                             "postgraphile-v4, postgraphile-v5; raw always runs")
+    parser.add_argument("--ops", default=",".join(op.key for op in OPERATIONS))
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per closed-loop run")
+    parser.add_argument("--open-duration", type=float, default=None, help="seconds per open-loop run "
+                        "(default: --duration)")
+    parser.add_argument("--open-fractions", default="0.5,0.8",
+                        help="open-loop rates as fractions of the raw server's saturation req/s ('' for none)")
+    parser.add_argument("--open-overload", type=float, default=1.5,
+                        help="skip an open-loop rate above this multiple of the server's closed-loop req/s")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk before each operation")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="processes for our server and the raw server")
+    parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--skip-mismatched-ops", action="store_true",
+                        help="time the operations whose answers match even if others differ")
+    parser.add_argument("--page-sizes", action=argparse.BooleanOptionalAction, default=True,
+                        help="statements per request vs page size (codex ad hoc and raw)")
+    parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=True,
+                        help="write the results table into benchmarks/README.md")
+    parser.add_argument("--pg-port", type=int, default=pgcluster.DEFAULT_PORT)
+    parser.add_argument("--pg-datadir", type=Path, default=None)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--start-timeout", type=float, default=120.0)
+    parser.add_argument("--time-limit", type=float, default=240.0, help="minutes for the whole run (default 240)")
+    parser.add_argument("--output", type=Path, default=None, help="results JSON (default benchmarks/results/…)")
+    args = parser.parse_args(argv)
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    args.ops = [BY_KEY[k.strip()] for k in args.ops.split(",") if k.strip()]
+    args.open_fractions = [float(f) for f in args.open_fractions.split(",") if f.strip()]
+    args.open_duration = args.open_duration or args.duration
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    atexit.register(lambda: [server.stop(timeout=5.0) for server in list(_LIVE)])
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    signal.signal(signal.SIGALRM, _on_signal)
+    signal.alarm(int(args.time_limit * 60))  # the whole run, setup included, then servers are stopped
+    variants = selected_variants(args.servers)
+    args.variant_keys = {v.key for v in variants}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    wrk_version = ensure_wrk()
+    log("starting the benchmark PostgreSQL (benchmarks/pgcluster.py)")
+    admin_url = pgcluster.start(port=args.pg_port, datadir=args.pg_datadir)
+    fixture = ensure_seeded(args.scale, admin_url, args.reseed)
+    postgraphile: dict[str, Any] = {}
+    if any(v.compare == "postgraphile" for v in variants):
+        import postgraphile_servers as pgs
+
+        log("PostGraphile: install and prepare the database")
+        pgs.install()
+        pgs.prepare_database(admin_url, fixture["database_name"])
+        postgraphile = {v.key: postgraphile_versions(v.key.removeprefix("postgraphile-")) for v in variants
+                        if v.compare == "postgraphile"}
+    ctx = {"fixture": fixture, "stamp": stamp, "namespace": f"codex-bench-{stamp}", "reference": {}, "rates": {}}
+    out: dict[str, Any] = {
+        "meta": {"started": stamp, "scale": args.scale, "command": " ".join([".venv/bin/python", *sys.argv]),
+                 "machine": procstats.machine_info(admin_url), "wrk": wrk_version, "database": fixture["database_name"],
+                 "counts": fixture.get("counts"), "duration_s": args.duration, "open_duration_s": args.open_duration,
+                 "connections": args.connections, "wrk_threads": args.wrk_threads, "workers": args.workers,
+                 "open_fractions": args.open_fractions, "open_overload": args.open_overload, "warmup_s": args.warmup,
+                 "ops": [op.key for op in args.ops], "variants": [v.key for v in variants],
+                 "postgraphile": postgraphile},
+        "checks": {}, "skipped": {}, "idle": {}, "runs": [], "page_size": [], "errors": {}}
+    order = [s for s in ("raw", "codex", "postgraphile-v4", "postgraphile-v5")
+             if any(v.server == s for v in variants)]
+    try:
+        for name in order:
+            try:
+                bench_server(name, [v for v in variants if v.server == name], args.ops, ctx, args, out)
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                if name == "raw":
+                    raise
+                log(f"{name}: FAILED: {exc}")
+                out["errors"][name] = str(exc)[-3000:]
+    finally:
+        out["meta"]["rates"] = ctx["rates"]
+        out["meta"]["finished"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = args.output or RESULTS_DIR / f"{stamp}-{args.scale}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=1, default=str))
+        log(f"results: {path}")
+    if args.readme:
+        report.update_readme(out, path)
+        log("benchmarks/README.md updated")
+    print(report.render(out, path))
+    return 1 if out["errors"] or out["skipped"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

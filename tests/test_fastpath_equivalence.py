@@ -1,0 +1,248 @@
+"""The compiled fast path answers exactly what the resolvers answer, for every shape it compiles and
+every kind of viewer; shapes it does not cover fall back to the resolvers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+import pytest
+
+from codex_graphql.app import create_app
+from codex_graphql.authz import OrgRole
+from tests.support import GraphQLClient, bare, statements
+
+OPERATIONS = Path(__file__).resolve().parent.parent / "benchmarks" / "operations"
+STOREFRONT = (OPERATIONS / "storefront.graphql").read_text()
+HISTORY = (OPERATIONS / "purchase_history.graphql").read_text()
+BASE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+# Shapes the fast path compiles: fragments, aliases, __typename at every level, nodes and edges,
+# every pageInfo field, totalCount, and organization scalars around the connection.
+STOREFRONT_VARIANTS = [
+    STOREFRONT,
+    """query Full($slug: String!, $first: Int, $after: String) { __typename organization(slug: $slug) {
+      __typename slug createdAt items: contents(first: $first, after: $after) { __typename totalCount
+        pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+        edges { __typename cursor node { ...Card } } } name id } }
+    fragment Card on Content { __typename id kind status title description priceCents currency tags
+      durationSeconds createdAt updatedAt publishedAt listed allowDownloads reviewsEnabled thumbnailUrl
+      viewerHasAccess creator { __typename id name createdAt } }""",
+    """query Nodes($slug: String!) { organization(slug: $slug) { contents(first: 3) {
+      nodes { ... on Content { id t: title } title access: viewerHasAccess } totalCount } } }""",
+    """query Bare($slug: String!) { organization(slug: $slug) { id name } }""",
+]
+HISTORY_VARIANTS = [
+    HISTORY,
+    """query H($first: Int, $after: String) { viewer { __typename id name email emailVerified platformRole createdAt
+      purchases(first: $first, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        nodes { __typename id kind status amountCents taxCents currency contentTitle createdAt refundedAt receiptUrl
+          content { id title status viewerHasAccess thumbnailUrl creator { name } }
+          organization { __typename id slug name createdAt } } } } }""",
+    """{ viewer { name } }""",
+]
+
+
+async def insert_content(admin_db: Any, org: uuid.UUID, creator: uuid.UUID, n: int, **overrides: Any) -> uuid.UUID:
+    content_id = uuid.uuid4()
+    values = {
+        "status": "PUBLISHED", "listed": True, "deleted_at": None, "price_cents": 100 * n,
+        "thumbnails": json.dumps([{"key": f"orgs/{org}/content/{content_id}/thumb-{w}.jpg", "width": w,
+                                   "height": w * 9 // 16} for w in (1280, 320)] if n % 2 == 0 else []),
+    } | overrides
+    await admin_db.execute(
+        "insert into content (id, organization_id, creator_id, kind, status, title, description, price_cents, tags, "
+        "storage_key, mime_type, original_filename, size_bytes, duration_seconds, published_at, created_at, listed, "
+        "deleted_at, thumbnails) values ($1, $2, $3, $4, $5, $6::text, 'About ' || $6::text, $7, $8, $9, 'video/mp4', 'a.mp4', "
+        "10, $10, $11, $11, $12, $13, $14::jsonb)",
+        content_id, org, creator, "VIDEO" if n % 3 else "AUDIO", values["status"], f"Item {n}", values["price_cents"],
+        [f"tag-{n % 3}", "all"], f"orgs/{org}/content/{content_id}/original.mp4", 60.5 + n,
+        BASE - timedelta(hours=n), values["listed"], values["deleted_at"], values["thumbnails"])
+    return content_id
+
+
+async def insert_purchase(admin_db: Any, org: uuid.UUID, user: uuid.UUID, content: uuid.UUID, creator: uuid.UUID,
+                          n: int, *, refunded: bool = False, receipt: str | None = None) -> None:
+    purchase_id = uuid.uuid4()
+    at = BASE + timedelta(minutes=n)
+    await admin_db.execute(
+        "insert into purchase (id, organization_id, user_id, content_id, creator_id, content_title, kind, status, "
+        "amount_cents, tax_cents, currency, created_at, refunded_at, receipt_url) values ($1, $2, $3, $4, $5, $6, "
+        "$7, $8, $9, $10, 'USD', $11, $12, $13)",
+        purchase_id, org, user, content, creator, f"Bought {n}", "PAID" if n % 4 else "FREE",
+        "REFUNDED" if refunded else "COMPLETED", 500 + n, n, at, at + timedelta(days=1) if refunded else None, receipt)
+    await admin_db.execute(
+        "insert into content_entitlement (id, organization_id, user_id, content_id, source, source_id, revoked_at) "
+        "values ($1, $2, $3, $4, 'PURCHASE', $5, $6)",
+        uuid.uuid4(), org, user, content, purchase_id, at if refunded else None)
+
+
+@pytest.fixture
+async def world(factory, admin_db) -> dict[str, Any]:
+    owner = await factory.user(name="Owner")
+    org = await factory.organization(owner, slug="shop")
+    creator = await factory.user(name="Creator")
+    await factory.member(org, creator, OrgRole.CREATOR)
+    other_owner = await factory.user(name="Other Owner")
+    other = await factory.organization(other_owner, slug="elsewhere")
+    customer = await factory.user(name="Customer")
+    ids = [await insert_content(admin_db, org, (owner if n % 2 else creator).user_id, n) for n in range(14)]
+    hidden = [
+        await insert_content(admin_db, org, owner.user_id, 20, listed=False),
+        await insert_content(admin_db, org, owner.user_id, 21, status="READY"),
+        await insert_content(admin_db, org, owner.user_id, 22, deleted_at=BASE),
+    ]
+    elsewhere = [await insert_content(admin_db, other, other_owner.user_id, n) for n in range(3)]
+    for n, content in enumerate(ids[:6]):
+        await insert_purchase(admin_db, org, customer.user_id, content, creator.user_id, n, refunded=n == 2,
+                              receipt="https://pay.example/receipt/1" if n == 1 else None)
+    await insert_purchase(admin_db, org, customer.user_id, hidden[1], owner.user_id, 10)  # unpublished since
+    await insert_purchase(admin_db, org, customer.user_id, hidden[2], owner.user_id, 11)  # deleted since
+    for n, content in enumerate(elsewhere):
+        await insert_purchase(admin_db, other, customer.user_id, content, other_owner.user_id, 20 + n)
+    return {"owner": owner, "creator": creator, "other_owner": other_owner, "customer": customer, "org": org}
+
+
+@pytest.fixture
+async def resolvers_only(settings) -> Any:
+    """The same server with compiled execution turned off: the reference answers."""
+    app = create_app(settings.model_copy(update={"fast_path_enabled": False}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4321))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http)
+
+
+def unsigned(value: Any, storage: Any) -> Any:
+    """Signed URLs carry their expiry second: check the signature, then compare them without it."""
+    if isinstance(value, dict):
+        return {k: unsigned(v, storage) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unsigned(v, storage) for v in value]
+    if isinstance(value, str) and "/storage/" in value and "sig=" in value:
+        parts = urlsplit(value)
+        key = unquote(parts.path.split("/storage/", 1)[1])
+        storage.verify(key, dict(parse_qsl(parts.query)), ("get",))
+        return f"{parts.path}?signed"
+    return value
+
+
+def viewers(world: dict[str, Any]) -> dict[str, str | None]:
+    return {"anonymous": None, "customer": world["customer"].token, "creator": world["creator"].token,
+            "owner": world["owner"].token, "other_org_owner": world["other_owner"].token}
+
+
+def fast_path(app: Any) -> Any:
+    return app.state.runtime["graphql"].fast
+
+
+async def compare(app: Any, gql: GraphQLClient, reference: GraphQLClient, document: str,
+                  variables: dict[str, Any], token: str | None) -> dict[str, Any]:
+    assert fast_path(app).plan(document, None) is not None, "this shape should compile"
+    fast = await gql.raw(document, variables, token)
+    slow = await reference.raw(document, variables, token)
+    assert fast.status_code == slow.status_code == 200
+    fast_body, slow_body = fast.json(), slow.json()
+    storage = app.state.runtime["services"].storage
+    assert unsigned(bare(fast_body), storage) == unsigned(bare(slow_body), storage), (document, variables)
+    assert "errors" not in fast_body
+    assert fast_body["extensions"]["cost"]["requestedQueryCost"] == slow_body["extensions"]["cost"]["requestedQueryCost"]
+    return fast_body["data"]
+
+
+@pytest.mark.parametrize("variant", range(len(STOREFRONT_VARIANTS)))
+async def test_storefront_shapes_match_the_resolvers_for_every_viewer(app, gql, resolvers_only, world, variant):
+    document = STOREFRONT_VARIANTS[variant]
+    for who, token in viewers(world).items():
+        for first in (None, 0, 5, 50):
+            variables: dict[str, Any] = {"slug": " Shop "}
+            if first is not None and "$first" in document:
+                variables["first"] = first
+            data = await compare(app, gql, resolvers_only, document, variables, token)
+            connection = (data["organization"] or {}).get("contents") or (data["organization"] or {}).get("items")
+            cursor = connection and connection.get("pageInfo", {}).get("endCursor")
+            if cursor and "$after" in document:
+                await compare(app, gql, resolvers_only, document, {**variables, "after": cursor}, token)
+        await compare(app, gql, resolvers_only, document, {"slug": "no-such-shop"}, token)
+
+
+async def test_storefront_answers_are_right_not_only_equal(app, gql, world):
+    as_customer = await gql.ok(STOREFRONT, {"slug": "shop"}, world["customer"].token)
+    nodes = [edge["node"] for edge in as_customer["organization"]["contents"]["edges"]]
+    assert [n["title"] for n in nodes] == [f"Item {n}" for n in range(14)]  # newest first, hidden ones left out
+    assert [n["viewerHasAccess"] for n in nodes] == [n in (0, 1, 3, 4, 5) for n in range(14)]  # 2 was refunded
+    assert all(n["thumbnailUrl"] is None or "thumb-320" in n["thumbnailUrl"] for n in nodes)
+    as_owner = await gql.ok(STOREFRONT, {"slug": "shop"}, world["owner"].token)
+    owner_titles = [e["node"]["title"] for e in as_owner["organization"]["contents"]["edges"]]
+    assert "Item 20" in owner_titles and "Item 21" in owner_titles and "Item 22" not in owner_titles
+    assert all(e["node"]["viewerHasAccess"] for e in as_owner["organization"]["contents"]["edges"])
+    as_other = await gql.ok(STOREFRONT, {"slug": "shop"}, world["other_owner"].token)
+    assert [e["node"]["title"] for e in as_other["organization"]["contents"]["edges"]] == [f"Item {n}" for n in range(14)]
+
+
+@pytest.mark.parametrize("variant", range(len(HISTORY_VARIANTS)))
+async def test_purchase_history_shapes_match_the_resolvers(app, gql, resolvers_only, world, variant):
+    document = HISTORY_VARIANTS[variant]
+    for token in viewers(world).values():
+        for first in (None, 1, 4, 20):
+            variables = {"first": first} if first is not None and "$first" in document else {}
+            data = await compare(app, gql, resolvers_only, document, variables, token)
+            purchases = (data["viewer"] or {}).get("purchases")
+            if purchases and purchases["pageInfo"]["hasNextPage"] and "$after" in document:
+                await compare(app, gql, resolvers_only, document,
+                              {**variables, "after": purchases["pageInfo"]["endCursor"]}, token)
+
+
+async def test_purchase_history_hides_items_the_buyer_can_no_longer_see(app, gql, world):
+    data = await gql.ok(HISTORY, {"first": 20}, world["customer"].token)
+    nodes = {e["node"]["contentTitle"]: e["node"] for e in data["viewer"]["purchases"]["edges"]}
+    assert len(nodes) == 11
+    assert nodes["Bought 10"]["content"] is None  # unpublished since: RLS hides it from a buyer
+    assert nodes["Bought 11"]["content"] is None  # deleted: RLS hides it too; the title snapshot stays
+    assert nodes["Bought 11"]["contentTitle"] == "Bought 11"
+    assert nodes["Bought 3"]["content"]["title"] == "Item 3"
+    assert nodes["Bought 1"]["receiptUrl"] == "https://pay.example/receipt/1"
+    assert nodes["Bought 0"]["receiptUrl"].startswith("http://testserver/receipts/")
+
+
+async def test_compiled_requests_cost_one_statement_whatever_the_page_size(app, gql, world):
+    token = world["customer"].token
+    await gql.ok(STOREFRONT, {"slug": "shop"}, token)  # warm the session and the connection's tenant settings
+    for first in (1, 5, 14):
+        async with statements(app) as seen:
+            await gql.ok(STOREFRONT, {"slug": "shop", "first": first}, token)
+        assert len(seen) == 1, seen
+        async with statements(app) as seen:
+            await gql.ok(HISTORY, {"first": first}, token)
+        assert len(seen) == 1, seen
+
+
+@pytest.mark.parametrize("document", [
+    # Fields the fast path leaves to the resolvers: permission-guarded, side effects, filters, directives.
+    """{ organization(slug: "shop") { contents { edges { node { revenueCents } } } } }""",
+    """{ organization(slug: "shop") { contents { edges { node { playback { url } } } } } }""",
+    """{ organization(slug: "shop") { analytics { purchaseCount } } }""",
+    """query($s: Boolean!) { organization(slug: "shop") { name @include(if: $s) } }""",
+    """{ viewer { purchases { nodes { customerEmail } } } }""",
+    """{ __schema { queryType { name } } }""",
+    """{ content(id: "x") { id } }""",
+])
+async def test_other_shapes_are_not_compiled(app, document):
+    assert fast_path(app).plan(document, None) is None
+
+
+async def test_requests_the_plan_cannot_serve_fall_back_to_the_resolvers(app, gql, resolvers_only, world):
+    token = world["customer"].token
+    for variables in ({"slug": "shop", "first": 101}, {"slug": "shop", "after": "not-a-cursor"}):
+        fast, slow = await gql.raw(STOREFRONT, variables, token), await resolvers_only.raw(STOREFRONT, variables, token)
+        assert bare(fast.json()) == bare(slow.json()) and fast.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    filtered = """query($slug: String!, $f: ContentFilter) { organization(slug: $slug) {
+      contents(first: 50, filter: $f) { edges { node { title } } } } }"""
+    data = await compare(app, gql, resolvers_only, filtered, {"slug": "shop", "f": {"tag": "tag-1"}}, token)
+    assert [e["node"]["title"] for e in data["organization"]["contents"]["edges"]] == [
+        f"Item {n}" for n in range(14) if n % 3 == 1]
