@@ -15,6 +15,7 @@ import pytest
 
 from codex_graphql.app import create_app
 from codex_graphql.authz import OrgRole
+from codex_graphql.relay import to_global_id
 from tests.support import GraphQLClient, bare, statements
 
 OPERATIONS = Path(__file__).resolve().parent.parent / "benchmarks" / "operations"
@@ -222,6 +223,61 @@ async def test_compiled_requests_cost_one_statement_whatever_the_page_size(app, 
         assert len(seen) == 1, seen
 
 
+DETAIL = (OPERATIONS / "content_detail.graphql").read_text()
+DETAIL_WITHOUT_PLAYBACK = """query D($id: ID!) { content(id: $id) { __typename id title status viewerHasAccess
+  playbackPosition thumbnails { __typename url width height } creator { name } } }"""
+
+
+async def compare_any(app: Any, gql: GraphQLClient, reference: GraphQLClient, document: str,
+                      variables: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """Like compare, for answers that may carry errors (those come from the resolvers either way)."""
+    fast = (await gql.raw(document, variables, token)).json()
+    slow = (await reference.raw(document, variables, token)).json()
+    storage = app.state.runtime["services"].storage
+    assert unsigned(bare(fast), storage) == unsigned(bare(slow), storage), (document, variables, token)
+    return fast
+
+
+async def test_content_detail_matches_the_resolvers_and_records_views_alike(app, gql, resolvers_only, world,
+                                                                          admin_db):
+    assert fast_path(app).plan(DETAIL, None) is not None
+    ids = await admin_db.fetch("select id, title, status from content order by title")
+    for who, token in viewers(world).items():
+        for row in ids:
+            global_id = to_global_id("Content", row["id"])
+            for document in (DETAIL, DETAIL_WITHOUT_PLAYBACK):
+                await compare_any(app, gql, resolvers_only, document, {"id": global_id}, token)
+        for bad in ("not-an-id", to_global_id("Purchase", uuid.uuid4()), to_global_id("Content", uuid.uuid4())):
+            await compare_any(app, gql, resolvers_only, DETAIL, {"id": bad}, token)
+    # A view per viewer, item and hour, whichever path served the playback; refused playbacks record none.
+    views = await admin_db.fetch("select user_id, content_id, count(*) as n from content_view group by 1, 2")
+    assert views and all(v["n"] == 1 for v in views)
+    customer_views = {v["content_id"] for v in views if v["user_id"] == world["customer"].user_id}
+    entitled = await admin_db.fetch(
+        "select e.content_id from content_entitlement e join content c on c.id = e.content_id where e.user_id = $1 "
+        "and e.revoked_at is null and c.status = 'PUBLISHED' and c.deleted_at is null", world["customer"].user_id)
+    assert customer_views == {r["content_id"] for r in entitled}
+
+
+async def test_a_compiled_playback_records_exactly_one_view(app, gql, world, admin_db):
+    token = world["customer"].token
+    [bought] = await admin_db.fetch(
+        "select c.id from content c join content_entitlement e on e.content_id = c.id where e.user_id = $1 "
+        "and e.revoked_at is null and c.status = 'PUBLISHED' and c.deleted_at is null limit 1",
+        world["customer"].user_id)
+    await gql.ok(DETAIL, {"id": to_global_id("Content", bought["id"])}, token)  # warm: session, connection types
+    async with statements(app) as seen:
+        data = await gql.ok(DETAIL, {"id": to_global_id("Content", bought["id"])}, token)
+    assert data["content"]["playback"]["url"] and len(seen) == 1, seen  # the view is in the same statement
+    assert await admin_db.fetchval("select count(*) from content_view where user_id = $1",
+                                   world["customer"].user_id) == 1
+    refused = await gql(DETAIL, {"id": to_global_id("Content", (await admin_db.fetchval(
+        "select id from content where title = 'Item 13'")))}, token)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await admin_db.fetchval("select count(*) from content_view where user_id = $1",
+                                   world["customer"].user_id) == 1
+
+
 @pytest.mark.parametrize("document", [
     # Fields the fast path leaves to the resolvers: permission-guarded, side effects, filters, directives.
     """{ organization(slug: "shop") { contents { edges { node { revenueCents } } } } }""",
@@ -230,7 +286,7 @@ async def test_compiled_requests_cost_one_statement_whatever_the_page_size(app, 
     """query($s: Boolean!) { organization(slug: "shop") { name @include(if: $s) } }""",
     """{ viewer { purchases { nodes { customerEmail } } } }""",
     """{ __schema { queryType { name } } }""",
-    """{ content(id: "x") { id } }""",
+    """{ content(id: "x") { id media { width } } }""",
 ])
 async def test_other_shapes_are_not_compiled(app, document):
     assert fast_path(app).plan(document, None) is None

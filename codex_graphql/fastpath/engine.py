@@ -34,14 +34,15 @@ from sqlalchemy.engine import make_url
 from codex_graphql.authz import Viewer
 from codex_graphql.content.service import URL_TTL_SECONDS
 from codex_graphql.cost import Analysis, CostCalculator, evaluate
+from codex_graphql.fastpath.content_root import ContentRoot
 from codex_graphql.fastpath.roots import OrganizationRoot, TypenameRoot, ViewerRoot
 from codex_graphql.fastpath.selection import NotCompilable, fields_of
-from codex_graphql.fastpath.shapes import Runtime
+from codex_graphql.fastpath.shapes import NeedsResolvers, Runtime
 from codex_graphql.ratelimit import caller_key, limits_for
 
 log = logging.getLogger(__name__)
 
-ROOTS = {"organization": OrganizationRoot, "viewer": ViewerRoot}
+ROOTS = {"organization": OrganizationRoot, "viewer": ViewerRoot, "content": ContentRoot}
 SET_SCOPE_SQL = (
     "SELECT set_config('role', 'codex_app', false), set_config('codex.user_id', $1, false), "
     "set_config('codex.organization_id', $2, false)"
@@ -171,16 +172,19 @@ class FastPath:
             log.exception("compiled statement failed; answering through the resolvers")
             self.fallbacks += 1
             return None
-        urls: dict[str, str] = {}
+        urls: dict[str, Any] = {}
         storage = self.services.storage
         for root, rows in fetched:
-            for key_of in root.signed_keys:
+            for keys_of in root.signed_keys:
                 for row in root.rows(rows):
-                    key = key_of(row)
-                    if key is not None and key not in urls:
-                        urls[key] = (await storage.presign_get(key, URL_TTL_SECONDS)).url
+                    for key in keys_of(row):
+                        if key not in urls:
+                            urls[key] = await storage.presign_get(key, URL_TTL_SECONDS)
         rt = Runtime(viewer, self.settings, urls)
-        data = {root.key: root.build(rows, rt) for root, rows in fetched}
+        try:
+            data = {root.key: root.build(rows, rt) for root, rows in fetched}
+        except NeedsResolvers:
+            return None
         return {"data": data, "extensions": {"cost": report.as_extension()}}, report
 
     async def _fetch(self, plan: CompiledOperation, viewer: Viewer, bound: list[Any]) -> list[tuple[Any, Any]]:

@@ -180,7 +180,7 @@ class OrganizationRoot:
         )
 
     @property
-    def signed_keys(self) -> list[Callable[[Any], str | None]]:
+    def signed_keys(self) -> list[Callable[[Any], list[str]]]:
         return self.contents.node.signed_keys if self.contents else []
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
@@ -330,7 +330,7 @@ class ViewerRoot:
         self.count_sql = "SELECT count(*) FROM purchase p WHERE p.user_id = $1"
 
     @property
-    def signed_keys(self) -> list[Callable[[Any], str | None]]:
+    def signed_keys(self) -> list[Callable[[Any], list[str]]]:
         return self.purchases.node.signed_keys if self.purchases else []
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
@@ -371,7 +371,7 @@ class TypenameRoot:
     def __init__(self, field_node: FieldNode) -> None:
         leaf(field_node)
         self.key = response_key(field_node)
-        self.signed_keys: list[Callable[[Any], str | None]] = []
+        self.signed_keys: list[Callable[[Any], list[str]]] = []
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         return None

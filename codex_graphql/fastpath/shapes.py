@@ -26,7 +26,7 @@ class Runtime:
 
     __slots__ = ("settings", "urls", "viewer")
 
-    def __init__(self, viewer: Any, settings: Any, urls: dict[str, str]) -> None:
+    def __init__(self, viewer: Any, settings: Any, urls: dict[str, Any]) -> None:  # key -> SignedRequest
         self.viewer = viewer
         self.settings = settings
         self.urls = urls
@@ -40,8 +40,9 @@ class Shape:
     columns: dict[str, str] = field(default_factory=dict)
     joins: list[str] = field(default_factory=list)
     emitters: list[tuple[str, Emit]] = field(default_factory=list)
-    signed_keys: list[Callable[[Any], str | None]] = field(default_factory=list)
+    signed_keys: list[Callable[[Any], list[str]]] = field(default_factory=list)  # storage keys to sign per row
     presence: str | None = None  # a column that is NULL when the (left-joined) object is absent
+    plays_recorded: bool = False  # `playback` was selected: the statement records the view
 
     def column(self, name: str, expression: str | None = None) -> str:
         alias = f"{self.prefix}{name}"
@@ -87,8 +88,10 @@ CONTENT_SCALARS: dict[str, tuple[str, Callable[[str], Emit]]] = {
 }
 
 
-def content_shape(field_node: FieldNode, fragments: Fragments, prefix: str, *, nullable: bool) -> Shape:
-    """``prefix`` is the SQL alias of the content table plus ``_`` (e.g. ``c_`` for ``content c``)."""
+def content_shape(field_node: FieldNode, fragments: Fragments, prefix: str, *, nullable: bool,
+                  detail: bool = False) -> Shape:
+    """``prefix`` is the SQL alias of the content table plus ``_`` (e.g. ``c_`` for ``content c``).
+    ``detail`` (a single item by id) also compiles ``thumbnails``, ``playbackPosition`` and ``playback``."""
     shape = Shape(prefix)
     table = prefix.rstrip("_")
     if nullable:
@@ -99,6 +102,9 @@ def content_shape(field_node: FieldNode, fragments: Fragments, prefix: str, *, n
             creator = user_shape(child, fragments, f"{table}u_", f"{table}.creator_id")
             shape.absorb(creator)
             shape.emitters.append((key, creator.build))
+            continue
+        if detail and name in ("thumbnails", "playback"):
+            shape.emitters.append((key, DETAIL_FIELDS[name](shape, table, child, fragments)))
             continue
         leaf(child)
         if name == "__typename":
@@ -113,15 +119,17 @@ def content_shape(field_node: FieldNode, fragments: Fragments, prefix: str, *, n
             shape.signed_keys.append(_smallest_thumbnail_key(f"{prefix}thumbnails"))
         elif name == "viewerHasAccess":
             shape.emitters.append((key, _viewer_has_access(shape, table)))
+        elif detail and name in DETAIL_FIELDS:
+            shape.emitters.append((key, DETAIL_FIELDS[name](shape, table, child, fragments)))
         else:
             raise NotCompilable(f"Content.{name}")
     return shape
 
 
-def _smallest_thumbnail_key(alias: str) -> Callable[[Any], str | None]:
-    def key(row: Any) -> str | None:
+def _smallest_thumbnail_key(alias: str) -> Callable[[Any], list[str]]:
+    def key(row: Any) -> list[str]:
         thumbnails = row[alias]
-        return min(thumbnails, key=lambda t: t["width"])["key"] if thumbnails else None
+        return [min(thumbnails, key=lambda t: t["width"])["key"]] if thumbnails else []
     return key
 
 
@@ -129,12 +137,13 @@ def _thumbnail_url(alias: str) -> Emit:
     smallest = _smallest_thumbnail_key(alias)
 
     def emit(row: Any, rt: Runtime) -> str | None:
-        key = smallest(row)
-        return rt.urls[key] if key is not None else None
+        keys = smallest(row)
+        return rt.urls[keys[0]].url if keys else None
     return emit
 
 
-def _viewer_has_access(shape: Shape, table: str) -> Emit:
+def _plays(shape: Shape, table: str) -> Callable[[Any, Runtime], bool]:
+    """content.service.may_play on the row; the entitlement comes from the same statement."""
     status, deleted, organization = shape.column("status"), shape.column("deleted_at"), shape.column("organization_id")
     # $1 is always the viewer's user id (NULL when anonymous); RLS scopes entitlements to the viewer too.
     entitled = shape.column("entitled", (
@@ -142,9 +151,77 @@ def _viewer_has_access(shape: Shape, table: str) -> Emit:
         "AND e.user_id = $1 AND e.revoked_at IS NULL)"
     ))
 
-    def emit(row: Any, rt: Runtime) -> bool:
+    def plays(row: Any, rt: Runtime) -> bool:
         return may_play(rt.viewer, row[status], row[deleted] is not None, row[organization], row[entitled])
+    return plays
+
+
+def _viewer_has_access(shape: Shape, table: str) -> Emit:
+    return _plays(shape, table)
+
+
+class NeedsResolvers(Exception):
+    """Raised while shaping when the answer is an error the resolvers phrase (e.g. playback refused)."""
+
+
+def _thumbnails(shape: Shape, table: str, field_node: FieldNode, fragments: Fragments) -> Emit:
+    alias = shape.column("thumbnails")
+    parts: list[tuple[str, str]] = []
+    for child in fields_of(field_node.selection_set, "Thumbnail", fragments):
+        leaf(child)
+        if child.name.value not in ("url", "width", "height", "__typename"):
+            raise NotCompilable(f"Thumbnail.{child.name.value}")
+        parts.append((response_key(child), child.name.value))
+    shape.signed_keys.append(lambda row: [t["key"] for t in row[alias] or ()])
+
+    def emit(row: Any, rt: Runtime) -> list[dict[str, Any]]:
+        return [
+            {key: rt.urls[t["key"]].url if name == "url" else "Thumbnail" if name == "__typename" else t[name]
+             for key, name in parts}
+            for t in sorted(row[alias] or (), key=lambda t: t["width"])
+        ]
     return emit
+
+
+def _playback_position(shape: Shape, table: str, field_node: FieldNode, fragments: Fragments) -> Emit:
+    leaf(field_node)
+    plays = _plays(shape, table)
+    position = shape.column("position", (
+        f"(SELECT pp.position_seconds FROM playback_position pp WHERE pp.content_id = {table}.id "
+        "AND pp.user_id = $1)"))
+
+    def emit(row: Any, rt: Runtime) -> float | None:
+        if rt.viewer.user_id is None or not plays(row, rt):
+            return None
+        return row[position]
+    return emit
+
+
+def _playback(shape: Shape, table: str, field_node: FieldNode, fragments: Fragments) -> Emit:
+    """The signed URL; the view it counts is recorded by the same statement (see ContentRoot)."""
+    plays = _plays(shape, table)
+    storage_key = shape.column("storage_key")
+    parts: list[tuple[str, str]] = []
+    for child in fields_of(field_node.selection_set, "Playback", fragments):
+        leaf(child)
+        if child.name.value not in ("url", "expiresAt", "__typename"):
+            raise NotCompilable(f"Playback.{child.name.value}")
+        parts.append((response_key(child), child.name.value))
+    shape.signed_keys.append(lambda row: [row[storage_key]] if row[storage_key] else [])
+    shape.plays_recorded = True
+
+    def emit(row: Any, rt: Runtime) -> dict[str, Any]:
+        if not plays(row, rt):
+            raise NeedsResolvers("playback refused: the resolvers phrase the error")
+        signed = rt.urls[row[storage_key]]
+        return {key: signed.url if name == "url" else signed.expires_at.isoformat() if name == "expiresAt"
+                else "Playback" for key, name in parts}
+    return emit
+
+
+DETAIL_FIELDS: dict[str, Callable[[Shape, str, FieldNode, Fragments], Emit]] = {
+    "thumbnails": _thumbnails, "playbackPosition": _playback_position, "playback": _playback,
+}
 
 
 def user_shape(field_node: FieldNode, fragments: Fragments, prefix: str, foreign_key: str) -> Shape:

@@ -70,6 +70,9 @@ class Grant:
     filename: str | None = None
 
 
+_URL_SAFE_KEY = re.compile(r"[A-Za-z0-9/_.\-]+")
+
+
 def validate_key(key: str) -> str:
     """A relative path of safe segments; anything else (``..``, absolute, backslash, NUL, empty) is refused."""
     if not isinstance(key, str) or not key or len(key) > 1024:
@@ -137,8 +140,12 @@ class LocalStorage:
 
     def _sign(self, op: str, key: str, expires_in: int, params: dict[str, str]) -> tuple[str, datetime]:
         exp = int(_now()) + int(expires_in)
-        query = {"op": op, **params, "exp": str(exp), "sig": self._signature(op, key, exp, params)}
-        url = f"{self.base_url}/storage/{quote(key, safe='/')}?{urlencode(query)}"
+        signature = self._signature(op, key, exp, params)
+        # Keys are safe segments already (validate_key); quoting them would change nothing. Catalogue
+        # pages sign dozens of thumbnails per request, so the common case skips urlencode.
+        path = key if _URL_SAFE_KEY.fullmatch(key) else quote(key, safe="/")
+        extra = f"&{urlencode(params)}" if params else ""
+        url = f"{self.base_url}/storage/{path}?op={op}{extra}&exp={exp}&sig={signature}"
         return url, datetime.fromtimestamp(exp, UTC)
 
     def verify(self, key: str, query: Mapping[str, str], allowed_ops: tuple[str, ...]) -> Grant:
