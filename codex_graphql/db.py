@@ -144,7 +144,8 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            # No pre-ping (a round trip per checkout): a connection found dead raises a disconnect error,
+            # the request answers 503 and SQLAlchemy invalidates the pool, so the next checkouts reconnect.
             pool_recycle=1800,
         )
         self._factory = async_sessionmaker(

@@ -6,7 +6,6 @@ the error (the statement recorded nothing then)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from graphql import FieldNode
@@ -49,9 +48,8 @@ class ContentRoot:
             "SELECT * FROM found"
         )
 
-    @property
-    def signed_keys(self) -> list[Callable[[Any], list[str]]]:
-        return self.shape.signed_keys
+    def keys_to_sign(self, fetched: Any) -> list[str]:
+        return self.shape.keys_to_sign(list(fetched))
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         raw = self.id(variables)
@@ -68,9 +66,6 @@ class ContentRoot:
         staff_org = active if viewer.can(Permission.CONTENT_READ, active) else None
         now = utcnow()
         return await conn.fetch(self.sql, viewer.user_id, content_id, staff_org, hour_bucket(now), now)
-
-    def rows(self, fetched: Any) -> list[Any]:
-        return list(fetched)
 
     def build(self, fetched: Any, rt: Runtime) -> dict[str, Any] | None:
         if not fetched:

@@ -70,8 +70,9 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
 
 
 async def _init_connection(conn: ScopedConnection) -> None:
-    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
-                              schema="pg_catalog")
+    for json_type in ("jsonb", "json"):
+        await conn.set_type_codec(json_type, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+                                  schema="pg_catalog")
     conn.remember_scope(None)
 
 
@@ -166,6 +167,8 @@ class FastPath:
             return None  # the resolvers' path answers THROTTLED (its charge is refused again, not taken twice)
         try:
             fetched = await self._fetch(plan, viewer, bound)
+        except NeedsResolvers:
+            return None
         except UNAVAILABLE:
             raise
         except asyncpg.PostgresError:
@@ -175,11 +178,9 @@ class FastPath:
         urls: dict[str, Any] = {}
         storage = self.services.storage
         for root, rows in fetched:
-            for keys_of in root.signed_keys:
-                for row in root.rows(rows):
-                    for key in keys_of(row):
-                        if key not in urls:
-                            urls[key] = await storage.presign_get(key, URL_TTL_SECONDS)
+            for key in root.keys_to_sign(rows):
+                if key not in urls:
+                    urls[key] = await storage.presign_get(key, URL_TTL_SECONDS)
         rt = Runtime(viewer, self.settings, urls)
         try:
             data = {root.key: root.build(rows, rt) for root, rows in fetched}

@@ -16,6 +16,7 @@ from graphql import FieldNode, GraphQLError
 
 from codex_graphql.authz import Permission
 from codex_graphql.commerce.routes import receipt_link_for
+from codex_graphql.fastpath.analytics_plan import AnalyticsPlan
 from codex_graphql.fastpath.selection import (
     ArgGetter,
     Fragments,
@@ -146,18 +147,23 @@ class OrganizationRoot:
         org = Shape("o_")
         self.contents: Connection | None = None
         self.contents_args: dict[str, ArgGetter] = {}
-        self.parts: list[tuple[str, Any]] = []  # (key, emitter), None marks the connection
+        self.analytics: AnalyticsPlan | None = None
+        self.parts: list[tuple[str, Any]] = []  # (key, emitter), or the name of a compiled child
         for child in fields_of(field_node.selection_set, "Organization", fragments):
             if organization_fields(org, child):
                 self.parts.append(org.emitters[-1])
-                continue
-            if child.name.value != "contents" or self.contents is not None:
+            elif child.name.value == "contents" and self.contents is None:
+                self.contents_args = arguments(child, {"first", "after", "filter"})
+                self.contents = compile_connection(
+                    child, fragments, "Content", lambda node: content_shape(node, fragments, "c_", nullable=False))
+                self.parts.append((response_key(child), "contents"))
+            elif child.name.value == "analytics" and self.analytics is None:
+                self.analytics = AnalyticsPlan(child, fragments, lambda node: purchase_shape(node, fragments))
+                self.parts.append((response_key(child), "analytics"))
+            else:
                 raise NotCompilable(f"Organization.{child.name.value}")
-            self.contents_args = arguments(child, {"first", "after", "filter"})
-            self.contents = compile_connection(
-                child, fragments, "Content", lambda node: content_shape(node, fragments, "c_", nullable=False))
-            self.parts.append((response_key(child), None))
         org.column("id")
+        org.column("timezone")
         columns = _select(org.columns)
         if self.contents is None:
             self.sql = f"SELECT {columns} FROM organization o WHERE o.slug = $1"
@@ -179,22 +185,31 @@ class OrganizationRoot:
             "AND CASE WHEN c.organization_id = $2 THEN true ELSE c.status = 'PUBLISHED' AND c.listed END"
         )
 
-    @property
-    def signed_keys(self) -> list[Callable[[Any], list[str]]]:
-        return self.contents.node.signed_keys if self.contents else []
+    def keys_to_sign(self, fetched: Any) -> list[str]:
+        page = [row for row in fetched[0] if self.contents is not None and row["k_id"] is not None]
+        return [*(self.contents.node.keys_to_sign(page) if self.contents else []),
+                *(self.analytics.keys_to_sign(fetched[4]) if self.analytics else [])]
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         slug = self.slug(variables)
         if not isinstance(slug, str):
             raise NotCompilable("slug")
         if self.contents is None:
-            return slug.strip().lower(), 0, None
+            return slug.strip().lower(), 0, None, variables
         if self.contents_args.get("filter", _none)(variables) is not None:
             raise NotCompilable("content filters run through the resolvers")
-        return (slug.strip().lower(), *_page_args(self.contents_args, variables))
+        return (slug.strip().lower(), *_page_args(self.contents_args, variables), variables)
 
     async def fetch(self, conn: Any, viewer: Any, bound: Any) -> Any:
-        slug, first, after = bound
+        fetched = await self._fetch_page(conn, viewer, bound)
+        rows = fetched[0]
+        dashboard = None
+        if self.analytics is not None and rows:
+            dashboard = await self.analytics.fetch(conn, viewer, rows[0]["o_id"], rows[0]["o_timezone"], bound[3])
+        return (*fetched, dashboard)
+
+    async def _fetch_page(self, conn: Any, viewer: Any, bound: Any) -> Any:
+        slug, first, after, _ = bound
         if self.contents is None:
             return await conn.fetch(self.sql, slug), 0, False, None
         active = viewer.active_organization_id
@@ -208,21 +223,22 @@ class OrganizationRoot:
             total = await conn.fetchval(self.count_sql, rows[0]["o_id"], staff_org)
         return rows, first, after is not None, total
 
-    def rows(self, fetched: Any) -> list[Any]:
-        return [row for row in fetched[0] if self.contents is not None and row["k_id"] is not None]
-
     def build(self, fetched: Any, rt: Runtime) -> dict[str, Any] | None:
-        rows, first, after, total = fetched
+        rows, first, after, total, dashboard = fetched
         if not rows:
             return None
         head = rows[0]
         out: dict[str, Any] = {}
         for key, emit in self.parts:
-            if emit is not None:
-                out[key] = emit(head, rt)
-            else:
+            if emit == "contents":
                 assert self.contents is not None
-                out[key] = self.contents.build(self.rows(fetched), first, after, rt, _cursor, total)
+                page = [row for row in rows if row["k_id"] is not None]
+                out[key] = self.contents.build(page, first, after, rt, _cursor, total)
+            elif emit == "analytics":
+                assert self.analytics is not None
+                out[key] = self.analytics.build(dashboard, rt)
+            else:
+                out[key] = emit(head, rt)
         return out
 
 
@@ -329,9 +345,8 @@ class ViewerRoot:
         self.sql_after = base.format(after="AND (p.created_at, p.id) < ($3, $4)")
         self.count_sql = "SELECT count(*) FROM purchase p WHERE p.user_id = $1"
 
-    @property
-    def signed_keys(self) -> list[Callable[[Any], list[str]]]:
-        return self.purchases.node.signed_keys if self.purchases else []
+    def keys_to_sign(self, fetched: Any) -> list[str]:
+        return self.purchases.node.keys_to_sign(self.rows(fetched)) if self.purchases else []
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         return _page_args(self.purchases_args, variables) if self.purchases is not None else (0, None)
@@ -371,7 +386,6 @@ class TypenameRoot:
     def __init__(self, field_node: FieldNode) -> None:
         leaf(field_node)
         self.key = response_key(field_node)
-        self.signed_keys: list[Callable[[Any], list[str]]] = []
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         return None
@@ -379,7 +393,7 @@ class TypenameRoot:
     async def fetch(self, conn: Any, viewer: Any, bound: Any) -> Any:
         return None
 
-    def rows(self, fetched: Any) -> list[Any]:
+    def keys_to_sign(self, fetched: Any) -> list[str]:
         return []
 
     def build(self, fetched: Any, rt: Runtime) -> str:

@@ -54,6 +54,9 @@ class Shape:
             return None
         return {key: emit(row, rt) for key, emit in self.emitters}
 
+    def keys_to_sign(self, rows: list[Any]) -> list[str]:
+        return [key for row in rows for keys_of in self.signed_keys for key in keys_of(row)]
+
     def absorb(self, child: Shape) -> None:
         self.columns.update(child.columns)
         self.joins.extend(child.joins)
