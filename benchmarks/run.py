@@ -52,6 +52,9 @@ CODEX = ROOT / ".venv" / "bin" / "codex-graphql"
 # answers match up to expiry and signature (which the comparison normalizes away).
 SECRET_KEY = "codex-benchmark-secret-key-0123456789abcdef"
 PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+# Our server keeps each resolved session in memory for SESSION_LOCAL_CACHE_SECONDS (codex_graphql/settings.py,
+# default 5 s; it inherits the harness's environment); PostGraphile gets the same window (PGB_SESSION_CACHE_MS).
+SESSION_CACHE_MS = round(float(os.environ.get("SESSION_LOCAL_CACHE_SECONDS") or 5.0) * 1000)
 ALL_SERVERS = ("codex", "raw", "postgraphile-v4", "postgraphile-v5")
 PAGE_SIZES = {"storefront": (5, 50, 100), "purchase_history": (5, 20, 50)}
 
@@ -133,7 +136,9 @@ def post(port: int, request: Request, timeout: float = 30.0) -> tuple[int, bytes
         conn.close()
 
 
-def wait_ready(server: Server, request: Request, timeout: float) -> None:
+def wait_ready(server: Server, request: Request, timeout: float, log_marker: str | None = None) -> None:
+    """Until ``request`` answers 200 and, given ``log_marker``, the server's log holds it (a PostGraphile
+    cluster: all workers listen; before that, every connection would go to the workers already up)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -141,9 +146,9 @@ def wait_ready(server: Server, request: Request, timeout: float) -> None:
             raise RuntimeError(f"{server.name} exited with {server.popen.returncode}:\n{server.log_tail()}")
         try:
             status, body = post(server.port, request, timeout=5.0)
-            if status == 200:
+            if status == 200 and (log_marker is None or log_marker in server.log_path.read_text(errors="replace")):
                 return
-            last = f"HTTP {status}: {body[:300]!r}"
+            last = f"HTTP {status}: {body[:300]!r}" if status != 200 else f"no {log_marker!r} in the log yet"
         except OSError as exc:
             last = repr(exc)
         time.sleep(0.3)
@@ -411,8 +416,11 @@ def server_command(name: str, db_url: str, port: int, args: argparse.Namespace,
                 "--workers", str(args.workers)], env
     import postgraphile_servers as pgs
 
+    # The same key, base URL and process count as our server, and its session-cache window (see
+    # SESSION_CACHE_MS): a node:cluster primary with args.workers workers, each with its own pool and cache.
     argv, extra = pgs.command(name.removeprefix("postgraphile-"), db_url, port, secret_key=SECRET_KEY,
-                              public_base_url=PUBLIC_BASE_URL)
+                              public_base_url=PUBLIC_BASE_URL, session_cache_ms=SESSION_CACHE_MS,
+                              workers=args.workers)
     return list(argv), {**os.environ, **(extra or {})}
 
 
@@ -435,7 +443,15 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
     server = Server(name, argv, env, port, WORK_DIR / "logs" / f"{ctx['stamp']}-{name}.log")
     log(f"{name}: starting on port {port} (pid {server.pid})")
     try:
-        wait_ready(server, variants[0].build(ops[0], fixture), timeout=args.start_timeout)
+        marker = None
+        if name.startswith("postgraphile-") and args.workers > 1:
+            import postgraphile_servers as pgs
+
+            marker = pgs.CLUSTER_READY
+        wait_ready(server, variants[0].build(ops[0], fixture), timeout=args.start_timeout, log_marker=marker)
+        pids = procstats.tree_pids(server.pid)
+        out["processes"][name] = len(pids)
+        log(f"{name}: ready, {len(pids)} processes ({', '.join(map(str, pids))})")
         meter = procstats.Meter(server.pid, db_url, args.pg_datadir)
         for variant in variants:
             checks = check_answers(variant, port, ops, fixture, ctx["reference"])
@@ -513,7 +529,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk before each operation")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2, help="processes for our server and the raw server")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of every server: our server and the raw server (uvicorn), "
+                             "PostGraphile (node:cluster)")
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--skip-mismatched-ops", action="store_true",
                         help="time the operations whose answers match even if others differ")
@@ -566,8 +584,8 @@ def main(argv: list[str] | None = None) -> int:
                  "connections": args.connections, "wrk_threads": args.wrk_threads, "workers": args.workers,
                  "open_fractions": args.open_fractions, "open_overload": args.open_overload, "warmup_s": args.warmup,
                  "ops": [op.key for op in args.ops], "variants": [v.key for v in variants],
-                 "postgraphile": postgraphile},
-        "checks": {}, "skipped": {}, "idle": {}, "runs": [], "page_size": [], "errors": {}}
+                 "postgraphile": postgraphile, "postgraphile_session_cache_ms": SESSION_CACHE_MS},
+        "checks": {}, "skipped": {}, "idle": {}, "processes": {}, "runs": [], "page_size": [], "errors": {}}
     order = [s for s in ("raw", "codex", "postgraphile-v4", "postgraphile-v5")
              if any(v.server == s for v in variants)]
     try:

@@ -7,6 +7,9 @@
  *    with one query); an optional in-process cache (PGB_SESSION_CACHE_MS, default 0 = off).
  *  - the smart-tag rules that expose only what expose.json lists, in each version's dialect
  *    (v4: `omit` / `simpleCollections` tags; v5: `behavior` strings).
+ *  - cluster mode (PGB_WORKERS > 1): superviseWorkers() runs in the primary of node:cluster, which forks
+ *    the workers (each one runs the whole server with its own pg pool on the shared port) and does
+ *    nothing else; workerLabel() names a process in the servers' log lines.
  *
  * Only node: built-ins here; the pg pool is passed in by each server.
  */
@@ -19,6 +22,13 @@ const SCHEMA = "public";
 
 // ---- configuration from the environment ----------------------------------------------------------------
 
+function positiveInteger(raw, fallback, name) {
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${raw}`);
+  return value;
+}
+
 function config(env = process.env) {
   const databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) throw new Error("DATABASE_URL is required");
@@ -28,6 +38,7 @@ function config(env = process.env) {
     host: env.HOST || "127.0.0.1",
     port: Number(env.PORT || 5000),
     poolMax: Number(env.PGB_POOL_MAX || 10),
+    workers: positiveInteger(env.PGB_WORKERS, 1, "PGB_WORKERS"),
     sessionCacheMs: Number(env.PGB_SESSION_CACHE_MS || 0),
     publicBaseUrl: (env.PUBLIC_BASE_URL || "http://127.0.0.1:8000").replace(/\/+$/, ""),
     // Derived exactly like codex_graphql/storage/local.py (LocalStorage._key) and
@@ -39,6 +50,76 @@ function config(env = process.env) {
       ? crypto.createHash("sha256").update("codex-receipt:" + secretKey).digest("hex")
       : "",
   };
+}
+
+// ---- cluster mode (PGB_WORKERS > 1) ----------------------------------------------------------------------
+
+/**
+ * The primary of node:cluster: fork `cfg.workers` workers (node:cluster re-runs the entry script in each,
+ * where cluster.isPrimary is false, so they start the server) and supervise them. The primary loads
+ * neither pg nor PostGraphile and serves nothing itself; node:cluster's default round-robin scheduling
+ * (every platform but Windows) has it accept connections on the port and hand each to the next worker.
+ *
+ * It prints `<label> cluster ready: N workers listening ...` once every worker is listening (the benchmark
+ * harness waits for that line), exits 1 as soon as a worker exits without being asked to (after stopping
+ * the others), and on SIGTERM/SIGINT passes SIGTERM to its workers and exits 0 once they are gone
+ * (SIGKILL for a worker still there after `graceMs`). A worker whose primary is gone exits by itself
+ * (node:cluster does that when the IPC channel closes).
+ */
+function superviseWorkers(cluster, cfg, label, { graceMs = 5000 } = {}) {
+  const listening = new Set();
+  let alive = 0;
+  let stopping = false;
+  let exitCode = 0;
+
+  function stopAll(code) {
+    if (!stopping) {
+      stopping = true;
+      exitCode = code;
+      for (const worker of Object.values(cluster.workers)) {
+        if (worker && !worker.isDead()) worker.process.kill("SIGTERM");
+      }
+      setTimeout(() => {
+        for (const worker of Object.values(cluster.workers)) {
+          if (worker && !worker.isDead()) worker.process.kill("SIGKILL");
+        }
+        process.exit(exitCode);
+      }, graceMs).unref();
+    }
+    if (alive === 0) process.exit(exitCode);
+  }
+
+  cluster.on("listening", (worker, address) => {
+    listening.add(worker.id);
+    if (listening.size === cfg.workers) {
+      console.log(`${label} cluster ready: ${cfg.workers} workers listening on ` +
+                  `http://${address.address || cfg.host}:${address.port}/graphql (primary pid ${process.pid})`);
+    }
+  });
+  cluster.on("exit", (worker, code, signal) => {
+    alive -= 1;
+    listening.delete(worker.id);
+    if (stopping) {
+      stopAll(exitCode); // exits once the last worker is gone
+      return;
+    }
+    console.error(`${label}: worker ${worker.id} (pid ${worker.process.pid}) exited unexpectedly ` +
+                  `(${signal ? "signal " + signal : "code " + code}); stopping the cluster`);
+    stopAll(1);
+  });
+  process.on("SIGTERM", () => stopAll(exitCode));
+  process.on("SIGINT", () => stopAll(exitCode));
+
+  console.log(`${label} primary ${process.pid} (node ${process.version}): forking ${cfg.workers} workers`);
+  for (let i = 0; i < cfg.workers; i += 1) {
+    cluster.fork();
+    alive += 1;
+  }
+}
+
+/** "" for a single process (its log lines stay as they were), else " [worker i/N, pid P]". */
+function workerLabel(cluster, cfg) {
+  return cluster.isWorker ? ` [worker ${cluster.worker.id}/${cfg.workers}, pid ${process.pid}]` : "";
 }
 
 // ---- who is asking ----------------------------------------------------------------------------------------
@@ -233,4 +314,6 @@ function v5SmartTagRules() {
   ];
 }
 
-module.exports = { config, makeViewerSettings, v4SmartTagRules, v5SmartTagRules, EXPOSE };
+module.exports = {
+  config, makeViewerSettings, superviseWorkers, workerLabel, v4SmartTagRules, v5SmartTagRules, EXPOSE,
+};

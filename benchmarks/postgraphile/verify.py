@@ -1,7 +1,7 @@
 """Check that PostGraphile v4/v5 answer the benchmark operations like the Codex server (smoke only, no load).
 
     .venv/bin/python benchmarks/postgraphile/verify.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--versions v4,v5] [--smoke 2] [--keep]
+        [--versions v4,v5] [--smoke 2] [--workers 1] [--keep]
 
 Creates a scratch database (``pgb_verify_<random>``, dropped at the end unless --keep), migrates it, seeds
 the harness's "small" scale with benchmarks/seed.py plus a few edge cases (storage keys that need URL
@@ -10,6 +10,7 @@ granted entitlement), applies schema.sql, starts `codex-graphql serve` and each 
 sends every operation of benchmarks/workload.py (and a few other viewers) to both and compares
 ``normalize`` with ``normalize_codex``; every signed URL is verified with the storage key. With --smoke S,
 each server then answers each operation for S seconds from 4 concurrent clients (requests/s printed).
+--workers N runs every server with N worker processes (uvicorn workers; PostGraphile's node:cluster mode).
 """
 
 from __future__ import annotations
@@ -135,12 +136,15 @@ class Servers:
                 proc.kill()
 
 
-async def wait_ready(client: httpx.AsyncClient, url: str, name: str, log: Path, seconds: float = 60) -> None:
+async def wait_ready(client: httpx.AsyncClient, url: str, name: str, log: Path, seconds: float = 60,
+                     marker: str | None = None) -> None:
+    """Until ``url`` answers 200 and, given ``marker``, the log holds it (a PostGraphile cluster is ready)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             response = await client.post(url, json={"query": "{__typename}"})
-            if response.status_code == 200:
+            if response.status_code == 200 and (
+                    marker is None or marker in await asyncio.to_thread(log.read_text, errors="replace")):
                 return
         except httpx.HTTPError:
             pass
@@ -217,6 +221,8 @@ async def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--versions", default="v4,v5")
     parser.add_argument("--smoke", type=float, default=0.0, help="seconds of requests per server and operation")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes per server (codex-graphql serve --workers; PostGraphile PGB_WORKERS)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     versions = tuple(v for v in args.versions.split(",") if v)
@@ -250,17 +256,18 @@ async def main() -> int:
                          RATE_LIMIT_ENABLED="false", PUBLIC_BASE_URL=PUBLIC_BASE_URL, LOG_LEVEL="WARNING",
                          DATA_DIR=str(log_dir / "data"))
         servers.start("codex", [str(ROOT / ".venv/bin/codex-graphql"), "serve", "--host", "127.0.0.1",
-                                "--port", str(ports["codex"]), "--workers", "1"], codex_env, log_dir)
+                                "--port", str(ports["codex"]), "--workers", str(args.workers)], codex_env, log_dir)
         for version in versions:
             argv, env = pgs.command(version, db_url, ports[version], secret_key=SECRET_KEY,
-                                    public_base_url=PUBLIC_BASE_URL)
+                                    public_base_url=PUBLIC_BASE_URL, workers=args.workers)
             servers.start(version, argv, env, log_dir)
         storage = LocalStorage(root=log_dir / "storage", base_url=PUBLIC_BASE_URL, secret_key=SECRET_KEY)
 
         async with httpx.AsyncClient(timeout=60) as client:
             urls = {key: f"http://127.0.0.1:{port}/graphql" for key, port in ports.items()}
+            cluster = pgs.CLUSTER_READY if args.workers > 1 else None
             for key, proc_log in ((n, log) for n, _, log in servers.procs):
-                await wait_ready(client, urls[key], key, proc_log)
+                await wait_ready(client, urls[key], key, proc_log, marker=None if key == "codex" else cluster)
 
             cases = [(op.key, op.token, op.bearer(fixture)) for op in OPERATIONS]
             cases += [("storefront", "anonymous", None), ("purchase_history", "owner_token", fixture["owner_token"]),
@@ -286,7 +293,8 @@ async def main() -> int:
                         print(diff(got, expected))
 
             if args.smoke > 0:
-                print(f"\nsmoke: {args.smoke:g} s per server and operation, 4 concurrent clients, one process each")
+                print(f"\nsmoke: {args.smoke:g} s per server and operation, 4 concurrent clients, "
+                      f"{args.workers} process{'es' if args.workers > 1 else ''} each")
                 for op in OPERATIONS:
                     line = [f"{op.key:17}"]
                     for key in ("codex", *versions):
