@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -275,6 +276,10 @@ class RawServer:
         }
 
     async def start(self) -> None:
+        # The same collector tuning as codex_graphql.app (a limit should not lose to a setting).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         size = self.settings.db_pool_size
         # No reset on release: asyncpg's default sends four statements (RESET ALL, ...) per request,
         # and these connections never change session state.

@@ -129,3 +129,21 @@ async def test_metrics_expose_database_pool_state(app, gql, http):
         assert f"\n{name}" in body, name
     size = next(line for line in body.splitlines() if line.startswith("codex_db_pool_size "))
     assert float(size.split()[1]) == app.state.settings.db_pool_size
+
+
+async def test_server_processes_collect_young_objects_less_often(monkeypatch, settings):
+    """app_factory (what `serve` runs) tunes the collector; apps built in tests leave it alone."""
+    import gc
+
+    from codex_graphql import app as app_module
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(app_module, "Settings", lambda: settings)
+    monkeypatch.setattr("codex_graphql.observability.configure_logging", lambda *args: None)  # keep test logging
+    server_app = app_module.app_factory()
+    try:
+        async with server_app.router.lifespan_context(server_app):
+            assert gc.get_threshold()[0] == app_module.GC_THRESHOLD
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
