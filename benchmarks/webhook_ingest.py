@@ -373,9 +373,9 @@ async def ingest(server: Server, args: argparse.Namespace) -> int:
               f"from {args.clients} clients ...", flush=True)
         meter = CpuMeter(server.pid, server.database_url)
         await meter.begin()
-        started = time.perf_counter()
+        started, client_cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(http) for _ in range(args.clients)))
-        elapsed = time.perf_counter() - started
+        elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
     deliveries = len(latencies)
     drained = await wait_for_outbox(server.database_url, limit=args.drain_timeout)
     server_cpu, database_cpu = await meter.end()  # includes the relay publishing what the run queued
@@ -391,7 +391,8 @@ async def ingest(server: Server, args: argparse.Namespace) -> int:
     print(f"outbox drained {drained:.1f} s after the last delivery" if drained >= 0
           else f"outbox NOT drained in {args.drain_timeout:.0f} s")
     print(f"CPU per distinct event: server {server_cpu / accepted_events * 1000:.2f} ms, PostgreSQL backends "
-          f"{database_cpu / accepted_events * 1000:.2f} ms (server {server_cpu:.1f} s, PostgreSQL {database_cpu:.1f} s; "
+          f"{database_cpu / accepted_events * 1000:.2f} ms, this load generator {client_cpu / accepted_events * 1000:.2f} ms "
+          f"(server {server_cpu:.1f} s, PostgreSQL {database_cpu:.1f} s, generator {client_cpu:.1f} s; "
           f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     for failure in failures[:5]:
         print("failure:", failure)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import uuid
 from html import escape
 from typing import Any
@@ -20,7 +19,6 @@ from codex_graphql.payments.local import LocalProvider
 from codex_graphql.services import Services
 from codex_graphql.settings import Settings
 
-log = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 512 * 1024
 
 
@@ -35,17 +33,14 @@ def receipt_link_for(settings: Settings, purchase_id: uuid.UUID, organization_id
 
 
 async def deliver(services: Services, payload: bytes, signature: str | None) -> Response:
-    """Verify and store, then try to handle at once; a failure here is retried by the queued job."""
+    """Verify, store and handle (webhooks.ingest); handling that fails is retried by a queued job."""
     try:
-        event_id = await webhooks.receive(services.db, services.payments, payload, signature)
+        ingested = await webhooks.ingest(services.db, services.payments, payload, signature)
     except WebhookError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
-    try:
-        await webhooks.handle(services.db, event_id)
-    except Exception:
-        log.exception("inline webhook handling failed; the queued job will retry", extra={"event_id": event_id})
-    services.relay.notify()
-    return JSONResponse({"received": True, "id": event_id})
+    if ingested.wrote_outbox:
+        services.relay.notify()
+    return JSONResponse({"received": True, "id": ingested.event_id})
 
 
 def commerce_routes(get_services: Any) -> list[Route]:

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 import strawberry
 
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import repository, service
+from codex_graphql.commerce.models import Purchase as PurchaseModel
 from codex_graphql.commerce.types import Purchase
 from codex_graphql.context import Context
+from codex_graphql.db import Database, TenantScope
 from codex_graphql.errors import Forbidden
 from codex_graphql.events import event_channel
 from codex_graphql.permissions import HasOrgPermission, guarded_subscription
@@ -49,7 +55,36 @@ class CommerceSubscriptions:
             kind = EVENT_TYPES.get(message.get("type"))
             if kind is None or message.get("organizationId") != str(active):
                 continue
-            row = await repository.purchase_by_id(ctx.db, uuid.UUID(message["payload"]["purchaseId"]))
+            # Every subscriber of this process shares one load of the purchase per event (shielded: one
+            # subscriber going away must not cancel the others' load).
+            row = await asyncio.shield(_purchase_of_event(ctx.services.db, active, message))
             yield PurchaseEvent(event_id=strawberry.ID(message["id"]), type=kind,
                                 purchase=Purchase.from_model(row) if row else None)
             await ctx.next_event()
+
+
+# Per database (one per process), the purchase loads of the latest events: all the subscribers of an
+# organization receive an event at the same moment, and one query serves them all.
+RECENT_EVENTS = 256
+_loads: weakref.WeakKeyDictionary[Database, OrderedDict[str, asyncio.Future[PurchaseModel | None]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _purchase_of_event(db: Database, organization_id: uuid.UUID,
+                       message: dict[str, Any]) -> asyncio.Future[PurchaseModel | None]:
+    loads = _loads.setdefault(db, OrderedDict())
+    load = loads.get(message["id"])
+    if load is None:
+        purchase_id = uuid.UUID(message["payload"]["purchaseId"])
+        load = loads[message["id"]] = asyncio.ensure_future(_load_purchase(db, organization_id, purchase_id))
+        load.add_done_callback(lambda done: done.cancelled() or done.exception())  # each awaiter sees it raised
+        while len(loads) > RECENT_EVENTS:
+            loads.popitem(last=False)
+    return load
+
+
+async def _load_purchase(db: Database, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> PurchaseModel | None:
+    """The purchase as the organization's staff see it: the subscription is for those with PURCHASES_READ
+    in this, their active, organization; the row is read-only from here on."""
+    async with db.transaction(TenantScope(organization_id=organization_id)) as session:
+        return await repository.purchase_by_id(session, purchase_id)

@@ -1,24 +1,37 @@
-"""Payment webhooks: verify, store once in the inbox (commit), then handle.
+"""Payment webhooks: verify, then store once in the inbox and handle, in one transaction.
 
-Handling is idempotent and serialized per event by a row lock on the inbox row; the inbox row and
-a retry job commit together, so an event whose inline handling fails is handled again by a worker.
-Purchases are unique per provider checkout session, so concurrent deliveries create exactly one.
+The inbox row commits with the effects of handling it, so a delivery either leaves the event handled or
+leaves nothing (and, answered with an error, is delivered again). Concurrent deliveries of one event
+serialize on the inbox row: the second one's insert waits for the first transaction and then finds
+the event handled. When handling fails, the transaction rolls back and the event is stored with a
+retry job instead, so a worker handles it later (``handle``, idempotent and serialized by a row lock on
+the inbox row). Purchases are unique per provider checkout session, so concurrent deliveries create
+exactly one.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import events
 from codex_graphql.commerce import repository, service
-from codex_graphql.commerce.models import CheckoutStatus, Purchase, PurchaseKind, PurchaseStatus
-from codex_graphql.content import repository as contents
-from codex_graphql.content.models import EntitlementSource
+from codex_graphql.commerce.models import (
+    CheckoutSession,
+    CheckoutStatus,
+    Purchase,
+    PurchaseKind,
+    PurchaseStatus,
+    StripeEvent,
+)
+from codex_graphql.content.models import Content, EntitlementSource
 from codex_graphql.db import Database, TenantScope, rescope, utcnow
+from codex_graphql.organizations.models import Organization
 from codex_graphql.payments import PaymentProvider
 
 log = logging.getLogger(__name__)
@@ -27,13 +40,71 @@ HANDLE_ACTOR = "handle_payment_event"
 COMPLETED_TYPES = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 
 
-async def receive(db: Database, provider: PaymentProvider, payload: bytes, signature: str | None) -> str:
-    """Verify (raises WebhookError) and store; returns the event id. The caller answers 2xx after this."""
+class Ingested(NamedTuple):
+    event_id: str
+    wrote_outbox: bool  # the relay has new rows to publish
+
+
+async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signature: str | None) -> Ingested:
+    """Verify (raises WebhookError), store and handle. The caller answers 2xx after this."""
     event = provider.verify_webhook(payload, signature)
+    try:
+        async with db.transaction(_scope_hint(event)) as session:
+            if await _claim(session, event):
+                outcome = await _dispatch(session, event["type"], event["data"]["object"])
+                await session.execute(_HANDLED, {"event_id": event["id"], "handled_at": utcnow(), "outcome": outcome})
+            wrote_outbox = bool(session.info.get("outbox_dirty"))
+        return Ingested(event["id"], wrote_outbox)
+    except Exception:
+        log.exception("inline webhook handling failed; the queued job will retry", extra={"event_id": event["id"]})
     async with db.transaction() as session:
-        if await repository.store_event(session, event["id"], event["type"], event):
+        stored = await repository.store_event(session, event["id"], event["type"], event)
+        if stored:
             events.enqueue(session, HANDLE_ACTOR, event_id=event["id"])
-    return event["id"]
+    return Ingested(event["id"], stored)
+
+
+# Statements built once (their SQL is compiled and cached once): this path runs for every delivery.
+_INBOX = StripeEvent.__table__
+# Insert the inbox row, or take the stored row of an event not handled yet (a no-op update locks and
+# returns it); nothing when the event is handled already.
+_CLAIM = (
+    insert(_INBOX)
+    .values(id=bindparam("event_id"), type=bindparam("event_type"), payload=bindparam("payload"),
+            payment_intent_id=bindparam("payment_intent"))
+    .on_conflict_do_update(index_elements=[_INBOX.c.id], set_={"type": _INBOX.c.type},
+                           where=_INBOX.c.processed_at.is_(None))
+    .returning(_INBOX.c.id)
+)
+_HANDLED = (
+    update(_INBOX).where(_INBOX.c.id == bindparam("event_id"))
+    .values(processed_at=bindparam("handled_at"), outcome=bindparam("outcome"))
+)
+
+
+async def _claim(session: AsyncSession, event: dict[str, Any]) -> bool:
+    """True when this transaction is to handle the event: its inbox row is new, or was stored unhandled
+    (its inline handling failed; the retry job may be waiting). While another delivery's transaction
+    holds the row, this waits for it to end."""
+    obj = (event.get("data") or {}).get("object") or {}
+    payment_intent = obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
+    params = {"event_id": event["id"], "event_type": event["type"], "payload": event, "payment_intent": payment_intent}
+    return (await session.execute(_CLAIM, params)).scalar_one_or_none() is not None
+
+
+def _scope_hint(event: dict[str, Any]) -> TenantScope:
+    """Checkout events name their organization: start in its tenant scope, which handling switches to first."""
+    try:
+        organization_id = _uuid(event["data"]["object"]["metadata"]["organization_id"])
+    except (KeyError, TypeError):
+        organization_id = None
+    return TenantScope(organization_id=organization_id)
+
+
+async def _scope_to(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    scope = TenantScope(organization_id=organization_id)
+    if session.info.get("scope") != scope:
+        await rescope(session, scope)
 
 
 async def handle(db: Database, event_id: str) -> str:
@@ -76,47 +147,74 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
     organization_id = _uuid(metadata.get("organization_id"))
     if organization_id is None:
         return "not_ours"
-    await rescope(session, TenantScope(organization_id=organization_id))
-    checkout = await repository.checkout_by_provider_id(session, organization_id, str(obj.get("id")))
+    await _scope_to(session, organization_id)
+    payment_intent = obj.get("payment_intent")
+    checkout = (await session.execute(_CHECKOUT_TO_COMPLETE, {
+        "organization_id": organization_id, "session_id": str(obj.get("id")),
+        "payment_intent": payment_intent if isinstance(payment_intent, str) else None,
+    })).first()
     if checkout is None or str(checkout.content_id) != metadata.get("content_id") \
             or str(checkout.user_id) != metadata.get("user_id"):
         log.warning("checkout event does not match a checkout we started", extra={"session": obj.get("id")})
         return "unmatched"
-    content = await contents.including_deleted(session, organization_id, checkout.content_id)
+    refunded_first = checkout.refunded_first
     amount = int(obj.get("amount_total") or 0)
     tax = int((obj.get("total_details") or {}).get("amount_tax") or 0)
-    payment_intent = obj.get("payment_intent")
-    refunded_first = await repository.refund_event_for_payment(session, payment_intent) if payment_intent else None
-    purchase_id = await repository.insert_purchase(session, {
+    values = {
         "id": uuid.uuid4(), "organization_id": organization_id, "user_id": checkout.user_id,
-        "content_id": checkout.content_id, "creator_id": content.creator_id, "content_title": content.title,
+        "content_id": checkout.content_id, "creator_id": checkout.creator_id, "content_title": checkout.title,
         "kind": PurchaseKind.PAID,
         "status": PurchaseStatus.REFUNDED if refunded_first else PurchaseStatus.COMPLETED,
         "amount_cents": amount, "tax_cents": tax, "currency": str(obj.get("currency") or checkout.currency).upper(),
-        "creator_share_cents": min(amount, await service.creator_share(session, organization_id, amount - tax)),
+        # The organization row came with the checkout and is in the session's identity map while ``checkout``
+        # references it: creator_share finds it there without a query.
+        "creator_share_cents": min(amount, await service.creator_share(session, checkout.Organization.id,
+                                                                       amount - tax)),
         "provider": checkout.provider, "provider_session_id": checkout.provider_session_id,
         "payment_intent_id": payment_intent, "customer_email": (obj.get("customer_details") or {}).get("email"),
         "refunded_at": utcnow() if refunded_first else None,
         "refund_reason": "refunded before completion was received" if refunded_first else None,
-    })
-    checkout.status = CheckoutStatus.COMPLETED
+    }
+    purchase_id = await repository.insert_purchase(session, values)
+    await session.execute(_CHECKOUT_COMPLETED, {"checkout_id": checkout.id})
     if purchase_id is None:
         return "duplicate"
-    purchase = await repository.purchase_for_update(session, organization_id, purchase_id)
-    assert purchase is not None
     if refunded_first:
         return "completed_after_refund"
+    purchase = Purchase(**values)  # the row just inserted (this transaction holds it): no need to read it back
     await repository.grant_entitlement(session, organization_id, purchase.user_id, purchase.content_id,
                                        EntitlementSource.PURCHASE, purchase.id)
     service.announce(session, purchase, service.COMPLETED_EVENT, "confirmation")
     return "purchase_created"
 
 
+# In one statement: the checkout (locked), its item's creator and title (the item may have been deleted
+# since), its organization, and whether the payment was refunded before its completion arrived.
+_CHECKOUT_TO_COMPLETE = (
+    select(CheckoutSession.id, CheckoutSession.user_id, CheckoutSession.content_id, CheckoutSession.currency,
+           CheckoutSession.provider, CheckoutSession.provider_session_id, Content.creator_id, Content.title,
+           Organization, exists().where(
+               StripeEvent.payment_intent_id == bindparam("payment_intent"), StripeEvent.type == "charge.refunded",
+               StripeEvent.payload["data"]["object"]["refunded"].astext == "true",
+           ).label("refunded_first"))
+    .join(Content, (Content.id == CheckoutSession.content_id)
+          & (Content.organization_id == CheckoutSession.organization_id))
+    .join(Organization, Organization.id == CheckoutSession.organization_id)
+    .where(CheckoutSession.organization_id == bindparam("organization_id"),
+           CheckoutSession.provider_session_id == bindparam("session_id"))
+    .with_for_update(of=CheckoutSession)
+)
+_CHECKOUTS = CheckoutSession.__table__
+_CHECKOUT_COMPLETED = (
+    update(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id")).values(status=CheckoutStatus.COMPLETED)
+)
+
+
 async def _checkout_failed(session: AsyncSession, obj: dict[str, Any]) -> str:
     organization_id = _uuid((obj.get("metadata") or {}).get("organization_id"))
     if organization_id is None:
         return "not_ours"
-    await rescope(session, TenantScope(organization_id=organization_id))
+    await _scope_to(session, organization_id)
     checkout = await repository.checkout_by_provider_id(session, organization_id, str(obj.get("id")))
     if checkout is None:
         return "unmatched"
@@ -133,7 +231,7 @@ async def _purchase_for_payment(session: AsyncSession, payment_intent: str | Non
     organization_id = _uuid(((paid.payload["data"]["object"].get("metadata") or {}) if paid else {}).get("organization_id"))
     if organization_id is None:
         return None
-    await rescope(session, TenantScope(organization_id=organization_id))
+    await _scope_to(session, organization_id)
     return await repository.purchase_by_payment_intent(session, organization_id, payment_intent)
 
 
