@@ -154,16 +154,6 @@ async def checkout_event_for_payment(session: AsyncSession, payment_intent: str)
     )
 
 
-async def refund_event_for_payment(session: AsyncSession, payment_intent: str) -> StripeEvent | None:
-    return await session.scalar(
-        select(StripeEvent).where(
-            StripeEvent.payment_intent_id == payment_intent,
-            StripeEvent.type == "charge.refunded",
-            text("(payload -> 'data' -> 'object' ->> 'refunded') = 'true'"),
-        ).limit(1)
-    )
-
-
 # -- idempotency -----------------------------------------------------------------------------------
 async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, operation: str, key: str) -> IdempotencyRecord | None:
     await session.execute(

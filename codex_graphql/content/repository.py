@@ -110,12 +110,6 @@ async def set_status(session: AsyncSession, organization_id: uuid.UUID, content_
     await session.execute(statement.values(**values))
 
 
-async def including_deleted(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID) -> Content:
-    """For purchase records: the item even if it was deleted after the checkout started."""
-    statement = in_organization(select(Content), Content, organization_id).where(Content.id == content_id)
-    return (await session.execute(statement)).scalar_one()
-
-
 async def by_ids_for_history(session: AsyncSession, content_ids: list[uuid.UUID]) -> list[Content]:
     """Items named by purchase history, as RLS lets the viewer see them: published items, or any item
     of the active organization for its staff. Unpublished items are null for buyers (the purchase

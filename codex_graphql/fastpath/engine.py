@@ -94,7 +94,7 @@ class FastPath:
         self.cache_size = cache_size
         self._plans: OrderedDict[tuple[str, str | None], CompiledOperation | None] = OrderedDict()
         self._pool: asyncpg.Pool | None = None
-        self.compiled = self.fallbacks = 0
+        self.compiled = 0
         self.query_loggers: list[Any] = []  # asyncpg query loggers, for tests that count statements
 
     # -- compiling -------------------------------------------------------------------------------
@@ -173,7 +173,6 @@ class FastPath:
             raise
         except asyncpg.PostgresError:
             log.exception("compiled statement failed; answering through the resolvers")
-            self.fallbacks += 1
             return None
         urls: dict[str, Any] = {}
         storage = self.services.storage

@@ -121,7 +121,7 @@ def content_shape(field_node: FieldNode, fragments: Fragments, prefix: str, *, n
             shape.emitters.append((key, _thumbnail_url(shape.column("thumbnails"))))
             shape.signed_keys.append(_smallest_thumbnail_key(f"{prefix}thumbnails"))
         elif name == "viewerHasAccess":
-            shape.emitters.append((key, _viewer_has_access(shape, table)))
+            shape.emitters.append((key, _plays(shape, table)))
         elif detail and name in DETAIL_FIELDS:
             shape.emitters.append((key, DETAIL_FIELDS[name](shape, table, child, fragments)))
         else:
@@ -157,10 +157,6 @@ def _plays(shape: Shape, table: str) -> Callable[[Any, Runtime], bool]:
     def plays(row: Any, rt: Runtime) -> bool:
         return may_play(rt.viewer, row[status], row[deleted] is not None, row[organization], row[entitled])
     return plays
-
-
-def _viewer_has_access(shape: Shape, table: str) -> Emit:
-    return _plays(shape, table)
 
 
 class NeedsResolvers(Exception):
