@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -21,7 +22,10 @@ from redis.backoff import NoBackoff
 
 log = logging.getLogger(__name__)
 RESUBSCRIBE_SECONDS = 0.05
-READ_TIMEOUT_SECONDS = 5.0  # how long the pub/sub reader waits for a message before looking around again
+BLOCK_MILLISECONDS = 4000  # one XREAD waits this long for news (under the clients' 5 s socket timeout)
+READ_BATCH = 500  # entries one XREAD returns per stream at most
+STREAM_LENGTH = 1000  # entries kept per channel (approximately): how far a reconnecting reader can catch up
+STREAM_IDLE_SECONDS = 3600  # a channel's stream expires after an hour without messages
 QUEUE_LIMIT = 1000  # messages a local subscriber may fall behind before it loses some
 
 
@@ -83,45 +87,57 @@ class RedisKeyValue:
 
 
 class RedisPubSub:
-    """Pub/sub over Redis with one Redis subscription per channel per process, whatever the number of
-    local subscribers: one reader task on one connection receives each message once and puts it on every
-    local subscriber's queue. (A connection per subscriber took one of the client's pooled connections
-    each, 100 by default in redis-py: past about 100 WebSocket subscribers in a process every Redis call
-    of that process failed, the outbox relay's publishes included, and each message was read once per
-    subscriber.)
+    """Pub/sub over Redis streams, with one reader per process whatever the number of local subscribers.
 
-    When Redis goes away the reader reconnects (retrying every ``RESUBSCRIBE_SECONDS``) and subscribes
-    to every channel that still has local subscribers, so subscriptions survive a Redis restart instead
-    of ending; messages published meanwhile are lost, as with any Redis pub/sub. The reader stops when
-    the last local subscriber leaves.
+    ``publish`` appends to a capped stream per channel (``XADD ... MAXLEN ~``, expiring when idle). One reader
+    task per process blocks in a single ``XREAD`` over every channel that has local subscribers, remembers the
+    last entry it read on each, and puts each message on every local subscriber's queue.
+
+    Why streams and not PUBLISH/SUBSCRIBE: a subscription that drops (Redis restarting, a network blip) loses
+    whatever is published before it is re-established, and the outbox relay publishes the events it held
+    back as soon as Redis answers again, so the subscribers missed exactly the events of the outage. The
+    reader resumes from its last entry id instead, so nothing published while it was reconnecting is lost
+    (within ``STREAM_LENGTH`` messages per channel; a Redis restart without persistence still loses what
+    was published before it and not yet read). A subscriber receives the messages published after it joined:
+    its start is the channel's last entry id at that moment.
+
+    (One Redis connection per subscriber took one of the client's pooled connections each, 100 by default
+    in redis-py: past about 100 WebSocket subscribers in a process every Redis call of that process failed.)
     """
 
     def __init__(self, client: aioredis.Redis, namespace: str, *, listener: aioredis.Redis | None = None,
                  queue_limit: int = QUEUE_LIMIT) -> None:
         self.client = client
-        # The reader's connection comes from ``listener`` (default: ``client``). build_kv gives it a client
-        # without redis-py's own retries, whose backoff (up to 1 s between attempts) would delay the
-        # resubscription after an outage past the moment the outbox relay publishes again.
+        # The reader's blocking XREAD holds a connection of ``listener`` (default: ``client``). build_kv gives
+        # it a client without redis-py's own retries, whose backoff (up to 1 s between attempts) would only
+        # delay the reader's return after an outage.
         self.listener = listener or client
         self.ns = namespace
         self.queue_limit = queue_limit
-        self._queues: dict[str, set[asyncio.Queue[bytes]]] = {}  # full channel name -> local subscribers
-        self._pubsub: Any = None  # the reader's subscribed connection, while it has one
+        self._queues: dict[str, dict[asyncio.Queue[bytes], tuple[int, int]]] = {}  # stream -> {queue: start}
+        self._cursors: dict[str, bytes] = {}  # stream -> id of the last entry the reader took from it
+        # A private stream the reader always reads too: a join of a new channel writes to it, which ends the
+        # reader's current XREAD so that the next one covers the new channel.
+        self._wake = f"{namespace}:pubsub-wake:{uuid.uuid4().hex}"
+        self._wake_cursor: bytes = b"0-0"
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # orders (un)subscribe commands and the reader's (re)connection
-        self._pending: set[asyncio.Task[None]] = set()  # unsubscribe commands in flight
         self._lagging: weakref.WeakSet[asyncio.Queue[bytes]] = weakref.WeakSet()  # warned about once
         self._failing = False  # log a Redis outage once, not on every retry
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self.client.publish(f"{self.ns}:{channel}", message)
+        name = f"{self.ns}:{channel}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(name, {b"m": message}, maxlen=STREAM_LENGTH, approximate=True)
+            pipe.expire(name, STREAM_IDLE_SECONDS)
+            await pipe.execute()
 
     async def subscribe(self, channel: str) -> AsyncIterator[bytes]:
-        """Messages on ``channel``, from the moment the first ``__anext__`` registered this subscriber."""
+        """Messages on ``channel`` published after the first ``__anext__`` registered this subscriber."""
         name = f"{self.ns}:{channel}"
         queue: asyncio.Queue[bytes] = asyncio.Queue(self.queue_limit)
-        await self._join(name, queue)
         try:
+            await self._join(name, queue)
+            _raise_pending_cancellation()
             while True:
                 yield await queue.get()
         finally:
@@ -131,44 +147,49 @@ class RedisPubSub:
     def local_subscribers(self) -> int:
         return sum(len(queues) for queues in self._queues.values())
 
+    async def _last_id(self, name: str) -> bytes:
+        try:
+            last = await self.client.xrevrange(name, count=1)
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+            # Redis is away: start from now by this host's clock (stream ids are Redis's clock in ms).
+            return f"{int(time.time() * 1000)}-0".encode()
+        return last[0][0] if last else b"0-0"
+
     async def _join(self, name: str, queue: asyncio.Queue[bytes]) -> None:
-        async with self._lock:
-            queues = self._queues.setdefault(name, set())
-            first = not queues
-            queues.add(queue)
-            if self._reader is None or self._reader.done():
-                # The reader subscribes to every channel in ``_queues`` when it connects.
-                self._reader = asyncio.create_task(self._read(), name="pubsub-reader")
-            elif first and self._pubsub is not None:
-                # On failure the reader sees the connection fail too, reconnects and subscribes to it.
-                with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError, OSError):
-                    await self._pubsub.subscribe(name)
+        start = await self._last_id(name)
+        queues = self._queues.setdefault(name, {})
+        queues[queue] = _position(start)
+        new_channel = name not in self._cursors
+        if new_channel:
+            self._cursors[name] = start
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="pubsub-reader")
+        elif new_channel:
+            with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+                async with self.client.pipeline(transaction=False) as pipe:  # (a failing reader retries anyway)
+                    pipe.xadd(self._wake, {b"w": b""}, maxlen=1)
+                    pipe.expire(self._wake, STREAM_IDLE_SECONDS)
+                    await pipe.execute()
 
     def _leave(self, name: str, queue: asyncio.Queue[bytes]) -> None:
         """Synchronous, so it also runs when a subscriber's generator is closed without awaiting."""
         queues = self._queues.get(name)
         if queues is None:
             return
-        queues.discard(queue)
+        queues.pop(queue, None)
         if queues:
             return
         del self._queues[name]
-        if self._pubsub is not None:
-            task = asyncio.get_running_loop().create_task(self._unsubscribe(self._pubsub, name))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        self._cursors.pop(name, None)
+        if not self._queues and self._reader is not None:
+            with contextlib.suppress(RuntimeError):  # (the loop may be closing)
+                self._reader.cancel()  # nobody is left: stop blocking on Redis for nothing
 
-    async def _unsubscribe(self, pubsub: Any, name: str) -> None:
-        async with self._lock:
-            if name in self._queues or pubsub is not self._pubsub:
-                return  # subscribed again meanwhile, or that connection is gone (and its subscriptions with it)
-            # Redis confirms on the reader's connection, which wakes the reader (it stops when nobody is left).
-            with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError, OSError):
-                await pubsub.unsubscribe(name)
-
-    def _dispatch(self, channel: bytes | str, data: bytes) -> None:
-        name = channel.decode() if isinstance(channel, bytes) else channel
-        for queue in tuple(self._queues.get(name, ())):
+    def _dispatch(self, name: str, entry_id: bytes, data: bytes) -> None:
+        position = _position(entry_id)
+        for queue, start in tuple(self._queues.get(name, {}).items()):
+            if position <= start:  # published before this subscriber joined
+                continue
             try:
                 queue.put_nowait(data)
             except asyncio.QueueFull:  # a subscriber that stopped reading loses messages, the others do not wait
@@ -178,42 +199,53 @@ class RedisPubSub:
                                 extra={"channel": name})
 
     async def _read(self) -> None:
-        while True:
-            pubsub = None
-            async with self._lock:
-                if not self._queues:
-                    return
-                try:
-                    pubsub = self.listener.pubsub(ignore_subscribe_messages=True)
-                    await pubsub.subscribe(*self._queues)
-                    self._pubsub = pubsub
-                    if self._failing:
-                        self._failing = False
-                        log.info("pub/sub resubscribed", extra={"channels": len(self._queues)})
-                except Exception as exc:  # Redis unreachable (or anything else): retry, the subscribers wait
-                    if not self._failing:
-                        self._failing = True
-                        log.warning("pub/sub cannot subscribe (%r); retrying every %.2f s", exc, RESUBSCRIBE_SECONDS,
-                                    extra={"channels": len(self._queues)})
+        while self._queues:
             try:
-                while pubsub is not None and self._pubsub is pubsub and self._queues:
-                    message = await pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
-                    if message is not None and message["type"] == "message":
-                        self._dispatch(message["channel"], message["data"])
-            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
-                if self._queues:  # (a client closed after its last subscriber left is no news)
-                    log.warning("pub/sub connection lost; resubscribing", extra={"channels": len(self._queues)})
-            except Exception:  # never let the reader die while subscribers wait on it
-                if self._queues:
-                    log.exception("pub/sub reader failed; resubscribing")
-            finally:
-                if self._pubsub is pubsub:
-                    self._pubsub = None
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
-            if self._queues and self._failing:  # after a lost connection, the first new attempt is immediate
+                streams = {self._wake: self._wake_cursor, **self._cursors}
+                reply = await self.listener.xread(streams, count=READ_BATCH, block=BLOCK_MILLISECONDS)
+            except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+                self._retry_later(exc)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
+                continue
+            except Exception as exc:  # never let the reader die while subscribers wait on it
+                log.exception("pub/sub reader failed; retrying")
+                self._retry_later(exc)
+                await asyncio.sleep(RESUBSCRIBE_SECONDS)
+                continue
+            if self._failing:
+                self._failing = False
+                log.info("pub/sub reading again", extra={"channels": len(self._cursors)})
+            for key, entries in reply.items() if isinstance(reply, dict) else reply:
+                name = key.decode() if isinstance(key, bytes) else key
+                if name == self._wake:
+                    self._wake_cursor = entries[-1][0]
+                    continue
+                for entry_id, fields in entries:
+                    if name not in self._cursors:  # its last subscriber left meanwhile
+                        break
+                    self._cursors[name] = entry_id
+                    self._dispatch(name, entry_id, fields.get(b"m", b""))
+
+    def _retry_later(self, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("pub/sub cannot read (%r); retrying every %.2f s", exc, RESUBSCRIBE_SECONDS,
+                        extra={"channels": len(self._cursors)})
+
+
+def _raise_pending_cancellation() -> None:
+    """redis-py (8.1) can swallow a cancellation that arrives while a command is connecting or reading and
+    return the command's result instead; a subscriber cancelled during its join would then wait forever
+    (an application shutdown hung on it). Honour the request here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _position(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    millis, _, sequence = text.partition("-")
+    return int(millis), int(sequence or 0)
 
 
 class MemoryKeyValue:
