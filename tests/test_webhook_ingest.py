@@ -28,9 +28,10 @@ async def test_a_completed_checkout_is_stored_and_handled_in_one_transaction(sho
     assert sum(s.startswith("insert into stripe_event") for s in sql) == 1
     assert sum(s.startswith("update stripe_event") for s in sql) == 1
     assert not any(s.startswith("select stripe_event.") for s in sql), sql  # no separate handling pass
-    # Tenant scope, inbox row, checkout + item + organization + refund check, purchase, entitlement,
-    # checkout status, outbox rows, handled mark. (Before: two transactions, 17 statements.)
-    assert len(sql) <= 8, "\n".join(sql)
+    assert sum(s.startswith("with purchase_row") for s in sql) == 1  # purchase, checkout status, entitlement
+    # Tenant scope, inbox row, checkout + item + creator share + refund check, the completion, outbox rows,
+    # handled mark. (Before: two transactions, 17 statements; then one transaction, 8.)
+    assert len(sql) <= 6, "\n".join(sql)
     row = await admin_db.fetchrow("select processed_at, outcome from stripe_event where id = $1", event["id"])
     assert row["processed_at"] is not None and row["outcome"] == "purchase_created"
     topics = sorted(r["topic"] for r in await admin_db.fetch("select topic from outbox_message"))
@@ -50,7 +51,8 @@ async def test_duplicates_of_a_handled_event_change_nothing(shop, admin_db):
     async with statements(shop.app) as seen:
         again = await asyncio.gather(*(shop.deliver(event) for _ in range(5)))
     assert {r.status_code for r in again} == {200}
-    assert all(not s.lower().startswith(("insert into purchase", "update checkout", "insert into outbox")) for s in seen)
+    assert all(not s.lower().startswith(("with purchase_row", "insert into purchase", "update checkout",
+                                         "insert into outbox")) for s in seen)
     assert await admin_db.fetchval("select count(*) from purchase") == 1
     assert await admin_db.fetchval("select count(*) from outbox_message") == 2
 

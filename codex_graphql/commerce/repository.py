@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, tuple_, update
+from sqlalchemy import bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,24 +63,53 @@ async def lock_access(session: AsyncSession, user_id: uuid.UUID, content_id: uui
     )
 
 
-async def insert_purchase(session: AsyncSession, values: dict[str, Any]) -> uuid.UUID | None:
-    """Insert once per provider checkout session; None when it already exists."""
-    statement = insert(Purchase).values(**values).on_conflict_do_nothing(
-        index_elements=[Purchase.provider_session_id], index_where=text("provider_session_id IS NOT NULL")
-    )
-    return (await session.execute(statement.returning(Purchase.id))).scalar_one_or_none()
+# What a paid checkout's completion writes, in one round trip: the purchase (once per provider checkout
+# session: a duplicate delivery inserts nothing and gets no row back), the checkout's new status and,
+# unless the payment was refunded before its completion arrived, the buyer's entitlement.
+_COMPLETE_CHECKOUT = text("""
+WITH purchase_row AS (
+  INSERT INTO purchase (id, organization_id, user_id, content_id, creator_id, content_title, kind, status,
+                        amount_cents, tax_cents, currency, creator_share_cents, provider, provider_session_id,
+                        payment_intent_id, customer_email, refunded_at, refund_reason, created_at, updated_at)
+  VALUES (:id, :organization_id, :user_id, :content_id, :creator_id, :content_title, :kind, :status,
+          :amount_cents, :tax_cents, :currency, :creator_share_cents, :provider, :provider_session_id,
+          :payment_intent_id, :customer_email, :refunded_at, :refund_reason, now(), now())
+  ON CONFLICT (provider_session_id) WHERE provider_session_id IS NOT NULL DO NOTHING
+  RETURNING id, organization_id, user_id, content_id
+), checkout_row AS (
+  UPDATE checkout_session SET status = 'COMPLETED' WHERE id = :checkout_id
+), entitlement_row AS (
+  INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source, source_id, created_at)
+  SELECT CAST(:entitlement_id AS uuid), organization_id, user_id, content_id, 'PURCHASE', id, now()
+  FROM purchase_row WHERE CAST(:grant AS boolean)
+  ON CONFLICT (content_id, user_id) WHERE revoked_at IS NULL DO NOTHING
+)
+SELECT id FROM purchase_row
+""")
+
+
+async def complete_checkout(session: AsyncSession, checkout_id: uuid.UUID, purchase: dict[str, Any], *,
+                            grant: bool) -> uuid.UUID | None:
+    """The new purchase's id; None when this checkout's purchase exists already (nothing was written
+    but the checkout's status)."""
+    params = {**purchase, "checkout_id": checkout_id, "entitlement_id": uuid.uuid4(), "grant": grant}
+    return (await session.execute(_COMPLETE_CHECKOUT, params)).scalar_one_or_none()
+
+
+_ENTITLEMENTS = ContentEntitlement.__table__
+_GRANT_ENTITLEMENT = insert(_ENTITLEMENTS).values(
+    id=bindparam("id"), organization_id=bindparam("organization_id"), user_id=bindparam("user_id"),
+    content_id=bindparam("content_id"), source=bindparam("source"), source_id=bindparam("source_id"),
+).on_conflict_do_nothing(index_elements=[_ENTITLEMENTS.c.content_id, _ENTITLEMENTS.c.user_id],
+                         index_where=_ENTITLEMENTS.c.revoked_at.is_(None))
 
 
 async def grant_entitlement(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID,
                             content_id: uuid.UUID, source: EntitlementSource, source_id: uuid.UUID) -> None:
-    statement = insert(ContentEntitlement).values(
-        id=uuid.uuid4(), organization_id=organization_id, user_id=user_id, content_id=content_id,
-        source=source, source_id=source_id,
-    ).on_conflict_do_nothing(
-        index_elements=[ContentEntitlement.content_id, ContentEntitlement.user_id],
-        index_where=text("revoked_at IS NULL"),
-    )
-    await session.execute(statement)
+    """Live access to one item (nothing when the user has it already)."""
+    await session.execute(_GRANT_ENTITLEMENT, {"id": uuid.uuid4(), "organization_id": organization_id,
+                                               "user_id": user_id, "content_id": content_id, "source": source,
+                                               "source_id": source_id})
 
 
 async def revoke_entitlement(session: AsyncSession, organization_id: uuid.UUID, source_id: uuid.UUID, at: datetime) -> None:

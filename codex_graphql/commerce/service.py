@@ -89,7 +89,11 @@ async def start_checkout(session: AsyncSession, provider: PaymentProvider, setti
 
 async def creator_share(session: AsyncSession, organization_id: uuid.UUID, net_cents: int) -> int:
     organization = await organizations.by_id(session, organization_id)
-    percent = organization.creator_share_percent if organization else 100
+    return creator_share_of(net_cents, organization.creator_share_percent if organization else 100)
+
+
+def creator_share_of(net_cents: int, percent: int) -> int:
+    """The creator's part of a sale's net amount, rounded down to the minor unit."""
     return max(0, net_cents) * percent // 100
 
 

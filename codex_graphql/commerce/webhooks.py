@@ -29,7 +29,7 @@ from codex_graphql.commerce.models import (
     PurchaseStatus,
     StripeEvent,
 )
-from codex_graphql.content.models import Content, EntitlementSource
+from codex_graphql.content.models import Content
 from codex_graphql.db import Database, TenantScope, rescope, utcnow
 from codex_graphql.organizations.models import Organization
 from codex_graphql.payments import PaymentProvider
@@ -166,34 +166,28 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
         "kind": PurchaseKind.PAID,
         "status": PurchaseStatus.REFUNDED if refunded_first else PurchaseStatus.COMPLETED,
         "amount_cents": amount, "tax_cents": tax, "currency": str(obj.get("currency") or checkout.currency).upper(),
-        # The organization row came with the checkout and is in the session's identity map while ``checkout``
-        # references it: creator_share finds it there without a query.
-        "creator_share_cents": min(amount, await service.creator_share(session, checkout.Organization.id,
-                                                                       amount - tax)),
+        "creator_share_cents": min(amount, service.creator_share_of(amount - tax, checkout.creator_share_percent)),
         "provider": checkout.provider, "provider_session_id": checkout.provider_session_id,
-        "payment_intent_id": payment_intent, "customer_email": (obj.get("customer_details") or {}).get("email"),
+        "payment_intent_id": payment_intent if isinstance(payment_intent, str) else None,
+        "customer_email": (obj.get("customer_details") or {}).get("email"),
         "refunded_at": utcnow() if refunded_first else None,
         "refund_reason": "refunded before completion was received" if refunded_first else None,
     }
-    purchase_id = await repository.insert_purchase(session, values)
-    await session.execute(_CHECKOUT_COMPLETED, {"checkout_id": checkout.id})
+    purchase_id = await repository.complete_checkout(session, checkout.id, values, grant=not refunded_first)
     if purchase_id is None:
         return "duplicate"
     if refunded_first:
         return "completed_after_refund"
-    purchase = Purchase(**values)  # the row just inserted (this transaction holds it): no need to read it back
-    await repository.grant_entitlement(session, organization_id, purchase.user_id, purchase.content_id,
-                                       EntitlementSource.PURCHASE, purchase.id)
-    service.announce(session, purchase, service.COMPLETED_EVENT, "confirmation")
+    service.announce(session, Purchase(**values), service.COMPLETED_EVENT, "confirmation")
     return "purchase_created"
 
 
 # In one statement: the checkout (locked), its item's creator and title (the item may have been deleted
-# since), its organization, and whether the payment was refunded before its completion arrived.
+# since), its organization's creator share, and whether the payment was refunded before its completion arrived.
 _CHECKOUT_TO_COMPLETE = (
     select(CheckoutSession.id, CheckoutSession.user_id, CheckoutSession.content_id, CheckoutSession.currency,
            CheckoutSession.provider, CheckoutSession.provider_session_id, Content.creator_id, Content.title,
-           Organization, exists().where(
+           Organization.creator_share_percent, exists().where(
                StripeEvent.payment_intent_id == bindparam("payment_intent"), StripeEvent.type == "charge.refunded",
                StripeEvent.payload["data"]["object"]["refunded"].astext == "true",
            ).label("refunded_first"))
@@ -203,10 +197,6 @@ _CHECKOUT_TO_COMPLETE = (
     .where(CheckoutSession.organization_id == bindparam("organization_id"),
            CheckoutSession.provider_session_id == bindparam("session_id"))
     .with_for_update(of=CheckoutSession)
-)
-_CHECKOUTS = CheckoutSession.__table__
-_CHECKOUT_COMPLETED = (
-    update(_CHECKOUTS).where(_CHECKOUTS.c.id == bindparam("checkout_id")).values(status=CheckoutStatus.COMPLETED)
 )
 
 
