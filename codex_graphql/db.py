@@ -182,6 +182,17 @@ class Database:
         await self.engine.dispose()
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction, begun and in its tenant scope.
+
+    For hot paths whose statements are plain SQL: a statement straight on the driver skips SQLAlchemy's
+    execution machinery and this session's serialization (about 230 µs of CPU per statement on the
+    benchmark machine, two thirds of a simple statement's cost). Only for code that owns the session
+    and runs one statement at a time on it, never in resolvers that run concurrently."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 async def rescope(session: AsyncSession, scope: TenantScope) -> None:
     """Change the tenant scope inside the current transaction (e.g. after creating an organization)."""
     session.info["scope"] = scope

@@ -181,31 +181,50 @@ async def assert_authz_matrix(
 
 @asynccontextmanager
 async def statements(app: Any) -> AsyncIterator[list[str]]:
-    """Every SQL statement the app's engine sends while the block runs. The outbox relay, which polls
-    the same engine in the background, is stopped first so that only the request is counted."""
+    """Every SQL statement the app sends while the block runs: through SQLAlchemy, straight on the driver
+    connection under a session (``db.driver_connection``) and on the fast path's own pool. The outbox
+    relay, which polls the same engine in the background, is stopped first so that only the request is
+    counted."""
     from sqlalchemy import event
 
     services = app.state.runtime["services"]
     await services.relay.stop()
     engine = services.db.engine.sync_engine
     seen: list[str] = []
+    watched: list[Any] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         seen.append(" ".join(statement.split()))
 
-    def record_compiled(query: Any) -> None:  # the fast path's own asyncpg pool
-        seen.append(" ".join(query.query.split()))
+    def record_driver(query: Any) -> None:
+        text = " ".join(query.query.split())
+        # asyncpg logs the BEGIN and COMMIT of SQLAlchemy's transactions (which SQLAlchemy's count leaves out,
+        # as it does the driver's own type introspection, once per connection and type).
+        if text.split()[0].upper().rstrip(";") in ("BEGIN", "COMMIT", "ROLLBACK") or "typeinfo_tree" in text \
+                or "set_config('jit'" in text or "current_setting('jit')" in text:
+            return
+        seen.append(text)
+
+    def watch(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if driver not in watched:
+            driver.add_query_logger(record_driver)
+            watched.append(driver)
 
     fast = app.state.runtime["graphql"].fast
     event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", watch)
     if fast is not None:
-        fast.query_loggers.append(record_compiled)
+        fast.query_loggers.append(record_driver)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", watch)
+        for driver in watched:
+            driver.remove_query_logger(record_driver)
         if fast is not None:
-            fast.query_loggers.remove(record_compiled)
+            fast.query_loggers.remove(record_driver)
 
 
 def bare(body: dict[str, Any]) -> dict[str, Any]:

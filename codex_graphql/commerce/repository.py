@@ -63,37 +63,80 @@ async def lock_access(session: AsyncSession, user_id: uuid.UUID, content_id: uui
     )
 
 
+# --- the webhook's hot path, as plain SQL on the transaction's driver connection (db.driver_connection) ---
+# JSON parameters are text: SQLAlchemy's asyncpg dialect registers json/jsonb codecs that take strings.
+
+# Insert the inbox row, or take the stored row of an event not handled yet (a no-op update locks and
+# returns it); no row when the event is handled already.
+_CLAIM_EVENT = """
+INSERT INTO stripe_event (id, type, payload, payment_intent_id, created_at) VALUES ($1, $2, $3, $4, now())
+ON CONFLICT (id) DO UPDATE SET type = stripe_event.type WHERE stripe_event.processed_at IS NULL
+RETURNING id"""
+
+
+async def claim_event(conn: Any, event_id: str, event_type: str, payload_json: str,
+                      payment_intent_id: str | None) -> bool:
+    return await conn.fetchval(_CLAIM_EVENT, event_id, event_type, payload_json, payment_intent_id) is not None
+
+
+_MARK_EVENT_HANDLED = "UPDATE stripe_event SET processed_at = now(), outcome = $2 WHERE id = $1"
+
+
+async def mark_event_handled(conn: Any, event_id: str, outcome: str) -> None:
+    await conn.execute(_MARK_EVENT_HANDLED, event_id, outcome)
+
+
+# The checkout (locked), its item's creator and title (the item may have been deleted since), its
+# organization's creator share, and whether the payment was refunded before its completion arrived.
+_CHECKOUT_TO_COMPLETE = """
+SELECT c.id, c.user_id, c.content_id, c.currency, c.provider, c.provider_session_id, i.creator_id, i.title,
+       o.creator_share_percent,
+       EXISTS (SELECT FROM stripe_event e WHERE e.payment_intent_id = $3 AND e.type = 'charge.refunded'
+               AND e.payload -> 'data' -> 'object' ->> 'refunded' = 'true') AS refunded_first
+FROM checkout_session c
+JOIN content i ON i.id = c.content_id AND i.organization_id = c.organization_id
+JOIN organization o ON o.id = c.organization_id
+WHERE c.organization_id = $1 AND c.provider_session_id = $2
+FOR UPDATE OF c"""
+
+
+async def checkout_to_complete(conn: Any, organization_id: uuid.UUID, provider_session_id: str,
+                               payment_intent_id: str | None) -> Any:
+    return await conn.fetchrow(_CHECKOUT_TO_COMPLETE, organization_id, provider_session_id, payment_intent_id)
+
+
 # What a paid checkout's completion writes, in one round trip: the purchase (once per provider checkout
 # session: a duplicate delivery inserts nothing and gets no row back), the checkout's new status and,
 # unless the payment was refunded before its completion arrived, the buyer's entitlement.
-_COMPLETE_CHECKOUT = text("""
+_PURCHASE_COLUMNS = ("id", "organization_id", "user_id", "content_id", "creator_id", "content_title", "kind",
+                     "status", "amount_cents", "tax_cents", "currency", "creator_share_cents", "provider",
+                     "provider_session_id", "payment_intent_id", "customer_email", "refunded_at", "refund_reason")
+# (the parameters $1..$18 are these columns, in this order)
+_COMPLETE_CHECKOUT = """
 WITH purchase_row AS (
   INSERT INTO purchase (id, organization_id, user_id, content_id, creator_id, content_title, kind, status,
                         amount_cents, tax_cents, currency, creator_share_cents, provider, provider_session_id,
                         payment_intent_id, customer_email, refunded_at, refund_reason, created_at, updated_at)
-  VALUES (:id, :organization_id, :user_id, :content_id, :creator_id, :content_title, :kind, :status,
-          :amount_cents, :tax_cents, :currency, :creator_share_cents, :provider, :provider_session_id,
-          :payment_intent_id, :customer_email, :refunded_at, :refund_reason, now(), now())
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, now(), now())
   ON CONFLICT (provider_session_id) WHERE provider_session_id IS NOT NULL DO NOTHING
   RETURNING id, organization_id, user_id, content_id
 ), checkout_row AS (
-  UPDATE checkout_session SET status = 'COMPLETED' WHERE id = :checkout_id
+  UPDATE checkout_session SET status = 'COMPLETED' WHERE id = $19
 ), entitlement_row AS (
   INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source, source_id, created_at)
-  SELECT CAST(:entitlement_id AS uuid), organization_id, user_id, content_id, 'PURCHASE', id, now()
-  FROM purchase_row WHERE CAST(:grant AS boolean)
+  SELECT $20::uuid, organization_id, user_id, content_id, 'PURCHASE', id, now()
+  FROM purchase_row WHERE $21::boolean
   ON CONFLICT (content_id, user_id) WHERE revoked_at IS NULL DO NOTHING
 )
-SELECT id FROM purchase_row
-""")
+SELECT id FROM purchase_row"""
 
 
-async def complete_checkout(session: AsyncSession, checkout_id: uuid.UUID, purchase: dict[str, Any], *,
+async def complete_checkout(conn: Any, checkout_id: uuid.UUID, purchase: dict[str, Any], *,
                             grant: bool) -> uuid.UUID | None:
     """The new purchase's id; None when this checkout's purchase exists already (nothing was written
     but the checkout's status)."""
-    params = {**purchase, "checkout_id": checkout_id, "entitlement_id": uuid.uuid4(), "grant": grant}
-    return (await session.execute(_COMPLETE_CHECKOUT, params)).scalar_one_or_none()
+    values = [purchase[column] for column in _PURCHASE_COLUMNS]
+    return await conn.fetchval(_COMPLETE_CHECKOUT, *values, checkout_id, uuid.uuid4(), grant)
 
 
 _ENTITLEMENTS = ContentEntitlement.__table__

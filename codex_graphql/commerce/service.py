@@ -7,6 +7,7 @@ amounts from the payment provider when it completes (see ``webhooks``).
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,7 +98,17 @@ def creator_share_of(net_cents: int, percent: int) -> int:
     return max(0, net_cents) * percent // 100
 
 
-def announce(session: AsyncSession, purchase: Purchase, event_type: str, email_kind: str | None) -> None:
+class PurchaseRef(NamedTuple):
+    """What announcing a purchase needs, for code that wrote the row without loading it."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    content_id: uuid.UUID
+    status: PurchaseStatus
+
+
+def announce(session: AsyncSession, purchase: Purchase | PurchaseRef, event_type: str, email_kind: str | None) -> None:
     events.emit(session, event_type, {"purchaseId": str(purchase.id), "contentId": str(purchase.content_id),
                                       "userId": str(purchase.user_id), "status": purchase.status.value},
                 purchase.organization_id)

@@ -15,23 +15,17 @@ import logging
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import events
 from codex_graphql.commerce import repository, service
 from codex_graphql.commerce.models import (
-    CheckoutSession,
     CheckoutStatus,
     Purchase,
     PurchaseKind,
     PurchaseStatus,
-    StripeEvent,
 )
-from codex_graphql.content.models import Content
-from codex_graphql.db import Database, TenantScope, rescope, utcnow
-from codex_graphql.organizations.models import Organization
+from codex_graphql.db import Database, TenantScope, driver_connection, rescope, utcnow
 from codex_graphql.payments import PaymentProvider
 
 log = logging.getLogger(__name__)
@@ -50,9 +44,11 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
     event = provider.verify_webhook(payload, signature)
     try:
         async with db.transaction(_scope_hint(event)) as session:
-            if await _claim(session, event):
+            conn = await driver_connection(session)  # every delivery comes this way: see repository's hot path
+            if await repository.claim_event(conn, event["id"], event["type"], payload.decode(),
+                                            _payment_intent(event)):
                 outcome = await _dispatch(session, event["type"], event["data"]["object"])
-                await session.execute(_HANDLED, {"event_id": event["id"], "handled_at": utcnow(), "outcome": outcome})
+                await repository.mark_event_handled(conn, event["id"], outcome)
             wrote_outbox = bool(session.info.get("outbox_dirty"))
         return Ingested(event["id"], wrote_outbox)
     except Exception:
@@ -64,32 +60,9 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
     return Ingested(event["id"], stored)
 
 
-# Statements built once (their SQL is compiled and cached once): this path runs for every delivery.
-_INBOX = StripeEvent.__table__
-# Insert the inbox row, or take the stored row of an event not handled yet (a no-op update locks and
-# returns it); nothing when the event is handled already.
-_CLAIM = (
-    insert(_INBOX)
-    .values(id=bindparam("event_id"), type=bindparam("event_type"), payload=bindparam("payload"),
-            payment_intent_id=bindparam("payment_intent"))
-    .on_conflict_do_update(index_elements=[_INBOX.c.id], set_={"type": _INBOX.c.type},
-                           where=_INBOX.c.processed_at.is_(None))
-    .returning(_INBOX.c.id)
-)
-_HANDLED = (
-    update(_INBOX).where(_INBOX.c.id == bindparam("event_id"))
-    .values(processed_at=bindparam("handled_at"), outcome=bindparam("outcome"))
-)
-
-
-async def _claim(session: AsyncSession, event: dict[str, Any]) -> bool:
-    """True when this transaction is to handle the event: its inbox row is new, or was stored unhandled
-    (its inline handling failed; the retry job may be waiting). While another delivery's transaction
-    holds the row, this waits for it to end."""
+def _payment_intent(event: dict[str, Any]) -> str | None:
     obj = (event.get("data") or {}).get("object") or {}
-    payment_intent = obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
-    params = {"event_id": event["id"], "event_type": event["type"], "payload": event, "payment_intent": payment_intent}
-    return (await session.execute(_CLAIM, params)).scalar_one_or_none() is not None
+    return obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
 
 
 def _scope_hint(event: dict[str, Any]) -> TenantScope:
@@ -148,56 +121,37 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
     if organization_id is None:
         return "not_ours"
     await _scope_to(session, organization_id)
-    payment_intent = obj.get("payment_intent")
-    checkout = (await session.execute(_CHECKOUT_TO_COMPLETE, {
-        "organization_id": organization_id, "session_id": str(obj.get("id")),
-        "payment_intent": payment_intent if isinstance(payment_intent, str) else None,
-    })).first()
-    if checkout is None or str(checkout.content_id) != metadata.get("content_id") \
-            or str(checkout.user_id) != metadata.get("user_id"):
+    payment_intent = obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
+    conn = await driver_connection(session)
+    checkout = await repository.checkout_to_complete(conn, organization_id, str(obj.get("id")), payment_intent)
+    if checkout is None or str(checkout["content_id"]) != metadata.get("content_id") \
+            or str(checkout["user_id"]) != metadata.get("user_id"):
         log.warning("checkout event does not match a checkout we started", extra={"session": obj.get("id")})
         return "unmatched"
-    refunded_first = checkout.refunded_first
+    refunded_first = checkout["refunded_first"]
     amount = int(obj.get("amount_total") or 0)
     tax = int((obj.get("total_details") or {}).get("amount_tax") or 0)
     values = {
-        "id": uuid.uuid4(), "organization_id": organization_id, "user_id": checkout.user_id,
-        "content_id": checkout.content_id, "creator_id": checkout.creator_id, "content_title": checkout.title,
-        "kind": PurchaseKind.PAID,
-        "status": PurchaseStatus.REFUNDED if refunded_first else PurchaseStatus.COMPLETED,
-        "amount_cents": amount, "tax_cents": tax, "currency": str(obj.get("currency") or checkout.currency).upper(),
-        "creator_share_cents": min(amount, service.creator_share_of(amount - tax, checkout.creator_share_percent)),
-        "provider": checkout.provider, "provider_session_id": checkout.provider_session_id,
-        "payment_intent_id": payment_intent if isinstance(payment_intent, str) else None,
-        "customer_email": (obj.get("customer_details") or {}).get("email"),
+        "id": uuid.uuid4(), "organization_id": organization_id, "user_id": checkout["user_id"],
+        "content_id": checkout["content_id"], "creator_id": checkout["creator_id"], "content_title": checkout["title"],
+        "kind": PurchaseKind.PAID.value,
+        "status": (PurchaseStatus.REFUNDED if refunded_first else PurchaseStatus.COMPLETED).value,
+        "amount_cents": amount, "tax_cents": tax,
+        "currency": str(obj.get("currency") or checkout["currency"]).upper(),
+        "creator_share_cents": min(amount, service.creator_share_of(amount - tax, checkout["creator_share_percent"])),
+        "provider": checkout["provider"], "provider_session_id": checkout["provider_session_id"],
+        "payment_intent_id": payment_intent, "customer_email": (obj.get("customer_details") or {}).get("email"),
         "refunded_at": utcnow() if refunded_first else None,
         "refund_reason": "refunded before completion was received" if refunded_first else None,
     }
-    purchase_id = await repository.complete_checkout(session, checkout.id, values, grant=not refunded_first)
+    purchase_id = await repository.complete_checkout(conn, checkout["id"], values, grant=not refunded_first)
     if purchase_id is None:
         return "duplicate"
     if refunded_first:
         return "completed_after_refund"
-    service.announce(session, Purchase(**values), service.COMPLETED_EVENT, "confirmation")
+    service.announce(session, service.PurchaseRef(purchase_id, organization_id, checkout["user_id"], checkout["content_id"],
+                                          PurchaseStatus.COMPLETED), service.COMPLETED_EVENT, "confirmation")
     return "purchase_created"
-
-
-# In one statement: the checkout (locked), its item's creator and title (the item may have been deleted
-# since), its organization's creator share, and whether the payment was refunded before its completion arrived.
-_CHECKOUT_TO_COMPLETE = (
-    select(CheckoutSession.id, CheckoutSession.user_id, CheckoutSession.content_id, CheckoutSession.currency,
-           CheckoutSession.provider, CheckoutSession.provider_session_id, Content.creator_id, Content.title,
-           Organization.creator_share_percent, exists().where(
-               StripeEvent.payment_intent_id == bindparam("payment_intent"), StripeEvent.type == "charge.refunded",
-               StripeEvent.payload["data"]["object"]["refunded"].astext == "true",
-           ).label("refunded_first"))
-    .join(Content, (Content.id == CheckoutSession.content_id)
-          & (Content.organization_id == CheckoutSession.organization_id))
-    .join(Organization, Organization.id == CheckoutSession.organization_id)
-    .where(CheckoutSession.organization_id == bindparam("organization_id"),
-           CheckoutSession.provider_session_id == bindparam("session_id"))
-    .with_for_update(of=CheckoutSession)
-)
 
 
 async def _checkout_failed(session: AsyncSession, obj: dict[str, Any]) -> str:
