@@ -121,6 +121,7 @@ class RedisPubSub:
         self._wake = f"{namespace}:pubsub-wake:{uuid.uuid4().hex}"
         self._wake_cursor: bytes = b"0-0"
         self._reader: asyncio.Task[None] | None = None
+        self._generation = 0  # a reader stops once this moved on (its cancellation may have been swallowed)
         self._lagging: weakref.WeakSet[asyncio.Queue[bytes]] = weakref.WeakSet()  # warned about once
         self._failing = False  # log a Redis outage once, not on every retry
 
@@ -163,7 +164,7 @@ class RedisPubSub:
         if new_channel:
             self._cursors[name] = start
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(), name="pubsub-reader")
+            self._reader = asyncio.create_task(self._read(self._generation), name="pubsub-reader")
         elif new_channel:
             with contextlib.suppress(aioredis.ConnectionError, aioredis.TimeoutError, OSError):
                 async with self.client.pipeline(transaction=False) as pipe:  # (a failing reader retries anyway)
@@ -182,8 +183,10 @@ class RedisPubSub:
         del self._queues[name]
         self._cursors.pop(name, None)
         if not self._queues and self._reader is not None:
+            reader, self._reader = self._reader, None
+            self._generation += 1  # the next subscriber gets a reader of its own
             with contextlib.suppress(RuntimeError):  # (the loop may be closing)
-                self._reader.cancel()  # nobody is left: stop blocking on Redis for nothing
+                reader.cancel()  # nobody is left: stop blocking on Redis for nothing
 
     def _dispatch(self, name: str, entry_id: bytes, data: bytes) -> None:
         position = _position(entry_id)
@@ -198,8 +201,8 @@ class RedisPubSub:
                     log.warning("pub/sub subscriber is %d messages behind; dropping its messages", queue.qsize(),
                                 extra={"channel": name})
 
-    async def _read(self) -> None:
-        while self._queues:
+    async def _read(self, generation: int) -> None:
+        while self._queues and generation == self._generation:
             try:
                 streams = {self._wake: self._wake_cursor, **self._cursors}
                 reply = await self.listener.xread(streams, count=READ_BATCH, block=BLOCK_MILLISECONDS)
@@ -212,6 +215,8 @@ class RedisPubSub:
                 self._retry_later(exc)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
                 continue
+            if generation != self._generation:
+                return  # replaced while it waited: the new reader delivers these entries
             if self._failing:
                 self._failing = False
                 log.info("pub/sub reading again", extra={"channels": len(self._cursors)})

@@ -266,6 +266,30 @@ async def test_a_subscriber_cancelled_while_joining_ends_even_when_redis_py_swal
     assert pubsub.local_subscribers == 0
 
 
+async def test_a_subscriber_joining_as_the_last_one_leaves_gets_a_reader(client, redis_namespace, monkeypatch):
+    """The last subscriber's departure cancels the reader; a subscriber joining before that cancellation
+    lands must not be left with a reader that is about to die."""
+    pubsub = RedisPubSub(client, redis_namespace)
+    name = f"{redis_namespace}:c"
+    first: asyncio.Queue[bytes] = asyncio.Queue()
+    await pubsub._join(name, first)
+    await until(lambda: readers_are(client, redis_namespace, 1))
+    start = await pubsub._last_id(name)
+
+    async def at_once(_: str) -> bytes:  # no round trip: the join completes before the loop runs again
+        return start
+
+    monkeypatch.setattr(pubsub, "_last_id", at_once)
+    second: asyncio.Queue[bytes] = asyncio.Queue()
+    pubsub._leave(name, first)
+    await pubsub._join(name, second)
+    await pubsub.publish("c", b"hello")
+    assert await asyncio.wait_for(second.get(), 5) == b"hello"
+    await asyncio.sleep(0.2)
+    assert second.empty() and first.empty()  # once, by one reader
+    pubsub._leave(name, second)
+
+
 # --- purchaseEvents: one purchase load per event for all the subscribers of a process ---------------------
 
 PURCHASE_EVENTS = """subscription($org: ID!) { purchaseEvents(organizationId: $org) {
