@@ -76,6 +76,9 @@ RETURNING id"""
 
 async def claim_event(conn: Any, event_id: str, event_type: str, payload_json: str,
                       payment_intent_id: str | None) -> bool:
+    """True when this transaction is to handle the event: its inbox row is new, or was stored unhandled
+    (its inline handling failed; the retry job may be waiting). While another delivery's transaction
+    holds the row, this waits for it to end."""
     return await conn.fetchval(_CLAIM_EVENT, event_id, event_type, payload_json, payment_intent_id) is not None
 
 
