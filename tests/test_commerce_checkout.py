@@ -168,10 +168,13 @@ async def test_refund_before_completion_ends_refunded(shop, admin_db):
     charge.update(refunded=True, amount_refunded=charge["amount"])
     assert (await shop.deliver(shop.stripe.event("charge.refunded", charge))).status_code == 200
     assert (await shop.deliver(completed)).status_code == 200
+    assert await admin_db.fetchval("select outcome from stripe_event where id = $1", completed["id"]) == \
+        "completed_after_refund"
     row = await admin_db.fetchrow("select status, refunded_at from purchase")
     assert row["status"] == "REFUNDED" and row["refunded_at"] is not None
     assert await shop.has_access(customer) is False
     assert await admin_db.fetchval("select count(*) from content_entitlement") == 0
+    assert await admin_db.fetchval("select count(*) from outbox_message where kind = 'event'") == 0
 
 
 async def test_async_payment_success_and_failure(shop, admin_db):

@@ -99,19 +99,3 @@ async def test_many_events_each_delivered_several_times_at_once(shop, admin_db, 
     assert await admin_db.fetchval("select count(*) from outbox_message where topic = 'purchase.completed'") == 8
     assert await admin_db.fetchval("select count(*) from outbox_message where topic = 'send_purchase_email'") == 8
     assert await admin_db.fetchval("select count(*) from outbox_message where topic = 'handle_payment_event'") == 0
-
-
-async def test_a_refund_before_the_completion_still_ends_refunded(shop, admin_db):
-    customer = await shop.factory.user()
-    started = await shop.checkout(customer)
-    session_id = started["checkoutUrl"].rsplit("/", 1)[-1]
-    completed = shop.stripe.pay(session_id)
-    charge = shop.stripe.charge_for(session_id)
-    charge.update(refunded=True, amount_refunded=charge["amount"])
-    assert (await shop.deliver(shop.stripe.event("charge.refunded", charge))).status_code == 200
-    assert (await shop.deliver(completed)).status_code == 200
-    assert await admin_db.fetchval("select outcome from stripe_event where id = $1", completed["id"]) == \
-        "completed_after_refund"
-    assert await admin_db.fetchval("select status from purchase") == "REFUNDED"
-    assert await admin_db.fetchval("select count(*) from content_entitlement") == 0
-    assert await admin_db.fetchval("select count(*) from outbox_message where kind = 'event'") == 0
