@@ -46,7 +46,7 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
         async with db.transaction(_scope_hint(event)) as session:
             conn = await driver_connection(session)  # every delivery comes this way: see repository's hot path
             if await repository.claim_event(conn, event["id"], event["type"], payload.decode(),
-                                            _payment_intent(event)):
+                                            _payment_intent((event.get("data") or {}).get("object") or {})):
                 outcome = await _dispatch(session, event["type"], event["data"]["object"])
                 await repository.mark_event_handled(conn, event["id"], outcome)
             wrote_outbox = bool(session.info.get("outbox_dirty"))
@@ -60,8 +60,7 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
     return Ingested(event["id"], stored)
 
 
-def _payment_intent(event: dict[str, Any]) -> str | None:
-    obj = (event.get("data") or {}).get("object") or {}
+def _payment_intent(obj: dict[str, Any]) -> str | None:
     return obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
 
 
@@ -121,7 +120,7 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
     if organization_id is None:
         return "not_ours"
     await _scope_to(session, organization_id)
-    payment_intent = obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None
+    payment_intent = _payment_intent(obj)
     conn = await driver_connection(session)
     checkout = await repository.checkout_to_complete(conn, organization_id, str(obj.get("id")), payment_intent)
     if checkout is None or str(checkout["content_id"]) != metadata.get("content_id") \
