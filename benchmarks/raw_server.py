@@ -108,20 +108,21 @@ FROM org LEFT JOIN LATERAL (
 ) c ON true
 ORDER BY c.created_at DESC, c.id DESC"""  # noqa: S608 (module constants only)
 
-# $3 content id, $4 roles with CONTENT_READ. Visible: not deleted, and published or the viewer is staff
-# of its organization. Playback is issued when can_play (content.service.can_play) holds, and issuing
-# it to a signed-in viewer records a view, once per viewer, item and UTC hour (analytics.stats).
+# $3 content id, $4 roles with CONTENT_READ. Visible (content.access.may_read): an unrevoked entitlement
+# of the viewer, else not deleted and published or the viewer is staff of its organization. Playback is
+# issued when may_play holds (READY or PUBLISHED, and entitled or staff of a live item), and issuing it
+# to a signed-in viewer records a view, once per viewer, item and UTC hour (analytics.stats).
 CONTENT_DETAIL_SQL = VIEWER_CTE + """,
 c AS (
-  SELECT c.*, vw.user_id, coalesce(vw.org_id = c.organization_id AND vw.role = ANY($4::text[]), false) AS staff
+  SELECT c.*, vw.user_id, coalesce(vw.org_id = c.organization_id AND vw.role = ANY($4::text[]), false) AS staff,
+         EXISTS (SELECT 1 FROM content_entitlement e
+                 WHERE e.user_id = vw.user_id AND e.content_id = c.id AND e.revoked_at IS NULL) AS entitled
   FROM content c LEFT JOIN vw ON true
-  WHERE c.id = $3 AND c.deleted_at IS NULL
+  WHERE c.id = $3
 ),
 v AS (
-  SELECT c.*, c.status IN ('READY', 'PUBLISHED') AND (c.staff OR (c.status = 'PUBLISHED' AND EXISTS (
-      SELECT 1 FROM content_entitlement e
-      WHERE e.user_id = c.user_id AND e.content_id = c.id AND e.revoked_at IS NULL))) AS can_play
-  FROM c WHERE c.status = 'PUBLISHED' OR c.staff
+  SELECT c.*, c.status IN ('READY', 'PUBLISHED') AND (c.entitled OR (c.staff AND c.deleted_at IS NULL)) AS can_play
+  FROM c WHERE c.entitled OR (c.deleted_at IS NULL AND (c.status = 'PUBLISHED' OR c.staff))
 ),
 viewed AS (
   INSERT INTO content_view (content_id, user_id, hour, organization_id, created_at)
@@ -136,7 +137,7 @@ FROM v LEFT JOIN user_account u ON u.id = v.creator_id
 LEFT JOIN playback_position p ON v.can_play AND p.user_id = v.user_id AND p.content_id = v.id"""  # noqa: S608 (module constants only)
 
 # ($3, $4) the `after` keyset, $5 page size + 1. The item is what RLS shows our server: any item of the
-# viewer's active organization, else published and not deleted. One row per purchase, or one row of
+# viewer's active organization, published and not deleted ones, and the viewer's entitled ones. One row per purchase, or one row of
 # NULL purchases for an empty page; no row at all when the token is not a live session.
 PURCHASE_HISTORY_SQL = VIEWER_CTE + """
 SELECT vw.user_id, p.*
@@ -147,7 +148,9 @@ FROM vw LEFT JOIN LATERAL (
     o.slug AS org_slug, o.name AS org_name
   FROM purchase p
   LEFT JOIN content c ON c.id = p.content_id
-    AND (c.organization_id = vw.org_id OR (c.status = 'PUBLISHED' AND c.deleted_at IS NULL))
+    AND (c.organization_id = vw.org_id OR (c.status = 'PUBLISHED' AND c.deleted_at IS NULL)
+         OR EXISTS (SELECT 1 FROM content_entitlement e
+                    WHERE e.content_id = c.id AND e.user_id = vw.user_id AND e.revoked_at IS NULL))
   LEFT JOIN organization o ON o.id = p.organization_id
   WHERE p.user_id = vw.user_id AND (p.created_at, p.id) < (coalesce($3::timestamptz, 'infinity'), coalesce($4::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
   ORDER BY p.created_at DESC, p.id DESC

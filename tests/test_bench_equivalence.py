@@ -268,7 +268,9 @@ async def test_purchase_history(bench: Bench) -> None:
     nodes = [e["node"] for e in edges(full["data"], "viewer", "purchases")]
     assert len(nodes) == 6
     withdrawn = next(n for n in nodes if n["contentTitle"] == "Withdrawn (old title)")
-    assert withdrawn["content"] is None and withdrawn["receiptUrl"] == "https://pay.example/receipts/rcpt_123"
+    # Unpublished since the purchase: the buyer keeps it (content.access), under its current title.
+    assert withdrawn["content"]["title"] == "Withdrawn"
+    assert withdrawn["receiptUrl"] == "https://pay.example/receipts/rcpt_123"
     assert {n["organization"]["slug"] for n in nodes} == {bench.slug, bench.other_slug}
     assert any(n["status"] == "REFUNDED" and n["refundedAt"] for n in nodes)
 

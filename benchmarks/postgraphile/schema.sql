@@ -152,16 +152,17 @@ COMMENT ON TYPE public.revenue_day IS 'One local day (organization timezone) of 
 
 -- ---- computed columns -------------------------------------------------------------------------------
 
--- content.service.can_play(): READY or PUBLISHED and not deleted, and either staff of the item's
--- organization (codex.organization_id is only set to an organization the viewer is a member of, and
--- every role has CONTENT_READ) or PUBLISHED with an unrevoked entitlement of the viewer.
+-- content.access.may_play(): READY or PUBLISHED, and either an unrevoked entitlement of the viewer or
+-- staff of the item's organization while it is not deleted (codex.organization_id is only set to an
+-- organization the viewer is a member of, and every role has CONTENT_READ).
 CREATE OR REPLACE FUNCTION public.content_viewer_has_access(c public.content) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT c.status IN ('READY', 'PUBLISHED') AND c.deleted_at IS NULL AND (
-    c.organization_id IS NOT DISTINCT FROM postgraphile_bench.current_organization_id()
-    OR (c.status = 'PUBLISHED' AND EXISTS (
+  SELECT c.status IN ('READY', 'PUBLISHED') AND (
+    EXISTS (
       SELECT 1 FROM public.content_entitlement e
-      WHERE e.user_id = postgraphile_bench.current_user_id() AND e.content_id = c.id AND e.revoked_at IS NULL)))
+      WHERE e.user_id = postgraphile_bench.current_user_id() AND e.content_id = c.id AND e.revoked_at IS NULL)
+    OR (c.deleted_at IS NULL
+        AND c.organization_id IS NOT DISTINCT FROM postgraphile_bench.current_organization_id()))
 $$;
 COMMENT ON FUNCTION public.content_viewer_has_access(public.content) IS
   'Whether the viewer may play this item: a purchase, grant or free claim, or staff of the organization.';

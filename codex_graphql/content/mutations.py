@@ -3,7 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from codex_graphql.authz import Permission
-from codex_graphql.content import loaders, repository, service
+from codex_graphql.content import loaders, queries, service
 from codex_graphql.content.models import ContentKind
 from codex_graphql.content.types import Content, Upload, upload_from
 from codex_graphql.context import Context
@@ -173,7 +173,7 @@ class ContentMutations:
 
         async def action() -> dict:
             content_id = _content_id(input.content_id)
-            content = await repository.by_id(ctx.db, content_id) if content_id else None
+            content = await queries.readable_content(ctx, content_id) if content_id else None
             if content is None:
                 raise invalid_id("contentId", "content")
             entitled = await loaders.entitlements(ctx).load(content.id)

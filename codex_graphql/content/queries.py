@@ -6,7 +6,8 @@ import strawberry
 from graphql import GraphQLError
 
 from codex_graphql.authz import Permission
-from codex_graphql.content import repository, rules
+from codex_graphql.content import access, loaders, repository, rules
+from codex_graphql.content.models import Content as ContentRow
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.types import Content
 from codex_graphql.context import Context
@@ -50,19 +51,28 @@ async def organization_contents(info: strawberry.Info, organization_id: uuid.UUI
     )
 
 
+async def readable_content(ctx: Context, content_id: uuid.UUID) -> ContentRow | None:
+    """The item if ``access.may_read`` admits the viewer; the entitlement is loaded only when it decides."""
+    row = await repository.readable_by_id(ctx.db, content_id)
+    if row is None:
+        return None
+    deleted = row.deleted_at is not None
+    if access.readable_without_entitlement(ctx.viewer, row.status, deleted, row.organization_id):
+        return row
+    entitled = ctx.viewer.is_authenticated and await loaders.entitlements(ctx).load(row.id)
+    return row if access.may_read(ctx.viewer, row.status, deleted, row.organization_id, entitled) else None
+
+
 async def visible_content(ctx: Context, content_id: uuid.UUID) -> Content | None:
-    content = await repository.by_id(ctx.db, content_id)
-    if content is None:
-        return None
-    if content.status.value != "PUBLISHED" and not ctx.viewer.can(Permission.CONTENT_READ, content.organization_id):
-        return None
-    return Content.from_model(content)
+    row = await readable_content(ctx, content_id)
+    return Content.from_model(row) if row is not None else None
 
 
 @strawberry.type
 class ContentQueries:
     @strawberry.field(
-        description="A content item by id: published items for everyone, any status for staff of its organization."
+        description="A content item by id: published items for everyone, any status for staff of its organization, "
+        "and items the viewer bought or was granted even after they were unpublished or deleted."
     )
     async def content(self, info: strawberry.Info, id: strawberry.ID) -> Content | None:
         content_id = decode_id(id, "Content")

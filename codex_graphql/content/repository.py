@@ -55,8 +55,14 @@ async def catalogue_count(session: AsyncSession, organization_id: uuid.UUID, *, 
 
 
 async def by_id(session: AsyncSession, content_id: uuid.UUID) -> Content | None:
-    """Any content RLS lets this transaction see (published items, or the active organization's)."""
+    """A live (not deleted) item RLS lets this transaction see: what can still be bought or watched for."""
     return await session.scalar(select(Content).where(Content.id == content_id, Content.deleted_at.is_(None)))
+
+
+async def readable_by_id(session: AsyncSession, content_id: uuid.UUID) -> Content | None:
+    """Any item RLS lets this transaction see, deleted ones included (the organization's, the published
+    catalogue, the viewer's entitled items); the caller applies ``access.may_read``."""
+    return await session.scalar(select(Content).where(Content.id == content_id))
 
 
 async def for_update(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID) -> Content | None:
@@ -111,7 +117,7 @@ async def set_status(session: AsyncSession, organization_id: uuid.UUID, content_
 
 
 async def by_ids_for_history(session: AsyncSession, content_ids: list[uuid.UUID]) -> list[Content]:
-    """Items named by purchase history, as RLS lets the viewer see them: published items, or any item
-    of the active organization for its staff. Unpublished items are null for buyers (the purchase
-    keeps its own title snapshot)."""
+    """Items named by purchase history, as RLS lets the viewer see them: published live items, any item
+    of the active organization for its staff, and the items the viewer is entitled to even when
+    unpublished or deleted. Others are null (the purchase keeps its own title snapshot)."""
     return list((await session.scalars(select(Content).where(Content.id.in_(content_ids)))).all())

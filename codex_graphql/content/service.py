@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import audit, events
 from codex_graphql.authz import Permission, Viewer
-from codex_graphql.content import repository, rules
+from codex_graphql.content import access, repository, rules
 from codex_graphql.content.models import Content, ContentKind, ContentStatus
 from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
@@ -214,20 +214,11 @@ async def soft_delete(session: AsyncSession, content: Content) -> Content:
 
 
 def is_staff_reader(viewer: Viewer, content: Content) -> bool:
-    return viewer.can(Permission.CONTENT_READ, content.organization_id)
+    return access.is_staff(viewer, content.organization_id)
 
 
 def can_play(viewer: Viewer, content: Content, entitled: bool) -> bool:
-    return may_play(viewer, content.status, content.deleted_at is not None, content.organization_id, entitled)
-
-
-def may_play(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.UUID, entitled: bool) -> bool:
-    """The access rule on plain values, shared by the resolvers and the compiled fast path."""
-    if status not in (ContentStatus.READY, ContentStatus.PUBLISHED) or deleted:
-        return False
-    if viewer.can(Permission.CONTENT_READ, organization_id):
-        return True
-    return status == ContentStatus.PUBLISHED and entitled
+    return access.may_play(viewer, content.status, content.deleted_at is not None, content.organization_id, entitled)
 
 
 async def playback_url(storage: Storage, content: Content) -> SignedRequest:

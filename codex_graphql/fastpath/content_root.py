@@ -11,18 +11,14 @@ from typing import Any
 from graphql import FieldNode
 
 from codex_graphql.analytics.stats import hour_bucket
-from codex_graphql.authz import Permission
-from codex_graphql.content.models import ContentStatus
+from codex_graphql.content import access
 from codex_graphql.db import utcnow
 from codex_graphql.fastpath.selection import Fragments, NotCompilable, arguments, response_key
 from codex_graphql.fastpath.shapes import Runtime, content_shape
 from codex_graphql.relay import decode_id
 
-ENTITLED = ("EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = c.id AND e.user_id = $1 "
-            "AND e.revoked_at IS NULL)")
 # may_play in SQL ($3: the viewer's active organization when they hold CONTENT_READ there).
-PLAYS = ("c.status IN ('READY', 'PUBLISHED') AND c.deleted_at IS NULL AND "
-         f"(c.organization_id IS NOT DISTINCT FROM $3 OR (c.status = 'PUBLISHED' AND {ENTITLED}))")
+PLAYS = access.plays_sql("c", "$1", "$3")
 
 
 class ContentRoot:
@@ -33,15 +29,17 @@ class ContentRoot:
         self.shape = shape
         self.status = shape.column("status")
         self.organization = shape.column("organization_id")
+        self.deleted = shape.column("deleted_at")
+        self.entitled = shape.column("entitled", access.entitled_sql("c", "$1"))
         self.records_view = shape.plays_recorded
         columns = ", ".join(f"{expression} AS {alias}" for alias, expression in shape.columns.items())
-        found = f"SELECT {columns} FROM content c {' '.join(shape.joins)} WHERE c.id = $2 AND c.deleted_at IS NULL"
+        found = f"SELECT {columns} FROM content c {' '.join(shape.joins)} WHERE c.id = $2"
         if not self.records_view:
             self.sql = found
             return
         self.sql = (
             f"WITH found AS MATERIALIZED (SELECT {columns}, ({PLAYS}) AS k_plays FROM content c "
-            f"{' '.join(shape.joins)} WHERE c.id = $2 AND c.deleted_at IS NULL), "
+            f"{' '.join(shape.joins)} WHERE c.id = $2), "
             "viewed AS (INSERT INTO content_view (content_id, organization_id, user_id, hour, created_at) "
             "SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND $1::uuid IS NOT NULL "
             "ON CONFLICT (content_id, user_id, hour) DO NOTHING) "
@@ -63,7 +61,7 @@ class ContentRoot:
         if not self.records_view:
             return await conn.fetch(self.sql, viewer.user_id, content_id)
         active = viewer.active_organization_id
-        staff_org = active if viewer.can(Permission.CONTENT_READ, active) else None
+        staff_org = active if active is not None and access.is_staff(viewer, active) else None
         now = utcnow()
         return await conn.fetch(self.sql, viewer.user_id, content_id, staff_org, hour_bucket(now), now)
 
@@ -71,6 +69,6 @@ class ContentRoot:
         if not fetched:
             return None
         row = fetched[0]
-        visible = row[self.status] == ContentStatus.PUBLISHED or rt.viewer.can(
-            Permission.CONTENT_READ, row[self.organization])
+        visible = access.may_read(rt.viewer, row[self.status], row[self.deleted] is not None,
+                                  row[self.organization], row[self.entitled])
         return self.shape.build(row, rt) if visible else None

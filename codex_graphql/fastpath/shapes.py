@@ -14,7 +14,7 @@ from typing import Any
 
 from graphql import FieldNode
 
-from codex_graphql.content.service import may_play
+from codex_graphql.content.access import entitled_sql, may_play
 from codex_graphql.fastpath.selection import Fragments, NotCompilable, fields_of, leaf, response_key
 from codex_graphql.relay import to_global_id
 
@@ -146,13 +146,10 @@ def _thumbnail_url(alias: str) -> Emit:
 
 
 def _plays(shape: Shape, table: str) -> Callable[[Any, Runtime], bool]:
-    """content.service.may_play on the row; the entitlement comes from the same statement."""
+    """content.access.may_play on the row; the entitlement comes from the same statement."""
     status, deleted, organization = shape.column("status"), shape.column("deleted_at"), shape.column("organization_id")
     # $1 is always the viewer's user id (NULL when anonymous); RLS scopes entitlements to the viewer too.
-    entitled = shape.column("entitled", (
-        f"EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = {table}.id "
-        "AND e.user_id = $1 AND e.revoked_at IS NULL)"
-    ))
+    entitled = shape.column("entitled", entitled_sql(table, "$1"))
 
     def plays(row: Any, rt: Runtime) -> bool:
         return may_play(rt.viewer, row[status], row[deleted] is not None, row[organization], row[entitled])

@@ -1,0 +1,66 @@
+"""Who may see and who may play a content item: the rule, on plain values and in SQL, declared once.
+
+Access comes from entitlements (``content_entitlement``: one active row per user and item, written in
+the transaction of the purchase, grant or free claim and revoked by a full refund or a revoked grant)
+or from a staff role in the item's organization. A later source of access (subscription tiers, series,
+bundles) adds entitlement rows or a source to ``entitled_sql``; nothing else here changes.
+
+- Reading an item by id (``content(id:)``, ``node(id:)``, a purchase's ``content``): staff of its
+  organization while it is not deleted, anyone while it is published and not deleted, and an entitled
+  viewer always: buyers keep what they paid for after the item is unpublished or deleted.
+- Listing: only published, listed, live items for everyone; every live item for staff. Entitlements
+  never put an unpublished or deleted item back into a list or a search.
+- Playing: the media must be ready; then an entitled viewer, or staff while the item is not deleted.
+
+The resolvers call ``may_read`` / ``may_play``; the compiled path selects ``entitled_sql`` in the same
+statement and calls the same functions; the row-level security policy on ``content`` (migration 0008)
+admits the same rows: the organization's, the published live ones, and the viewer's entitled ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from codex_graphql.authz import Permission, Viewer
+from codex_graphql.content.models import ContentStatus
+
+PLAYABLE = (ContentStatus.READY, ContentStatus.PUBLISHED)
+
+
+def entitled_sql(table: str, user: str) -> str:
+    """SQL: the viewer ``user`` (a parameter or expression, NULL when anonymous) holds an active
+    entitlement to the row of ``table``."""
+    # Both names come from the compiled path's own constants, never from a request.
+    return (f"EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = {table}.id "  # noqa: S608
+            f"AND e.user_id = {user} AND e.revoked_at IS NULL)")
+
+
+def plays_sql(table: str, user: str, staff_organization: str) -> str:
+    """SQL form of ``may_play``; ``staff_organization`` is the viewer's active organization when they
+    are staff there (``is_staff``), else NULL."""
+    playable = ", ".join(f"'{status.value}'" for status in PLAYABLE)
+    return (f"{table}.status IN ({playable}) AND ({entitled_sql(table, user)} OR ({table}.deleted_at IS NULL "
+            f"AND {table}.organization_id IS NOT DISTINCT FROM {staff_organization}))")
+
+
+def is_staff(viewer: Viewer, organization_id: uuid.UUID) -> bool:
+    return viewer.can(Permission.CONTENT_READ, organization_id)
+
+
+def readable_without_entitlement(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.UUID) -> bool:
+    """``may_read`` for a viewer without an entitlement; when False, only an entitlement admits them."""
+    if deleted:
+        return False
+    return status == ContentStatus.PUBLISHED or is_staff(viewer, organization_id)
+
+
+def may_read(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.UUID, entitled: bool) -> bool:
+    return entitled or readable_without_entitlement(viewer, status, deleted, organization_id)
+
+
+def may_play(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.UUID, entitled: bool) -> bool:
+    if status not in PLAYABLE:
+        return False
+    if entitled:
+        return True
+    return not deleted and is_staff(viewer, organization_id)
