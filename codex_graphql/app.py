@@ -20,12 +20,12 @@ from codex_graphql import idempotency
 from codex_graphql.commerce.routes import commerce_routes
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
-from codex_graphql.media.processing import cleanup_abandoned_uploads
-from codex_graphql.observability import Metrics, RequestIdMiddleware
+from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
 from codex_graphql.periodic import Periodic
 from codex_graphql.schema import build_schema
 from codex_graphql.services import Services, build_services
-from codex_graphql.settings import Settings
+from codex_graphql.settings import Settings, check_forwarded_allow_ips
+from codex_graphql.storage import hygiene
 from codex_graphql.storage.factory import build_storage
 from codex_graphql.storage.local import LocalStorage
 from codex_graphql.storage.routes import storage_routes
@@ -71,6 +71,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """``tune_gc`` is for server processes (``app_factory``): it freezes what exists at startup, which
     is only right when one app lives for the whole process."""
     settings = settings or Settings()
+    # Startup checks: refuse a production server whose proxy trust lets any client forge its address.
+    check_forwarded_allow_ips(settings.environment, settings.forwarded_allow_ips)
+    if settings.environment == "production" and metrics_refusal(settings, None) == (404, {}):
+        log.warning("GET /metrics answers 404: set METRICS_TOKEN (or METRICS_PUBLIC=true on a private listener).")
     schema = build_schema(settings)
     metrics = Metrics()
     state: dict[str, object] = {}
@@ -94,8 +98,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             worker.start()
             # No separate worker process in embedded mode: this process runs the maintenance too.
             maintenance = [
-                Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
-                         lambda: cleanup_abandoned_uploads(built.db, built.storage)),
+                Periodic("storage-hygiene", settings.upload_cleanup_seconds,
+                         lambda: hygiene.run(built.db, built.storage, retention=settings.content_purge_retention)),
                 Periodic("expired-idempotency-keys", idempotency.CLEANUP_SECONDS,
                          lambda: idempotency.cleanup_expired(built.db)),
             ]
@@ -143,6 +147,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return json_response({"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
+        refusal = metrics_refusal(settings, request.headers.get("authorization"))
+        if refusal is not None:
+            return PlainTextResponse("Not Found" if refusal[0] == 404 else "Unauthorized", refusal[0],
+                                     headers=refusal[1])
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def account_page(request: Request) -> Response:

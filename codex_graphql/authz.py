@@ -46,13 +46,14 @@ class Permission(enum.StrEnum):
     ANALYTICS_READ = "ANALYTICS_READ"
     SETTINGS_MANAGE = "SETTINGS_MANAGE"
     AUDIT_LOG_READ = "AUDIT_LOG_READ"
+    OWNERSHIP_TRANSFER = "OWNERSHIP_TRANSFER"
 
 
 _STAFF_BASE = {Permission.ORGANIZATION_READ, Permission.MEMBERS_READ, Permission.CONTENT_READ}
 
 ROLE_PERMISSIONS: dict[OrgRole, frozenset[Permission]] = {
     OrgRole.OWNER: frozenset(Permission),
-    OrgRole.ADMIN: frozenset(set(Permission) - {Permission.AUDIT_LOG_READ}),
+    OrgRole.ADMIN: frozenset(set(Permission) - {Permission.AUDIT_LOG_READ, Permission.OWNERSHIP_TRANSFER}),
     OrgRole.CREATOR: frozenset(_STAFF_BASE | {Permission.CONTENT_CREATE, Permission.CONTENT_MANAGE}),
     OrgRole.MEMBER: frozenset(_STAFF_BASE),
 }

@@ -15,13 +15,14 @@ import logging
 import os
 import secrets
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
 
 import codex_graphql
-from codex_graphql.settings import Settings
+from codex_graphql.settings import Settings, UnsafeSettings, check_forwarded_allow_ips
 
 log = logging.getLogger("codex_graphql.cli")
 
@@ -130,12 +131,29 @@ def _demo_password(explicit: str | None) -> str:
 
 
 def run_seed(url: str, password: str) -> None:
+    """Demo accounts and organization, then the demo catalogue (media into the configured storage)."""
     from codex_graphql.seed import DEMO_ORG_SLUG, DEMO_USERS, seed_demo
+    from codex_graphql.storage.factory import build_storage
 
-    report = asyncio.run(_with_db(url, lambda db: seed_demo(db, password)))
+    settings = Settings(database_url=url)  # the rest (DATA_DIR, storage, PUBLIC_BASE_URL) from the environment
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        storage = build_storage(settings)
+        try:
+            return await seed_demo(db, password, storage=storage, settings=settings)
+        finally:
+            await storage.close()
+
+    started = time.monotonic()
+    report = asyncio.run(_with_db(url, work))
     for item in report.created:
         log.info(f"seed: created {item}")
-    log.info("seed: demo data ready", extra={"rows_created": len(report.created), "rows_unchanged": len(report.existing)})
+    log.info("seed: demo data ready", extra={"rows_created": len(report.created), "rows_unchanged": len(report.existing),
+                                             "seconds": round(time.monotonic() - started, 2)})
+    if report.ffmpeg_missing:
+        print("Demo catalogue: empty, because ffmpeg is not installed (install it and run `codex-graphql seed`).")
+    for problem in report.problems:
+        print(f"Demo catalogue problem: {problem}", file=sys.stderr)
     accounts = ", ".join(f"{u.email} ({u.org_role.value if u.org_role else u.platform_role.value})" for u in DEMO_USERS)
     print(f"Demo organization `{DEMO_ORG_SLUG}` ready: {len(report.created)} rows created, {len(report.existing)} already there.")
     print(f"Demo accounts: {accounts}")
@@ -254,10 +272,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                            "jobs, pub/sub and caches.", EXIT_REFUSED)
         log.warning(SINGLE_INSTANCE_WARNING)
     _ensure_secret_key(settings, None)
+    forwarded = args.forwarded_allow_ips or settings.forwarded_allow_ips
+    try:
+        check_forwarded_allow_ips(settings.environment, forwarded)
+    except UnsafeSettings as exc:
+        raise CliError(str(exc), EXIT_REFUSED) from exc
+    os.environ["FORWARDED_ALLOW_IPS"] = forwarded  # the app in each server process checks it again
     log.info("serving", extra={"host": args.host, "port": args.port, "workers": args.workers})
     uvicorn.run(
         APP_FACTORY, factory=True, host=args.host, port=args.port, workers=args.workers,
-        proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, server_header=False,
+        proxy_headers=True, forwarded_allow_ips=forwarded, server_header=False,
         log_config=None, timeout_graceful_shutdown=args.graceful_timeout, lifespan="on",
         **_uvicorn_fast_paths(),
     )
@@ -270,13 +294,15 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_production:
         raise CliError("`dev` is for development; use `codex-graphql serve` with ENVIRONMENT=production.", EXIT_REFUSED)
     password = _demo_password(None)
+    started = time.monotonic()
     with database_url(settings) as url:
-        run_migrations(url)
-        run_seed(url, password)
-        # The server (and, with --reload, its reloaded children) read settings from the environment.
+        # The seed, the server and (with --reload) its reloaded children read settings from the environment.
         os.environ["DATABASE_URL"] = url
         os.environ.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
         _ensure_secret_key(settings, settings.data_dir / "secret_key")
+        run_migrations(url)
+        run_seed(url, password)
+        log.info(f"dev: database, migrations and demo data ready in {time.monotonic() - started:.1f} s")
         if not settings.redis_url:
             log.warning(SINGLE_INSTANCE_WARNING)
         print(f"Codex GraphQL dev server: http://{args.host}:{args.port}/graphql (GraphiQL in a browser)", flush=True)

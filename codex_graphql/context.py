@@ -9,9 +9,33 @@ from typing import TYPE_CHECKING, Any
 from codex_graphql import audit
 from codex_graphql.authz import Viewer
 from codex_graphql.db import SerializedSession
+from codex_graphql.relay import decode_id
 
 if TYPE_CHECKING:
     from codex_graphql.services import Services
+
+
+# --- the organization a request (header) or a WebSocket connection (connection_init) names -------------
+
+ORGANIZATION_HEADER = "x-codex-organization"
+ORGANIZATION_REFUSED = ("You are not a member of the organization named by X-Codex-Organization (or the "
+                        "connection_init `organization`); send it only for organizations you are staff of.")
+
+
+def organization_choice(raw: Any) -> str | None:
+    """The organization a caller names, as an id or slug to match memberships with: a global
+    ``Organization`` id (or a raw UUID) or a slug, case-insensitive. None when nothing is named."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    raw = raw.strip()
+    decoded = decode_id(raw, "Organization")
+    return str(decoded) if decoded else raw.lower()
+
+
+def organization_refused(viewer: Viewer, choice: str | None) -> bool:
+    """Naming an organization is a request to act in it: refused (FORBIDDEN) unless the caller is a member.
+    Anonymous callers and customers are members of none; nothing falls back to another organization."""
+    return choice is not None and not viewer.extra.get("organization_chosen", False)
 
 
 @dataclass(slots=True)
@@ -93,6 +117,17 @@ class Context:
         """Between subscription events: end the transaction the last event used and forget cached loads."""
         await self.finish(success=True)
         self._loaders.clear()
+
+    async def become(self, viewer: Viewer) -> None:
+        """The rest of this request resolves as ``viewer`` (after a mutation changed who the viewer is or
+        what they may do; see accounts/current.py): its permissions, its tenant scope, fresh loaders."""
+        from codex_graphql.db import rescope
+
+        self.viewer = viewer
+        self._loaders.clear()
+        if self._db is not None:
+            audit.attach(self._db, audit.AuditContext(viewer.user_id, self.request_id, self.client_ip, self.user_agent))
+            await rescope(self._db, viewer.scope)
 
     def require_user_id(self) -> uuid.UUID:
         assert self.viewer.user_id is not None  # guarded by IsAuthenticated

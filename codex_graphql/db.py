@@ -56,22 +56,38 @@ class TimestampMixin:
 
 @dataclass(frozen=True, slots=True)
 class TenantScope:
-    """What row-level security policies see for one transaction."""
+    """What row-level security policies see for one transaction.
+
+    ``platform`` is the platform scope (``codex.platform = 'on'``): the policies of the platform-wide
+    tables (outbox, webhook inbox, idempotency records, storage clean-up queue) then admit every
+    organization's rows. Only the code that owns such a reader asks for it, by name
+    (``TenantScope.platform_wide()``); a request's scope comes from its viewer (``Viewer.scope``),
+    which never sets it, and ``acting_in`` never carries it over. tests/test_platform_scope.py lists the modules
+    allowed to ask."""
 
     user_id: uuid.UUID | None = None
     organization_id: uuid.UUID | None = None
+    platform: bool = False
+
+    @classmethod
+    def platform_wide(cls, organization_id: uuid.UUID | None = None) -> TenantScope:
+        """The platform scope, optionally also in one organization's tenant scope (a webhook's handler
+        keeps reading the inbox after switching to the organization the event belongs to)."""
+        return cls(organization_id=organization_id, platform=True)
 
     def as_params(self, role: str) -> dict[str, str]:
         return {
             "role": role,
             "user_id": str(self.user_id) if self.user_id else "",
             "organization_id": str(self.organization_id) if self.organization_id else "",
+            "platform": "on" if self.platform else "",
         }
 
 
+# One statement at the start of every transaction (and on rescope): role, tenant and platform settings.
 SET_TENANT_SQL = text(
     "select set_config('role', :role, true), set_config('codex.user_id', :user_id, true), "
-    "set_config('codex.organization_id', :organization_id, true)"
+    "set_config('codex.organization_id', :organization_id, true), set_config('codex.platform', :platform, true)"
 )
 
 
@@ -193,8 +209,15 @@ async def driver_connection(session: AsyncSession) -> Any:
     return (await connection.get_raw_connection()).driver_connection
 
 
+# Called with the session before its scope changes (the outbox writes the rows emitted in the scope
+# being left, so each row is written in the scope it was emitted in).
+BEFORE_RESCOPE: list[Any] = []
+
+
 async def rescope(session: AsyncSession, scope: TenantScope) -> None:
     """Change the tenant scope inside the current transaction (e.g. after creating an organization)."""
+    for hook in BEFORE_RESCOPE:
+        await hook(session)
     session.info["scope"] = scope
     await session.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE))
 

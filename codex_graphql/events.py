@@ -21,7 +21,17 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from codex_graphql.db import Base, Database, IdMixin, TenantSession, TimestampMixin, new_id, utcnow
+from codex_graphql.db import (
+    BEFORE_RESCOPE,
+    Base,
+    Database,
+    IdMixin,
+    TenantScope,
+    TenantSession,
+    TimestampMixin,
+    new_id,
+    utcnow,
+)
 from codex_graphql.kv import PubSub
 
 log = logging.getLogger(__name__)
@@ -31,8 +41,10 @@ EVENT = "event"
 
 
 class OutboxMessage(IdMixin, TimestampMixin, Base):
-    """A committed intent to run a job or announce an event. Platform table (no RLS): only the
-    application writes it and the relay reads it across tenants."""
+    """A committed intent to run a job or announce an event. Under row-level security like every tenant
+    table: a transaction writes the rows of the organization it is scoped to (or rows of no organization,
+    such as account emails) and sees only its organization's rows; the relay reads and marks every
+    organization's rows under the platform scope."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -99,6 +111,20 @@ def _drop_outbox(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
+async def _write_before_rescope(session: AsyncSession) -> None:
+    """Rows emitted so far are written before the transaction's scope changes, in the scope they were
+    emitted in: row-level security admits an organization's outbox rows from its own scope only (a
+    customer's free claim emits the shop's purchase event inside ``acting_in``, which then restores the
+    customer's scope). No extra statement when nothing is pending: the webhook's handler switches scope
+    before it emits anything."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        await session.execute(_INSERT_OUTBOX.values(rows))
+
+
+BEFORE_RESCOPE.append(_write_before_rescope)
+
+
 async def claim_once(session: AsyncSession, consumer: str, message_id: uuid.UUID | str) -> bool:
     """True the first time ``consumer`` sees ``message_id`` (in this transaction); False after."""
     result = await session.execute(
@@ -141,7 +167,8 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """One pass: publish up to ``batch`` unsent rows; returns how many were sent."""
         sent: list[uuid.UUID] = []
-        async with self.db.transaction() as session:
+        # The platform scope: the outbox's policies admit every organization's rows to the relay only.
+        async with self.db.transaction(TenantScope.platform_wide()) as session:
             rows = (
                 await session.scalars(
                     select(OutboxMessage)

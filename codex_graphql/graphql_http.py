@@ -2,6 +2,13 @@
 
 A thin handler of our own instead of strawberry's view, so that body limits, CSRF rules, error
 masking, status codes, cookies and the request transaction are explicit and cheap.
+
+The GraphQL-over-HTTP spec (https://graphql.github.io/graphql-over-http/draft/), checked by
+graphql-http's own audit suite in tests/test_graphql_http_spec.py: the response media type is
+negotiated from `Accept` (`negotiate`). `application/json` (the legacy type, also for no Accept and
+for wildcards) answers GraphQL request errors (parse, validation, variable coercion) with 200 and
+`"data": null`; `application/graphql-response+json` answers them with 400 (500 for an internal
+failure) and no `data` entry. Field errors during execution are 200 under both.
 """
 
 from __future__ import annotations
@@ -21,13 +28,18 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from codex_graphql.context import Context
+from codex_graphql.context import (
+    ORGANIZATION_HEADER,
+    ORGANIZATION_REFUSED,
+    Context,
+    organization_choice,
+    organization_refused,
+)
 from codex_graphql.errors import is_client_error
 from codex_graphql.fastpath.engine import FastPath
 from codex_graphql.observability import Metrics, pick_request_id, request_id_var
 from codex_graphql.persisted import PersistedOperations, PersistedQueryError, load_manifest
 from codex_graphql.ratelimit import http_status
-from codex_graphql.relay import decode_id
 from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
 
@@ -38,6 +50,64 @@ OPERATION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # (a label only: a document that fools it is merely counted under another name).
 DOCUMENT_OPERATION_RE = re.compile(r"(?:^|[\s}])(?:query|mutation|subscription)\s+([A-Za-z_][A-Za-z0-9_]*)")
 MAX_METRIC_OPERATIONS = 500
+
+
+JSON = "application/json"
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+CONTENT_TYPES = {JSON: JSON, GRAPHQL_RESPONSE_JSON: f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"}
+MAX_ACCEPT_CHARS = 4096
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an `Accept` header, or None when it accepts neither of ours (406).
+
+    Each type takes the q-value of the most specific range naming it (`type/sub` over `type/*` over
+    `*/*`); the highest q wins, then the more specific match; between two types named explicitly with
+    equal q the spec's `application/graphql-response+json` wins, while wildcards alone and a missing or
+    unparsable header mean `application/json` (the legacy default during the spec's watershed).
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    ranges: list[tuple[str, str, float]] = []
+    for part in accept[:MAX_ACCEPT_CHARS].split(","):
+        media, _, params = part.partition(";")
+        kind, slash, sub = media.strip().lower().partition("/")
+        if not slash or not kind or not sub:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    q = -1.0
+        if q >= 0:
+            ranges.append((kind, sub, q))
+    if not ranges:
+        return JSON
+    best: tuple[float, int, bool] | None = None
+    chosen: str | None = None
+    for candidate in (JSON, GRAPHQL_RESPONSE_JSON):
+        kind, _, sub = candidate.partition("/")
+        match: tuple[int, float] | None = None  # (specificity, q) of the most specific matching range
+        for range_kind, range_sub, q in ranges:
+            if range_kind == kind and range_sub == sub:
+                specificity = 2
+            elif range_kind == kind and range_sub == "*":
+                specificity = 1
+            elif range_kind == "*" and range_sub == "*":
+                specificity = 0
+            else:
+                continue
+            if match is None or specificity > match[0] or (specificity == match[0] and q > match[1]):
+                match = (specificity, q)
+        if match is None or match[1] <= 0:
+            continue
+        key = (match[1], match[0], candidate == GRAPHQL_RESPONSE_JSON and match[0] == 2)
+        if best is None or key > best:
+            best, chosen = key, candidate
+    return chosen
 
 
 class BadRequest(Exception):
@@ -55,6 +125,24 @@ def error_body(message: str, code: str) -> dict[str, Any]:
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+def graphql_response(body: dict[str, Any], media: str, status: int = 200,
+                     headers: dict[str, str] | None = None) -> Response:
+    """A GraphQL response in the negotiated media type (`Vary: Accept`, since the answer depends on it)."""
+    response = Response(orjson.dumps(body), status_code=status, media_type=CONTENT_TYPES[media], headers=headers)
+    response.headers["vary"] = "Accept"
+    return response
+
+
+def request_error(message: str, code: str, status: int, media: str,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A request refused before execution: `"data": null` under application/json (as always), no `data`
+    entry under application/graphql-response+json (the spec: a request error has none)."""
+    body = error_body(message, code)
+    if media == GRAPHQL_RESPONSE_JSON:
+        del body["data"]
+    return graphql_response(body, media, status, headers)
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -67,11 +155,7 @@ def bearer_token(request: Request, cookie_name: str) -> str | None:
 
 
 def organization_hint(request: Request) -> str | None:
-    raw = request.headers.get("x-codex-organization", "").strip()
-    if not raw:
-        return None
-    decoded = decode_id(raw, "Organization")
-    return str(decoded) if decoded else raw.lower()
+    return organization_choice(request.headers.get(ORGANIZATION_HEADER))
 
 
 # The database is unreachable (restart, failover): answered with 503, never a bare 500.
@@ -116,36 +200,47 @@ class GraphQLEndpoint:
         # Normally assigned by RequestIdMiddleware; picked here too when the endpoint is mounted alone.
         request_id = request.scope.get("state", {}).get("request_id") or pick_request_id(request.headers.get("x-request-id"))
         token = request_id_var.set(request_id)
+        media = negotiate(request.headers.get("accept"))
         try:
-            response = await self._handle(request, request_id)
+            response = await self._handle(request, request_id, media)
         except DATABASE_UNAVAILABLE:
             log.warning("database unavailable", exc_info=True)
-            response = json_response(
-                error_body("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE"), 503,
-                headers={"retry-after": "5"},
-            )
+            response = request_error("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE",
+                                     503, media or JSON, headers={"retry-after": "5"})
         finally:
             request_id_var.reset(token)
         response.headers["x-request-id"] = request_id
         return response
 
-    async def _handle(self, request: Request, request_id: str) -> Response:
+    async def _handle(self, request: Request, request_id: str, negotiated: str | None) -> Response:
         settings = self.services.settings
+        media = negotiated or JSON
         if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
             if settings.graphiql and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
-            return json_response(error_body("Send a `query` parameter or POST a JSON body.", "BAD_REQUEST"), 400)
+            return request_error("Send a `query` parameter or POST a JSON body.", "BAD_REQUEST", 400, media)
+        if negotiated is None:
+            return request_error(f"Accept `{GRAPHQL_RESPONSE_JSON}` or `{JSON}` (or */*); nothing else is served.",
+                                 "NOT_ACCEPTABLE", 406, JSON)
         try:
             raw_query, variables, operation_name, extensions = await self._read(request)
             query = await self.persisted.resolve(raw_query, extensions)
         except BadRequest as exc:
-            return json_response(error_body(str(exc), exc.code), exc.status)
+            return request_error(str(exc), exc.code, exc.status, media)
         except PersistedQueryError as exc:
-            return json_response(error_body(str(exc), exc.code), 400 if exc.code == "BAD_REQUEST" else 200)
+            if exc.code == "PERSISTED_QUERY_NOT_FOUND":
+                # The APQ protocol: clients (Apollo's link among them) resend with the document on this
+                # answer, and treat a 400 as "persisted queries unsupported"; `data: null` keeps it a 200.
+                return graphql_response(error_body(str(exc), exc.code), media)
+            return request_error(str(exc), exc.code, 400 if exc.code == "BAD_REQUEST" or media == GRAPHQL_RESPONSE_JSON
+                                 else 200, media)
 
-        viewer = await self.services.sessions.resolve(
-            bearer_token(request, settings.session_cookie_name), organization_hint(request)
-        )
+        chosen = organization_hint(request)
+        viewer = await self.services.sessions.resolve(bearer_token(request, settings.session_cookie_name), chosen)
+        if organization_refused(viewer, chosen):
+            # Refused before execution: 403 under graphql-response+json; 200 with `data: null` under
+            # application/json, like every other GraphQL error there.
+            return request_error(ORGANIZATION_REFUSED, "FORBIDDEN", 403 if media == GRAPHQL_RESPONSE_JSON else 200, media)
         started = time.perf_counter()
         plan = self.fast.plan(query, operation_name) if self.fast is not None else None
         if plan is not None:
@@ -157,9 +252,9 @@ class GraphQLEndpoint:
             except Exception:  # a defect of the compiled form must not cost the client its answer
                 log.exception("compiled execution failed; answering through the resolvers")
                 answered = None
-            if answered is not None:
+            if answered is not None:  # always data, no request errors: 200 under both media types
                 self._observe(operation_name or _document_operation_name(query), started, [])
-                return json_response(answered[0])
+                return graphql_response(answered[0], media)
         ctx = Context(
             services=self.services,
             viewer=viewer,
@@ -178,17 +273,15 @@ class GraphQLEndpoint:
         except InvalidOperationTypeError as exc:
             await ctx.finish(success=False)
             if exc.operation_type is OperationType.SUBSCRIPTION:
-                return json_response(error_body(
-                    "Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).",
-                    "OPERATION_NOT_ALLOWED"), 400)
-            return json_response(
-                error_body("Only queries may be sent with GET; use POST for mutations.", "OPERATION_NOT_ALLOWED"), 405,
-                headers={"allow": "POST"},
-            )
+                return request_error("Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).",
+                                     "OPERATION_NOT_ALLOWED", 400, media)
+            return request_error("Only queries may be sent with GET; use POST for mutations.", "OPERATION_NOT_ALLOWED",
+                                 405, media, headers={"allow": "POST"})
         except CannotGetOperationTypeError as exc:
             # An unknown `operationName`, or several operations and none named: the request is invalid.
             await ctx.finish(success=False)
-            return json_response(error_body(exc.as_http_error_reason(), "GRAPHQL_VALIDATION_FAILED"))
+            return request_error(exc.as_http_error_reason(), "GRAPHQL_VALIDATION_FAILED",
+                                 400 if media == GRAPHQL_RESPONSE_JSON else 200, media)
         except BaseException:
             await ctx.finish(success=False)
             raise
@@ -206,7 +299,16 @@ class GraphQLEndpoint:
         if result.extensions:
             body["extensions"] = result.extensions  # `cost` (ratelimit.RequestLimits)
         self._observe(operation_name or _document_operation_name(query), started, body.get("errors", []))
-        response = json_response(body, *http_status(ctx, settings))
+        status, headers = http_status(ctx, settings)
+        errors_out = body.get("errors", [])
+        if media == GRAPHQL_RESPONSE_JSON and body["data"] is None and errors_out and not any(e.get("path") for e in errors_out):
+            # A request error (parse, validation, variable coercion, a refusal before execution, a failed
+            # commit): no `data` entry, and so a 4xx/5xx status. A null `data` from field errors stays 200.
+            del body["data"]
+            if status == 200:
+                internal = any(e["extensions"]["code"] == "INTERNAL_SERVER_ERROR" for e in errors_out)
+                status = 500 if internal else 400
+        response = graphql_response(body, media, status, headers)
         self._apply_cookie(response, ctx)
         return response
 

@@ -2,7 +2,9 @@
 
 The viewer comes from the ``connection_init`` payload (``{"authorization": "Bearer <token>"}`` or
 ``{"token": "<token>"}``), never from cookies, so a page on another origin cannot ride a
-browser's session over a cross-site WebSocket.
+browser's session over a cross-site WebSocket. ``"organization": "<id or slug>"`` in the same payload
+picks the organization the connection acts in (as the ``X-Codex-Organization`` header does per HTTP
+request); naming one the viewer is not a member of closes the connection with 4403 Forbidden.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from codex_graphql.authz import ANONYMOUS
-from codex_graphql.context import Context
+from codex_graphql.context import (
+    ORGANIZATION_HEADER,
+    ORGANIZATION_REFUSED,
+    Context,
+    organization_choice,
+    organization_refused,
+)
 from codex_graphql.ratelimit import caller_key, limits_for
 from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
@@ -33,6 +41,20 @@ def token_from_params(params: Any) -> str | None:
     if not isinstance(raw, str):
         return None
     return raw[7:].strip() if raw[:7].lower() == "bearer " else raw.strip() or None
+
+
+def organization_from_params(params: Any) -> str | None:
+    """The organization this connection acts in (``organization``, or ``X-Codex-Organization`` as the
+    HTTP header is named): an id or slug the viewer must be a member of; the session's choice otherwise."""
+    if not isinstance(params, dict):
+        return None
+    for key in ("organization", "X-Codex-Organization", ORGANIZATION_HEADER):
+        if key in params:
+            raw = params[key]
+            if raw is None or isinstance(raw, str):
+                return organization_choice(raw)  # null or blank: not named
+            return str(raw)  # not a name (a number, an object): matches no membership, so refused
+    return None
 
 
 class WebSocketContext(Context):
@@ -77,13 +99,17 @@ class GraphQLWebSocket(GraphQL):
 
     async def on_ws_connect(self, context: Any) -> Any:
         token = token_from_params(context.connection_params)
+        chosen = organization_from_params(context.connection_params)
         if token:
-            viewer = await context.services.sessions.resolve(token, None)
+            viewer = await context.services.sessions.resolve(token, chosen)
             if not viewer.is_authenticated:
                 # A wrong token must not silently become an anonymous connection.
                 raise ConnectionRejectionError({"message": "Invalid or expired session token."})
             context.viewer = viewer
             context.token = token
+        if organization_refused(context.viewer, chosen):
+            # Closed with 4403 Forbidden, as graphql-transport-ws does for any rejected connection_init.
+            raise ConnectionRejectionError({"message": ORGANIZATION_REFUSED, "code": "FORBIDDEN"})
         await self._take_connection_slot(context)
         return None
 

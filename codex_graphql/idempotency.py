@@ -3,6 +3,10 @@
 A retry with the same key and the same input gets the first result; the same key with a different
 input is refused (IDEMPOTENCY_KEY_REUSED). Records are per user and operation and expire after a day.
 Concurrent requests with one key are serialized by a transaction-scoped advisory lock.
+
+A record belongs to its user and to the organization the request is scoped to (none for a customer
+without an active organization); row-level security shows it to that user's and that organization's
+transactions only. The clean-up of expired records runs under the platform scope.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.commerce import repository
 from codex_graphql.commerce.models import IdempotencyRecord
-from codex_graphql.db import Database, utcnow
+from codex_graphql.db import Database, TenantScope, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 
 TTL = timedelta(hours=24)
@@ -37,6 +41,7 @@ async def once(session: AsyncSession, user_id: uuid.UUID, operation: str, key: s
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Idempotency keys have 1 to {MAX_KEY_LENGTH} characters.", "idempotencyKey")
     fingerprint = request_hash(request)
+    scope: TenantScope = session.info.get("scope") or TenantScope()  # the request's, before ``run`` acts anywhere
     record = await repository.lock_idempotency_key(session, user_id, operation, key)
     if record is not None and record.expires_at > utcnow():
         if record.request_hash != fingerprint:
@@ -48,8 +53,8 @@ async def once(session: AsyncSession, user_id: uuid.UUID, operation: str, key: s
     if record is not None:
         await session.delete(record)
         await session.flush()
-    session.add(IdempotencyRecord(user_id=user_id, operation=operation, key=key, request_hash=fingerprint,
-                                  response=result, expires_at=utcnow() + TTL))
+    session.add(IdempotencyRecord(user_id=user_id, organization_id=scope.organization_id, operation=operation, key=key,
+                                  request_hash=fingerprint, response=result, expires_at=utcnow() + TTL))
     await session.flush()
     return result
 
@@ -59,7 +64,7 @@ async def cleanup_expired(db: Database, batch: int = 1000) -> int:
     Safe on several workers at once: rows another one is deleting are skipped."""
     total = 0
     while True:
-        async with db.transaction() as session:
+        async with db.transaction(TenantScope.platform_wide()) as session:  # every organization's and user's records
             deleted = await repository.delete_expired_idempotency(session, utcnow(), batch)
         total += deleted
         if deleted < batch:

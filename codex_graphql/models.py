@@ -8,18 +8,35 @@ from codex_graphql.analytics.models import (
     PurchaseDailyStats,
 )
 from codex_graphql.audit.models import AuditLogEntry
-from codex_graphql.commerce.models import CheckoutSession, IdempotencyRecord, Purchase, StripeEvent
+from codex_graphql.commerce.models import (
+    CheckoutSession,
+    IdempotencyRecord,
+    PendingGrant,
+    Purchase,
+    PurchaseRefund,
+    StripeEvent,
+)
+from codex_graphql.content.download_models import DownloadCounter
 from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPosition
 from codex_graphql.db import Base
 from codex_graphql.events import OutboxMessage, ProcessedMessage
-from codex_graphql.organizations.models import Organization, OrganizationMembership
+from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
+from codex_graphql.reviews.models import ContentRating, Review
+from codex_graphql.storage.models import StorageCleanup
 
 TENANT_TABLES = (
     "organization_membership", "content", "content_entitlement", "playback_position", "checkout_session", "purchase",
     "content_view", "purchase_daily_stats", "customer_summary", "content_sales_summary", "audit_log_entry",
+    # Platform-wide readers (the outbox relay, the webhook inbox, clean-ups) see these under the platform scope.
+    "outbox_message", "stripe_event", "idempotency_record", "storage_cleanup",
+    "review", "content_rating", "download_counter",
+    "organization_invitation",
+    "pending_grant",
+    "purchase_refund",
 )
 
 __all__ = [
-    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationMembership", "OutboxMessage",
-    "ProcessedMessage", "TENANT_TABLES", "User", "UserSession",
+    "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
+    "ProcessedMessage", "StorageCleanup", "TENANT_TABLES", "User", "UserSession",
 ]

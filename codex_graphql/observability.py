@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import hmac
 import logging
 import re
 import sys
@@ -89,6 +90,24 @@ class Metrics:
                 saturated.inc()
 
         event.listen(pool, "checkout", on_checkout)
+
+
+def metrics_refusal(settings: Any, authorization: str | None) -> tuple[int, dict[str, str]] | None:
+    """Whether GET /metrics may answer this caller: None to serve, else (status, headers).
+
+    With METRICS_TOKEN only ``Authorization: Bearer <token>`` is served (compared in constant time;
+    401 otherwise). Without a token the endpoint is open when METRICS_PUBLIC is true (the default
+    outside production) and answers 404 otherwise, as if it did not exist."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if token:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return None
+        return 401, {"www-authenticate": 'Bearer realm="metrics"'}
+    public = settings.metrics_public
+    if public is None:  # settings copied without validation (model_copy) keep the unresolved default
+        public = settings.environment != "production"
+    return None if public else (404, {})
 
 
 # A client may pass its own trace id; anything else (too long, odd characters) is replaced.

@@ -18,16 +18,44 @@ def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{id_}".encode()).decode()
 
 
+def invalid_cursor() -> GraphQLError:
+    return GraphQLError("Invalid cursor.", extensions={"code": "BAD_USER_INPUT"})
+
+
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def cursor_instant(raw: object) -> datetime:
+    """An aware instant from a cursor, normalized to UTC: a forged offset near year 1 or 9999 would
+    otherwise overflow in the driver (ValueError/OverflowError for the caller to turn into a bad cursor)."""
+    if not isinstance(raw, str):
+        raise ValueError("not a timestamp")
+    instant = datetime.fromisoformat(raw)
+    if instant.tzinfo is None:
+        raise ValueError("naive timestamp")
+    return instant.astimezone(UTC)
+
+
+def cursor_int(raw: object) -> int:
+    """A bigint from a cursor: JSON integers are unbounded, PostgreSQL's bigint is not."""
+    if not isinstance(raw, int) or isinstance(raw, bool) or not BIGINT_MIN <= raw <= BIGINT_MAX:
+        raise ValueError("not a bigint")
+    return raw
+
+
+def cursor_text(raw: object) -> str:
+    """Text from a cursor; NUL (which PostgreSQL's text refuses) makes it invalid."""
+    if not isinstance(raw, str) or "\x00" in raw:
+        raise ValueError("not text")
+    return raw
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         created, _, raw_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        # Normalized to UTC here: a forged offset near year 1 or 9999 would otherwise overflow in the driver.
-        return created_at.astimezone(UTC), uuid.UUID(raw_id)
+        return cursor_instant(created), uuid.UUID(raw_id)
     except (ValueError, OverflowError) as exc:
-        raise GraphQLError("Invalid cursor.", extensions={"code": "BAD_USER_INPUT"}) from exc
+        raise invalid_cursor() from exc
 
 
 async def keyset_page(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -14,19 +15,25 @@ from strawberry.types import ExecutionContext
 
 from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
+from codex_graphql.commerce import queries as _commerce_nodes  # noqa: F401  (registers Purchase, PendingGrant nodes)
 from codex_graphql.commerce.mutations import CommerceMutations
 from codex_graphql.commerce.subscriptions import CommerceSubscriptions
+from codex_graphql.content.download_mutations import DownloadMutations
 from codex_graphql.content.mutations import ContentMutations
 from codex_graphql.content.queries import ContentQueries
 from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.context import Context
 from codex_graphql.cost import CostCalculator
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
+from codex_graphql.input_checks import UTC_DATETIME
+from codex_graphql.input_checks import install as refuse_nul_input
 from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
+from codex_graphql.organizations.team_mutations import TeamMutations
 from codex_graphql.ratelimit import RequestLimits
 from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
+from codex_graphql.reviews.mutations import ReviewMutations
 from codex_graphql.settings import Settings
 from codex_graphql.web_security import hide_suggestions
 
@@ -45,7 +52,8 @@ class Query(AccountQueries, OrganizationQueries, ContentQueries):
 
 
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
-class Mutation(AccountMutations, OrganizationMutations, ContentMutations, CommerceMutations, SettingsMutations):
+class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMutations, CommerceMutations, SettingsMutations,
+               DownloadMutations, ReviewMutations):
     pass
 
 
@@ -78,6 +86,7 @@ class CodexSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> CodexSchema:
+    refuse_nul_input()  # String and ID refuse NUL while coercing input (input_checks.py)
     # Validation rules are built once: the validation cache is keyed on the rule classes, so a
     # limiter constructed per request would never hit it.
     rules = [depth_validator(settings.max_query_depth, None, None), alias_validator(settings.max_aliases)]
@@ -96,7 +105,8 @@ def build_schema(settings: Settings) -> CodexSchema:
         lambda: RequestLimits(cost_calculator),
     ]
     cost_calculator = CostCalculator(settings.cost_cache_size)
-    schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+                         scalar_overrides={datetime: UTC_DATETIME})
     schema.hide_suggestions = bool(settings.hide_field_suggestions)
     schema.cost_calculator = cost_calculator
     schema.validation_rules = rules  # the fast path validates with the same limits

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,6 +87,16 @@ class Settings(BaseSettings):
     introspection: Literal["on", "off", "staff"] | None = None
     # Remove "Did you mean ...?" from error messages; unset means hidden in production only.
     hide_field_suggestions: bool | None = None
+    # GET /metrics: with a token, only `Authorization: Bearer <METRICS_TOKEN>` is served (401 otherwise).
+    # Without one it is open outside production and answers 404 in production unless METRICS_PUBLIC=true
+    # (for a listener only the scraper reaches). Unset METRICS_PUBLIC means: open except in production.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool | None = None
+    # Proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-separated IPs or CIDR networks; the
+    # same FORWARDED_ALLOW_IPS variable uvicorn reads). "*" (anyone may claim any client address, which
+    # defeats per-IP rate limits, sign-in throttling and audit IPs) makes a production server refuse to
+    # start (create_app and `codex-graphql serve`, check_forwarded_allow_ips).
+    forwarded_allow_ips: str = "127.0.0.1"
 
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -110,7 +121,10 @@ class Settings(BaseSettings):
 
     enable_multi_org: bool = False
     relay_poll_seconds: float = 1.0
+    # How often the storage hygiene job runs (expired uploads, replaced logos, purged items' files).
     upload_cleanup_seconds: float = 600.0
+    # A deleted item with no active entitlement is purged (its files deleted) this many days after deletion.
+    content_purge_retention_days: int = Field(default=30, ge=0)
     # Dramatiq's Redis broker: a worker silent this long is dead and its unacknowledged jobs are
     # requeued by the next maintenance pass, which runs on about chance/1,000,000 broker commands.
     job_heartbeat_timeout_ms: int = 15_000
@@ -137,6 +151,8 @@ class Settings(BaseSettings):
             self.introspection = "staff" if production else "on"
         if self.hide_field_suggestions is None:
             self.hide_field_suggestions = production
+        if self.metrics_public is None:
+            self.metrics_public = not production
         return self
 
     @property
@@ -163,6 +179,30 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def content_purge_retention(self) -> timedelta:
+        return timedelta(days=self.content_purge_retention_days)
+
+
+# Trusting every peer for X-Forwarded-*: uvicorn's wildcard and the networks that contain every address.
+WILDCARD_PROXIES = frozenset({"*", "0.0.0.0/0", "::/0"})
+
+
+class UnsafeSettings(ValueError):
+    """A configuration the server refuses to start with."""
+
+
+def check_forwarded_allow_ips(environment: str, value: str | None) -> None:
+    """Refuse (in production) a trusted-proxy list that lets any client forge its address."""
+    if environment != "production" or not value:
+        return
+    if WILDCARD_PROXIES & {part.strip() for part in value.split(",")}:
+        raise UnsafeSettings(
+            f"FORWARDED_ALLOW_IPS={value!r} trusts X-Forwarded-For from any client, so anyone could forge "
+            "the client address that rate limits, sign-in throttling and the audit log rely on. In production "
+            "list the load balancer's addresses or networks instead (for example 10.0.0.0/8)."
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,7 +20,7 @@ COMPLETE = """mutation($id: ID!) { completeContentUpload(input: {contentId: $id}
 PUBLISH = """mutation($id: ID!) { publishContent(input: {contentId: $id}) {
   errors { code field message } content { id status publishedAt } } }"""
 
-MIME = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
+MIME = {"mp4": "video/mp4", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 
 
 async def create(gql: GraphQLClient, token: str, file: Path, *, kind: str | None = None, title: str = "A title",

@@ -62,6 +62,7 @@ class StripeStandIn:
         self.idempotent: dict[str, tuple[str, bytes]] = {}
         self.requests: list[tuple[str, str, dict[str, Any], str | None]] = []
         self.fail_status: int | None = None  # answer every API call with this status while set
+        self.refund_status = "succeeded"  # status of refunds created next ("pending": settle them with settle_refund)
         self.base_url = ""
 
     def app(self) -> Starlette:
@@ -123,6 +124,7 @@ class StripeStandIn:
         return JSONResponse(session) if session else _error(404, "No such checkout.session")
 
     async def create_refund(self, request: Request) -> Response:
+        """``POST /v1/refunds``: ``amount`` optional (default: all that is not refunded yet), as Stripe."""
         params = parse_form(await request.body())
         if (replay := await self._replay(request, params)) is not None:
             return replay
@@ -132,13 +134,52 @@ class StripeStandIn:
             return _error(400, f"No such payment_intent: '{intent}'")
         if charge["refunded"]:
             return _error(400, f"Charge {charge['id']} has already been refunded.")
-        charge["refunded"] = True
-        charge["amount_refunded"] = charge["amount"]
-        refund = {"id": "re_" + uuid.uuid4().hex, "object": "refund", "amount": charge["amount"],
-                  "charge": charge["id"], "payment_intent": intent, "status": "succeeded",
-                  "reason": params.get("reason"), "currency": charge["currency"]}
-        self.refunds[refund["id"]] = refund
+        remaining = charge["amount"] - charge["amount_refunded"]
+        amount = int(params["amount"]) if params.get("amount") is not None else remaining
+        if amount <= 0:
+            return _error(400, "Invalid positive integer")
+        if amount > remaining:
+            return _error(400, f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})")
+        refund = self.refund_charge(charge, amount, reason=params.get("reason"), metadata=params.get("metadata") or {})
         return self._remember(request, refund)
+
+    def refund_charge(self, charge: dict[str, Any], amount: int, *, reason: str | None = None,
+                      metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A refund of ``amount`` on ``charge`` (the API above, or one made in the dashboard)."""
+        refund = {"id": "re_" + uuid.uuid4().hex, "object": "refund", "amount": amount,
+                  "balance_transaction": "txn_" + uuid.uuid4().hex, "charge": charge["id"],
+                  "created": int(time.time()), "currency": charge["currency"], "metadata": metadata or {},
+                  "payment_intent": charge["payment_intent"], "reason": reason, "receipt_number": None,
+                  "source_transfer_reversal": None, "status": self.refund_status, "transfer_reversal": None}
+        self.refunds[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunds"]["data"].insert(0, refund)  # newest first, as Stripe lists them
+        charge["refunds"]["total_count"] += 1
+        return refund
+
+    def settle_refund(self, refund_id: str, status: str) -> dict[str, Any]:
+        """A pending refund succeeded or failed (a failed one no longer counts as refunded on its charge)."""
+        refund = self.refunds[refund_id]
+        refund["status"] = status
+        if status in ("failed", "canceled"):
+            charge = self.charges[refund["charge"]]
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = False
+        return refund
+
+    def dispute(self, charge: dict[str, Any], *, amount: int | None = None,
+                reason: str = "fraudulent") -> dict[str, Any]:
+        """The buyer disputed ``charge`` at their bank: the ``dispute`` object (``status`` needs_response)."""
+        dispute = {"id": "dp_" + uuid.uuid4().hex, "object": "dispute",
+                   "amount": charge["amount"] if amount is None else amount, "balance_transactions": [],
+                   "charge": charge["id"], "created": int(time.time()), "currency": charge["currency"],
+                   "evidence": {}, "evidence_details": {"due_by": int(time.time()) + 7 * 86400,
+                                                        "has_evidence": False, "past_due": False, "submission_count": 0},
+                   "is_charge_refundable": False, "livemode": False, "metadata": {},
+                   "payment_intent": charge["payment_intent"], "reason": reason, "status": "needs_response"}
+        charge["disputed"] = True
+        return dispute
 
     async def get_charge(self, request: Request) -> Response:
         charge = self.charges.get(request.path_params["id"])
@@ -163,9 +204,14 @@ class StripeStandIn:
                        amount_total=session["amount_subtotal"] + tax,
                        total_details={**session["total_details"], "amount_tax": tax},
                        customer_details={"email": session["customer_email"]})
-        self.charges[charge_id] = {"id": charge_id, "object": "charge", "amount": session["amount_total"],
-                                   "amount_refunded": 0, "currency": session["currency"], "payment_intent": intent,
-                                   "refunded": False, "receipt_url": f"https://pay.stripe.com/receipts/{charge_id}"}
+        self.charges[charge_id] = {
+            "id": charge_id, "object": "charge", "amount": session["amount_total"], "amount_captured": session["amount_total"],
+            "amount_refunded": 0, "captured": True, "currency": session["currency"], "disputed": False,
+            "paid": True, "payment_intent": intent, "refunded": False, "status": "succeeded",
+            "receipt_url": f"https://pay.stripe.com/receipts/{charge_id}",
+            "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                        "url": f"/v1/charges/{charge_id}/refunds"},
+        }
         return self.event("checkout.session.completed", session)
 
     def charge_for(self, session_id: str) -> dict[str, Any]:

@@ -74,9 +74,10 @@ async def test_grant_revoke_and_refund_are_audited_once_with_before_and_after(sh
                                                     "idempotencyKey": "r1"}}, shop.owner.token)
     entry = await only_entry(admin_db, "PURCHASE_REFUNDED", request, shop.owner.user_id, shop.org)
     assert entry["target_id"] == paid_id
-    assert entry["before"] == {"status": "COMPLETED", "refundReason": None}
+    assert entry["before"] == {"status": "COMPLETED", "refundedAmountCents": 0, "refundReason": None}
     assert entry["after"]["status"] == "REFUNDED" and entry["after"]["refundReason"] == "asked"
-    assert entry["after"]["amountCents"] == 1999
+    assert entry["after"]["amountCents"] == 1999 and entry["after"]["refundedAmountCents"] == 1999
+    assert entry["after"]["source"] == "API" and entry["actor_service"] is None
     # A replay of the refund (same key) records nothing more.
     await mutate(shop, REFUND, {"input": {"purchaseId": to_global_id("Purchase", paid_id), "reason": "asked",
                                           "idempotencyKey": "r1"}}, shop.owner.token)

@@ -52,7 +52,8 @@ async def table_counts(url: str) -> dict[str, int]:
     conn = await asyncpg.connect(url)
     try:
         return {table: await conn.fetchval(f"select count(*) from {table}")
-                for table in ("user_account", "organization", "organization_membership", "outbox_message")}
+                for table in ("user_account", "organization", "organization_membership", "outbox_message",
+                              "content", "purchase", "checkout_session", "content_entitlement")}
     finally:
         await conn.close()
 
@@ -89,13 +90,16 @@ async def test_migrate_reports_an_unreachable_database(tmp_path):
 
 
 async def test_seed_is_idempotent_and_demo_accounts_can_sign_in(database_url, admin_db, gql, tmp_path):
-    env = cli_env(DATABASE_URL=database_url, DEMO_PASSWORD="demo password from env")
+    data_dir = str(tmp_path / "data")
+    env = cli_env(DATABASE_URL=database_url, DATA_DIR=data_dir, DEMO_PASSWORD="demo password from env")
     first = await asyncio.to_thread(run_cli, "seed", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Password of the accounts created now: demo password from env" in first.stdout
+    assert await admin_db.fetchval("select count(*) from content where status = 'PUBLISHED'") >= 6
     after_first = await table_counts(database_url)
 
-    second = await asyncio.to_thread(run_cli, "seed", env=cli_env(DATABASE_URL=database_url), cwd=tmp_path)
+    second = await asyncio.to_thread(run_cli, "seed", env=cli_env(DATABASE_URL=database_url, DATA_DIR=data_dir),
+                                     cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "0 rows created" in second.stdout
     assert await table_counts(database_url) == after_first
@@ -114,6 +118,19 @@ async def test_seed_is_idempotent_and_demo_accounts_can_sign_in(database_url, ad
     data = await gql.ok("mutation($e:String!,$p:String!){login(input:{email:$e,password:$p}){token errors{code}}}",
                         {"e": "owner@codex.local", "p": "demo password from env"})
     assert data["login"]["token"]
+
+
+async def test_seed_without_ffmpeg_says_the_catalogue_is_empty(database_url, admin_db, tmp_path):
+    no_tools = tmp_path / "empty-bin"
+    no_tools.mkdir()
+    env = cli_env(DATABASE_URL=database_url, DATA_DIR=str(tmp_path / "data"), PATH=str(no_tools))
+    result = await asyncio.to_thread(run_cli, "seed", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ffmpeg/ffprobe not found on PATH, so the demo catalogue stays empty" in result.stderr
+    assert "Demo catalogue: empty, because ffmpeg is not installed" in result.stdout
+    assert "Demo organization `demo` ready" in result.stdout
+    assert await admin_db.fetchval("select count(*) from content") == 0
+    assert await admin_db.fetchval("select count(*) from user_account") == 3
 
 
 async def test_seed_refuses_production(database_url, tmp_path):
@@ -307,21 +324,43 @@ async def test_embedded_postgres_starts_and_rls_applies_to_the_app_role(embedded
     assert ping.returncode == 1 and "not reachable" in ping.stderr
 
 
-async def test_dev_starts_embedded_database_with_demo_data(embedded_dir, tmp_path):
+FIRST_START_LIMIT = 60  # seconds from `codex-graphql dev` on a fresh data dir to a storefront with the demo catalogue
+STOREFRONT = """{ organization(slug: "demo") { contents(first: 50) { totalCount
+  nodes { title kind priceCents tags thumbnailUrl durationSeconds } } } }"""
+
+
+@pytest.mark.timeout(150)
+async def test_dev_first_start_serves_the_demo_storefront_within_a_minute(embedded_dir, tmp_path):
+    """What `./scripts/dev` runs (install excluded), on a fresh data dir: embedded PostgreSQL, migrations,
+    the demo seed with its ffmpeg catalogue, the server; the storefront answers over HTTP within 60 s."""
     port = free_port()
     log_path = tmp_path / "dev.log"
+    started = time.monotonic()
     process = spawn(["dev", "--port", str(port), "--no-reload"], cli_env(DATA_DIR=str(embedded_dir)), tmp_path, log_path)
     base = f"http://127.0.0.1:{port}"
     try:
-        await asyncio.to_thread(wait_until_up, process, f"{base}/readyz", log_path, 60)
+        await asyncio.to_thread(wait_until_up, process, f"{base}/readyz", log_path, FIRST_START_LIMIT)
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            storefront = await client.post("/graphql", json={"query": STOREFRONT})
+            first_start = time.monotonic() - started
+            contents = storefront.json()["data"]["organization"]["contents"]
             response = await client.post("/graphql", json={
                 "query": "mutation($e:String!,$p:String!){login(input:{email:$e,password:$p}){token errors{code}}}",
-                "variables": {"e": "owner@codex.local", "p": DEFAULT_DEMO_PASSWORD}})
+                "variables": {"e": "customer@codex.local", "p": DEFAULT_DEMO_PASSWORD}})
             assert response.json()["data"]["login"]["errors"] == [], response.text
+            token = response.json()["data"]["login"]["token"]
+            owned = await client.post("/graphql", headers={"authorization": f"Bearer {token}"}, json={
+                "query": "{ viewer { purchases(first: 5) { totalCount } } }"})
+            assert owned.json()["data"]["viewer"]["purchases"]["totalCount"] == 2, owned.text
     finally:
         code = await asyncio.to_thread(stop, process, signal.SIGINT)
     output = log_path.read_text()
+    print(f"first start of `codex-graphql dev` (fresh data dir) to a storefront answer: {first_start:.1f} s")
+    assert contents["totalCount"] >= 6, output
+    assert {n["kind"] for n in contents["nodes"]} == {"VIDEO", "AUDIO"}
+    assert all(n["durationSeconds"] and n["tags"] for n in contents["nodes"])
+    assert all(n["thumbnailUrl"] for n in contents["nodes"] if n["kind"] == "VIDEO")
+    assert first_start < FIRST_START_LIMIT, output
     assert code == 0, output
     assert "single-instance only" in output
     assert "Demo organization `demo` ready" in output

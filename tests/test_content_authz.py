@@ -100,12 +100,12 @@ async def test_create_content_matrix(gql, factory, admin_db):
         # Staff of another organization create in *their* active organization, never in this one.
         other = await gql.ok(CREATE, {"input": CREATE_INPUT}, actors.other_staff.token)
         assert other["createContent"]["content"]["status"] == "UPLOADING"
-        # Naming this organization in the header does not make it active for a non-member.
-        hinted = await gql.ok(CREATE, {"input": CREATE_INPUT}, actors.other_staff.token,
-                              headers={"x-codex-organization": actors.org_slug})
-        assert hinted["createContent"]["errors"] == []
+        # Naming this organization in the header is refused for a non-member (no fallback to their own).
+        hinted = await gql(CREATE, {"input": CREATE_INPUT}, actors.other_staff.token,
+                           headers={"x-codex-organization": actors.org_slug})
+        assert [e["extensions"]["code"] for e in hinted["errors"]] == ["FORBIDDEN"] and hinted["data"] is None
         assert await admin_db.fetchval("select count(*) from content where organization_id = $1", actors.org) == 1
-        assert await admin_db.fetchval("select count(*) from content where organization_id = $1", actors.other_org) == 2
+        assert await admin_db.fetchval("select count(*) from content where organization_id = $1", actors.other_org) == 1
 
 
 # --- the CONTENT_MANAGE mutations ----------------------------------------------------------------

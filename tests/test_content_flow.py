@@ -70,7 +70,21 @@ async def test_video_upload_process_publish_and_play(app, gql, http, factory, db
     assert clamped["positionSeconds"] == pytest.approx(detail["durationSeconds"])
 
 
-async def test_audio_processing_has_no_thumbnails(app, gql, http, studio, media_dir):
+async def test_audio_with_cover_art_gets_thumbnails_from_it(app, gql, http, studio, media_dir):
+    owner, org = studio
+    content_id = await ready_content(app, gql, http, owner.token, org, media_dir / "covered.m4a", price=0)
+    detail = (await gql.ok(DETAIL, {"id": content_id}, owner.token))["content"]
+    assert detail["kind"] == "AUDIO" and 1.9 <= detail["durationSeconds"] <= 2.2
+    # The 600 px picture at both widths, never upscaled; it is not counted as a video stream.
+    assert [(t["width"], t["height"]) for t in detail["thumbnails"]] == [(320, 320), (600, 600)]
+    image = await http.get(detail["thumbnailUrl"])
+    assert image.status_code == 200 and image.content[:3] == b"\xff\xd8\xff"  # a JPEG
+    media = (await gql.ok("query($id:ID!){content(id:$id){ media { container audioCodec videoCodec } }}",
+                          {"id": content_id}, owner.token))["content"]["media"]
+    assert media["audioCodec"] == "aac" and media["videoCodec"] is None
+
+
+async def test_audio_processing_without_cover_art_has_no_thumbnails(app, gql, http, studio, media_dir):
     owner, org = studio
     content_id = await ready_content(app, gql, http, owner.token, org, media_dir / "tone.mp3", price=0)
     detail = (await gql.ok(DETAIL, {"id": content_id}, owner.token))["content"]

@@ -43,6 +43,7 @@ HISTORY_VARIANTS = [
     """query H($first: Int, $after: String) { viewer { __typename id name email emailVerified platformRole createdAt
       purchases(first: $first, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
         nodes { __typename id kind status amountCents taxCents currency contentTitle createdAt refundedAt receiptUrl
+          refundedAmountCents
           content { id title status viewerHasAccess thumbnailUrl creator { name } }
           organization { __typename id slug name createdAt } } } } }""",
     """{ viewer { name } }""",

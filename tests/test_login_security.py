@@ -1,9 +1,10 @@
-"""Sign-in security: a lockout notice by email when throttling starts, and new-device sign-ins audited and mailed."""
+"""Sign-in security: an unlock notice by email when sign-in delays start, and new-device sign-ins audited and mailed."""
 
 from __future__ import annotations
 
 import json
 
+from codex_graphql.accounts import throttle
 from codex_graphql.accounts.service import network_of
 from tests.accounts_support import LINK_RE, LOGIN, register, unique_email
 
@@ -23,29 +24,31 @@ async def run_security_job(job_id: str, payload: dict) -> None:
     await asyncio.to_thread(actors.send_security_email.fn, job_id=job_id, **payload)
 
 
-async def test_lockout_sends_one_notice_per_window_with_a_reset_link(gql, admin_db, email_jobs, mailbox, settings):
+async def test_failures_send_one_unlock_notice_per_window_with_links(gql, admin_db, email_jobs, mailbox, settings,
+                                                                     monkeypatch):
+    monkeypatch.setattr(throttle, "BASE_DELAY_SECONDS", 60.0)  # no delay ends while the test runs
     address = unique_email("locked")
     await register(gql, address, name="Lou")
     limit = settings.login_max_failures
     for n in range(limit - 1):
         failed = (await gql(LOGIN, {"i": {"email": address, "password": f"wrong {n}"}}))["data"]["login"]
         assert failed["errors"][0]["code"] == "INVALID_CREDENTIALS"
-    assert await security_jobs(admin_db, "lockout_notice") == []
-    # The failure that reaches the limit locks sign-in; the refusal itself changes nothing else, but the notice is kept.
+    assert await security_jobs(admin_db, "sign_in_unlock") == []
+    # The failure that reaches the limit starts the delays; the refusal itself changes nothing else, but the notice is kept.
     failed = (await gql(LOGIN, {"i": {"email": address, "password": "wrong again"}}))["data"]["login"]
     assert failed["errors"][0]["code"] == "INVALID_CREDENTIALS" and failed["token"] is None
     for _ in range(3):
         throttled = (await gql(LOGIN, {"i": {"email": address.upper(), "password": "still wrong"}}))["data"]["login"]
         assert throttled["errors"][0]["code"] == "THROTTLED"
-    [(job_id, payload)] = await security_jobs(admin_db, "lockout_notice")
+    [(job_id, payload)] = await security_jobs(admin_db, "sign_in_unlock")
     user_id = await admin_db.fetchval("select id from user_account where email = $1", address)
-    assert payload == {"kind": "lockout_notice", "user_id": str(user_id), "minutes": settings.login_failure_window_seconds // 60}
+    assert payload == {"kind": "sign_in_unlock", "user_id": str(user_id)}
 
     await run_security_job(job_id, payload)
     await run_security_job(job_id, payload)  # a redelivery sends nothing more
     [mail] = await mailbox.wait_for(address)
-    assert mail.subject == "Sign-in temporarily locked"
-    assert "Hello Lou," in mail.text and "locked for 15 minutes" in mail.text
+    assert mail.subject == "Failed sign-in attempts on your account"
+    assert "Hello Lou," in mail.text and "not locked" in mail.text and "/account/unlock?token=" in mail.text
     assert LINK_RE.search(mail.text).group(1) == "reset-password"
     assert len(mailbox.to(address)) == 1
 
@@ -53,7 +56,7 @@ async def test_lockout_sends_one_notice_per_window_with_a_reset_link(gql, admin_
     stranger = unique_email("nobody")
     for n in range(limit):
         await gql(LOGIN, {"i": {"email": stranger, "password": f"x{n}"}})
-    assert len(await security_jobs(admin_db, "lockout_notice")) == 1
+    assert len(await security_jobs(admin_db, "sign_in_unlock")) == 1
 
 
 async def test_sign_in_from_a_new_device_is_audited_and_mailed_once(gql, http, admin_db, email_jobs, mailbox):

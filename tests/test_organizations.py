@@ -343,8 +343,9 @@ async def test_organization_header_selects_the_active_organization_per_request(g
     assert await active(second_slug) == second_slug
     assert await active(second_slug.upper()) == second_slug
     assert await active(to_global_id("Organization", second)) == second_slug
-    assert await active(foreign_slug) == slug  # not a member: the header is ignored
-    assert await active("no-such-org") == slug
+    for refused in (foreign_slug, "no-such-org"):  # not a member: FORBIDDEN, never a fallback
+        body = await gql(VIEWER, token=owner.token, headers={"x-codex-organization": refused})
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"] and body["data"] is None
     assert await active(None) == slug  # per request only: the session is unchanged
 
     # Permissions follow the header: the second organization's members are readable only with it.
@@ -352,10 +353,10 @@ async def test_organization_header_selects_the_active_organization_per_request(g
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
     data = await gql.ok(members_query, {"s": second_slug}, owner.token, headers={"x-codex-organization": second_slug})
     assert data["organization"]["members"]["totalCount"] == 1
-    # ... and never open a foreign organization.
+    # ... and never open a foreign organization: the whole request is refused.
     body = await gql(members_query, {"s": foreign_slug}, owner.token, headers={"x-codex-organization": foreign_slug})
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-    assert body["data"]["organization"]["members"] is None
+    assert body["data"] is None
 
 
 # --- authorization matrices -----------------------------------------------------------------------

@@ -102,3 +102,36 @@ async def test_purchase_events_require_purchases_read(app, factory, gql):
         errors = message["payload"][0] if message["type"] == "error" else message["payload"]["errors"][0]
         assert errors["extensions"]["code"] == "FORBIDDEN"
         await ws.close()
+
+
+@pytest.mark.timeout(120)
+async def test_partial_and_full_refunds_reach_subscribers_as_they_happen(settings, db, template_db):
+    port = free_port()
+    with serve(settings, port) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            gql = GraphQLClient(http)
+            factory = Factory(db, gql)
+            owner = await factory.user()
+            org = await factory.organization(owner, slug="refunds-live")
+            content = await insert_content(db, org, owner.user_id, "Refunded film", 2000)
+            customer = await factory.user()
+            ws = await subscribe(base, owner.token, to_global_id("Organization", org))
+            await asyncio.sleep(0.5)
+            started = await gql.ok(
+                """mutation($c: ID!, $s: String!) { startCheckout(input: {contentId: $c, successUrl: $s,
+                cancelUrl: $s, idempotencyKey: "refund-live"}) { checkoutUrl } }""",
+                {"c": content, "s": f"{base}/thanks"}, customer.token)
+            assert (await http.post(started["startCheckout"]["checkoutUrl"], follow_redirects=False)).status_code == 303
+            assert (await next_data(ws, 15))["payload"]["data"]["purchaseEvents"]["type"] == "COMPLETED"
+            purchase = (await gql.ok("{ viewer { purchases(first: 1) { nodes { id } } } }",
+                                     token=customer.token))["viewer"]["purchases"]["nodes"][0]["id"]
+
+            refund = """mutation($i: RefundPurchaseInput!) { refundPurchase(input: $i) {
+              errors { code message } purchase { status } } }"""
+            for amount, key, expected in ((500, "r-1", "PARTIALLY_REFUNDED"), (None, "r-2", "REFUNDED")):
+                done = await gql.ok(refund, {"i": {"purchaseId": purchase, "amountCents": amount,
+                                                   "idempotencyKey": key}}, owner.token)
+                assert done["refundPurchase"]["purchase"]["status"] == expected
+                event = (await next_data(ws, 15))["payload"]["data"]["purchaseEvents"]
+                assert event["type"] == expected and event["purchase"]["status"] == expected
+            await ws.close()

@@ -22,12 +22,6 @@ from tests.conftest import RUN_ID, admin_execute, db_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Tables that carry an organization_id but are deliberately NOT under row-level security.
-# outbox_message: the relay publishes committed rows of every tenant in one pass (it runs with an
-# empty scope), so a tenant policy would hide exactly the rows it must send. Only the application
-# writes it (services through ``events.emit``/``enqueue``) and no GraphQL field reads it.
-PLATFORM_TABLES_WITH_ORGANIZATION_ID = {"outbox_message"}
-
 
 @pytest.fixture(scope="module")
 async def database_url(template_db):
@@ -217,15 +211,14 @@ async def test_every_tenant_table_has_forced_rls(admin_db):
         """
     )
     tables = {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows}
-    assert "organization_membership" in tables and "outbox_message" in tables
+    # No exemptions: the platform-wide tables are covered like every other (tests/test_platform_scope.py).
+    assert {"organization_membership", "outbox_message", "stripe_event", "idempotency_record"} <= set(tables)
     for name, (enabled, forced) in tables.items():
-        if name in PLATFORM_TABLES_WITH_ORGANIZATION_ID:
-            continue
         assert enabled and forced, f"{name} has organization_id but row-level security is not enabled and forced"
         policies = await admin_db.fetchval("select count(*) from pg_policies where schemaname = 'public' and tablename = $1", name)
         assert policies > 0, f"{name} has RLS but no policy"
     # The models' list of tenant tables agrees with the database.
-    assert set(TENANT_TABLES) == set(tables) - PLATFORM_TABLES_WITH_ORGANIZATION_ID
+    assert set(TENANT_TABLES) == set(tables)
 
 
 async def test_codex_app_has_grants_on_every_public_table(admin_db):

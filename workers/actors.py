@@ -13,6 +13,7 @@ from codex_graphql.accounts import service as account_service
 from codex_graphql.audit import AuditLogEntry
 from codex_graphql.db import TenantScope
 from codex_graphql.mail import templates
+from codex_graphql.organizations import invitations
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ async def send_account_email(job_id: str, kind: str, user_id: str | None = None,
             ttl = settings.password_reset_ttl_seconds
             token = await account_service.issue_email_token(session, user, kind, ttl)
             mail = templates.reset_password(user.email, user.name, f"{settings.link_base}/account/reset-password?token={token}", ttl // 60)
+        elif kind == account_service.SIGN_UP_ATTEMPT:  # someone tried to register this address: tell its owner
+            ttl = settings.password_reset_ttl_seconds
+            token = await account_service.issue_email_token(session, user, account_service.RESET_PASSWORD, ttl)
+            mail = templates.sign_up_attempt(user.email, user.name, f"{settings.link_base}/account/reset-password?token={token}", ttl // 60)
         else:
             log.error("unknown account email kind", extra={"kind": kind, "job_id": job_id})
             return
@@ -53,7 +58,7 @@ async def send_account_email(job_id: str, kind: str, user_id: str | None = None,
 
 @dramatiq.actor(actor_name=account_service.SECURITY_EMAIL_ACTOR, **RETRY)
 async def send_security_email(job_id: str, kind: str, user_id: str, entry_id: str | None = None, minutes: int = 15) -> None:
-    """Security notices to an account's owner: sign-in locked after failures, or a sign-in from a new
+    """Security notices to an account's owner: many failed sign-ins (with an unlock link), or a sign-in from a new
     device (details read from its audit entry). Each carries a fresh password reset link."""
     rt = runtime()
     settings = rt.settings
@@ -65,10 +70,12 @@ async def send_security_email(job_id: str, kind: str, user_id: str, entry_id: st
         if user is None:
             return
         ttl = settings.password_reset_ttl_seconds
-        if kind == account_service.LOCKOUT_NOTICE:
+        # many failed sign-ins: a single-use link lifting the delays ("lockout_notice": jobs queued before it existed)
+        if kind in (account_service.UNLOCK_NOTICE, "lockout_notice"):
+            unlock = await account_service.issue_email_token(session, user, account_service.UNLOCK_SIGN_IN, ttl)
             token = await account_service.issue_email_token(session, user, account_service.RESET_PASSWORD, ttl)
-            link = f"{settings.link_base}/account/reset-password?token={token}"
-            mail = templates.sign_in_locked(user.email, user.name, minutes, link, ttl // 60)
+            mail = templates.sign_in_unlock(user.email, user.name, f"{settings.link_base}/account/unlock?token={unlock}",
+                                            f"{settings.link_base}/account/reset-password?token={token}", ttl // 60)
         elif kind == account_service.NEW_SIGN_IN:
             entry = await session.get(AuditLogEntry, uuid.UUID(entry_id)) if entry_id else None
             if entry is None:
@@ -81,3 +88,17 @@ async def send_security_email(job_id: str, kind: str, user_id: str, entry_id: st
             log.error("unknown security email kind", extra={"kind": kind, "job_id": job_id})
             return
         await rt.mailer.send(mail)
+
+
+@dramatiq.actor(actor_name=invitations.INVITATION_EMAIL_ACTOR, **RETRY)
+async def send_invitation_email(job_id: str, invitation_id: str, organization: str) -> None:
+    """Invitation to join an organization. The token is minted here (only its hash is stored), so its raw
+    value only ever exists in the mail; a revoked, replaced or accepted invitation sends nothing."""
+    rt = runtime()
+    async with rt.db.transaction(TenantScope(organization_id=uuid.UUID(organization))) as session:
+        if not await events.claim_once(session, invitations.INVITATION_EMAIL_ACTOR, job_id):
+            return
+        mail = await invitations.invitation_mail(session, rt.settings, uuid.UUID(organization), uuid.UUID(invitation_id))
+        if mail is not None:
+            # Sent inside the transaction: if sending fails, the claim and the token roll back and the retry sends again.
+            await rt.mailer.send(mail)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from urllib.parse import urlencode
 
 import dramatiq
 
 from codex_graphql import events
 from codex_graphql.accounts import repository as accounts
 from codex_graphql.commerce import repository, webhooks
+from codex_graphql.commerce.grants import GRANT_INVITATION_ACTOR
 from codex_graphql.commerce.routes import receipt_link_for
 from codex_graphql.commerce.service import PURCHASE_EMAIL_ACTOR
 from codex_graphql.db import TenantScope
@@ -54,6 +56,29 @@ async def send_purchase_email(job_id: str, kind: str, purchase_id: str, purchase
         amount = f"{purchase.amount_cents / 100:.2f} {purchase.currency}"
         if kind == "refund":
             mail = templates.refund_notice(user.email, user.name, title, organization_name, amount, link)
+        elif kind == "partial_refund":
+            refunded = f"{purchase.refunded_amount_cents / 100:.2f} {purchase.currency}"
+            net = f"{(purchase.amount_cents - purchase.refunded_amount_cents) / 100:.2f} {purchase.currency}"
+            mail = templates.partial_refund_notice(user.email, user.name, title, organization_name, refunded, amount,
+                                                   net, link)
         else:
             mail = templates.purchase_confirmation(user.email, user.name, title, organization_name, amount, link)
         await rt.mailer.send(mail)
+
+
+@dramatiq.actor(actor_name=GRANT_INVITATION_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000, time_limit=60_000)
+async def send_grant_invitation(job_id: str, pending_grant_id: str, pending_grant_organization_id: str) -> None:
+    """Tell an address without a verified account that access waits for it (nothing once claimed or revoked)."""
+    rt = runtime()
+    organization_id = uuid.UUID(pending_grant_organization_id)
+    async with rt.db.transaction(TenantScope(organization_id=organization_id)) as session:
+        if not await events.claim_once(session, GRANT_INVITATION_ACTOR, job_id):
+            return
+        details = await repository.pending_grant_details(session, organization_id, uuid.UUID(pending_grant_id))
+        if details is None:
+            return
+        grant, title, organization_name = details
+        if grant.claimed_at is not None or grant.revoked_at is not None:
+            return
+        link = f"{rt.settings.link_base}/account/register?{urlencode({'email': grant.email})}"
+        await rt.mailer.send(templates.grant_invitation(grant.email, title, organization_name, link))

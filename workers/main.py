@@ -12,10 +12,10 @@ from dramatiq.asyncio import get_event_loop_thread
 from codex_graphql import idempotency
 from codex_graphql.events import OutboxRelay
 from codex_graphql.kv import build_kv
-from codex_graphql.media.processing import cleanup_abandoned_uploads
 from codex_graphql.observability import configure_logging
 from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
+from codex_graphql.storage import hygiene
 from workers.broker import job_sender, setup_broker
 from workers.runtime import configure, runtime
 from workers.runtime import shutdown as shutdown_runtime
@@ -54,8 +54,8 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
             relay = OutboxRelay(runtime().db, job_sender(broker), pubsub, poll_seconds=max(settings.relay_poll_seconds, 1.0))
             relay.start()
             cleanup = [
-                Periodic("abandoned-uploads", settings.upload_cleanup_seconds,
-                         lambda: cleanup_abandoned_uploads(runtime().db, runtime().storage)),
+                Periodic("storage-hygiene", settings.upload_cleanup_seconds,
+                         lambda: hygiene.run(runtime().db, runtime().storage, retention=settings.content_purge_retention)),
                 Periodic("expired-idempotency-keys", idempotency.CLEANUP_SECONDS,
                          lambda: idempotency.cleanup_expired(runtime().db)),
             ]

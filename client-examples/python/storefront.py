@@ -52,12 +52,11 @@ class Storefront:
         return data
 
     async def sign_up_or_in(self, email: str, password: str, name: str) -> None:
-        try:
-            data = await self.run("Register", email=email, password=password, name=name)
-            self.token = data["register"]["token"]
-        except RuntimeError as error:
-            if "ALREADY_EXISTS" not in str(error):  # an account with this email: sign in instead
-                raise
+        data = await self.run("Register", email=email, password=password, name=name)
+        self.token = data["register"]["token"]
+        if self.token is None:
+            # The address already has an account: register answers without a session (and mails the
+            # owner) so that nobody learns which addresses are taken. Sign in instead.
             data = await self.run("Login", email=email, password=password)
             self.token = data["login"]["token"]
 

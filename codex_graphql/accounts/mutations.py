@@ -4,7 +4,9 @@ from datetime import datetime
 
 import strawberry
 
-from codex_graphql.accounts import service
+from codex_graphql import idempotency
+from codex_graphql.accounts import current, repository, service
+from codex_graphql.accounts.throttle import throttle_for
 from codex_graphql.accounts.viewer import Viewer
 from codex_graphql.context import Context, CookieChange
 from codex_graphql.errors import DomainError, ErrorCode, UserError
@@ -17,6 +19,10 @@ class RegisterInput:
     email: str = strawberry.field(description="Sign-in email address.")
     password: str = strawberry.field(description="At least 10 characters, not the email address.")
     name: str = strawberry.field(default="", description="Display name.")
+    invitation_token: str | None = strawberry.field(
+        default=None, description="Token from an organization invitation sent to this email: the new account joins "
+        "that organization at once (the same as `acceptOrganizationInvitation` right after signing up).",
+    )
 
 
 @strawberry.input(description="Credentials.")
@@ -46,6 +52,33 @@ class VerifyEmailInput:
     token: str = strawberry.field(description="Token from the verification email.")
 
 
+@strawberry.input(description="An unlock link's token.")
+class UnlockAccountInput:
+    token: str = strawberry.field(description="Token from the unlock link in the \"failed sign-in attempts\" email.")
+
+
+@strawberry.type(description="Result of unlockAccount.")
+class UnlockAccountPayload:
+    errors: list[UserError] = errors_field()
+    viewer: Viewer | None = strawberry.field(
+        default=None, description="The account whose sign-in delays were lifted (it may sign in again at once)."
+    )
+
+
+@strawberry.input(description="Send the signed-in account another email verification link.")
+class ResendVerificationEmailInput:
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Optional, unique per attempt: a retry with the same key sends no second mail "
+        "and is not counted against the hourly limit. Kept for 24 hours.",
+    )
+
+
+@strawberry.type(description="Result of resendVerificationEmail.")
+class ResendVerificationEmailPayload:
+    errors: list[UserError] = errors_field()
+    viewer: Viewer | None = strawberry.field(default=None, description="The account the link was sent for.")
+
+
 @strawberry.type(description="Result of signing up or signing in.")
 class AuthPayload:
     errors: list[UserError] = errors_field()
@@ -54,6 +87,12 @@ class AuthPayload:
         default=None, description="Session token for `Authorization: Bearer`. Also set as an HttpOnly cookie."
     )
     expires_at: datetime | None = strawberry.field(default=None, description="When the session ends.")
+    check_email: bool = strawberry.field(
+        default=False, description="`register` only: true on every accepted sign-up, meaning an email is on its way "
+        "to the address (the verification link for a new account; for an address that already has an account, a "
+        "notice to its owner, and then no `token` or `viewer`). Show the same \"check your email\" message either "
+        "way. Always false for `login`.",
+    )
 
 
 @strawberry.type(description="Result of a mutation that returns nothing but errors.")
@@ -71,33 +110,50 @@ def _client(ctx: Context) -> service.Client:
     return service.Client(ip=ctx.client_ip, user_agent=ctx.user_agent)
 
 
-def _signed_in(ctx: Context, signed_in: service.SignedIn) -> dict:
+async def _signed_in(ctx: Context, signed_in: service.SignedIn) -> dict:
     ctx.cookie = CookieChange(signed_in.token, ctx.settings.session_ttl_seconds)
+    ctx.token = signed_in.token
+    # The payload (and the rest of the request) answers as the signed-in user: memberships, permissions.
+    await ctx.become(await current.viewer_now(ctx.db, ctx.viewer, user_id=signed_in.user.id,
+                                              session_id=signed_in.session.id))
     return {"viewer": Viewer.from_model(signed_in.user), "token": signed_in.token,
             "expires_at": signed_in.session.expires_at}
 
 
 @strawberry.type
 class AccountMutations:
-    @strawberry.mutation(description="Create a customer account and sign in. A verification email is sent.")
+    @strawberry.mutation(
+        description="Create a customer account and sign in; a verification email is sent. An address that already "
+        "has an account gets no error and no session: the answer has `checkEmail: true` like every sign-up, with "
+        "`token` and `viewer` null, and the account's owner is emailed that someone tried to sign up with it."
+    )
     async def register(self, info: strawberry.Info, input: RegisterInput) -> AuthPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
-            signed_in = await service.register(ctx.db, ctx.settings, input.email, input.password, input.name, _client(ctx))
-            return _signed_in(ctx, signed_in)
+            signed_in = await service.register(ctx.db, ctx.settings, ctx.services.kv, input.email, input.password,
+                                               input.name, _client(ctx), invitation_token=input.invitation_token)
+            if signed_in is None:  # the address has an account: its owner is told, the caller gets no session
+                return {"check_email": True}
+            return {**await _signed_in(ctx, signed_in), "check_email": True}
 
         return await run_mutation(info, AuthPayload, action)
 
-    @strawberry.mutation(description="Sign in with email and password. Repeated failures are throttled.")
+    @strawberry.mutation(
+        description="Sign in with email and password. After `LOGIN_MAX_FAILURES` failures for one email from one "
+        "client address, that pair waits 1 s, 2 s, 4 s ... (up to `LOGIN_FAILURE_WINDOW_SECONDS`) between attempts; "
+        "an address with 4 x `LOGIN_MAX_FAILURES` failed attempts in the window is refused for every email. A "
+        "refused attempt gets THROTTLED (its message says when to retry) and checks no password. Failures from "
+        "other addresses never delay the account's owner; its owner is emailed an unlock link (`unlockAccount`)."
+    )
     async def login(self, info: strawberry.Info, input: LoginInput) -> AuthPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
             signed_in = await service.login(
-                ctx.db, ctx.settings, ctx.services.kv, input.email, input.password, _client(ctx)
+                ctx.db, ctx.settings, throttle_for(ctx.services), input.email, input.password, _client(ctx)
             )
-            return _signed_in(ctx, signed_in)
+            return await _signed_in(ctx, signed_in)
 
         return await run_mutation(info, AuthPayload, action)
 
@@ -137,6 +193,43 @@ class AccountMutations:
             return {"viewer": Viewer.from_model(user)}
 
         return await run_mutation(info, ViewerPayload, action)
+
+    @guarded_mutation(
+        IsAuthenticated(), description="Email the signed-in account a new verification link (the address it signed up "
+        "with). At most 3 per account and hour (THROTTLED); an account already verified gets EMAIL_ALREADY_VERIFIED.",
+    )
+    async def resend_verification_email(self, info: strawberry.Info,
+                                        input: ResendVerificationEmailInput | None = None) -> ResendVerificationEmailPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            async def run() -> dict:
+                await service.request_verification_email(ctx.db, ctx.services.kv, ctx.require_user_id())
+                return {}
+
+            if input is not None and input.idempotency_key is not None:
+                await idempotency.once(ctx.db, ctx.require_user_id(), "resendVerificationEmail", input.idempotency_key,
+                                       {}, run)
+            else:
+                await run()
+            user = await repository.user_by_id(ctx.db, ctx.require_user_id())
+            return {"viewer": Viewer.from_model(user) if user else None}
+
+        return await run_mutation(info, ResendVerificationEmailPayload, action)
+
+    @strawberry.mutation(
+        description="Lift every sign-in delay of an account (from every client address) with the token of the "
+        "unlock link emailed to its owner after many failed sign-ins. Each link works once (then INVALID_TOKEN); "
+        "an expired one gets EXPIRED_TOKEN. Per-address limits stay."
+    )
+    async def unlock_account(self, info: strawberry.Info, input: UnlockAccountInput) -> UnlockAccountPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            user = await service.unlock_sign_in(ctx.db, throttle_for(ctx.services), input.token)
+            return {"viewer": Viewer.from_model(user)}
+
+        return await run_mutation(info, UnlockAccountPayload, action)
 
     @strawberry.mutation(description="Confirm an email address with the token from the verification email.")
     async def verify_email(self, info: strawberry.Info, input: VerifyEmailInput) -> ViewerPayload:

@@ -26,6 +26,7 @@ from codex_graphql.accounts.security import (
     token_hash,
     verify_password,
 )
+from codex_graphql.accounts.throttle import LoginThrottle
 from codex_graphql.authz import PlatformRole
 from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
@@ -36,10 +37,14 @@ VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"
 ACCOUNT_EMAIL_ACTOR = "send_account_email"
 SECURITY_EMAIL_ACTOR = "send_security_email"
-LOCKOUT_NOTICE = "lockout_notice"
+UNLOCK_NOTICE = "sign_in_unlock"  # security mail: many failed sign-ins, with a link that lifts the delays
+UNLOCK_SIGN_IN = "unlock_sign_in"  # email token purpose of that link
+SIGN_UP_ATTEMPT = "sign_up_attempt"  # account mail: someone tried to register an address that has an account
+SIGN_UP_NOTICES_PER_HOUR = 3
 NEW_SIGN_IN = "new_sign_in"
 MAX_NAME_LENGTH = 200
 MAX_EMAIL_LENGTH = 320
+VERIFICATION_RESENDS_PER_HOUR = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +107,42 @@ async def create_user(
     return user
 
 
-async def register(session: AsyncSession, settings: Settings, email: str, password: str, name: str, client: Client) -> SignedIn:
-    user = await create_user(session, email, password, name)
+async def register(session: AsyncSession, settings: Settings, kv: KeyValue, email: str, password: str, name: str,
+                   client: Client, invitation_token: str | None = None) -> SignedIn | None:
+    """Create the account and sign in; ``None`` when the address already has an account. That case answers
+    like a new sign-up (no error, about the same time: the password is hashed all the same) but starts no
+    session and changes nothing: the account's owner is emailed that someone tried to sign up with it."""
+    try:
+        user = await create_user(session, email, password, name)
+    except DomainError as error:
+        if error.errors[0].code != ErrorCode.ALREADY_EXISTS:
+            raise
+        await _sign_up_attempted(session, kv, normalize_email(email), password)
+        return None
     events.enqueue(session, ACCOUNT_EMAIL_ACTOR, kind=VERIFY_EMAIL, user_id=str(user.id))
-    return await start_session(session, settings, user, client)
+    signed_in = await start_session(session, settings, user, client)
+    if invitation_token:
+        await _accept_invitation(session, user, invitation_token)
+    return signed_in
+
+
+async def _sign_up_attempted(session: AsyncSession, kv: KeyValue, email: str, password: str) -> None:
+    await hash_password(password)  # the same work as a new account's, so the answer takes as long
+    if await kv.incr(f"sign-up-notice:{email}", 3600) <= SIGN_UP_NOTICES_PER_HOUR:  # cap mail to one address
+        events.enqueue(session, ACCOUNT_EMAIL_ACTOR, kind=SIGN_UP_ATTEMPT, email=email)
+
+
+async def _accept_invitation(session: AsyncSession, user: User, token: str) -> None:
+    """Sign-up through an invitation link: join at once; a bad token refuses the whole sign-up."""
+    # organizations import accounts; this is the one way back
+    from codex_graphql.organizations import invitations
+
+    try:
+        await invitations.accept(session, user.id, token)
+    except DomainError as error:
+        for problem in error.errors:
+            problem.field = ["input", "invitationToken"]
+        raise
 
 
 def _login_email(raw: str) -> str:
@@ -117,29 +154,35 @@ def _login_email(raw: str) -> str:
         return raw.strip().lower()[:MAX_EMAIL_LENGTH]
 
 
-def _throttle_keys(email: str, ip: str) -> list[tuple[str, int]]:
-    return [(f"login-fail:email:{email}", 1), (f"login-fail:ip:{ip}", 5)]
-
-
-async def login(session: AsyncSession, settings: Settings, kv: KeyValue, email: str, password: str, client: Client) -> SignedIn:
+async def login(session: AsyncSession, settings: Settings, throttle: LoginThrottle, email: str, password: str,
+                client: Client) -> SignedIn:
+    """Check the credentials, throttled per (email, client address) pair and per address (see
+    ``accounts/throttle.py``): the attempt is reserved atomically before the password is verified, so
+    parallel guesses cannot all pass the limit; a throttled attempt verifies nothing."""
     email = _login_email(email)
-    window, limit = settings.login_failure_window_seconds, settings.login_max_failures
-    for key, factor in _throttle_keys(email, client.ip):
-        count = await kv.get(key)
-        if count is not None and int(count) >= limit * factor:
-            raise DomainError(
-                ErrorCode.THROTTLED,
-                f"Too many failed sign-in attempts. Try again in {window // 60} minutes or reset your password.",
-            )
-    user = await repository.user_by_email(session, email)
-    if not await verify_password(user.password_hash if user else None, password) or user is None:
-        counts = [await kv.incr(key, window) for key, _ in _throttle_keys(email, client.ip)]
+    ip = client.ip[:64]
+    decision = await throttle.reserve(email, ip)
+    if not decision.allowed:
+        raise DomainError(
+            ErrorCode.THROTTLED,
+            f"Too many failed sign-in attempts from this address. Try again in {decision.retry_after} seconds, "
+            "or reset your password.",
+        )
+    try:
+        user = await repository.user_by_email(session, email)
+        correct = await verify_password(user.password_hash if user else None, password) and user is not None
+    except BaseException:
+        await throttle.release(email, ip)
+        raise
+    if not correct or user is None:
+        failure = await throttle.failed(email, ip)
         error = DomainError(ErrorCode.INVALID_CREDENTIALS, "Email or password is wrong.")
-        # This failure locks the account's sign-in for the window: tell its owner, once per window.
-        if user is not None and counts[0] >= limit and await kv.incr(f"lockout-notice:{email}", window) == 1:
-            error.after_rollback = (_lockout_notice(user.id, window),)
+        # Many failures on this account (from any address): mail its owner an unlock link, once per window.
+        if user is not None and failure.account_failures >= settings.login_max_failures \
+                and await throttle.first_notice(email):
+            error.after_rollback = (_unlock_notice(user.id),)
         raise error
-    await kv.delete(f"login-fail:email:{email}")
+    await throttle.succeeded(email, ip)
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
     new_device = await _is_new_device(session, user.id, client)
@@ -154,11 +197,21 @@ async def login(session: AsyncSession, settings: Settings, kv: KeyValue, email: 
     return signed_in
 
 
-def _lockout_notice(user_id: uuid.UUID, window: int) -> Callable[[AsyncSession], Awaitable[None]]:
+def _unlock_notice(user_id: uuid.UUID) -> Callable[[AsyncSession], Awaitable[None]]:
     async def enqueue(session: AsyncSession) -> None:
-        events.enqueue(session, SECURITY_EMAIL_ACTOR, kind=LOCKOUT_NOTICE, user_id=str(user_id), minutes=max(1, window // 60))
+        events.enqueue(session, SECURITY_EMAIL_ACTOR, kind=UNLOCK_NOTICE, user_id=str(user_id))
 
     return enqueue
+
+
+async def unlock_sign_in(session: AsyncSession, throttle: LoginThrottle, token: str) -> User:
+    """Use an unlock link: every sign-in delay of the account (from every address) ends. Single use."""
+    row = await _use_token(session, token, UNLOCK_SIGN_IN)
+    user = await repository.user_by_id(session, row.user_id)
+    assert user is not None
+    await repository.mark_tokens_used(session, user.id, UNLOCK_SIGN_IN, utcnow())
+    await throttle.unlock(user.email)
+    return user
 
 
 def network_of(ip: str) -> str:
@@ -202,13 +255,27 @@ async def request_password_reset(session: AsyncSession, kv: KeyValue, email: str
     events.enqueue(session, ACCOUNT_EMAIL_ACTOR, kind=RESET_PASSWORD, email=email)
 
 
-async def request_verification_email(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def request_verification_email(session: AsyncSession, kv: KeyValue, user_id: uuid.UUID) -> User:
+    """Queue another verification mail for a signed-in, unverified account: at most
+    ``VERIFICATION_RESENDS_PER_HOUR`` per account and hour (counted in Redis)."""
     user = await repository.user_by_id(session, user_id)
     if user is None:
         raise DomainError(ErrorCode.NOT_FOUND, "Account not found.")
     if user.email_verified_at is not None:
-        raise DomainError(ErrorCode.INVALID_STATE, "This email address is already verified.")
+        raise DomainError(ErrorCode.EMAIL_ALREADY_VERIFIED, "This email address is already verified.")
+    if await kv.incr(f"verify-resend:{user.id}", 3600) > VERIFICATION_RESENDS_PER_HOUR:
+        raise DomainError(ErrorCode.THROTTLED, f"At most {VERIFICATION_RESENDS_PER_HOUR} verification emails per "
+                          "hour; use the newest one or try again later.")
     events.enqueue(session, ACCOUNT_EMAIL_ACTOR, kind=VERIFY_EMAIL, user_id=str(user.id))
+    return user
+
+
+async def _email_verified(session: AsyncSession, user: User) -> None:
+    """The account now proves it owns its address: grants made to the address become its access."""
+    from codex_graphql.commerce import grants  # commerce imports accounts; this is the one way back
+
+    await session.flush()
+    await grants.claim_for(session, user)
 
 
 async def issue_email_token(session: AsyncSession, user: User, purpose: str, ttl_seconds: int) -> str:
@@ -239,6 +306,7 @@ async def verify_email(session: AsyncSession, token: str) -> User:
     assert user is not None
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
+        await _email_verified(session, user)
     await session.flush()
     return user
 
@@ -253,6 +321,7 @@ async def reset_password(session: AsyncSession, token: str, new_password: str) -
     user.password_changed_at = now
     if user.email_verified_at is None:
         user.email_verified_at = now  # the link proved control of the mailbox
+        await _email_verified(session, user)
     await repository.mark_tokens_used(session, user.id, RESET_PASSWORD, now)
     await repository.revoke_user_sessions(session, user.id)
     await session.flush()

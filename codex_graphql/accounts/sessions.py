@@ -205,7 +205,10 @@ def _viewer_from(entry: dict, organization_hint: str | None) -> Viewer:
     member_orgs = {org for org, _, _ in members}
     active: str | None = None
     if organization_hint:
+        # Only a membership matches; a caller naming another organization is refused by the transport
+        # (context.organization_refused), never silently given the session's organization instead.
         active = next((org for org, slug, _ in members if organization_hint in (org, slug)), None)
+    chosen = active is not None
     if active is None and entry["active"] in member_orgs:
         active = entry["active"]
     if active is None and members:
@@ -217,5 +220,5 @@ def _viewer_from(entry: dict, organization_hint: str | None) -> Viewer:
         email_verified=entry["verified"],
         memberships=memberships,
         active_organization_id=uuid.UUID(active) if active else None,
-        extra={"organization_hint": organization_hint},
+        extra={"organization_hint": organization_hint, "organization_chosen": chosen},
     )

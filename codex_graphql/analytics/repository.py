@@ -27,6 +27,7 @@ from codex_graphql.analytics.models import (
 from codex_graphql.authz import in_organization
 from codex_graphql.commerce.models import Purchase
 from codex_graphql.content.models import ContentEntitlement
+from codex_graphql.pagination import cursor_instant, cursor_int, cursor_text
 from codex_graphql.relay import Page
 
 # -- views ----------------------------------------------------------------------------------------
@@ -129,19 +130,14 @@ def decode_customer_cursor(cursor: str, field: str) -> tuple[Any, uuid.UUID]:
         name, raw, user_id = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
         if name != field:
             raise ValueError("cursor of another order")
+        # Range-checked like PostgreSQL's columns (pagination.py): a forged value is a bad cursor, never a 500.
         if field in ("LAST_PURCHASE_AT", "JOINED_AT"):
-            value: Any = datetime.fromisoformat(raw)
-            if value.tzinfo is None:
-                raise ValueError("naive timestamp")
+            value: Any = cursor_instant(raw)
         elif field == "TOTAL_SPENT":
-            if not isinstance(raw, int) or isinstance(raw, bool):
-                raise ValueError("not an integer")
-            value = raw
+            value = cursor_int(raw)
         else:
-            if not isinstance(raw, str):
-                raise ValueError("not a string")
-            value = raw
-        return value, uuid.UUID(user_id)
+            value = cursor_text(raw)
+        return value, uuid.UUID(cursor_text(user_id))
     except (ValueError, TypeError, OverflowError, json.JSONDecodeError) as exc:
         raise GraphQLError("Invalid cursor.", extensions={"code": "BAD_USER_INPUT"}) from exc
 

@@ -4,8 +4,9 @@ rebuilding the trigger-maintained summaries.
 Conventions (also in the schema descriptions):
 - Money is minor units net of tax (``amount_cents - tax_cents``), like ``Content.revenueCents``.
 - FREE and GRANT purchases count as purchases (and customers) and add 0 revenue.
-- A purchase counts on the local day it was made; a refund counts (and subtracts its amount) on the
-  local day it was refunded, so revenue of a day is ``gross - refunded`` of that day.
+- A purchase counts on the local day it was made; a refund, partial or full, subtracts its amount (net
+  of tax, proportionally) on the local day it was made, so revenue of a day is ``gross - refunded`` of
+  that day. Refund counts count purchases that ended fully refunded (or revoked), on that day.
 """
 
 from __future__ import annotations

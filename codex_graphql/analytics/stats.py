@@ -21,8 +21,8 @@ class ContentStats:
     purchases: int = strawberry.field(
         description="Purchases ever made (PAID, FREE and GRANT; refunded ones included).")
     revenue_cents: int = strawberry.field(
-        description="Revenue of completed purchases net of tax, so refunds subtract (same as Content.revenueCents).")
-    refunds: int = strawberry.field(description="Purchases refunded or revoked.")
+        description="Revenue net of tax and of refunds, partial ones included (same as Content.revenueCents).")
+    refunds: int = strawberry.field(description="Purchases fully refunded or revoked (partial refunds only lower revenue).")
     views: int = strawberry.field(
         description="Playback URLs issued, counted once per viewer per hour.")
     unique_viewers: int = strawberry.field(description="Distinct signed-in viewers who were issued a playback URL.")

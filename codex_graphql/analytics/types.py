@@ -1,7 +1,7 @@
 """GraphQL types of the dashboard (``Organization.analytics``) and customers (``Organization.customers``).
 
 Money is minor units net of tax (``amountCents - taxCents``), like ``Content.revenueCents``; FREE and
-GRANT purchases count as purchases with 0 revenue; refunds subtract on the local day they happen.
+GRANT purchases count as purchases with 0 revenue; refunds (partial ones too) subtract on the local day they happen.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ class DateRange:
 class RevenueDay:
     day: date = strawberry.field(description="The local day.")
     revenue_cents: int = strawberry.field(
-        description="Net of tax: purchases made that day minus refunds made that day.")
+        description="Net of tax: purchases made that day minus refunds (partial ones too) made that day.")
     purchases: int = strawberry.field(description="Purchases made that day (FREE and GRANT included).")
-    refunds: int = strawberry.field(description="Refunds (and revoked grants) made that day.")
+    refunds: int = strawberry.field(
+        description="Purchases fully refunded (or grants revoked, disputes lost) that day; partial refunds only "
+        "subtract from revenueCents.")
 
 
 @strawberry.type(description="A best-selling content item (all time).")
@@ -57,7 +59,7 @@ def _clamp(limit: int, most: int) -> int:
 @strawberry.type(description=(
     "Sales figures of an organization, read from summaries maintained in the purchase transaction. "
     "Money is minor units net of tax; FREE and GRANT purchases count as purchases with 0 revenue; "
-    "a refund subtracts its amount on the local day it happens."
+    "a refund, partial or full, subtracts its amount on the local day it happens."
 ))
 class Analytics:
     organization_id: strawberry.Private[uuid.UUID]
@@ -97,7 +99,7 @@ class Analytics:
     async def purchase_count(self, info: strawberry.Info) -> int:
         return sum(r.purchases for r in await self._rows(info))
 
-    @strawberry.field(description="Refunds made in the range.")
+    @strawberry.field(description="Purchases fully refunded (or revoked) in the range; partial refunds are not counted.")
     async def refund_count(self, info: strawberry.Info) -> int:
         return sum(r.refunds for r in await self._rows(info))
 

@@ -20,9 +20,25 @@ class AuditAction(enum.Enum):
     ACCESS_GRANTED = strawberry.enum_value("ACCESS_GRANTED", description="Staff gave a person access without payment.")
     ACCESS_REVOKED = strawberry.enum_value("ACCESS_REVOKED", description="Staff took back granted access.")
     MEMBER_ADDED = strawberry.enum_value("MEMBER_ADDED", description="A person joined the organization with a role.")
+    MEMBER_INVITED = strawberry.enum_value("MEMBER_INVITED", description="Staff invited an email address to join with a role.")
+    INVITATION_REVOKED = strawberry.enum_value("INVITATION_REVOKED", description="Staff withdrew a pending invitation.")
+    INVITATION_ACCEPTED = strawberry.enum_value("INVITATION_ACCEPTED", description="A person joined by accepting an invitation.")
+    MEMBER_ROLE_CHANGED = strawberry.enum_value("MEMBER_ROLE_CHANGED", description="A member's role changed.")
+    MEMBER_REMOVED = strawberry.enum_value("MEMBER_REMOVED", description="Staff removed a member from the organization.")
+    MEMBER_LEFT = strawberry.enum_value("MEMBER_LEFT", description="A member left the organization.")
+    OWNERSHIP_TRANSFERRED = strawberry.enum_value(
+        "OWNERSHIP_TRANSFERRED", description="An owner made another member OWNER and became ADMIN."
+    )
     SETTINGS_CHANGED = strawberry.enum_value("SETTINGS_CHANGED", description="Organization settings changed (changed fields only).")
     CONTENT_PUBLISHED = strawberry.enum_value("CONTENT_PUBLISHED", description="A content item was published.")
     CONTENT_UNPUBLISHED = strawberry.enum_value("CONTENT_UNPUBLISHED", description="A content item was taken off the catalogue.")
+    PURCHASE_DISPUTED = strawberry.enum_value(
+        "PURCHASE_DISPUTED", description="The buyer opened a dispute (chargeback) with their bank; reported by Stripe.")
+    DISPUTE_CLOSED = strawberry.enum_value(
+        "DISPUTE_CLOSED", description="A dispute was decided (won: nothing changes; lost: counts as a full refund).")
+    REVIEW_MODERATED = strawberry.enum_value(
+        "REVIEW_MODERATED", description="Staff approved, rejected, hid or unhid a review (status before and after)."
+    )
     LOGIN_NEW_DEVICE = strawberry.enum_value(
         "LOGIN_NEW_DEVICE", description="A sign-in from a browser and network (IP /24) not seen for this account before."
     )
@@ -41,6 +57,8 @@ class AuditLogEntry(IdMixin, TimestampMixin, Base):
 
     organization_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    # Who acted when no person did: ``stripe`` for changes the payment provider reported (webhooks).
+    actor_service: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[AuditAction] = mapped_column(Enum(AuditAction, name="audit_action", native_enum=False, length=40))
     target_type: Mapped[str] = mapped_column(String(60))
     target_id: Mapped[uuid.UUID | None]

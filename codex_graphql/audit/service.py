@@ -39,17 +39,19 @@ def context_of(session: AsyncSession) -> AuditContext:
 
 async def record(session: AsyncSession, action: AuditAction, *, organization_id: uuid.UUID | None,
                  target_type: str, target_id: uuid.UUID | None, before: dict[str, Any] | None = None,
-                 after: dict[str, Any] | None = None, actor_user_id: uuid.UUID | None = None) -> AuditLogEntry:
+                 after: dict[str, Any] | None = None, actor_user_id: uuid.UUID | None = None,
+                 actor_service: str | None = None) -> AuditLogEntry:
     """Add one entry (flushed at once, so row-level security checks it in the current scope).
 
-    ``actor_user_id`` defaults to the context's user. A platform entry (``organization_id`` None) is
+    ``actor_user_id`` defaults to the context's user; ``actor_service`` names the system that acted when
+    no person did (``stripe`` for what the payment provider's webhooks reported). A platform entry (``organization_id`` None) is
     written in the actor's own scope, which its row policy requires; during sign-in the request is
     still anonymous, so the scope is switched for this one insert and then restored.
     """
     context = context_of(session)
     actor = actor_user_id or context.actor_user_id
     entry = AuditLogEntry(
-        organization_id=organization_id, actor_user_id=actor, action=action, target_type=target_type,
+        organization_id=organization_id, actor_user_id=actor, actor_service=actor_service, action=action, target_type=target_type,
         target_id=target_id, before=before, after=after, request_id=context.request_id,
         ip=(context.ip or None) and context.ip[:64], user_agent=(context.user_agent or None) and context.user_agent[:400],
     )

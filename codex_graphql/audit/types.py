@@ -37,6 +37,10 @@ class AuditLogEntry:
     ip: str | None = strawberry.field(description="Client IP address of that request.")
     user_agent: str | None = strawberry.field(description="Client user agent of that request.")
     created_at: datetime = strawberry.field(description="When it happened.")
+    actor_service: str | None = strawberry.field(
+        description="The system that acted when no person did: `stripe` for refunds and disputes the payment "
+        "provider reported (made in its dashboard or by the buyer's bank); null for actions of a person."
+    )
     actor_user_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
@@ -45,7 +49,7 @@ class AuditLogEntry:
             id=to_global_id("AuditLogEntry", row.id), action=row.action, target_type=row.target_type,
             target_id=to_global_id(row.target_type, row.target_id) if row.target_id else None,
             before=row.before, after=row.after, request_id=row.request_id, ip=row.ip, user_agent=row.user_agent,
-            created_at=row.created_at, actor_user_id=row.actor_user_id,
+            created_at=row.created_at, actor_service=row.actor_service, actor_user_id=row.actor_user_id,
         )
 
     @strawberry.field(description="Global id of the person who acted; null for automatic actions.")

@@ -4,12 +4,12 @@ import uuid
 
 import strawberry
 
-from codex_graphql import idempotency
+from codex_graphql import audit, idempotency
 from codex_graphql.authz import Permission
-from codex_graphql.commerce import repository, service
-from codex_graphql.commerce.types import Checkout, Purchase
+from codex_graphql.commerce import grants, refunds, repository, service
+from codex_graphql.commerce.types import Checkout, PendingGrant, Purchase
 from codex_graphql.context import Context
-from codex_graphql.errors import UserError
+from codex_graphql.errors import DomainError, ErrorCode, UserError
 from codex_graphql.payloads import errors_field, run_mutation
 from codex_graphql.permissions import HasOrgPermission, IsAuthenticated, guarded_mutation
 from codex_graphql.relay import decode_id, to_global_id
@@ -32,19 +32,52 @@ class ClaimFreeContentInput:
     )
 
 
-@strawberry.input(description="Refund a paid purchase; access ends at once.")
+@strawberry.input(description="Refund a paid purchase, in full or in part. Access ends only when it is refunded in full.")
 class RefundPurchaseInput:
-    purchase_id: strawberry.ID = strawberry.field(description="The purchase.")
+    purchase_id: strawberry.ID = strawberry.field(description="The purchase (PAID, not fully refunded).")
+    amount_cents: int | None = strawberry.field(
+        default=None, description="How much to refund, in minor units of the purchase's currency, tax included; at "
+        "most what remains (`amountCents - refundedAmountCents`, less refunds still pending). Omitted: all that "
+        "remains. More than that is refused (REFUND_EXCEEDS_REMAINING); 0 or less is INVALID_INPUT.",
+    )
     reason: str = strawberry.field(default="", description="Why (kept with the purchase; up to 1000 characters).")
-    idempotency_key: str = strawberry.field(description="Unique per refund attempt; retries reuse it.")
+    idempotency_key: str = strawberry.field(
+        description="Unique per refund attempt; a retry with the same key and input returns the first result (and "
+        "never refunds twice); the same key with another input is refused (IDEMPOTENCY_KEY_REUSED).")
 
 
-@strawberry.input(description="Give a person access without payment.")
+@strawberry.input(description="Give a person access without payment: name them by `userId` or by `email` (exactly one).")
 class GrantContentAccessInput:
     content_id: strawberry.ID = strawberry.field(description="An item of the active organization.")
-    user_id: strawberry.ID = strawberry.field(description="The person (a `User` id).")
+    user_id: strawberry.ID | None = strawberry.field(default=None, description="The person (a `User` id).")
+    email: str | None = strawberry.field(
+        default=None, description="The person's email address (case-insensitive). A verified account with this address "
+        "gets access at once (`purchase`); otherwise a `pendingGrant` is stored, an invitation mail is sent, and the "
+        "access is given when the account with this address verifies it. Granting the same item to the same address "
+        "again returns the open pending grant (no second mail).",
+    )
     note: str = strawberry.field(default="", description="Why (audit note, up to 1000 characters).")
     idempotency_key: str | None = strawberry.field(default=None, description="Optional: retries reuse it.")
+
+
+@strawberry.input(description="Withdraw a grant by email that was not claimed yet.")
+class RevokePendingGrantInput:
+    pending_grant_id: strawberry.ID = strawberry.field(description="The `PendingGrant` (still PENDING).")
+
+
+@strawberry.type(description="Result of grantContentAccess: a purchase when the person has a verified account, "
+                 "a pending grant when the access waits for an email address to be verified.")
+class GrantContentAccessPayload:
+    errors: list[UserError] = errors_field()
+    purchase: Purchase | None = strawberry.field(default=None, description="The GRANT purchase, when access was given now.")
+    pending_grant: PendingGrant | None = strawberry.field(
+        default=None, description="The pending grant, when the access waits for the address to be verified.")
+
+
+@strawberry.type(description="Result of revokePendingGrant.")
+class RevokePendingGrantPayload:
+    errors: list[UserError] = errors_field()
+    pending_grant: PendingGrant | None = strawberry.field(default=None, description="The pending grant, now REVOKED.")
 
 
 @strawberry.input(description="Take back access that was granted.")
@@ -118,42 +151,72 @@ class CommerceMutations:
 
         return await run_mutation(info, PurchasePayload, action)
 
-    @guarded_mutation(HasOrgPermission(Permission.PURCHASES_REFUND), description="Refund a paid purchase through the payment provider.")
+    @guarded_mutation(HasOrgPermission(Permission.PURCHASES_REFUND), description="Refund a paid purchase through the "
+                      "payment provider, in full or in part (`amountCents`). The purchase becomes PARTIALLY_REFUNDED "
+                      "(access kept) or REFUNDED (access ended); the buyer gets an email showing what they paid net "
+                      "of refunds.")
     async def refund_purchase(self, info: strawberry.Info, input: RefundPurchaseInput) -> PurchasePayload:
         ctx: Context = info.context
 
         async def action() -> dict:
-            request = {"purchaseId": input.purchase_id, "reason": input.reason}
-
-            async def run() -> dict:
-                purchase = await service.refund(ctx.db, ctx.services.payments, ctx.viewer,
-                                                decode_id(input.purchase_id, "Purchase"), input.reason, input.idempotency_key)
-                return {"purchaseId": str(purchase.id)}
-
-            result = await idempotency.once(ctx.db, ctx.require_user_id(), "refundPurchase", input.idempotency_key, request, run)
-            return {"purchase": await _purchase(ctx, result["purchaseId"])}
+            purchase_id, wrote_outbox = await refunds.refund_purchase(
+                ctx.services.db, ctx.services.payments, ctx.viewer, audit.context_of(ctx.db),
+                decode_id(input.purchase_id, "Purchase"), input.amount_cents, input.reason, input.idempotency_key,
+            )
+            if wrote_outbox:
+                ctx.services.relay.notify()
+            return {"purchase": await _purchase(ctx, str(purchase_id))}
 
         return await run_mutation(info, PurchasePayload, action)
 
-    @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Give a person access to an item without payment (a GRANT purchase).")
-    async def grant_content_access(self, info: strawberry.Info, input: GrantContentAccessInput) -> PurchasePayload:
+    @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Give a person access to an item "
+                      "without payment (a GRANT purchase), by user id or by email address (a pending grant until "
+                      "the address is verified).")
+    async def grant_content_access(self, info: strawberry.Info, input: GrantContentAccessInput) -> GrantContentAccessPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
+            if (input.user_id is None) == (input.email is None):
+                raise DomainError(ErrorCode.INVALID_INPUT, "Give exactly one of userId and email.", "userId")
+
             async def run() -> dict:
-                purchase = await service.grant(ctx.db, ctx.viewer, decode_id(input.content_id, "Content"),
-                                               decode_id(input.user_id, "User"), input.note)
-                return {"purchaseId": str(purchase.id)}
+                content_id = decode_id(input.content_id, "Content")
+                if input.email is not None:
+                    outcome = await grants.grant_by_email(ctx.db, ctx.viewer, content_id, input.email, input.note)
+                    purchase, pending = outcome.purchase, outcome.pending
+                else:
+                    purchase = await service.grant(ctx.db, ctx.viewer, content_id, decode_id(input.user_id, "User"),
+                                                   input.note)
+                    pending = None
+                return {"purchaseId": str(purchase.id) if purchase else None,
+                        "pendingGrantId": str(pending.id) if pending else None}
 
             if input.idempotency_key:
                 request = {"contentId": input.content_id, "userId": input.user_id, "note": input.note}
+                if input.email is not None:
+                    request["email"] = input.email
                 result = await idempotency.once(ctx.db, ctx.require_user_id(), "grantContentAccess",
                                                 input.idempotency_key, request, run)
             else:
                 result = await run()
-            return {"purchase": await _purchase(ctx, result["purchaseId"])}
+            pending_id = result.get("pendingGrantId")
+            pending = (await repository.pending_grant_by_id(ctx.db, ctx.viewer.active_organization_id, uuid.UUID(pending_id))
+                       if pending_id else None)
+            return {"purchase": await _purchase(ctx, result["purchaseId"]) if result.get("purchaseId") else None,
+                    "pending_grant": PendingGrant.from_model(pending) if pending else None}
 
-        return await run_mutation(info, PurchasePayload, action)
+        return await run_mutation(info, GrantContentAccessPayload, action)
+
+    @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Withdraw a grant by email before "
+                      "the address's account claims it; once claimed, use revokeContentAccess on its purchase.")
+    async def revoke_pending_grant(self, info: strawberry.Info, input: RevokePendingGrantInput) -> RevokePendingGrantPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            grant = await grants.revoke_pending(ctx.db, ctx.viewer, decode_id(input.pending_grant_id, "PendingGrant"))
+            return {"pending_grant": PendingGrant.from_model(grant)}
+
+        return await run_mutation(info, RevokePendingGrantPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Revoke granted access.")
     async def revoke_content_access(self, info: strawberry.Info, input: RevokeContentAccessInput) -> PurchasePayload:

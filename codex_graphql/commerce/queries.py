@@ -10,7 +10,7 @@ from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import repository
-from codex_graphql.commerce.types import CreatorEarnings, Purchase
+from codex_graphql.commerce.types import CreatorEarnings, PendingGrant, Purchase
 from codex_graphql.context import Context
 from codex_graphql.relay import Connection, build_connection, check_first, register_node
 
@@ -45,3 +45,12 @@ async def _purchase_node(ctx: Context, id_: uuid.UUID) -> Purchase | None:
         return None
     visible = purchase.user_id == ctx.viewer.user_id or ctx.viewer.can(Permission.PURCHASES_READ, purchase.organization_id)
     return Purchase.from_model(purchase) if visible else None
+
+
+@register_node("PendingGrant")
+async def _pending_grant_node(ctx: Context, id_: uuid.UUID) -> PendingGrant | None:
+    organization_id = ctx.viewer.active_organization_id
+    if organization_id is None or not ctx.viewer.can(Permission.CUSTOMERS_MANAGE, organization_id):
+        return None
+    grant = await repository.pending_grant_by_id(ctx.db, organization_id, id_)
+    return PendingGrant.from_model(grant) if grant else None

@@ -14,11 +14,14 @@ from codex_graphql.authz import in_organization
 from codex_graphql.commerce.models import (
     CheckoutSession,
     IdempotencyRecord,
+    PendingGrant,
     Purchase,
+    PurchaseRefund,
     PurchaseStatus,
+    RefundStatus,
     StripeEvent,
 )
-from codex_graphql.content.models import ContentEntitlement, EntitlementSource
+from codex_graphql.content.models import Content, ContentEntitlement, EntitlementSource
 from codex_graphql.organizations.models import Organization
 from codex_graphql.pagination import keyset_page
 from codex_graphql.relay import Page
@@ -31,6 +34,10 @@ async def checkout_by_provider_id(session: AsyncSession, organization_id: uuid.U
 
 async def checkout_by_id(session: AsyncSession, checkout_id: uuid.UUID) -> CheckoutSession | None:
     return await session.get(CheckoutSession, checkout_id)
+
+
+# Statuses that carry access: a partial refund leaves it; only a full refund (or a lost dispute) ends it.
+ENTITLING = (PurchaseStatus.COMPLETED, PurchaseStatus.PARTIALLY_REFUNDED)
 
 
 async def purchase_for_update(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> Purchase | None:
@@ -50,7 +57,7 @@ async def purchase_by_id(session: AsyncSession, purchase_id: uuid.UUID) -> Purch
 
 async def active_purchase(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, content_id: uuid.UUID) -> Purchase | None:
     statement = in_organization(select(Purchase), Purchase, organization_id).where(
-        Purchase.user_id == user_id, Purchase.content_id == content_id, Purchase.status == PurchaseStatus.COMPLETED
+        Purchase.user_id == user_id, Purchase.content_id == content_id, Purchase.status.in_(ENTITLING)
     )
     return await session.scalar(statement.order_by(Purchase.created_at.desc()).limit(1))
 
@@ -82,11 +89,13 @@ async def claim_event(conn: Any, event_id: str, event_type: str, payload_json: s
     return await conn.fetchval(_CLAIM_EVENT, event_id, event_type, payload_json, payment_intent_id) is not None
 
 
-_MARK_EVENT_HANDLED = "UPDATE stripe_event SET processed_at = now(), outcome = $2 WHERE id = $1"
+# Also stamps the organization the handler acted in (null when the event named none of ours), so the
+# row is the organization's under row-level security from then on.
+_MARK_EVENT_HANDLED = "UPDATE stripe_event SET processed_at = now(), outcome = $2, organization_id = $3 WHERE id = $1"
 
 
-async def mark_event_handled(conn: Any, event_id: str, outcome: str) -> None:
-    await conn.execute(_MARK_EVENT_HANDLED, event_id, outcome)
+async def mark_event_handled(conn: Any, event_id: str, outcome: str, organization_id: uuid.UUID | None) -> None:
+    await conn.execute(_MARK_EVENT_HANDLED, event_id, outcome, organization_id)
 
 
 # The checkout (locked), its item's creator and title (the item may have been deleted since), its
@@ -186,22 +195,50 @@ async def organization_purchases_count(session: AsyncSession, organization_id: u
     return int(await session.scalar(statement) or 0)
 
 
+_KEPT = Purchase.amount_cents - Purchase.tax_cents - Purchase.refunded_net_cents  # net of tax and refunds
+
+
 async def revenue_by_content(session: AsyncSession, organization_id: uuid.UUID, content_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     statement = in_organization(
-        select(Purchase.content_id, func.coalesce(func.sum(Purchase.amount_cents - Purchase.tax_cents), 0)),
-        Purchase, organization_id,
-    ).where(Purchase.content_id.in_(content_ids), Purchase.status == PurchaseStatus.COMPLETED).group_by(Purchase.content_id)
+        select(Purchase.content_id, func.coalesce(func.sum(_KEPT), 0)), Purchase, organization_id,
+    ).where(Purchase.content_id.in_(content_ids), Purchase.status.in_(ENTITLING)).group_by(Purchase.content_id)
     return {content_id: int(total) for content_id, total in (await session.execute(statement)).all()}
 
 
 async def creator_totals(session: AsyncSession, organization_id: uuid.UUID) -> list[tuple[uuid.UUID, int, int, int]]:
-    """(creator, purchases, gross net of tax, creator share) over completed purchases."""
+    """(creator, purchases, gross net of tax and refunds, creator share net of refunds) over purchases not
+    fully refunded."""
     statement = in_organization(
-        select(Purchase.creator_id, func.count(), func.coalesce(func.sum(Purchase.amount_cents - Purchase.tax_cents), 0),
-               func.coalesce(func.sum(Purchase.creator_share_cents), 0)),
+        select(Purchase.creator_id, func.count(), func.coalesce(func.sum(_KEPT), 0),
+               func.coalesce(func.sum(Purchase.creator_share_cents - Purchase.creator_refunded_cents), 0)),
         Purchase, organization_id,
-    ).where(Purchase.status == PurchaseStatus.COMPLETED).group_by(Purchase.creator_id)
+    ).where(Purchase.status.in_(ENTITLING)).group_by(Purchase.creator_id)
     return [(c, int(n), int(g), int(s)) for c, n, g, s in (await session.execute(statement)).all()]
+
+
+# -- refunds -------------------------------------------------------------------------------------
+# Lock order: the purchase (purchase_for_update) first, then its refund rows.
+async def refund_by_key(session: AsyncSession, organization_id: uuid.UUID, key: str) -> PurchaseRefund | None:
+    statement = in_organization(select(PurchaseRefund), PurchaseRefund, organization_id)
+    return await session.scalar(statement.where(PurchaseRefund.idempotency_key == key).with_for_update())
+
+
+async def refund_for_update(session: AsyncSession, organization_id: uuid.UUID, refund_id: uuid.UUID) -> PurchaseRefund | None:
+    statement = in_organization(select(PurchaseRefund), PurchaseRefund, organization_id)
+    return await session.scalar(statement.where(PurchaseRefund.id == refund_id).with_for_update())
+
+
+async def refund_by_provider_id(session: AsyncSession, organization_id: uuid.UUID, provider_refund_id: str) -> PurchaseRefund | None:
+    statement = in_organization(select(PurchaseRefund), PurchaseRefund, organization_id)
+    return await session.scalar(statement.where(PurchaseRefund.provider_refund_id == provider_refund_id))
+
+
+async def pending_refund_total(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> int:
+    """Reserved and not confirmed yet: counted against what remains to refund."""
+    statement = in_organization(select(func.coalesce(func.sum(PurchaseRefund.amount_cents), 0)), PurchaseRefund,
+                                organization_id)
+    statement = statement.where(PurchaseRefund.purchase_id == purchase_id, PurchaseRefund.status == RefundStatus.PENDING)
+    return int(await session.scalar(statement) or 0)
 
 
 # -- webhook inbox ---------------------------------------------------------------------------------
@@ -260,6 +297,70 @@ async def receipt_details(session: AsyncSession, organization_id: uuid.UUID, pur
         in_organization(select(Purchase, Purchase.content_title, Organization.name), Purchase, organization_id)
         .join(Organization, Organization.id == Purchase.organization_id)
         .where(Purchase.id == purchase_id)
+    )
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+# --- pending grants (access granted to an email address) ------------------------------------------
+
+_OPEN_GRANT = text("claimed_at IS NULL AND revoked_at IS NULL")
+
+
+async def lock_grant_email(session: AsyncSession, email: str) -> None:
+    """Serialize, until the transaction ends, grants to one address and the claim of its verification:
+    a grant either sees the account verified or leaves a pending row the claim then sees."""
+    await session.execute(
+        text("select pg_advisory_xact_lock(hashtextextended(:k, 0))").bindparams(k=f"grant-email:{email}")
+    )
+
+
+async def open_pending_grant(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID,
+                             email: str) -> PendingGrant | None:
+    statement = in_organization(select(PendingGrant), PendingGrant, organization_id).where(
+        PendingGrant.content_id == content_id, PendingGrant.email == email, _OPEN_GRANT)
+    return await session.scalar(statement)
+
+
+async def add_pending_grant(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID, email: str,
+                            note: str | None, granted_by_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The new row's id, or None when an open grant of this item to this address exists already."""
+    statement = insert(PendingGrant).values(
+        id=uuid.uuid4(), organization_id=organization_id, content_id=content_id, email=email, note=note,
+        granted_by_id=granted_by_id,
+    ).on_conflict_do_nothing(index_elements=[PendingGrant.content_id, PendingGrant.email],
+                             index_where=_OPEN_GRANT).returning(PendingGrant.id)
+    return (await session.execute(statement)).scalar()
+
+
+async def pending_grant_for_update(session: AsyncSession, organization_id: uuid.UUID, grant_id: uuid.UUID) -> PendingGrant | None:
+    """The grant, row-locked until the transaction ends and as committed by a concurrent claim or
+    revocation it waited for (so its status is current)."""
+    statement = in_organization(select(PendingGrant), PendingGrant, organization_id).where(PendingGrant.id == grant_id)
+    return await session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+
+
+async def pending_grant_by_id(session: AsyncSession, organization_id: uuid.UUID, grant_id: uuid.UUID) -> PendingGrant | None:
+    statement = in_organization(select(PendingGrant), PendingGrant, organization_id).where(PendingGrant.id == grant_id)
+    return await session.scalar(statement)
+
+
+async def pending_grants_addressed_to(session: AsyncSession, email: str) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(organization id, grant id) of the open grants to ``email``, in every organization (the addressee's
+    read policy admits them; writes then happen in each organization's scope)."""
+    statement = (select(PendingGrant.organization_id, PendingGrant.id)
+                 .where(PendingGrant.email == email, _OPEN_GRANT).order_by(PendingGrant.created_at, PendingGrant.id))
+    return [(org, id_) for org, id_ in (await session.execute(statement)).all()]
+
+
+async def pending_grant_details(session: AsyncSession, organization_id: uuid.UUID,
+                                grant_id: uuid.UUID) -> tuple[PendingGrant, str, str] | None:
+    """The grant with its item's title and its organization's name, for the invitation mail."""
+    statement = (
+        in_organization(select(PendingGrant, Content.title, Organization.name), PendingGrant, organization_id)
+        .join(Content, Content.id == PendingGrant.content_id)
+        .join(Organization, Organization.id == PendingGrant.organization_id)
+        .where(PendingGrant.id == grant_id)
     )
     row = (await session.execute(statement)).first()
     return (row[0], row[1], row[2]) if row else None

@@ -90,8 +90,14 @@ def commerce_routes(get_services: Any) -> list[Route]:
         if details is None:
             return HTMLResponse("<h1>Receipt not found.</h1>", status_code=404)
         purchase, title, organization_name = details
-        amount = f"{purchase.amount_cents / 100:.2f} {escape(purchase.currency)}"
+        def money(cents: int) -> str:
+            return f"{cents / 100:.2f} {escape(purchase.currency)}"
+
+        amount = money(purchase.amount_cents)
         refunded = f"<p>Refunded on {purchase.refunded_at:%Y-%m-%d}.</p>" if purchase.refunded_at else ""
+        if purchase.refunded_amount_cents:  # what was refunded and what the buyer paid in the end
+            amount += (f"</td></tr><tr><th>Refunded</th><td>{money(purchase.refunded_amount_cents)}</td></tr>"
+                       f"<tr><th>Net paid</th><td>{money(purchase.amount_cents - purchase.refunded_amount_cents)}")
         return HTMLResponse(f"""<!doctype html><html><head><meta charset="utf-8"><title>Receipt</title></head>
 <body><h1>Receipt</h1><p>{escape(organization_name)}</p><table>
 <tr><th>Item</th><td>{escape(title)}</td></tr><tr><th>Amount</th><td>{amount}</td></tr>

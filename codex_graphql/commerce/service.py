@@ -1,4 +1,4 @@
-"""Commerce rules: checkout, free claims, grants, refunds.
+"""Commerce rules: checkout, free claims, grants (refunds and disputes: ``refunds``).
 
 Money is never taken from the client: prices come from the database when a checkout starts and
 amounts from the payment provider when it completes (see ``webhooks``).
@@ -34,7 +34,10 @@ MAX_NOTE = 1000
 
 
 def _check_redirect(url: str, settings: Settings, field: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "http://[::1"
+        raise DomainError(ErrorCode.INVALID_INPUT, "Use an absolute http(s) URL.", field) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise DomainError(ErrorCode.INVALID_INPUT, "Use an absolute http(s) URL.", field)
     if parts.scheme == "http" and settings.is_production:
@@ -144,7 +147,8 @@ async def claim_free(session: AsyncSession, viewer: Viewer, content_id: uuid.UUI
 
 
 async def grant(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None, user_id: uuid.UUID | None,
-                note: str) -> Purchase:
+                note: str, user_field: str = "userId") -> Purchase:
+    """Access for a known account at once (``grants.grant_by_email`` calls this for verified addresses)."""
     organization_id = viewer.active_organization_id
     assert organization_id is not None
     content = await contents.for_update(session, organization_id, content_id) if content_id else None
@@ -156,7 +160,7 @@ async def grant(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | N
     if len(note) > MAX_NOTE:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Notes are at most {MAX_NOTE} characters.", "note")
     if await contents.entitled_content_ids(session, user.id, [content.id]):
-        raise DomainError(ErrorCode.ALREADY_OWNED, "This person already has access.", "userId")
+        raise DomainError(ErrorCode.ALREADY_OWNED, "This person already has access.", user_field)
     purchase = Purchase(
         organization_id=organization_id, user_id=user.id, content_id=content.id, creator_id=content.creator_id,
         content_title=content.title, kind=PurchaseKind.GRANT, status=PurchaseStatus.COMPLETED, amount_cents=0, currency=content.currency,
@@ -213,33 +217,3 @@ async def mark_refunded(session: AsyncSession, purchase: Purchase, reason: str |
     if remaining is not None:
         await repository.grant_entitlement(session, purchase.organization_id, purchase.user_id, purchase.content_id,
                                            ENTITLEMENT_SOURCES[remaining.kind], remaining.id)
-
-
-async def refund(session: AsyncSession, provider: PaymentProvider, viewer: Viewer, purchase_id: uuid.UUID | None,
-                 reason: str, idempotency_key: str) -> Purchase:
-    purchase = await _staff_purchase(session, viewer, purchase_id)
-    if purchase.status is PurchaseStatus.REFUNDED:
-        raise DomainError(ErrorCode.INVALID_STATE, "This purchase was already refunded.", "purchaseId")
-    if purchase.kind is not PurchaseKind.PAID or not purchase.payment_intent_id:
-        raise DomainError(ErrorCode.INVALID_STATE, "Only paid purchases can be refunded; revoke granted access instead.", "purchaseId")
-    if len(reason) > MAX_NOTE:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Reasons are at most {MAX_NOTE} characters.", "reason")
-    try:
-        result = await provider.refund(purchase.payment_intent_id, f"refund:{purchase.id}:{idempotency_key}", reason)
-    except Exception as exc:
-        raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, "The payment provider refused the refund; try again.") from exc
-    before = {"status": purchase.status.value, "refundReason": purchase.refund_reason}
-    purchase.refund_requested_at = utcnow()
-    purchase.refund_reason = reason or None
-    if result.status == "succeeded":
-        await mark_refunded(session, purchase, reason or None)
-        announce(session, purchase, REFUNDED_EVENT, "refund")
-    elif result.status in ("failed", "canceled"):
-        raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, f"The refund {result.status}.", "purchaseId")
-    await session.flush()
-    await audit.record(session, audit.AuditAction.PURCHASE_REFUNDED, organization_id=purchase.organization_id,
-                       target_type="Purchase", target_id=purchase.id, before=before,
-                       after={"status": purchase.status.value, "refundReason": purchase.refund_reason,
-                              "amountCents": purchase.amount_cents, "currency": purchase.currency,
-                              "providerStatus": result.status})
-    return purchase

@@ -12,7 +12,7 @@ import orjson
 import strawberry
 
 from codex_graphql.authz import Permission
-from codex_graphql.commerce import repository, service
+from codex_graphql.commerce import refunds, repository, service
 from codex_graphql.commerce.models import Purchase as PurchaseModel
 from codex_graphql.commerce.types import Purchase
 from codex_graphql.context import Context
@@ -23,19 +23,25 @@ from codex_graphql.permissions import HasOrgPermission, guarded_subscription
 from codex_graphql.relay import decode_id
 
 
-@strawberry.enum(description="What happened to a purchase.")
+@strawberry.enum(description="What happened to a purchase. COMPLETED: paid, claimed or granted. PARTIALLY_REFUNDED: "
+                 "part of the amount was refunded and the buyer keeps access (`purchase.refundedAmountCents` is the "
+                 "running total). REFUNDED: the whole amount was refunded, the grant revoked or a dispute lost; "
+                 "access ended.")
 class PurchaseEventType(enum.StrEnum):
     COMPLETED = "COMPLETED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED"
 
 
-EVENT_TYPES = {service.COMPLETED_EVENT: PurchaseEventType.COMPLETED, service.REFUNDED_EVENT: PurchaseEventType.REFUNDED}
+EVENT_TYPES = {service.COMPLETED_EVENT: PurchaseEventType.COMPLETED,
+               refunds.PARTIALLY_REFUNDED_EVENT: PurchaseEventType.PARTIALLY_REFUNDED,
+               service.REFUNDED_EVENT: PurchaseEventType.REFUNDED}
 
 
-@strawberry.type(description="A purchase completed or was refunded.")
+@strawberry.type(description="A purchase completed or was refunded, in part or in full.")
 class PurchaseEvent:
     event_id: strawberry.ID = strawberry.field(description="Unique id of the event; redeliveries repeat it.")
-    type: PurchaseEventType = strawberry.field(description="COMPLETED or REFUNDED.")
+    type: PurchaseEventType = strawberry.field(description="What happened: COMPLETED, PARTIALLY_REFUNDED or REFUNDED.")
     purchase: Purchase | None = strawberry.field(description="The purchase as it is now.")
 
 
@@ -43,7 +49,8 @@ class PurchaseEvent:
 class CommerceSubscriptions:
     @guarded_subscription(
         HasOrgPermission(Permission.PURCHASES_READ),
-        description="Purchases completed and refunded in an organization, live. `organizationId` must be the active organization.",
+        description="Purchases completed and refunded (in part or in full) in an organization, live. "
+        "`organizationId` must be the active organization.",
     )
     async def purchase_events(self, info: strawberry.Info, organization_id: strawberry.ID) -> AsyncGenerator[PurchaseEvent, None]:
         ctx: Context = info.context

@@ -9,7 +9,14 @@ from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import loaders
-from codex_graphql.commerce.models import CheckoutStatus, PurchaseKind, PurchaseStatus
+from codex_graphql.commerce.models import (
+    CheckoutStatus,
+    DisputeStatus,
+    PendingGrantStatus,
+    PurchaseKind,
+    PurchaseStatus,
+)
+from codex_graphql.commerce.models import PendingGrant as PendingGrantModel
 from codex_graphql.commerce.models import Purchase as PurchaseModel
 from codex_graphql.content.types import Content
 from codex_graphql.organizations import loaders as organization_loaders
@@ -21,13 +28,19 @@ from codex_graphql.relay import Node, to_global_id
 @strawberry.type(description="Access to a content item: bought, claimed free, or granted by staff.")
 class Purchase(Node):
     kind: PurchaseKind = strawberry.field(description="PAID, FREE or GRANT.")
-    status: PurchaseStatus = strawberry.field(description="COMPLETED, or REFUNDED (access revoked).")
+    status: PurchaseStatus = strawberry.field(
+        description="COMPLETED, PARTIALLY_REFUNDED (access kept) or REFUNDED (access revoked).")
     amount_cents: int = strawberry.field(description="Amount paid in minor units, tax included, as the payment provider reported it.")
     tax_cents: int = strawberry.field(description="Tax included in the amount.")
     currency: str = strawberry.field(description="ISO 4217 currency code.")
     content_title: str = strawberry.field(description="The item's title at the time of purchase.")
     created_at: datetime = strawberry.field(description="When access was obtained.")
-    refunded_at: datetime | None = strawberry.field(description="When it was refunded or revoked.")
+    refunded_at: datetime | None = strawberry.field(
+        description="When it was fully refunded or revoked (access ended); null while only partly refunded.")
+    refunded_amount_cents: int = strawberry.field(
+        description="Refunded so far in minor units, tax included (through refundPurchase, the payment provider's "
+        "dashboard or a lost dispute); the buyer paid `amountCents - refundedAmountCents` in the end. Visible "
+        "wherever the purchase is: to its buyer and to staff with PURCHASES_READ.")
     row: strawberry.Private[PurchaseModel]
 
     @classmethod
@@ -36,7 +49,7 @@ class Purchase(Node):
             id=to_global_id("Purchase", purchase.id), kind=purchase.kind, status=purchase.status,
             amount_cents=purchase.amount_cents, tax_cents=purchase.tax_cents, currency=purchase.currency,
             content_title=purchase.content_title, created_at=purchase.created_at, refunded_at=purchase.refunded_at,
-            row=purchase,
+            refunded_amount_cents=purchase.refunded_amount_cents, row=purchase,
         )
 
     @property
@@ -77,9 +90,21 @@ class Purchase(Node):
     def creator_share_cents(self) -> int | None:
         return self.row.creator_share_cents
 
-    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="When the buyer opened a dispute (chargeback).")
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ),
+             description="The creator's share given back by refunds (proportional to the refunded amount), in minor "
+             "units; their earnings from this sale are `creatorShareCents - creatorRefundedCents`.")
+    def creator_refunded_cents(self) -> int | None:
+        return self.row.creator_refunded_cents
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ),
+             description="When the buyer opened a dispute (chargeback); cleared when the dispute is won.")
     def disputed_at(self) -> datetime | None:
         return self.row.disputed_at
+
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ),
+             description="The dispute's state (OPEN, WON or LOST); null when the buyer never disputed the payment.")
+    def dispute_status(self) -> DisputeStatus | None:
+        return self.row.dispute_status
 
     @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Why it was refunded, or the note of a grant.")
     def note(self) -> str | None:
@@ -89,9 +114,10 @@ class Purchase(Node):
 @strawberry.type(description="A creator's earnings in an organization.")
 class CreatorEarnings:
     creator: User | None = strawberry.field(description="The creator.")
-    purchases: int = strawberry.field(description="Completed purchases of their items.")
-    gross_cents: int = strawberry.field(description="Revenue of their items, net of tax.")
-    share_cents: int = strawberry.field(description="Their share, by the organization's creator share percentage.")
+    purchases: int = strawberry.field(description="Purchases of their items not fully refunded.")
+    gross_cents: int = strawberry.field(description="Revenue of their items, net of tax and refunds.")
+    share_cents: int = strawberry.field(
+        description="Their share, by the organization's creator share percentage, less the part refunds gave back.")
 
 
 @strawberry.type(description="A checkout the viewer started.")
@@ -101,3 +127,30 @@ class Checkout:
     checkout_url: str = strawberry.field(description="Send the customer here to pay.")
     amount_cents: int = strawberry.field(description="Price at checkout, before tax.")
     currency: str = strawberry.field(description="ISO 4217 currency code.")
+
+
+@strawberry.type(description="Access granted by email to an address without a verified account yet (see "
+                 "`grantContentAccess`). Visible to staff with CUSTOMERS_MANAGE in its organization.")
+class PendingGrant(Node):
+    email: str = strawberry.field(description="The address (normalized: trimmed, lower-case).")
+    status: PendingGrantStatus = strawberry.field(description="PENDING until claimed at verification or revoked.")
+    note: str | None = strawberry.field(description="Why it was granted (audit note).")
+    created_at: datetime = strawberry.field(description="When it was granted.")
+    claimed_at: datetime | None = strawberry.field(description="When the address's account verified it and got access.")
+    revoked_at: datetime | None = strawberry.field(description="When staff withdrew it (`revokePendingGrant`).")
+    row: strawberry.Private[PendingGrantModel]
+
+    @classmethod
+    def from_model(cls, grant: PendingGrantModel) -> PendingGrant:
+        return cls(id=to_global_id("PendingGrant", grant.id), email=grant.email, status=grant.status, note=grant.note,
+                   created_at=grant.created_at, claimed_at=grant.claimed_at, revoked_at=grant.revoked_at, row=grant)
+
+    @strawberry.field(description="The item granted.")
+    async def content(self, info: strawberry.Info) -> Content | None:
+        row = await loaders.purchased_content(info.context).load(self.row.content_id)
+        return Content.from_model(row) if row else None
+
+    @strawberry.field(description="Global id of the GRANT purchase it became when claimed (pass it to "
+                      "`revokeContentAccess` to take the access back); null before.")
+    def purchase_id(self) -> strawberry.ID | None:
+        return to_global_id("Purchase", self.row.purchase_id) if self.row.purchase_id else None

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import events
-from codex_graphql.commerce import repository, service
+from codex_graphql.commerce import refunds, repository, service
 from codex_graphql.commerce.models import (
     CheckoutStatus,
     Purchase,
@@ -48,12 +48,12 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
             if await repository.claim_event(conn, event["id"], event["type"], payload.decode(),
                                             _payment_intent((event.get("data") or {}).get("object") or {})):
                 outcome = await _dispatch(session, event["type"], event["data"]["object"])
-                await repository.mark_event_handled(conn, event["id"], outcome)
+                await repository.mark_event_handled(conn, event["id"], outcome, session.info.get(_EVENT_ORGANIZATION))
             wrote_outbox = bool(session.info.get("outbox_dirty"))
         return Ingested(event["id"], wrote_outbox)
     except Exception:
         log.exception("inline webhook handling failed; the queued job will retry", extra={"event_id": event["id"]})
-    async with db.transaction() as session:
+    async with db.transaction(TenantScope.platform_wide()) as session:
         stored = await repository.store_event(session, event["id"], event["type"], event)
         if stored:
             events.enqueue(session, HANDLE_ACTOR, event_id=event["id"])
@@ -65,23 +65,31 @@ def _payment_intent(obj: dict[str, Any]) -> str | None:
 
 
 def _scope_hint(event: dict[str, Any]) -> TenantScope:
-    """Checkout events name their organization: start in its tenant scope, which handling switches to first."""
+    """The inbox is a platform-wide reader: every delivery runs under the platform scope (the event's
+    organization is not known before handling). Checkout events name their organization: start in its
+    tenant scope as well, which handling switches to first."""
     try:
         organization_id = _uuid(event["data"]["object"]["metadata"]["organization_id"])
     except (KeyError, TypeError):
         organization_id = None
-    return TenantScope(organization_id=organization_id)
+    return TenantScope.platform_wide(organization_id)
+
+
+# session.info key: the organization the handler acted in, stamped on the inbox row as it is marked handled.
+_EVENT_ORGANIZATION = "event_organization_id"
 
 
 async def _scope_to(session: AsyncSession, organization_id: uuid.UUID) -> None:
-    scope = TenantScope(organization_id=organization_id)
+    """Act in the event's organization (keeping the platform scope, so the inbox stays readable)."""
+    session.info[_EVENT_ORGANIZATION] = organization_id
+    scope = TenantScope.platform_wide(organization_id)
     if session.info.get("scope") != scope:
         await rescope(session, scope)
 
 
 async def handle(db: Database, event_id: str) -> str:
     """Handle one stored event; safe to run any number of times, concurrently."""
-    async with db.transaction() as session:
+    async with db.transaction(TenantScope.platform_wide()) as session:
         stored = await repository.lock_event(session, event_id)
         if stored is None:
             return "unknown"
@@ -90,6 +98,7 @@ async def handle(db: Database, event_id: str) -> str:
         outcome = await _dispatch(session, stored.type, stored.payload["data"]["object"])
         stored.processed_at = utcnow()
         stored.outcome = outcome
+        stored.organization_id = session.info.get(_EVENT_ORGANIZATION)
         return outcome
 
 
@@ -100,8 +109,10 @@ async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any])
         return await _checkout_failed(session, obj)
     if event_type == "charge.refunded":
         return await _charge_refunded(session, obj)
-    if event_type == "charge.dispute.created":
-        return await _dispute_created(session, obj)
+    if event_type in ("charge.refund.updated", "refund.updated"):
+        return await _refund_updated(session, obj)
+    if event_type in ("charge.dispute.created", "charge.dispute.closed"):
+        return await _dispute(session, obj, closed=event_type == "charge.dispute.closed")
     return "ignored"
 
 
@@ -179,17 +190,12 @@ async def _purchase_for_payment(session: AsyncSession, payment_intent: str | Non
 
 
 async def _charge_refunded(session: AsyncSession, obj: dict[str, Any]) -> str:
-    if not obj.get("refunded"):
-        return "partial_refund_recorded"
     purchase = await _purchase_for_payment(session, obj.get("payment_intent"))
     if purchase is None:
-        return "refund_before_purchase"  # the completion handler sees this event and ends REFUNDED
+        # A full refund before the completion arrived: the completion handler sees this event and ends REFUNDED.
+        return "refund_before_purchase" if obj.get("refunded") else "partial_refund_before_purchase"
     _remember_charge(purchase, obj)
-    if purchase.status is PurchaseStatus.REFUNDED:
-        return "already_refunded"
-    await service.mark_refunded(session, purchase, purchase.refund_reason or "refunded at the payment provider")
-    service.announce(session, purchase, service.REFUNDED_EVENT, "refund")
-    return "purchase_refunded"
+    return await refunds.charge_refunded(session, purchase, obj)
 
 
 def _remember_charge(purchase: Purchase, charge: dict[str, Any]) -> None:
@@ -199,11 +205,17 @@ def _remember_charge(purchase: Purchase, charge: dict[str, Any]) -> None:
         purchase.receipt_url = charge["receipt_url"]
 
 
-async def _dispute_created(session: AsyncSession, obj: dict[str, Any]) -> str:
+async def _refund_updated(session: AsyncSession, obj: dict[str, Any]) -> str:
+    purchase = await _purchase_for_payment(session, obj.get("payment_intent"))
+    if purchase is None:
+        return "refund_unmatched"
+    return await refunds.refund_updated(session, purchase, obj)
+
+
+async def _dispute(session: AsyncSession, obj: dict[str, Any], closed: bool) -> str:
     purchase = await _purchase_for_payment(session, obj.get("payment_intent"))
     if purchase is None:
         return "dispute_unmatched"
-    if purchase.disputed_at is None:
-        purchase.disputed_at = utcnow()
-        service.announce(session, purchase, service.DISPUTED_EVENT, None)
-    return "purchase_flagged"
+    if closed:
+        return await refunds.dispute_closed(session, purchase, obj)
+    return await refunds.dispute_created(session, purchase, obj)

@@ -87,6 +87,9 @@ class Content(IdMixin, TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
     published_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # Set when the storage hygiene job deleted the files of an item deleted longer ago than the retention
+    # period with no active entitlement left; the row stays (purchases reference it).
+    purged_at: Mapped[datetime | None]
     # Defaults come from the organization's settings when the item is created.
     listed: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     allow_downloads: Mapped[bool] = mapped_column(default=False, server_default=text("false"))

@@ -121,3 +121,15 @@ async def by_ids_for_history(session: AsyncSession, content_ids: list[uuid.UUID]
     of the active organization for its staff, and the items the viewer is entitled to even when
     unpublished or deleted. Others are null (the purchase keeps its own title snapshot)."""
     return list((await session.scalars(select(Content).where(Content.id.in_(content_ids)))).all())
+
+
+async def purgeable(session: AsyncSession, organization_id: uuid.UUID, deleted_before: datetime, limit: int) -> list[Content]:
+    """Items deleted before ``deleted_before`` whose files are still kept although no active entitlement
+    remains (locked; rows another clean-up pass holds are skipped)."""
+    entitled = select(ContentEntitlement.id).where(
+        ContentEntitlement.content_id == Content.id, ContentEntitlement.revoked_at.is_(None)
+    ).exists()
+    statement = in_organization(select(Content), Content, organization_id).where(
+        Content.deleted_at < deleted_before, Content.purged_at.is_(None), ~entitled
+    )
+    return list((await session.scalars(statement.limit(limit).with_for_update(of=Content, skip_locked=True))).all())

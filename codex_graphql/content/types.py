@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -10,13 +11,18 @@ from codex_graphql.accounts.types import User
 from codex_graphql.analytics import stats as analytics_stats
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import loaders as commerce_loaders
-from codex_graphql.content import loaders, service
+from codex_graphql.content import downloads, loaders, service
 from codex_graphql.content.models import Content as ContentModel
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.context import Context
-from codex_graphql.errors import Forbidden, Unauthenticated
+from codex_graphql.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from codex_graphql.permissions import HasOrgPermission, guarded
-from codex_graphql.relay import Node, to_global_id
+from codex_graphql.relay import Connection, Node, to_global_id
+from codex_graphql.reviews import loaders as review_loaders
+from codex_graphql.reviews import service as review_service
+from codex_graphql.reviews import types as review_types
+from codex_graphql.reviews.models import ReviewStatus
+from codex_graphql.reviews.types import Review
 from codex_graphql.storage import SignedRequest
 
 
@@ -32,7 +38,25 @@ class Playback:
     expires_at: datetime = strawberry.field(description="When the URL stops working.")
 
 
-@strawberry.type(description="A thumbnail image of a video.")
+@strawberry.type(description="A signed, short-lived download link to an item's original file, and the viewer's "
+                 "download allowance for their purchase of it.")
+class Download:
+    url: str | None = strawberry.field(
+        description="Signed URL that downloads the original file (Content-Disposition: attachment); null when the "
+        "purchase's downloads are used up."
+    )
+    expires_at: datetime | None = strawberry.field(description="When the URL stops working (minutes from issue).")
+    used: int | None = strawberry.field(description="Downloads counted for this purchase; null for staff (not counted).")
+    limit: int | None = strawberry.field(description="Downloads allowed per purchase; null means no limit.")
+    remaining: int | None = strawberry.field(description="Downloads left for this purchase; null means no limit.")
+
+    @classmethod
+    def of(cls, issued: downloads.IssuedDownload) -> Download:
+        return cls(url=issued.url, expires_at=issued.expires_at, used=issued.used, limit=issued.limit,
+                   remaining=issued.remaining)
+
+
+@strawberry.type(description="A thumbnail image: a frame of a video, or the cover art embedded in an audio file.")
 class Thumbnail:
     url: str = strawberry.field(description="Signed URL of the JPEG image.")
     width: int = strawberry.field(description="Width in pixels.")
@@ -47,6 +71,10 @@ class MediaInfo:
     width: int | None = strawberry.field(description="Video width in pixels.")
     height: int | None = strawberry.field(description="Video height in pixels.")
     bit_rate: int | None = strawberry.field(description="Overall bit rate in bits per second.")
+
+
+FirstArg = Annotated[int | None, strawberry.argument(description="Page size, at most 100 (default 20).")]
+AfterArg = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
 
 
 def signed_headers(request: SignedRequest) -> list[Header]:
@@ -104,14 +132,14 @@ class Content(Node):
         user = await account_loaders.users(info.context).load(self.row.creator_id)
         return User.from_model(user) if user else None
 
-    @strawberry.field(description="URL of the main thumbnail (videos, once processed).")
+    @strawberry.field(description="URL of the smallest thumbnail, signed (videos, and audio with cover art, once processed); null without one.")
     async def thumbnail_url(self, info: strawberry.Info) -> str | None:
         if not self.row.thumbnails:
             return None
         smallest = min(self.row.thumbnails, key=lambda t: t["width"])
         return (await info.context.services.storage.presign_get(smallest["key"], service.URL_TTL_SECONDS)).url
 
-    @strawberry.field(description="Every thumbnail size (videos, once processed).")
+    @strawberry.field(description="Every thumbnail size, smallest first (videos, and audio with cover art, once processed).")
     async def thumbnails(self, info: strawberry.Info) -> list[Thumbnail]:
         storage = info.context.services.storage
         return [
@@ -119,7 +147,7 @@ class Content(Node):
             for t in sorted(self.row.thumbnails, key=lambda t: t["width"])
         ]
 
-    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Revenue from completed purchases, net of tax, in minor units.")
+    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Revenue from this item's purchases in minor units, net of tax and of refunds (partial ones included).")
     async def revenue_cents(self, info: strawberry.Info) -> int | None:
         return await commerce_loaders.revenue(info.context).load(self.row.id)
 
@@ -173,6 +201,71 @@ class Content(Node):
         if not service.can_play(ctx.viewer, self.row, entitled):
             return None
         return await loaders.positions(ctx).load(self.row.id)
+
+    @strawberry.field(
+        description="A signed download link for viewers entitled to the item (a purchase, grant or free claim) and "
+        "for staff, when the item allows downloads; null when it does not. FORBIDDEN (and null) without access. "
+        "The first read counts one download against the purchase's limit and opens a link window of a few "
+        "minutes; reads within that window return a link with the same expiry and count nothing. Once the "
+        "limit is used up `url` is null. `requestDownload` always issues (and counts) a fresh link."
+    )
+    async def download(self, info: strawberry.Info) -> Download | None:
+        ctx: Context = info.context
+        if not self.row.allow_downloads:
+            return None
+        entitled = await loaders.entitlements(ctx).load(self.row.id)
+        if not service.can_play(ctx.viewer, self.row, entitled):
+            if not ctx.viewer.is_authenticated:
+                raise Unauthenticated("Sign in to download this content.")
+            raise Forbidden("You do not have access to download this content.")
+        try:
+            issued = await downloads.issue(ctx.db, ctx.services.storage, ctx.viewer, self.row, entitled,
+                                           reuse_window=True)
+        except DomainError as error:
+            if error.errors[0].code is not ErrorCode.DOWNLOAD_LIMIT_REACHED:
+                raise
+            used, limit = getattr(error, "used", None), getattr(error, "limit", None)
+            issued = downloads.IssuedDownload(url=None, expires_at=None, used=used, limit=limit)
+        return Download.of(issued)
+
+    @strawberry.field(description="Average of the published ratings (1 to 5, two decimals); null without any.")
+    async def rating_average(self, info: strawberry.Info) -> float | None:
+        count, total = await review_loaders.summaries(info.context).load(self.row.id)
+        return review_service.average(count, total)
+
+    @strawberry.field(description="Number of published reviews.")
+    async def rating_count(self, info: strawberry.Info) -> int:
+        return (await review_loaders.summaries(info.context).load(self.row.id))[0]
+
+    @strawberry.field(description="Published reviews, newest first.")
+    async def reviews(
+        self, info: strawberry.Info,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> Connection[Review]:
+        return await review_types.connection(info.context, self.row.id, review_service.PUBLIC_STATUSES, first, after,
+                                              published_only=True)
+
+    @guarded(
+        HasOrgPermission(Permission.CONTENT_MANAGE),
+        description="Every review of the item in any status (PENDING, PUBLISHED, HIDDEN, REJECTED), newest first, "
+        "for moderation; narrowed to one status with `status`.",
+    )
+    async def moderation_reviews(
+        self, info: strawberry.Info,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        status: Annotated[ReviewStatus | None, strawberry.argument(description="Only reviews in this status.")] = None,
+    ) -> Connection[Review] | None:
+        statuses = (status,) if status is not None else review_service.ALL_STATUSES
+        return await review_types.connection(info.context, self.row.id, statuses, first, after, published_only=False)
+
+    @strawberry.field(description="The signed-in viewer's own review of this item, in any status; null when none.")
+    async def viewer_review(self, info: strawberry.Info) -> Review | None:
+        if info.context.viewer.user_id is None:
+            return None
+        review = await review_loaders.own_reviews(info.context).load(self.row.id)
+        return Review.from_model(review) if review else None
 
 
 @strawberry.type(description="Where to send the file: one signed PUT, or a multipart upload.")

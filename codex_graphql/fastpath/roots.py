@@ -250,6 +250,7 @@ PURCHASE_SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "kind": ("kind", plain), "status": ("status", plain), "amountCents": ("amount_cents", plain),
     "taxCents": ("tax_cents", plain), "currency": ("currency", plain), "contentTitle": ("content_title", plain),
     "createdAt": ("created_at", iso), "refundedAt": ("refunded_at", iso),
+    "refundedAmountCents": ("refunded_amount_cents", plain),
 }
 
 

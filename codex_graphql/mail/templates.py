@@ -50,15 +50,39 @@ def refund_notice(to: str, name: str, title: str, seller: str, amount: str, rece
                 html=_html(lines, receipt, "View receipt"))
 
 
-def sign_in_locked(to: str, name: str, minutes: int, reset_link: str, link_minutes: int) -> Mail:
+def partial_refund_notice(to: str, name: str, title: str, seller: str, refunded: str, paid: str, net: str,
+                          receipt: str) -> Mail:
+    """Part of a purchase was refunded: access continues; the receipt shows the net amount."""
+    lines = [f"Hello {name or to},", f"{seller} refunded part of your purchase of “{title}”: {refunded} of {paid}.",
+             f"You paid {net} in the end. You keep access to it. The refund reaches your account in a few days, "
+             "depending on your bank. Your updated receipt:"]
+    return Mail(to=to, subject=f"Partial refund: {title}", text="\n\n".join([*lines, receipt]) + "\n",
+                html=_html(lines, receipt, "View receipt"))
+
+
+def sign_in_unlock(to: str, name: str, unlock_link: str, reset_link: str, link_minutes: int) -> Mail:
     lines = [
         f"Hello {name or to},",
-        f"There were too many failed attempts to sign in to your account, so signing in is locked for {minutes} minutes.",
-        "If that was you and you forgot your password, reset it with the link below "
-        f"(it expires in {link_minutes} minutes). If it was not you, your account is safe; "
-        "choosing a new password is still a good idea.",
+        "There were many failed attempts to sign in to your account, so sign-in attempts from the addresses "
+        "involved are slowed down. Your account is not locked: you can still sign in from your usual devices.",
+        "If you forgot your password, choose a new one here (if the attempts were not yours, that is still a "
+        f"good idea): {reset_link}",
+        f"If you are being delayed, the link below lifts every delay at once. Each link works once and expires "
+        f"in {link_minutes} minutes.",
     ]
-    return Mail(to=to, subject="Sign-in temporarily locked", text="\n\n".join([*lines, reset_link]) + "\n",
+    return Mail(to=to, subject="Failed sign-in attempts on your account", text="\n\n".join([*lines, unlock_link]) + "\n",
+                html=_html(lines, unlock_link, "Lift the sign-in delays"))
+
+
+def sign_up_attempt(to: str, name: str, reset_link: str, link_minutes: int) -> Mail:
+    lines = [
+        f"Hello {name or to},",
+        "Someone just tried to create a Codex account with this email address, which already has an account: "
+        "yours. Nothing was changed.",
+        "If it was you, sign in instead; if you forgot your password, choose a new one with the link below "
+        f"(it expires in {link_minutes} minutes). If it was not you, ignore this email.",
+    ]
+    return Mail(to=to, subject="Someone tried to sign up with your address", text="\n\n".join([*lines, reset_link]) + "\n",
                 html=_html(lines, reset_link, "Reset your password"))
 
 
@@ -72,3 +96,26 @@ def new_sign_in(to: str, name: str, when: str, ip: str, user_agent: str, reset_l
     ]
     return Mail(to=to, subject="New sign-in to your account", text="\n\n".join([*lines, reset_link]) + "\n",
                 html=_html(lines, reset_link, "Reset your password"))
+
+
+def grant_invitation(to: str, title: str, seller: str, link: str) -> Mail:
+    lines = [
+        "Hello,",
+        f"{seller} gave you access to “{title}” on Codex.",
+        f"Sign up (or sign in) with this email address, {to}, and confirm the address: the item then appears in "
+        "your library.",
+    ]
+    return Mail(to=to, subject=f"{seller} gave you access to “{title}”", text="\n\n".join([*lines, link]) + "\n",
+                html=_html(lines, link, "Sign up"))
+
+
+def organization_invitation(to: str, organization: str, inviter: str, role: str, link: str, days: int) -> Mail:
+    who = f"{inviter} invited you" if inviter else "You are invited"
+    lines = [
+        "Hello,",
+        f"{who} to join {organization} on Codex as {role}. The link works once and expires in {days} days.",
+        "Sign in (or create an account) with this email address, then open the link. "
+        "If you did not expect this invitation, ignore this email.",
+    ]
+    return Mail(to=to, subject=f"Join {organization} on Codex", text="\n\n".join([*lines, link]) + "\n",
+                html=_html(lines, link, "Accept the invitation"))

@@ -11,6 +11,9 @@ import orjson
 
 PROBE_TIMEOUT = 60
 THUMBNAIL_TIMEOUT = 120
+# Only local files: a crafted playlist or reference file must not make ffmpeg fetch URLs or read
+# other paths through protocols such as http, concat or subfile.
+LOCAL_FILES_ONLY = ("-protocol_whitelist", "file,pipe")
 
 
 class MediaError(Exception):
@@ -26,6 +29,7 @@ class Probe:
     width: int | None
     height: int | None
     bit_rate: int | None
+    cover_art: bool = False  # an audio file's embedded picture (a video stream with attached_pic)
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -56,7 +60,8 @@ def _int(value: Any) -> int | None:
 
 async def probe(path: Path) -> Probe:
     code, out, _ = await _run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)], PROBE_TIMEOUT
+        ["ffprobe", "-v", "error", *LOCAL_FILES_ONLY, "-print_format", "json", "-show_format", "-show_streams",
+         str(path)], PROBE_TIMEOUT
     )
     if code != 0:
         raise MediaError("The file could not be read as audio or video.")
@@ -64,8 +69,8 @@ async def probe(path: Path) -> Probe:
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
     # Cover art in audio files shows up as a video stream with the attached_pic disposition.
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    pictures = [s for s in streams if s.get("codec_type") == "video" and (s.get("disposition") or {}).get("attached_pic")]
+    video = next((s for s in streams if s.get("codec_type") == "video" and s not in pictures), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     duration = fmt.get("duration")
     return Probe(
@@ -76,18 +81,30 @@ async def probe(path: Path) -> Probe:
         width=_int(video.get("width")) if video else None,
         height=_int(video.get("height")) if video else None,
         bit_rate=_int(fmt.get("bit_rate")),
+        cover_art=bool(pictures),
     )
 
 
 async def thumbnail(source: Path, destination: Path, at_seconds: float, width: int) -> tuple[int, int]:
     """One JPEG frame at ``at_seconds``, scaled to ``width`` (never upscaled); returns its size."""
+    return await _still(source, destination, ["-ss", f"{at_seconds:.3f}", "-i", str(source)], width,
+                        "A thumbnail could not be made from the video: ")
+
+
+async def cover_art(source: Path, destination: Path, width: int) -> tuple[int, int]:
+    """The audio file's embedded picture as a JPEG scaled to ``width`` (never upscaled); returns its size."""
+    return await _still(source, destination, ["-i", str(source), "-map", "0:v:0"], width,
+                        "The cover art could not be read: ")
+
+
+async def _still(source: Path, destination: Path, inputs: list[str], width: int, failure: str) -> tuple[int, int]:
     scale = f"scale='min({width},iw)':-2"
     code, _, err = await _run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{at_seconds:.3f}", "-i", str(source),
+        ["ffmpeg", "-nostdin", "-v", "error", *LOCAL_FILES_ONLY, "-y", *inputs,
          "-frames:v", "1", "-vf", scale, "-q:v", "3", str(destination)],
         THUMBNAIL_TIMEOUT,
     )
     if code != 0:
-        raise MediaError("A thumbnail could not be made from the video: " + err.decode(errors="replace")[-200:])
+        raise MediaError(failure + err.decode(errors="replace")[-200:])
     measured = await probe(destination)
     return measured.width or width, measured.height or 0

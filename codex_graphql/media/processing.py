@@ -18,9 +18,8 @@ from codex_graphql.content import repository
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.service import STATUS_EVENT
 from codex_graphql.db import Database, TenantScope, utcnow
-from codex_graphql.media.ffmpeg import MediaError, Probe, probe, thumbnail
-from codex_graphql.organizations import repository as organizations
-from codex_graphql.storage import Storage
+from codex_graphql.media.ffmpeg import MediaError, Probe, cover_art, probe, thumbnail
+from codex_graphql.storage import Storage, hygiene
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
         try:
             found = await probe(source)
             check_matches_kind(kind, found)
-            thumbs = await _thumbnails(storage, key, source, found) if kind is ContentKind.VIDEO else []
+            thumbs = await _thumbnails(storage, key, source, found) if kind is ContentKind.VIDEO or found.cover_art else []
         except MediaError as problem:
             return await _finish(db, scope, content_id, status=ContentStatus.FAILED, failure_reason=str(problem))
     return await _finish(
@@ -71,12 +70,16 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
 
 
 async def _thumbnails(storage: Storage, key: str, source: Path, found: Probe) -> list[dict]:
+    """A frame at 10 % of a video, or an audio file's embedded cover art, at each width."""
     at = (found.duration or 0) * 0.10
     folder = key.rsplit("/", 1)[0]
     made = []
     for width in THUMBNAIL_WIDTHS:
         target = source.with_name(f"thumb-{width}.jpg")
-        real_width, real_height = await thumbnail(source, target, at, width)
+        if found.video_codec is None:
+            real_width, real_height = await cover_art(source, target, width)
+        else:
+            real_width, real_height = await thumbnail(source, target, at, width)
         thumb_key = f"{folder}/thumb-{width}.jpg"
         await storage.upload_file(thumb_key, target, "image/jpeg")
         made.append({"key": thumb_key, "width": real_width, "height": real_height})
@@ -98,22 +101,9 @@ async def _finish(db: Database, scope: TenantScope, content_id: uuid.UUID, **val
 
 
 async def cleanup_abandoned_uploads(db: Database, storage: Storage, now: datetime | None = None, batch: int = 100) -> int:
-    """Abort multipart uploads, delete partial objects and mark FAILED every upload past its deadline."""
+    """Mark FAILED every upload past its deadline, then abort its multipart upload and delete its partial
+    object (outside the transaction: see ``storage.hygiene``). Returns how many uploads expired."""
     now = now or utcnow()
-    async with db.transaction() as session:
-        organization_ids = await organizations.all_ids(session)
-    cleaned = 0
-    for organization_id in organization_ids:
-        async with db.transaction(TenantScope(organization_id=organization_id)) as session:
-            for content in await repository.abandoned_uploads(session, organization_id, now, batch):
-                if content.multipart_upload_id:
-                    await storage.abort_multipart(content.storage_key, content.multipart_upload_id)
-                await storage.delete(content.storage_key)
-                content.status = ContentStatus.FAILED
-                content.failure_reason = "The upload was not completed in time."
-                content.multipart_upload_id = None
-                await session.flush()
-                events.emit(session, STATUS_EVENT, {"contentId": str(content.id), "status": "FAILED",
-                                                    "failureReason": content.failure_reason}, organization_id)
-                cleaned += 1
-    return cleaned
+    expired = await hygiene.expire_uploads(db, now, batch)
+    await hygiene.drain(db, storage, now)
+    return expired

@@ -7,6 +7,11 @@ WebP by their magic numbers (a PNG renamed ``.jpg`` or a text file declared ``im
 SVG by parsing it with defusedxml (no DTDs or entities) and refusing scripts, ``foreignObject``,
 event-handler attributes (``on*``), and references to anything outside the document (``href`` or
 ``xlink:href`` not starting with ``#``, ``url(...)`` not pointing at ``#id``, ``@import``).
+
+Nothing is left behind in storage: each upload is queued for deletion 24 h after it is planned and taken
+off the queue when it becomes the logo (``adopt``, refused once the clean-up has claimed it); a replaced
+or removed logo is queued (``retire``) with a grace period as long as its signed URLs live. The storage
+hygiene job deletes what is due (``codex_graphql.storage.hygiene``).
 """
 
 from __future__ import annotations
@@ -14,17 +19,24 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.storage import SignedRequest, Storage
+from codex_graphql.storage import repository as cleanup
+from codex_graphql.storage.models import CleanupReason
 
 MAX_LOGO_BYTES = 2 * 1024 * 1024
 UPLOAD_TTL_SECONDS = 3600
+UNUSED_UPLOAD_TTL = timedelta(hours=24)  # an upload not made the logo by then is deleted
+REPLACED_GRACE = timedelta(hours=1)  # signed logo URLs are valid one hour
 # Declared MIME type -> stored extension, and the file name extensions accepted for it.
 TYPES = {
     "image/png": ("png", {"png"}),
@@ -60,6 +72,24 @@ def plan_upload(organization_id: uuid.UUID, filename: str, mime_type: str, size_
 
 async def presign(storage: Storage, key: str, mime: str, size_bytes: int) -> SignedRequest:
     return await storage.presign_put(key, mime, size_bytes, UPLOAD_TTL_SECONDS)
+
+
+def reserve(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:
+    """A planned upload: deleted after ``UNUSED_UPLOAD_TTL`` unless it becomes the logo first."""
+    cleanup.schedule(session, organization_id, key, CleanupReason.LOGO_UPLOAD, utcnow() + UNUSED_UPLOAD_TTL)
+
+
+async def adopt(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:
+    """``key`` is about to become the logo: take it off the clean-up queue (before checking the file, so a
+    clean-up pass cannot delete it in between). Refused when the clean-up already took it."""
+    if key_pattern(organization_id).match(key) and not await cleanup.take_back(session, organization_id, key):
+        raise DomainError(ErrorCode.INVALID_STATE, "This logo upload has expired; upload the file again.", "logoKey")
+
+
+def retire(session: AsyncSession, organization_id: uuid.UUID, old_key: str | None, new_key: str | None) -> None:
+    """The logo ``old_key`` was replaced or removed: delete its file once its signed URLs have expired."""
+    if old_key and old_key != new_key and key_pattern(organization_id).match(old_key):
+        cleanup.schedule(session, organization_id, old_key, CleanupReason.LOGO_REPLACED, utcnow() + REPLACED_GRACE)
 
 
 def _refuse(message: str) -> DomainError:

@@ -48,11 +48,24 @@ class ContentVisibility(enum.StrEnum):
     PRIVATE = "PRIVATE"
 
 
-@strawberry.enum(description="How closely user contributions (such as reviews) are moderated.")
+@strawberry.enum(description="How reviews are moderated. NONE: published at once, staff cannot hide them. "
+                 "PRE: every review (and every edit) waits for staff approval. POST: published at once; staff may "
+                 "hide them. LIGHT and STRICT are the former names of POST and PRE and behave the same.")
 class ModerationLevel(enum.StrEnum):
     NONE = "NONE"
+    PRE = "PRE"
+    POST = "POST"
     LIGHT = "LIGHT"
     STRICT = "STRICT"
+
+    @property
+    def effective(self) -> ModerationLevel:
+        """LIGHT and STRICT (the first names) behave as POST and PRE."""
+        return {ModerationLevel.LIGHT: ModerationLevel.POST, ModerationLevel.STRICT: ModerationLevel.PRE}.get(self, self)
+
+
+DEFAULT_DOWNLOAD_LIMIT = 5
+MAX_DOWNLOAD_LIMIT = 1000
 
 
 def camel(name: str) -> str:
@@ -120,6 +133,14 @@ class SettingsDocument(BaseModel):
     allow_downloads: bool = False
     enable_reviews: bool = False
     moderation_level: ModerationLevel = ModerationLevel.NONE
+    download_limit: int | None = DEFAULT_DOWNLOAD_LIMIT
+
+    @field_validator("download_limit")
+    @classmethod
+    def _download_limit(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_DOWNLOAD_LIMIT:
+            raise ValueError(f"The download limit must be between 1 and {MAX_DOWNLOAD_LIMIT}, or null for no limit.")
+        return value
 
     @field_validator("name", mode="before")
     @classmethod
@@ -231,9 +252,10 @@ class ContentDefaults:
     allow_downloads: bool = False
     reviews_enabled: bool = False
     moderation_level: ModerationLevel = ModerationLevel.NONE
+    download_limit: int | None = DEFAULT_DOWNLOAD_LIMIT
 
     @classmethod
     def of(cls, document: SettingsDocument) -> ContentDefaults:
         return cls(listed=document.default_visibility is ContentVisibility.PUBLIC,
                    allow_downloads=document.allow_downloads, reviews_enabled=document.enable_reviews,
-                   moderation_level=document.moderation_level)
+                   moderation_level=document.moderation_level.effective, download_limit=document.download_limit)

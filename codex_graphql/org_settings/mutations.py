@@ -48,13 +48,19 @@ class UpdateOrganizationSettingsInput:
     default_visibility: ContentVisibility | None = _field("Whether new content is listed in the public catalogue.")
     allow_downloads: bool | None = _field("Whether new content allows downloads.")
     enable_reviews: bool | None = _field("Whether new content accepts reviews.")
-    moderation_level: ModerationLevel | None = _field("How closely reviews and comments are moderated.")
+    moderation_level: ModerationLevel | None = _field(
+        "How reviews are moderated: NONE (published at once), PRE (approved by staff first) or POST (published at "
+        "once, staff may hide). Applies to reviews submitted or edited from now on."
+    )
+    download_limit: int | None = _field(
+        "Download links a buyer may request per purchase of an item, 1 to 1000; null means no limit."
+    )
 
 
 SETTING_FIELDS = (
     "name", "legal_name", "contact_email", "timezone", "business_category", "currency", "platform_name", "logo_key",
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
-    "enable_reviews", "moderation_level",
+    "enable_reviews", "moderation_level", "download_limit",
 )
 
 
@@ -125,7 +131,7 @@ class SettingsMutations:
             if input.size_bytes <= 0:
                 raise DomainError(ErrorCode.INVALID_INPUT, "The size must be a positive number of bytes.", "sizeBytes")
             key, request = await service.create_logo_upload(
-                ctx.services.storage, organization_id, input.filename, input.mime_type, input.size_bytes
+                ctx.db, ctx.services.storage, organization_id, input.filename, input.mime_type, input.size_bytes
             )
             return {"logo_key": key, "upload": upload_from(UploadPlan(request=request))}
 

@@ -34,9 +34,10 @@ async def content_defaults(session: AsyncSession, organization_id: uuid.UUID) ->
     return ContentDefaults.of(models.read(*found))
 
 
-async def create_logo_upload(storage: Storage, organization_id: uuid.UUID, filename: str, mime_type: str,
-                             size_bytes: int) -> tuple[str, SignedRequest]:
+async def create_logo_upload(session: AsyncSession, storage: Storage, organization_id: uuid.UUID, filename: str,
+                             mime_type: str, size_bytes: int) -> tuple[str, SignedRequest]:
     key, mime = logo.plan_upload(organization_id, filename, mime_type, size_bytes)
+    logo.reserve(session, organization_id, key)
     return key, await logo.presign(storage, key, mime, size_bytes)
 
 
@@ -69,6 +70,7 @@ async def update_settings(session: AsyncSession, storage: Storage, organization_
     current = document(organization)
     changes = dict(changes)
     if changes.get("logo_key") is not None:
+        await logo.adopt(session, organization_id, changes["logo_key"].strip())
         changes["logo_key"] = await logo.verify(storage, organization_id, changes["logo_key"])
     updated, errors = models.apply(current, changes)
     if errors or updated is None:
@@ -77,6 +79,7 @@ async def update_settings(session: AsyncSession, storage: Storage, organization_
     organization.name = updated.name
     organization.timezone = updated.timezone
     organization.settings = updated.stored()
+    logo.retire(session, organization_id, current.logo_key, updated.logo_key)
     await session.flush()
     before, after = audit.changed(_camel_document(current), _camel_document(updated))
     if after:

@@ -82,7 +82,14 @@ class OrganizationSettings:
     )
     allow_downloads: bool = strawberry.field(description="Whether new content allows downloads.")
     enable_reviews: bool = strawberry.field(description="Whether new content accepts reviews.")
-    moderation_level: ModerationLevel = strawberry.field(description="How closely reviews and comments are moderated.")
+    moderation_level: ModerationLevel = strawberry.field(
+        description="How reviews are moderated: NONE (published at once), PRE (approved by staff first) or POST "
+        "(published at once, staff may hide)."
+    )
+    download_limit: int | None = strawberry.field(
+        description="How many download links a buyer may request per purchase (grant or free claim) of an item "
+        "that allows downloads; null means no limit."
+    )
 
     @classmethod
     def from_document(cls, doc: SettingsDocument) -> OrganizationSettings:
@@ -93,6 +100,7 @@ class OrganizationSettings:
             terms_of_service=doc.terms_of_service, privacy_policy=doc.privacy_policy,
             default_visibility=doc.default_visibility, allow_downloads=doc.allow_downloads,
             enable_reviews=doc.enable_reviews, moderation_level=doc.moderation_level,
+            download_limit=doc.download_limit,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

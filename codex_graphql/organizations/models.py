@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, UniqueConstraint, text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,3 +36,27 @@ class OrganizationMembership(IdMixin, TimestampMixin, Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     role: Mapped[OrgRole] = mapped_column(Enum(OrgRole, name="org_role", native_enum=False, length=32))
+
+
+class OrganizationInvitation(IdMixin, TimestampMixin, Base):
+    """An email invitation to join with a role. Tenant table: row-level security applies; the invitee
+    (no member yet) reads only the row whose token hash the transaction names. The token exists in
+    clear only in the mail: the mail job mints it and stores its SHA-256 here."""
+
+    __tablename__ = "organization_invitation"
+    __table_args__ = (
+        Index("ix_organization_invitation_org_created", "organization_id", "created_at", "id"),
+        # One pending invitation per address: inviting again replaces it.
+        Index("ix_organization_invitation_pending", "organization_id", "email", unique=True,
+              postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL")),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))  # normalized like account emails
+    role: Mapped[OrgRole] = mapped_column(Enum(OrgRole, name="org_role", native_enum=False, length=32))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    invited_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    accepted_at: Mapped[datetime | None]
+    accepted_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None]

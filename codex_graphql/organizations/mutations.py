@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import strawberry
 
+from codex_graphql.accounts import current
 from codex_graphql.accounts import repository as accounts
 from codex_graphql.authz import OrgRole, Permission
 from codex_graphql.context import Context
@@ -16,7 +17,8 @@ from codex_graphql.relay import decode_id
 @strawberry.input(description="A new organization.")
 class CreateOrganizationInput:
     name: str = strawberry.field(description="Display name.")
-    slug: str = strawberry.field(description="Unique handle: 3-64 lowercase letters, digits, inner hyphens.")
+    slug: str = strawberry.field(description="Unique handle: 3-64 lowercase letters, digits, inner hyphens. "
+                                "Reserved words get ALREADY_EXISTS; id-shaped slugs (a UUID or a global id) get INVALID_INPUT.")
 
 
 @strawberry.input(description="Add an existing account to the active organization.")
@@ -66,6 +68,8 @@ class OrganizationMutations:
             if ctx.viewer.session_id:
                 await accounts.set_session_organization(ctx.db, ctx.viewer.session_id, organization.id)
             await ctx.forget_viewers(user_id=ctx.require_user_id())
+            # The payload answers as the new OWNER (viewerRole, settings) in the new organization's scope.
+            await ctx.become(await current.viewer_now(ctx.db, ctx.viewer, active=organization.id))
             return {"organization": Organization.from_model(organization)}
 
         return await run_mutation(info, CreateOrganizationPayload, action)
@@ -94,6 +98,7 @@ class OrganizationMutations:
                 raise invalid_id("organizationId", "organization")
             await service.set_active(ctx.db, ctx.viewer, organization_id)
             await ctx.forget_viewers(user_id=ctx.require_user_id())
+            await ctx.become(await current.viewer_now(ctx.db, ctx.viewer, active=organization_id))
             organization = await loaders.organizations(ctx).load(organization_id)
             return {"organization": Organization.from_model(organization)}
 

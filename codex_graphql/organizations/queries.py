@@ -7,7 +7,7 @@ import strawberry
 from codex_graphql.authz import Permission
 from codex_graphql.context import Context
 from codex_graphql.organizations import loaders, repository
-from codex_graphql.organizations.types import Organization, OrganizationMember
+from codex_graphql.organizations.types import Organization, OrganizationInvitation, OrganizationMember
 from codex_graphql.relay import register_node
 
 
@@ -32,3 +32,11 @@ async def _member_node(ctx: Context, id_: uuid.UUID) -> OrganizationMember | Non
         return None
     visible = membership.user_id == ctx.viewer.user_id or ctx.viewer.can(Permission.MEMBERS_READ, membership.organization_id)
     return OrganizationMember.from_model(membership) if visible else None
+
+
+@register_node("OrganizationInvitation")
+async def _invitation_node(ctx: Context, id_: uuid.UUID) -> OrganizationInvitation | None:
+    invitation = await repository.invitation_by_id(ctx.db, id_)
+    if invitation is None or not ctx.viewer.can(Permission.MEMBERS_READ, invitation.organization_id):
+        return None
+    return OrganizationInvitation.from_model(invitation)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from codex_graphql import authz
 from codex_graphql.accounts.models import User
 from codex_graphql.authz import in_organization
-from codex_graphql.organizations.models import Organization, OrganizationMembership
+from codex_graphql.db import utcnow
+from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.pagination import keyset_page
 from codex_graphql.relay import Page
 
@@ -38,9 +40,12 @@ async def memberships_of_user(session: AsyncSession, user_id: uuid.UUID) -> list
     return [(m, o) for m, o in rows.all()]
 
 
-async def membership(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID) -> OrganizationMembership | None:
+async def membership(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, *,
+                     fresh: bool = False) -> OrganizationMembership | None:
+    """``fresh``: re-read the row even if this session holds it (after waiting on a lock)."""
     statement = select(OrganizationMembership).where(OrganizationMembership.user_id == user_id)
-    return await session.scalar(in_organization(statement, OrganizationMembership, organization_id))
+    statement = in_organization(statement, OrganizationMembership, organization_id)
+    return await session.scalar(statement.execution_options(populate_existing=fresh))
 
 
 async def members_page(session: AsyncSession, organization_id: uuid.UUID, first: int, after: str | None) -> Page[Any]:
@@ -73,3 +78,82 @@ async def membership_by_id(session: AsyncSession, membership_id: uuid.UUID) -> O
 async def all_ids(session: AsyncSession) -> list[uuid.UUID]:
     """Every organization id, for system jobs that then work tenant by tenant."""
     return list((await session.scalars(select(Organization.id).order_by(Organization.created_at))).all())
+
+
+# --- team management: locks, removal, invitations -------------------------------------------------
+
+
+async def lock_owners(session: AsyncSession, organization_id: uuid.UUID) -> list[OrganizationMembership]:
+    """Lock the organization's OWNER rows (in id order, so concurrent callers queue instead of deadlocking).
+
+    Every membership change takes this lock first, so changes in one organization run one after another
+    and "at least one OWNER remains" is decided on committed rows: a caller that waited re-reads them."""
+    statement = in_organization(select(OrganizationMembership), OrganizationMembership, organization_id)
+    statement = (statement.where(OrganizationMembership.role == authz.OrgRole.OWNER).order_by(OrganizationMembership.id)
+                 .with_for_update().execution_options(populate_existing=True))
+    return list((await session.scalars(statement)).all())
+
+
+async def lock_membership(session: AsyncSession, organization_id: uuid.UUID,
+                          membership_id: uuid.UUID) -> OrganizationMembership | None:
+    statement = select(OrganizationMembership).where(OrganizationMembership.id == membership_id)
+    statement = in_organization(statement, OrganizationMembership, organization_id)
+    return await session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+
+
+async def delete_membership(session: AsyncSession, organization_id: uuid.UUID, membership_id: uuid.UUID) -> None:
+    statement = delete(OrganizationMembership).where(OrganizationMembership.id == membership_id)
+    await session.execute(in_organization(statement, OrganizationMembership, organization_id))  # type: ignore[type-var]
+
+
+def _pending(statement: Any) -> Any:
+    return statement.where(
+        OrganizationInvitation.accepted_at.is_(None), OrganizationInvitation.revoked_at.is_(None),
+        OrganizationInvitation.expires_at > utcnow(),
+    )
+
+
+async def lock_pending_invitation(session: AsyncSession, organization_id: uuid.UUID, email: str) -> OrganizationInvitation | None:
+    """The open invitation of this address (expired ones included: they still hold the address's slot)."""
+    statement = select(OrganizationInvitation).where(
+        OrganizationInvitation.email == email, OrganizationInvitation.accepted_at.is_(None),
+        OrganizationInvitation.revoked_at.is_(None),
+    )
+    statement = in_organization(statement, OrganizationInvitation, organization_id)
+    return await session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+
+
+async def lock_invitation(session: AsyncSession, organization_id: uuid.UUID,
+                          invitation_id: uuid.UUID) -> OrganizationInvitation | None:
+    statement = select(OrganizationInvitation).where(OrganizationInvitation.id == invitation_id)
+    statement = in_organization(statement, OrganizationInvitation, organization_id)
+    return await session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+
+
+async def invitation_by_token_hash(session: AsyncSession, hashed: str) -> OrganizationInvitation | None:
+    """The invitation a mailed token names, whatever the organization: the transaction names the hash
+    (``codex.invitation_token_hash``), which the table's ``invitation_by_token`` policy admits."""
+    await session.execute(text("select set_config('codex.invitation_token_hash', :h, true)"), {"h": hashed})
+    return await session.scalar(select(OrganizationInvitation).where(OrganizationInvitation.token_hash == hashed))
+
+
+async def invitations_page(session: AsyncSession, organization_id: uuid.UUID, pending_only: bool, first: int,
+                           after: str | None) -> Page[Any]:
+    statement = in_organization(select(OrganizationInvitation), OrganizationInvitation, organization_id)
+    if pending_only:
+        statement = _pending(statement)
+    return await keyset_page(session, statement, created_col=OrganizationInvitation.created_at,
+                             id_col=OrganizationInvitation.id, first=first, after=after)
+
+
+async def invitations_count(session: AsyncSession, organization_id: uuid.UUID, pending_only: bool) -> int:
+    statement = in_organization(select(func.count()).select_from(OrganizationInvitation), OrganizationInvitation,
+                                organization_id)
+    if pending_only:
+        statement = _pending(statement)
+    return int(await session.scalar(statement) or 0)
+
+
+async def invitation_by_id(session: AsyncSession, invitation_id: uuid.UUID) -> OrganizationInvitation | None:
+    """RLS limits this to the active organization's invitations; node() re-checks the permission."""
+    return await session.get(OrganizationInvitation, invitation_id)

@@ -16,6 +16,7 @@ from codex_graphql.db import TenantScope, rescope
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.organizations import repository
 from codex_graphql.organizations.models import Organization, OrganizationMembership
+from codex_graphql.relay import from_global_id
 from codex_graphql.settings import Settings
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$")
@@ -28,8 +29,12 @@ def may_create_organization(viewer: Viewer, settings: Settings) -> bool:
     return settings.enable_multi_org and viewer.is_authenticated and viewer.email_verified
 
 
-def _check_slug(slug: str) -> str:
-    slug = slug.strip().lower()
+def _check_slug(raw: str) -> str:
+    raw = raw.strip()
+    slug = raw.lower()
+    if _id_shaped(raw) or _id_shaped(slug):
+        raise DomainError(ErrorCode.INVALID_INPUT, "A slug may not look like an id (a UUID or a global id): "
+                          "organizations are named by id or slug, so it could stand for another one.", "slug")
     if not SLUG_RE.match(slug):
         raise DomainError(
             ErrorCode.INVALID_INPUT,
@@ -39,6 +44,15 @@ def _check_slug(slug: str) -> str:
     if slug in RESERVED_SLUGS:
         raise DomainError(ErrorCode.ALREADY_EXISTS, "This slug is reserved.", "slug")
     return slug
+
+
+def _id_shaped(text: str) -> bool:
+    """A UUID in any spelling uuid.UUID accepts, or a Relay global id of any type."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return from_global_id(text) is not None
+    return True
 
 
 async def create_organization(session: AsyncSession, viewer: Viewer, name: str, slug: str) -> Organization:

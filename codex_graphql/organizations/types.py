@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +22,7 @@ from codex_graphql.org_settings.types import (
 )
 from codex_graphql.organizations import loaders, repository
 from codex_graphql.organizations.models import Organization as OrganizationModel
+from codex_graphql.organizations.models import OrganizationInvitation as InvitationModel
 from codex_graphql.organizations.models import OrganizationMembership
 from codex_graphql.permissions import HasOrgPermission, guarded
 from codex_graphql.relay import Connection, Node, build_connection, check_first, to_global_id
@@ -64,6 +66,50 @@ class OrganizationMember(Node):
     @strawberry.field(description="The organization.")
     async def organization(self, info: strawberry.Info) -> Organization:
         return Organization.from_model(await loaders.organizations(info.context).load(self.organization_id))
+
+
+@strawberry.enum(description="Where an invitation stands.")
+class OrganizationInvitationStatus(enum.Enum):
+    PENDING = strawberry.enum_value("PENDING", description="Sent and usable: not accepted, revoked or expired.")
+    ACCEPTED = strawberry.enum_value("ACCEPTED", description="Used: the invited person joined.")
+    REVOKED = strawberry.enum_value("REVOKED", description="Withdrawn by staff, or replaced by a newer invitation.")
+    EXPIRED = strawberry.enum_value("EXPIRED", description="Not used before `expiresAt`.")
+
+
+@strawberry.type(description="An email invitation to join an organization with a role (a single-use link, 7 days).")
+class OrganizationInvitation(Node):
+    email: str = strawberry.field(description="The invited address; only an account with it can accept.")
+    role: OrgRole = strawberry.field(description="Role the person gets on accepting.")
+    status: OrganizationInvitationStatus = strawberry.field(description="Pending, accepted, revoked or expired.")
+    created_at: datetime = strawberry.field(description="When it was sent.")
+    expires_at: datetime = strawberry.field(description="After this instant the link no longer works.")
+    accepted_at: datetime | None = strawberry.field(description="When it was accepted; null otherwise.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked or replaced; null otherwise.")
+    invited_by_user_id: strawberry.Private[uuid.UUID | None]
+    organization_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: InvitationModel) -> OrganizationInvitation:
+        if row.accepted_at is not None:
+            status = OrganizationInvitationStatus.ACCEPTED
+        elif row.revoked_at is not None:
+            status = OrganizationInvitationStatus.REVOKED
+        elif row.expires_at <= datetime.now(row.expires_at.tzinfo):
+            status = OrganizationInvitationStatus.EXPIRED
+        else:
+            status = OrganizationInvitationStatus.PENDING
+        return cls(
+            id=to_global_id("OrganizationInvitation", row.id), email=row.email, role=row.role, status=status,
+            created_at=row.created_at, expires_at=row.expires_at, accepted_at=row.accepted_at,
+            revoked_at=row.revoked_at, invited_by_user_id=row.invited_by_user_id, organization_id=row.organization_id,
+        )
+
+    @strawberry.field(description="Who sent it; null when that account was deleted.")
+    async def invited_by(self, info: strawberry.Info) -> User | None:
+        if self.invited_by_user_id is None:
+            return None
+        user = await account_loaders.users(info.context).load(self.invited_by_user_id)
+        return User.from_model(user) if user else None
 
 
 @strawberry.type(description="A business that sells content on the platform. Name and slug are public.")
@@ -191,3 +237,18 @@ class Organization(Node):
         return build_connection(
             page, OrganizationMember.from_model, lambda: repository.members_count(db, self.organization_id)
         )
+
+
+    @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Invitations sent by email, newest first.")
+    async def invitations(
+        self, info: strawberry.Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size, at most 100.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
+        pending_only: Annotated[bool, strawberry.argument(
+            description="Only invitations that can still be accepted (default); false lists accepted, revoked "
+            "and expired ones too.")] = True,
+    ) -> Connection[OrganizationInvitation] | None:
+        db = info.context.db
+        page = await repository.invitations_page(db, self.organization_id, pending_only, check_first(first), after)
+        return build_connection(page, OrganizationInvitation.from_model,
+                                lambda: repository.invitations_count(db, self.organization_id, pending_only))

@@ -31,6 +31,12 @@ class CheckoutCreated:
 class RefundResult:
     refund_id: str
     status: str  # succeeded | pending | failed | canceled
+    amount_cents: int | None = None
+
+
+class RefundDeclined(Exception):
+    """The provider answered and refused the refund (e.g. more than the charge's unrefunded amount): a
+    definite no, unlike a network failure after which the refund may or may not exist."""
 
 
 class WebhookError(Exception):
@@ -42,7 +48,11 @@ class PaymentProvider(Protocol):
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated: ...
 
-    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None) -> RefundResult: ...
+    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None,
+                     amount_cents: int | None = None, metadata: dict[str, str] | None = None) -> RefundResult:
+        """Refund ``amount_cents`` (all that remains when None); the same idempotency key returns the same
+        refund. Raises RefundDeclined when the provider refuses."""
+        ...
 
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None: ...
 

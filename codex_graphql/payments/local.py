@@ -77,8 +77,11 @@ class LocalProvider:
         return sign(payload, self.webhook_secret)
 
     # -- refunds and receipts -------------------------------------------------------------------
-    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None) -> RefundResult:
-        return RefundResult(refund_id="re_local_" + uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex, status="succeeded")
+    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None,
+                     amount_cents: int | None = None, metadata: dict[str, str] | None = None) -> RefundResult:
+        """Always succeeds (the server checks amounts before calling); the id follows from the key."""
+        return RefundResult(refund_id="re_local_" + uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex,
+                            status="succeeded", amount_cents=amount_cents)
 
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
         return None  # the app renders its own receipt page

@@ -6,7 +6,13 @@ from typing import Any
 
 import stripe
 
-from codex_graphql.payments import CheckoutCreated, CheckoutRequest, RefundResult, WebhookError
+from codex_graphql.payments import (
+    CheckoutCreated,
+    CheckoutRequest,
+    RefundDeclined,
+    RefundResult,
+    WebhookError,
+)
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 
@@ -46,14 +52,22 @@ class StripeProvider:
         )
         return CheckoutCreated(session_id=session.id, url=session.url or "")
 
-    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None) -> RefundResult:
+    async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None,
+                     amount_cents: int | None = None, metadata: dict[str, str] | None = None) -> RefundResult:
         params: dict[str, Any] = {"payment_intent": payment_intent_id}
+        if amount_cents is not None:
+            params["amount"] = amount_cents
         if reason in {"duplicate", "fraudulent", "requested_by_customer"}:
             params["reason"] = reason
-        refund = await self.client.v1.refunds.create_async(
-            params=params, options={"idempotency_key": idempotency_key}  # type: ignore[arg-type]
-        )
-        return RefundResult(refund_id=refund.id, status=refund.status or "pending")
+        if metadata:
+            params["metadata"] = metadata
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params=params, options={"idempotency_key": idempotency_key}  # type: ignore[arg-type]
+            )
+        except (stripe.InvalidRequestError, stripe.CardError) as exc:
+            raise RefundDeclined(exc.user_message or str(exc)) from exc
+        return RefundResult(refund_id=refund.id, status=refund.status or "pending", amount_cents=refund.amount)
 
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
         """Stripe's hosted receipt lives on the charge (the payment intent's latest charge)."""

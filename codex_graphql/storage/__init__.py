@@ -61,4 +61,11 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None:
         """Delete; succeeds if the object is already gone."""
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix`` (a folder, ending in ``/``); returns how many."""
+
+    async def sweep_abandoned(self, started_before: datetime) -> int:
+        """Abort multipart uploads started before ``started_before`` and drop partial files written before
+        it (whatever no database row remembers: a crash between starting an upload and recording it)."""
+
     async def close(self) -> None: ...

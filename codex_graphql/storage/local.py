@@ -281,6 +281,45 @@ class LocalStorage:
         self.object_path(key).unlink(missing_ok=True)
         self._meta_path(key).unlink(missing_ok=True)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/"):
+            raise ValueError("a prefix is a folder ending in '/'")
+        folder = validate_key(prefix.rstrip("/"))
+        objects, meta = self._objects / folder, self._meta / folder
+
+        def remove() -> int:
+            count = sum(1 for path in objects.rglob("*") if path.is_file()) if objects.is_dir() else 0
+            shutil.rmtree(objects, ignore_errors=True)
+            shutil.rmtree(meta, ignore_errors=True)
+            return count
+
+        return await anyio.to_thread.run_sync(remove)
+
+    async def sweep_abandoned(self, started_before: datetime) -> int:
+        """Multipart staging folders whose last part was written before ``started_before``, and files left in
+        ``tmp/`` by a write that never finished (a dropped upload connection, a crash)."""
+        cutoff = started_before.timestamp()
+
+        def newest(path: Path) -> float:
+            times = [path.stat().st_mtime] + [child.stat().st_mtime for child in path.iterdir()]
+            return max(times)
+
+        def sweep() -> int:
+            removed = 0
+            for staging in self._multipart.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if staging.is_dir() and newest(staging) < cutoff:
+                        shutil.rmtree(staging, ignore_errors=True)
+                        removed += 1
+            for partial in self._tmp.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if partial.stat().st_mtime < cutoff:
+                        partial.unlink()
+                        removed += 1
+            return removed
+
+        return await anyio.to_thread.run_sync(sweep)
+
     async def close(self) -> None:
         return None
 

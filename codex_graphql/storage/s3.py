@@ -212,3 +212,29 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         s3 = await self._s3()
         await s3.delete_object(Bucket=self.bucket, Key=key)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/") or prefix == "/":
+            raise ValueError("a prefix is a folder ending in '/'")
+        s3 = await self._s3()
+        deleted = 0
+        paginator = s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:  # at most 1,000 per page, the most one DeleteObjects takes
+                response = await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                if response.get("Errors"):
+                    raise RuntimeError(f"S3 refused to delete {len(response['Errors'])} objects under {prefix!r}")
+                deleted += len(keys)
+        return deleted
+
+    async def sweep_abandoned(self, started_before: datetime) -> int:
+        s3 = await self._s3()
+        aborted = 0
+        paginator = s3.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < started_before:
+                    await self.abort_multipart(upload["Key"], upload["UploadId"])
+                    aborted += 1
+        return aborted

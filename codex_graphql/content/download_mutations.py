@@ -1,0 +1,53 @@
+"""requestDownload: a fresh signed download link, counted against the purchase's limit."""
+
+from __future__ import annotations
+
+import strawberry
+
+from codex_graphql.content import downloads, loaders, repository
+from codex_graphql.content.types import Content, Download
+from codex_graphql.context import Context
+from codex_graphql.errors import UserError
+from codex_graphql.payloads import errors_field, invalid_id, run_mutation
+from codex_graphql.permissions import IsAuthenticated, guarded_mutation
+from codex_graphql.relay import decode_id
+
+
+@strawberry.input(description="The item to download.")
+class RequestDownloadInput:
+    content_id: strawberry.ID = strawberry.field(description="The content item; it must allow downloads.")
+
+
+@strawberry.type(description="Result of requestDownload.")
+class RequestDownloadPayload:
+    errors: list[UserError] = errors_field()
+    download: Download | None = strawberry.field(default=None, description="The signed link and the allowance left.")
+    content: Content | None = strawberry.field(default=None, description="The item.")
+
+
+@strawberry.type
+class DownloadMutations:
+    @guarded_mutation(
+        IsAuthenticated(),
+        description="Issue a fresh signed download link (valid a few minutes) to an item's original file. Entitled "
+        "viewers use one download of their purchase's limit per call (DOWNLOAD_LIMIT_REACHED when used up, nothing "
+        "counted); staff are not counted. NOT_ALLOWED when the item does not allow downloads or the viewer has "
+        "no access.",
+    )
+    async def request_download(self, info: strawberry.Info, input: RequestDownloadInput) -> RequestDownloadPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content_id = decode_id(input.content_id, "Content")
+            content = await repository.by_id(ctx.db, content_id) if content_id else None
+            if content is None:
+                raise invalid_id("contentId", "content")
+            entitled = await loaders.entitlements(ctx).load(content.id)
+            issued = await downloads.issue(ctx.db, ctx.services.storage, ctx.viewer, content, entitled,
+                                           reuse_window=False)
+            return {"download": Download.of(issued), "content": Content.from_model(content)}
+
+        return await run_mutation(info, RequestDownloadPayload, action)
+
+
+__all__ = ["DownloadMutations"]

@@ -1,0 +1,1 @@
+"""Reviews of content items: submission by entitled customers, moderation, rating summaries."""

@@ -1,0 +1,95 @@
+"""submitReview (entitled customers) and moderateReview (staff with CONTENT_MANAGE)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from codex_graphql.authz import Permission
+from codex_graphql.content import loaders as content_loaders
+from codex_graphql.content import repository as content_repository
+from codex_graphql.content.types import Content
+from codex_graphql.context import Context
+from codex_graphql.errors import UserError
+from codex_graphql.payloads import errors_field, invalid_id, run_mutation
+from codex_graphql.permissions import HasOrgPermission, IsAuthenticated, guarded_mutation
+from codex_graphql.relay import decode_id
+from codex_graphql.reviews import rules, service
+from codex_graphql.reviews.rules import ModerationAction
+from codex_graphql.reviews.types import Review
+
+
+@strawberry.input(description="A rating and review of an item the viewer owns. Submitting again edits the "
+                  "viewer's existing review of the item (one per customer and item).")
+class SubmitReviewInput:
+    content_id: strawberry.ID = strawberry.field(description="The content item; it must accept reviews.")
+    rating: int = strawberry.field(description="Stars, a whole number from 1 to 5.")
+    body: str = strawberry.field(
+        default="",
+        description=f"Review text, at most {rules.MAX_BODY_CHARS} characters. Simple HTML (paragraphs, emphasis, "
+        "lists, quotes, http(s) links) is kept; everything else (scripts, event handlers, styles, "
+        "javascript: links) is removed.",
+    )
+
+
+@strawberry.input(description="A moderation decision on one review.")
+class ModerateReviewInput:
+    review_id: strawberry.ID = strawberry.field(description="The review, in the active organization.")
+    action: ModerationAction = strawberry.field(description="APPROVE, REJECT, HIDE or UNHIDE.")
+
+
+@strawberry.type(description="Result of submitReview.")
+class SubmitReviewPayload:
+    errors: list[UserError] = errors_field()
+    review: Review | None = strawberry.field(
+        default=None, description="The viewer's review after the change; PENDING while it awaits approval."
+    )
+    content: Content | None = strawberry.field(default=None, description="The item, with its updated rating.")
+
+
+@strawberry.type(description="Result of moderateReview.")
+class ModerateReviewPayload:
+    errors: list[UserError] = errors_field()
+    review: Review | None = strawberry.field(default=None, description="The review after the decision.")
+
+
+@strawberry.type
+class ReviewMutations:
+    @guarded_mutation(
+        IsAuthenticated(),
+        description="Rate and review an item you bought, were given or claimed. One review per customer and item: "
+        "submitting again edits it (under moderation level PRE the edit waits for approval again). Refused with "
+        "NOT_ALLOWED when the item does not accept reviews or you are not entitled to it, INVALID_INPUT for a "
+        "rating outside 1 to 5 or an oversized body.",
+    )
+    async def submit_review(self, info: strawberry.Info, input: SubmitReviewInput) -> SubmitReviewPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            content_id = decode_id(input.content_id, "Content")
+            content = await content_repository.by_id(ctx.db, content_id) if content_id else None
+            if content is None:
+                raise invalid_id("contentId", "content")
+            entitled = await content_loaders.entitlements(ctx).load(content.id)
+            review = await service.submit(ctx.db, ctx.viewer, content, entitled,
+                                          service.Submission(rating=input.rating, body=input.body))
+            return {"review": Review.from_model(review), "content": Content.from_model(content)}
+
+        return await run_mutation(info, SubmitReviewPayload, action)
+
+    @guarded_mutation(
+        HasOrgPermission(Permission.CONTENT_MANAGE),
+        description="Approve, reject, hide or unhide a review of the active organization's content (creators: of the "
+        "items they created; CONTENT_MANAGE_ALL: of every item). Written to the audit log. INVALID_STATE when the action does not apply to the review's status (or HIDE under moderation "
+        "level NONE).",
+    )
+    async def moderate_review(self, info: strawberry.Info, input: ModerateReviewInput) -> ModerateReviewPayload:
+        ctx: Context = info.context
+
+        async def action() -> dict:
+            review = await service.moderate(ctx.db, ctx.viewer, decode_id(input.review_id, "Review"), input.action)
+            return {"review": Review.from_model(review)}
+
+        return await run_mutation(info, ModerateReviewPayload, action)
+
+
+__all__ = ["ReviewMutations"]
