@@ -16,14 +16,18 @@ Rules (Shopify/GitHub style):
   are ignored (an upper bound).
 
 The analysis of a document is a small expression tree (ints, ``first`` variables, sums, products,
-maxima), so the bounded LRU cache keyed by (query text, operation name) stays valid whatever the
-variables are. ``actualQueryCost`` is reported equal to ``requestedQueryCost`` (no refund of unused
-page capacity).
+maxima), so the cache keyed by (SHA-256 of the document, operation name) and bounded by bytes
+(``COST_CACHE_BYTES``, doccache.ByteLRU) stays valid whatever the variables are. ``actualQueryCost``
+is reported equal to ``requestedQueryCost`` (no refund of unused page capacity).
+
+No request is free: the bucket is charged ``request_charge``: the query cost plus ``MIN_REQUEST_COST``
+plus ``DOCUMENT_COST_PER_KB`` per full KiB of document text (so ``{ __typename }`` behind a large
+comment, whose query cost is 0, still pays for the bytes it made the server read and parse).
+``MAX_QUERY_COST`` applies to the query cost alone.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -48,7 +52,10 @@ from graphql import (
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 
+from codex_graphql.doccache import ENTRY_OVERHEAD, ByteLRU, document_digest
 from codex_graphql.relay import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+EXPR_NODE_BYTES = 120  # estimated memory of one node of a cost expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,28 +256,44 @@ def analyze(schema: GraphQLSchema, document: DocumentNode, operation_name: str |
                     introspection=walker.introspection)
 
 
-class CostCalculator:
-    """``analyze`` behind a bounded LRU keyed by (query text, operation name)."""
+def _expr_nodes(expr: Expr) -> int:
+    if isinstance(expr, int | Var):
+        return 1
+    children = expr.terms if isinstance(expr, Sum) else expr.factors if isinstance(expr, Product) else expr.options
+    return 1 + sum(_expr_nodes(child) for child in children)
 
-    def __init__(self, maxsize: int = 1000) -> None:
-        self.maxsize = maxsize
-        self._cache: OrderedDict[tuple[str, str | None], Analysis] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
+
+def overhead(document_size: int, min_request_cost: int, cost_per_kb: int) -> int:
+    """What a request costs beyond its query cost: the minimum, plus the size of its document."""
+    return max(0, min_request_cost) + max(0, cost_per_kb) * (max(0, document_size) // 1024)
+
+
+class CostCalculator:
+    """``analyze`` behind an LRU keyed by (document hash, operation name), bounded by bytes."""
+
+    def __init__(self, budget_bytes: int = 4_000_000) -> None:
+        self._cache: ByteLRU[Analysis] = ByteLRU(budget_bytes)
+
+    @property
+    def cache(self) -> ByteLRU[Analysis]:
+        return self._cache
+
+    @property
+    def hits(self) -> int:
+        return self._cache.hits
+
+    @property
+    def misses(self) -> int:
+        return self._cache.misses
 
     def analysis(self, schema: GraphQLSchema, query: str | None, document: DocumentNode,
                  operation_name: str | None) -> Analysis:
         if query is None:
             return analyze(schema, document, operation_name)
-        key = (query, operation_name)
+        key = (document_digest(query), operation_name)
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
-            self.hits += 1
             return cached
-        self.misses += 1
         result = analyze(schema, document, operation_name)
-        self._cache[key] = result
-        if len(self._cache) > self.maxsize:
-            self._cache.popitem(last=False)
+        self._cache.put(key, result, ENTRY_OVERHEAD + EXPR_NODE_BYTES * _expr_nodes(result.cost))
         return result

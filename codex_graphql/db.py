@@ -1,14 +1,26 @@
 """Engine, sessions and the tenant transaction.
 
 Every transaction opened through this module starts with one statement that switches to the
-unprivileged application role and sets the tenant settings that row-level security policies read
-(PostGraphile-style ``set_config(..., true)``), so RLS applies whatever account DATABASE_URL uses.
+unprivileged application role and sets the tenant scope that row-level security policies read, so RLS
+applies whatever account DATABASE_URL uses (in production and in the tests: ``codex_api``, which owns
+nothing and holds no privilege of its own; see migration 0016 and README "Database roles").
+
+The scope is authenticated, so that SQL running inside the transaction (an injection, were one ever
+introduced) cannot widen it: each connection registers a random key when it opens
+(``codex_open_session``, refused a second time on the same connection), and the scope statement calls
+``codex_set_scope(user, org, platform, proof, true)`` with ``proof = HMAC(key, "user|org|platform")``.
+The policies read the scope through ``codex_current_org()`` / ``codex_current_user()`` /
+``codex_platform()``, which only trust what ``codex_set_scope`` stored for this transaction; a plain
+``set_config('codex.organization_id', ...)`` changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +32,7 @@ from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.util import await_only
 
 # The unprivileged role every transaction switches to; created by the first migration.
 APP_ROLE = "codex_app"
@@ -75,20 +88,42 @@ class TenantScope:
         keeps reading the inbox after switching to the organization the event belongs to)."""
         return cls(organization_id=organization_id, platform=True)
 
-    def as_params(self, role: str) -> dict[str, str]:
-        return {
-            "role": role,
-            "user_id": str(self.user_id) if self.user_id else "",
-            "organization_id": str(self.organization_id) if self.organization_id else "",
-            "platform": "on" if self.platform else "",
-        }
+    def as_params(self, role: str, key: bytes) -> dict[str, str]:
+        """The scope statement's parameters, with the proof made with the connection's key."""
+        user_id = str(self.user_id) if self.user_id else ""
+        organization_id = str(self.organization_id) if self.organization_id else ""
+        platform = "on" if self.platform else ""
+        return {"role": role, "user_id": user_id, "organization_id": organization_id, "platform": platform,
+                "proof": scope_proof(key, user_id, organization_id, platform)}
 
 
-# One statement at the start of every transaction (and on rescope): role, tenant and platform settings.
+# One statement at the start of every transaction (and on rescope): the role, then the authenticated scope.
 SET_TENANT_SQL = text(
-    "select set_config('role', :role, true), set_config('codex.user_id', :user_id, true), "
-    "set_config('codex.organization_id', :organization_id, true), set_config('codex.platform', :platform, true)"
+    "select set_config('role', :role, true), "
+    "codex_set_scope(:user_id, :organization_id, :platform, :proof, true)"
 )
+# Run once per connection, as it opens (before anything else can run on it).
+OPEN_SESSION_SQL = "select codex_open_session($1, $2)"
+# Where a connection keeps its key (SQLAlchemy's per-DBAPI-connection info, cleared when it is closed).
+SCOPE_KEY = "codex_scope_key"
+
+
+def new_scope_key() -> tuple[bytes, bytes, bytes]:
+    """A connection's random key, and the HMAC-SHA256 inner and outer padded keys the database keeps."""
+    key = secrets.token_bytes(32)
+    padded = key.ljust(64, b"\0")
+    return key, bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
+
+
+def scope_proof(key: bytes, user_id: str, organization_id: str, platform: str) -> str:
+    return hmac.new(key, f"{user_id}|{organization_id}|{platform}".encode(), hashlib.sha256).hexdigest()
+
+
+def _open_scope_session(dbapi_connection: Any, connection_record: Any) -> None:
+    """Pool "connect" hook: register this connection's key before the pool hands the connection out."""
+    key, ikey, okey = new_scope_key()
+    await_only(dbapi_connection.driver_connection.execute(OPEN_SESSION_SQL, ikey, okey))
+    connection_record.info[SCOPE_KEY] = key
 
 
 class TenantSession(Session):
@@ -98,7 +133,7 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _apply_tenant_scope(session: Session, transaction: Any, connection: Any) -> None:
     scope: TenantScope = session.info.get("scope") or TenantScope()
-    connection.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE))
+    connection.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE, connection.info[SCOPE_KEY]))
 
 
 class SerializedSession(AsyncSession):
@@ -164,6 +199,7 @@ class Database:
             # the request answers 503 and SQLAlchemy invalidates the pool, so the next checkouts reconnect.
             pool_recycle=1800,
         )
+        event.listen(self.engine.sync_engine, "connect", _open_scope_session)
         self._factory = async_sessionmaker(
             self.engine,
             class_=SerializedSession,
@@ -219,7 +255,8 @@ async def rescope(session: AsyncSession, scope: TenantScope) -> None:
     for hook in BEFORE_RESCOPE:
         await hook(session)
     session.info["scope"] = scope
-    await session.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE))
+    key = (await session.connection()).info[SCOPE_KEY]
+    await session.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE, key))
 
 
 @asynccontextmanager

@@ -9,6 +9,14 @@ negotiated from `Accept` (`negotiate`). `application/json` (the legacy type, als
 for wildcards) answers GraphQL request errors (parse, validation, variable coercion) with 200 and
 `"data": null`; `application/graphql-response+json` answers them with 400 (500 for an internal
 failure) and no `data` entry. Field errors during execution are 200 under both.
+
+Every response of this endpoint carries `Cache-Control: no-store`: an answer may depend on the caller
+(session cookie, bearer token, `X-Codex-Organization`), `login`/`register` return a token and set the
+session cookie, and nothing here is meant for shared caches; so no response is ever kept by a browser
+or a proxy, whatever the method, status or operation (see README "Security").
+
+A document (`query`) over `MAX_DOCUMENT_BYTES` is refused with 413 `DOCUMENT_TOO_LARGE` as soon as the
+request is read: before it is hashed, parsed, cached, registered as a persisted query or costed.
 """
 
 from __future__ import annotations
@@ -35,11 +43,18 @@ from codex_graphql.context import (
     organization_choice,
     organization_refused,
 )
+from codex_graphql.doccache import DOCUMENT_TOO_LARGE, too_large
 from codex_graphql.errors import is_client_error
 from codex_graphql.fastpath.engine import FastPath
 from codex_graphql.observability import Metrics, pick_request_id, request_id_var
-from codex_graphql.persisted import PersistedOperations, PersistedQueryError, load_manifest
-from codex_graphql.ratelimit import http_status
+from codex_graphql.persisted import (
+    ApqPolicy,
+    PersistedOperations,
+    PersistedQueryError,
+    Registrant,
+    load_manifest,
+)
+from codex_graphql.ratelimit import charge_overhead, http_status
 from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
 
@@ -173,10 +188,14 @@ class GraphQLEndpoint:
         self.fast: FastPath | None = None
         if settings.fast_path_enabled:
             self.fast = FastPath(schema, services, schema.cost_calculator, schema.validation_rules,
-                                 settings.fast_path_cache_size)
+                                 settings.fast_path_cache_bytes)
         manifest = load_manifest(settings.persisted_operations_file) if settings.persisted_operations_file else {}
+        policy = ApqPolicy(ttl=settings.apq_ttl_seconds, anonymous_ttl=settings.apq_anonymous_ttl_seconds,
+                           anonymous_per_hour=settings.apq_anonymous_registrations_per_hour,
+                           user_per_hour=settings.apq_user_registrations_per_hour,
+                           local_cache_bytes=settings.apq_local_cache_bytes)
         self.persisted = PersistedOperations(manifest, services.kv, apq=settings.apq_enabled,
-                                             only=settings.persisted_operations_only, ttl=settings.apq_ttl_seconds)
+                                             only=settings.persisted_operations_only, policy=policy)
         self._warm(manifest)
 
     def _warm(self, manifest: dict[str, str]) -> None:
@@ -210,6 +229,7 @@ class GraphQLEndpoint:
         finally:
             request_id_var.reset(token)
         response.headers["x-request-id"] = request_id
+        response.headers["cache-control"] = "no-store"
         return response
 
     async def _handle(self, request: Request, request_id: str, negotiated: str | None) -> Response:
@@ -224,9 +244,15 @@ class GraphQLEndpoint:
                                  "NOT_ACCEPTABLE", 406, JSON)
         try:
             raw_query, variables, operation_name, extensions = await self._read(request)
-            query = await self.persisted.resolve(raw_query, extensions)
         except BadRequest as exc:
             return request_error(str(exc), exc.code, exc.status, media)
+        chosen = organization_hint(request)
+        viewer = await self.services.sessions.resolve(bearer_token(request, settings.session_cookie_name), chosen)
+        try:
+            # APQ registration quotas are per user when signed in, per client address otherwise.
+            registrant = Registrant(f"user:{viewer.user_id}", True) if viewer.user_id is not None else Registrant(
+                f"ip:{client_ip(request) or 'unknown'}", False)
+            query = await self.persisted.resolve(raw_query, extensions, registrant)
         except PersistedQueryError as exc:
             if exc.code == "PERSISTED_QUERY_NOT_FOUND":
                 # The APQ protocol: clients (Apollo's link among them) resend with the document on this
@@ -235,8 +261,6 @@ class GraphQLEndpoint:
             return request_error(str(exc), exc.code, 400 if exc.code == "BAD_REQUEST" or media == GRAPHQL_RESPONSE_JSON
                                  else 200, media)
 
-        chosen = organization_hint(request)
-        viewer = await self.services.sessions.resolve(bearer_token(request, settings.session_cookie_name), chosen)
         if organization_refused(viewer, chosen):
             # Refused before execution: 403 under graphql-response+json; 200 with `data: null` under
             # application/json, like every other GraphQL error there.
@@ -272,6 +296,7 @@ class GraphQLEndpoint:
             )
         except InvalidOperationTypeError as exc:
             await ctx.finish(success=False)
+            await charge_overhead(ctx, query)
             if exc.operation_type is OperationType.SUBSCRIPTION:
                 return request_error("Subscriptions are served over WebSocket at /graphql (graphql-transport-ws).",
                                      "OPERATION_NOT_ALLOWED", 400, media)
@@ -280,6 +305,7 @@ class GraphQLEndpoint:
         except CannotGetOperationTypeError as exc:
             # An unknown `operationName`, or several operations and none named: the request is invalid.
             await ctx.finish(success=False)
+            await charge_overhead(ctx, query)
             return request_error(exc.as_http_error_reason(), "GRAPHQL_VALIDATION_FAILED",
                                  400 if media == GRAPHQL_RESPONSE_JSON else 200, media)
         except BaseException:
@@ -294,6 +320,10 @@ class GraphQLEndpoint:
             log.exception("committing the request transaction failed")
             body = {"data": None}
             errors = [GraphQLError("Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})]
+        if ctx.cost is None:
+            # Refused before the cost check (parse or validation errors, introspection, mutation count):
+            # no request is free, so the caller still pays the minimum and the document's size.
+            ctx.cost = await charge_overhead(ctx, query)
         if errors:
             body["errors"] = [self._format(e, request_id) for e in errors]
         if result.extensions:
@@ -362,13 +392,18 @@ class GraphQLEndpoint:
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
 
-    @staticmethod
-    def _validate(query: Any, variables: Any, operation_name: Any,
+    def _validate(self, query: Any, variables: Any, operation_name: Any,
                   extensions: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
         persisted = isinstance(extensions, dict) and "persistedQuery" in extensions
+        limit = self.services.settings.max_document_bytes
         if query is None and persisted:
             pass  # the document is named by its hash
-        elif not isinstance(query, str) or not query.strip():
+        elif not isinstance(query, str):
+            raise BadRequest("`query` must be a non-empty string.")
+        elif too_large(query, limit):  # before anything hashes, parses, caches or stores it
+            raise BadRequest(f"The GraphQL document exceeds {limit} bytes (MAX_DOCUMENT_BYTES).", 413,
+                             DOCUMENT_TOO_LARGE)
+        elif not query.strip():
             raise BadRequest("`query` must be a non-empty string.")
         if extensions is not None and not isinstance(extensions, dict):
             raise BadRequest("`extensions` must be a JSON object.")

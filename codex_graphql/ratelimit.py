@@ -1,7 +1,8 @@
 """Rate limiting and per-request limits, enforced after validation and before execution.
 
 - A token bucket per caller (``user:<id>`` when signed in, ``ip:<address>`` otherwise; ``caller_key`` is
-  the hook where API keys will plug in), charged by the requested query cost. In Redis it is one
+  the hook where API keys will plug in), charged by the requested query cost plus the request's overhead
+  (``cost.overhead``: ``MIN_REQUEST_COST`` and ``DOCUMENT_COST_PER_KB``), so that no request is free. In Redis it is one
   atomic Lua script (time read from the Redis server, so API instances agree); without REDIS_URL an
   in-process bucket serves the embedded single-instance mode.
 - ``RequestLimits``: the schema extension that runs the checks for every operation (HTTP and
@@ -26,7 +27,8 @@ from typing import Any
 from graphql import GraphQLError, OperationType
 from strawberry.extensions import SchemaExtension
 
-from codex_graphql.cost import CostCalculator, evaluate
+from codex_graphql.cost import CostCalculator, evaluate, overhead
+from codex_graphql.doccache import document_bytes
 from codex_graphql.settings import Settings
 from codex_graphql.web_security import introspection_allowed
 
@@ -82,11 +84,13 @@ class CostReport:
     restore_rate: float
     throttled: bool = False
     retry_after: int = 0
+    charged: int = 0  # what the bucket was asked for: the query cost plus the request's overhead
 
     def as_extension(self) -> dict[str, Any]:
         return {
             "requestedQueryCost": self.requested,
             "actualQueryCost": self.actual,
+            "chargedCost": self.charged,
             "throttleStatus": {
                 "maximumAvailable": self.capacity,
                 "currentlyAvailable": int(self.available),
@@ -191,19 +195,24 @@ class Limits:
             RedisBucket(redis, settings.redis_namespace) if redis is not None else MemoryBucket())
         self.connections = ConnectionLimiter(redis, settings.redis_namespace, settings.ws_connection_lease_seconds)
 
-    async def charge(self, caller: str, cost: int) -> CostReport:
+    def overhead(self, document_size: int) -> int:
+        return overhead(document_size, self.settings.min_request_cost, self.settings.document_cost_per_kb)
+
+    async def charge(self, caller: str, cost: int, extra: int = 0) -> CostReport:
+        """Take ``cost`` (the query cost) plus ``extra`` (the request's overhead) from the caller's bucket."""
         s = self.settings
         capacity, rate = s.rate_limit_capacity, s.rate_limit_restore_rate
+        total = cost + extra
         if not s.rate_limit_enabled:
-            return CostReport(cost, cost, capacity, capacity, rate)
+            return CostReport(cost, cost, capacity, capacity, rate, charged=total)
         try:
-            state = await self.bucket.take(caller, min(cost, capacity), capacity, rate)
+            state = await self.bucket.take(caller, min(total, capacity), capacity, rate)
         except Exception:  # Redis unreachable: fail open, an outage of the limiter is not an outage of the API
             log.warning("rate limiter unavailable; request not charged", exc_info=True)
-            return CostReport(cost, cost, capacity, capacity, rate)
-        report = CostReport(cost, cost, capacity, state.available, rate, throttled=not state.allowed)
+            return CostReport(cost, cost, capacity, capacity, rate, charged=total)
+        report = CostReport(cost, cost, capacity, state.available, rate, throttled=not state.allowed, charged=total)
         if not state.allowed:
-            report.retry_after = max(1, math.ceil((min(cost, capacity) - state.available) / rate))
+            report.retry_after = max(1, math.ceil((min(total, capacity) - state.available) / rate))
         return report
 
 
@@ -212,6 +221,12 @@ def limits_for(services: Any) -> Limits:
     if limits is None:
         limits = services.limits = Limits(services.settings, services.redis)
     return limits
+
+
+async def charge_overhead(context: Any, query: str | None) -> CostReport:
+    """Charge a request that never reached execution (a parse or validation error) its overhead."""
+    limits = limits_for(context.services)
+    return await limits.charge(caller_key(context), 0, limits.overhead(document_bytes(query) if query else 0))
 
 
 def caller_key(context: Any) -> str:
@@ -254,13 +269,14 @@ class RequestLimits(SchemaExtension):
         requested = evaluate(analysis.cost, ec.variables)
         limits = limits_for(context.services)
         caller = caller_key(context)
+        extra = limits.overhead(document_bytes(ec.query) if ec.query else 0)
         if requested > settings.max_query_cost:
-            context.cost = await limits.charge(caller, 0)
+            context.cost = await limits.charge(caller, 0, extra)  # refused: only the overhead is taken
             context.cost.requested = context.cost.actual = requested
             raise _refuse(f"The query costs {requested}, more than the maximum of {settings.max_query_cost}; "
                           "ask for fewer items (`first`) or fewer nested lists.", "QUERY_TOO_COMPLEX",
                           cost=requested, maximumCost=settings.max_query_cost)
-        report = context.cost = await limits.charge(caller, requested)
+        report = context.cost = await limits.charge(caller, requested, extra)
         if report.throttled:
             raise _refuse(f"Rate limit exceeded; retry in {report.retry_after} s.", "THROTTLED",
                           retryAfter=report.retry_after)

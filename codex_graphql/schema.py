@@ -8,7 +8,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.types import ExecutionContext
@@ -24,6 +24,7 @@ from codex_graphql.content.queries import ContentQueries
 from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.context import Context
 from codex_graphql.cost import CostCalculator
+from codex_graphql.doccache import DocumentCaches
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.input_checks import UTC_DATETIME
 from codex_graphql.input_checks import install as refuse_nul_input
@@ -68,6 +69,7 @@ class Subscription(ContentSubscriptions, CommerceSubscriptions):
 
 class CodexSchema(strawberry.Schema):
     cost_calculator: CostCalculator
+    document_caches: DocumentCaches
     validation_rules: list[Any]
     hide_suggestions = False
 
@@ -95,20 +97,25 @@ def build_schema(settings: Settings) -> CodexSchema:
         def __init__(self) -> None:
             super().__init__(rules)
 
-    parser_size, validation_size, max_tokens = settings.parser_cache_size, settings.validation_cache_size, settings.max_tokens
+    max_tokens = settings.max_tokens
+    # Parsing and validation behind caches keyed by the document's SHA-256 and bounded by bytes, this
+    # schema's own; documents over MAX_DOCUMENT_BYTES are refused before parsing (doccache.py).
+    caches = DocumentCaches(settings.max_document_bytes, settings.parser_cache_bytes, settings.validation_cache_bytes)
+    cached_parse, cached_validation = caches.extensions()
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         Limits,
-        lambda: ParserCache(maxsize=parser_size),
-        lambda: ValidationCache(maxsize=validation_size),
+        cached_parse,
+        cached_validation,
         # After validation, before execution: introspection policy, mutation count, cost, rate limit.
         lambda: RequestLimits(cost_calculator),
     ]
-    cost_calculator = CostCalculator(settings.cost_cache_size)
+    cost_calculator = CostCalculator(settings.cost_cache_bytes)
     schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
                          scalar_overrides={datetime: UTC_DATETIME})
     schema.hide_suggestions = bool(settings.hide_field_suggestions)
     schema.cost_calculator = cost_calculator
+    schema.document_caches = caches
     schema.validation_rules = rules  # the fast path validates with the same limits
     return schema
 

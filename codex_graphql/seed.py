@@ -332,11 +332,10 @@ async def _upload(db: Database, storage: Storage, staff: Viewer, item: DemoItem,
     )
     async with db.transaction(staff.scope) as session:
         content, _ = await content_service.create(session, storage, staff, organization_id, new)
-        content_id, key = content.id, content.storage_key
+        content_id, key = content.id, content.upload_key
+    assert key is not None
     await storage.upload_file(key, source, item.mime_type)
-    async with db.transaction(staff.scope) as session:
-        content = await content_service.managed(session, staff, content_id)
-        await content_service.complete_upload(session, storage, content, [])
+    await content_service.complete_upload(db, storage, staff, content_id, [])
     return content_id
 
 

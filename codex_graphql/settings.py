@@ -50,12 +50,16 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 5000
     max_body_bytes: int = 1_000_000
-    parser_cache_size: int = 1000
-    validation_cache_size: int = 1000
+    # Largest GraphQL document (the `query` text, by POST, GET or APQ registration), refused before
+    # parsing, caching or storing (413 DOCUMENT_TOO_LARGE).
+    max_document_bytes: int = 100_000
+    # Per-document caches are keyed by the document's SHA-256 and bounded by estimated bytes (doccache.py).
+    parser_cache_bytes: int = 32_000_000
+    validation_cache_bytes: int = 8_000_000
     # Compiled execution of the hottest read shapes (codex_graphql/fastpath); off runs everything
     # through the resolvers. Plans are cached per (document, operation name).
     fast_path_enabled: bool = True
-    fast_path_cache_size: int = 1000
+    fast_path_cache_bytes: int = 32_000_000
     # Persisted operations: a JSON manifest {"<sha256 of the document>": "<document>"} built from the
     # clients' documents (`codex-graphql persisted build`), loaded, parsed and validated at startup.
     persisted_operations_file: Path | None = None
@@ -63,14 +67,22 @@ class Settings(BaseSettings):
     persisted_operations_only: bool = False
     # Automatic persisted queries (Apollo's protocol): clients may send a hash and register unknown ones.
     apq_enabled: bool = True
-    apq_ttl_seconds: int = 7 * 24 * 3600
+    apq_ttl_seconds: int = 7 * 24 * 3600  # documents registered by signed-in callers
+    apq_anonymous_ttl_seconds: int = 3600  # documents registered by anonymous callers
+    apq_anonymous_registrations_per_hour: int = 20  # per client address; beyond it documents run unstored
+    apq_user_registrations_per_hour: int = 200  # per signed-in user
+    apq_local_cache_bytes: int = 16_000_000  # each process's in-memory copy of registered documents
     # How long a process trusts its in-memory copy of a resolved session before asking Redis and
     # PostgreSQL again; logouts and role changes made through the API drop it at once on every instance.
     session_local_cache_seconds: float = 5.0
 
     # Security limits (README "Security"). Query cost: leaves 0, objects 1, connections 1 + `first` x item.
     max_query_cost: int = 5000  # per request; above it QUERY_TOO_COMPLEX, nothing executes
-    cost_cache_size: int = 1000  # cached cost analyses, keyed by (query text, operation name)
+    cost_cache_bytes: int = 4_000_000  # cached cost analyses, keyed by (document hash, operation name)
+    # No request is free: every operation is charged this much on top of its query cost, plus
+    # DOCUMENT_COST_PER_KB for every full KiB of document text.
+    min_request_cost: int = 1
+    document_cost_per_kb: int = 1
     # Token bucket per caller (user id, or client IP when anonymous), charged by the requested cost.
     rate_limit_enabled: bool = True
     rate_limit_capacity: int = 10000  # points a caller may spend in a burst (keep >= MAX_QUERY_COST)

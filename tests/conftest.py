@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 from codex_graphql.app import create_app
 from codex_graphql.db import Database
@@ -30,9 +31,19 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
 
 
+# The role the API logs in as (migration 0016 creates it): owns nothing, holds nothing but membership of
+# codex_app. The app under test (settings, db) connects as it; admin fixtures stay superuser.
+API_ROLE = "codex_api"
+
+
 def db_url(name: str) -> str:
     base, _, _ = ADMIN_URL.rpartition("/")
     return f"{base}/{name}"
+
+
+def api_url(url: str) -> str:
+    """The same database, logged in as the API role (trust authentication on the test server)."""
+    return make_url(url).set(username=API_ROLE, password=None).render_as_string(hide_password=False)
 
 
 def alembic_config(url: str) -> Config:
@@ -69,6 +80,11 @@ async def database_url(template_db: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def api_database_url(database_url: str) -> str:
+    return api_url(database_url)
+
+
+@pytest.fixture
 async def redis_namespace() -> AsyncIterator[str]:
     namespace = f"codex-test-{uuid.uuid4().hex[:10]}"
     yield namespace
@@ -80,11 +96,11 @@ async def redis_namespace() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_namespace: str, tmp_path: Path) -> Settings:
+def settings(api_database_url: str, redis_namespace: str, tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         environment="test",
-        database_url=database_url,
+        database_url=api_database_url,
         redis_url=REDIS_URL,
         redis_namespace=redis_namespace,
         secret_key="test-secret-key-not-for-production",
@@ -115,8 +131,8 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(Settings(database_url=database_url).database_url or "", pool_size=2, max_overflow=2)
+async def db(api_database_url: str) -> AsyncIterator[Database]:
+    database = Database(Settings(database_url=api_database_url).database_url or "", pool_size=2, max_overflow=2)
     yield database
     await database.dispose()
 

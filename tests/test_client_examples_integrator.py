@@ -99,3 +99,30 @@ async def test_listener_stops_on_a_permission_error(app, factory):
             if listener.returncode is None:
                 listener.terminate()
                 await listener.wait()
+
+
+@pytest.mark.timeout(60)
+async def test_listener_stops_when_its_session_ends(app, factory, gql):
+    """logout everywhere closes the socket with 4401: the listener says so and exits instead of
+    reconnecting forever with a dead token."""
+    from tests.live_server import live_server
+
+    owner = await factory.user()
+    org = await factory.organization(owner, slug="logging-out")
+    async with live_server(app) as address:
+        listener = await asyncio.create_subprocess_exec(
+            sys.executable, str(EXAMPLES / "integrator" / "listener.py"), "--url", f"http://{address}",
+            "--organization", to_global_id("Organization", org), "--max-backoff", "1",
+            env={**os.environ, "CODEX_TOKEN": owner.token}, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await next_line(listener.stdout, "connected")
+            await asyncio.sleep(0.3)
+            await gql.ok("mutation { logout(input: {everywhere: true}) { errors { code } } }", token=owner.token)
+            line = await next_line(listener.stdout, "error")
+            assert line["error"] == "UNAUTHENTICATED" and "4401" in line["message"]
+            assert await asyncio.wait_for(listener.wait(), 10) == 2
+        finally:
+            if listener.returncode is None:
+                listener.terminate()
+                await listener.wait()

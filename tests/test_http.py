@@ -9,8 +9,6 @@ from types import SimpleNamespace
 import asyncpg
 import httpx
 import pytest
-from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 
 from codex_graphql.app import create_app
 from codex_graphql.authz import PlatformRole
@@ -299,18 +297,15 @@ async def test_tokens_over_limit_are_refused_before_execution(gql, settings, cou
     assert count_org_lookups == []
 
 
-async def test_validation_and_parse_caches_are_hit(gql, settings):
-    validate_cache = _get_validate_cache(settings.validation_cache_size)
-    parse_cache = _get_parse_cache(settings.parser_cache_size)
+async def test_validation_and_parse_caches_are_hit(gql, shared):
+    caches = shared.app.state.runtime["graphql"].schema.document_caches
+    validate_cache, parse_cache = caches.validated, caches.parsed
     query = f'query CacheProbe {{ organization(slug: "cache-{uuid.uuid4().hex}") {{ id viewerRole }} }}'  # unique
     await gql(query)
-    validate_before, parse_before = validate_cache.cache_info(), parse_cache.cache_info()
+    validate_before, parse_before = (validate_cache.hits, validate_cache.misses), (parse_cache.hits, parse_cache.misses)
     await gql(query)
-    validate_after, parse_after = validate_cache.cache_info(), parse_cache.cache_info()
-    assert validate_after.hits == validate_before.hits + 1
-    assert validate_after.misses == validate_before.misses
-    assert parse_after.hits == parse_before.hits + 1
-    assert parse_after.misses == parse_before.misses
+    assert (validate_cache.hits, validate_cache.misses) == (validate_before[0] + 1, validate_before[1])
+    assert (parse_cache.hits, parse_cache.misses) == (parse_before[0] + 1, parse_before[1])
 
 
 async def test_unexpected_exceptions_are_masked_and_logged_with_the_request_id(http, monkeypatch, caplog):

@@ -145,7 +145,7 @@ async def test_a_request_never_runs_in_the_platform_scope(app, gql, factory):
     seen: list[tuple] = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "codex.platform" in statement:
+        if "codex_set_scope" in statement:  # the scope statement (db.SET_TENANT_SQL)
             seen.append(tuple(parameters))
 
     engine = app.state.runtime["services"].db.engine.sync_engine
@@ -161,7 +161,7 @@ async def test_a_request_never_runs_in_the_platform_scope(app, gql, factory):
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert len(seen) >= 6
-    assert all(params[-1] == "" for params in seen), seen
+    assert all(params[3] == "" for params in seen), seen  # (role, user, organization, platform, proof)
 
 
 ALLOWED = {  # the code that asks for the platform scope by name, and why
@@ -233,6 +233,6 @@ async def test_the_webhook_hot_path_keeps_its_statement_count(shop):
     async with statements(shop.app) as seen:
         assert (await shop.deliver(event_)).status_code == 200
     settings = [s for s in seen if "set_config" in s]
-    assert len(settings) == 1 and "codex.platform" in settings[0]  # one statement sets the whole scope
+    assert len(settings) == 1 and "codex_set_scope" in settings[0]  # one statement sets the whole scope
     assert len(seen) <= 6, "\n".join(seen)
 

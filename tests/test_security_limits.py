@@ -136,7 +136,8 @@ async def test_a_query_over_the_maximum_cost_is_refused_before_execution(gql, se
 
 
 async def test_a_burst_over_capacity_is_throttled_with_429_and_refills(settings, org_lookups):
-    async with running(settings, rate_limit_capacity=10, rate_limit_restore_rate=20.0) as app, client(app) as http:
+    # COST_5 charges 6: its query cost 5 plus MIN_REQUEST_COST 1 (its document is under 1 KiB).
+    async with running(settings, rate_limit_capacity=12, rate_limit_restore_rate=20.0) as app, client(app) as http:
         for _ in range(2):
             response = await post(http, COST_5)
             assert response.status_code == 200 and "errors" not in response.json()
@@ -145,10 +146,10 @@ async def test_a_burst_over_capacity_is_throttled_with_429_and_refills(settings,
         assert response.headers["retry-after"] == "1"
         body = response.json()
         assert body["data"] is None and codes(body) == {"THROTTLED"}
-        assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] == 10
-        assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 5
+        assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] == 12
+        assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 6
         assert len(org_lookups) == 2  # the throttled request executed nothing
-        await asyncio.sleep(0.3)  # 20 points/s restore 5 points in 0.25 s
+        await asyncio.sleep(0.4)  # 20 points/s restore 6 points in 0.3 s
         response = await post(http, COST_5)
         assert response.status_code == 200 and "errors" not in response.json(), response.text
 

@@ -1,6 +1,7 @@
 """The storage hygiene job (codex_graphql.storage.hygiene) on the local and the S3 backend (moto on loopback):
-expired uploads (multipart aborted, partial objects and files deleted), replaced, removed and never-used
-logos, and the files of purged items, while items someone is still entitled to keep theirs."""
+expired uploads (multipart aborted, staging objects and partial files deleted), staging objects no row
+remembers, replaced, removed and never-used logos (staging and final keys), and the files of purged items,
+while items someone is still entitled to keep theirs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy import text
 
 from codex_graphql.app import create_app
 from codex_graphql.db import TenantScope, utcnow
+from codex_graphql.org_settings import logo
 from codex_graphql.storage import hygiene
 from codex_graphql.storage.local import Grant, LocalStorage
 from tests.support import Factory, GraphQLClient, Person
@@ -97,23 +99,29 @@ async def world(request, settings, db, tmp_path) -> AsyncIterator[World]:
 async def _content(world: World, *, status: str = "READY", deleted_days_ago: float | None = None,
                    upload_expires_in: timedelta | None = None, multipart: bool = False,
                    thumbnails: bool = False) -> tuple[uuid.UUID, str, str | None]:
-    """(id, folder, multipart upload id) of a new item; with ``multipart`` its upload is started with one part."""
+    """(id, folder, multipart upload id) of a new item; with ``multipart`` its upload (to its staging key,
+    ``_staging``) is started with one part."""
     content_id = uuid.uuid4()
     folder = f"orgs/{world.org}/content/{content_id}"
-    upload_id = await world.start_multipart(f"{folder}/original.mp4") if multipart else None
+    staging = _staging(world, content_id) if status == "UPLOADING" else None
+    upload_id = await world.start_multipart(staging) if multipart and staging else None
     thumbs = [{"key": f"{folder}/thumb-320.jpg", "width": 320, "height": 180}] if thumbnails else []
     async with world.db.transaction(TenantScope(organization_id=world.org)) as session:
         await session.execute(text(
             "insert into content (id, organization_id, creator_id, kind, status, title, storage_key, mime_type, "
-            "original_filename, size_bytes, multipart_upload_id, upload_expires_at, deleted_at, thumbnails) values "
-            "(:id, :org, :creator, 'VIDEO', :status, 'Item', :key, 'video/mp4', 'a.mp4', 1024, :multipart, :expires, "
-            ":deleted, cast(:thumbs as jsonb))"), {
+            "original_filename, size_bytes, multipart_upload_id, upload_expires_at, deleted_at, thumbnails, upload_key) "
+            "values (:id, :org, :creator, 'VIDEO', :status, 'Item', :key, 'video/mp4', 'a.mp4', 1024, :multipart, "
+            ":expires, :deleted, cast(:thumbs as jsonb), :staging)"), {
                 "id": content_id, "org": world.org, "creator": world.owner.user_id, "status": status,
-                "key": f"{folder}/original.mp4", "multipart": upload_id,
+                "key": f"{folder}/original.mp4", "multipart": upload_id, "staging": staging,
                 "expires": utcnow() + upload_expires_in if upload_expires_in is not None else None,
                 "deleted": utcnow() - timedelta(days=deleted_days_ago) if deleted_days_ago is not None else None,
                 "thumbs": json.dumps(thumbs)})
     return content_id, folder, upload_id
+
+
+def _staging(world: World, content_id: uuid.UUID) -> str:
+    return f"uploads/{world.org}/{content_id}-0123456789abcdef"
 
 
 async def _entitle(world: World, content_id: uuid.UUID, *, revoked: bool) -> None:
@@ -126,10 +134,11 @@ async def _entitle(world: World, content_id: uuid.UUID, *, revoked: bool) -> Non
 
 
 async def test_expired_uploads_are_aborted_and_their_partial_files_deleted(world, admin_db, tmp_path):
-    # A multipart upload past its deadline, a single PUT whose object arrived but was never completed, and a
-    # multipart upload still within its 24 hours.
+    # A multipart upload past its deadline, a single PUT whose staging object arrived but was never completed
+    # (and a final object a crashed completion copied), and a multipart upload still within its 24 hours.
     late, _, late_upload = await _content(world, status="UPLOADING", upload_expires_in=timedelta(hours=-1), multipart=True)
     single, single_folder, _ = await _content(world, status="UPLOADING", upload_expires_in=timedelta(hours=-1))
+    await world.put(_staging(world, single), b"partial", tmp_path)
     await world.put(f"{single_folder}/original.mp4", b"partial", tmp_path)
     fresh, _, fresh_upload = await _content(world, status="UPLOADING", upload_expires_in=timedelta(hours=23), multipart=True)
     assert await world.multipart_uploads() == {late_upload, fresh_upload}
@@ -138,31 +147,37 @@ async def test_expired_uploads_are_aborted_and_their_partial_files_deleted(world
     # multipart upload as initiated in 2010, so on S3 it would take the fresh one too).
     now = utcnow()
     assert await hygiene.expire_uploads(world.db, now) == 2
-    assert await admin_db.fetchval("select count(*) from storage_cleanup where reason = 'UPLOAD_ABANDONED'") == 2
+    # Each: the staging key (aborting its multipart upload) and the final key.
+    assert await admin_db.fetchval("select count(*) from storage_cleanup where reason = 'UPLOAD_ABANDONED'") == 4
     assert await world.multipart_uploads() == {late_upload, fresh_upload}  # decided and committed; nothing deleted yet
-    assert await hygiene.drain(world.db, world.storage, now) == 2
+    assert await hygiene.drain(world.db, world.storage, now) == 4
     assert await world.multipart_uploads() == {fresh_upload}
+    assert not await world.exists(_staging(world, single))
     assert not await world.exists(f"{single_folder}/original.mp4")
-    statuses = {r["id"]: (r["status"], r["multipart_upload_id"]) for r in await admin_db.fetch(
-        "select id, status, multipart_upload_id from content")}
-    assert statuses == {late: ("FAILED", None), single: ("FAILED", None), fresh: ("UPLOADING", fresh_upload)}
+    statuses = {r["id"]: (r["status"], r["multipart_upload_id"], r["upload_key"]) for r in await admin_db.fetch(
+        "select id, status, multipart_upload_id, upload_key from content")}
+    assert statuses == {late: ("FAILED", None, None), single: ("FAILED", None, None),
+                        fresh: ("UPLOADING", fresh_upload, _staging(world, fresh))}
     assert await admin_db.fetchval("select count(*) from storage_cleanup") == 0
     # A second pass has nothing left to do.
     assert await hygiene.expire_uploads(world.db, utcnow()) == 0 and await hygiene.drain(world.db, world.storage) == 0
 
 
 async def test_uploads_no_row_remembers_are_swept_after_a_day(world, tmp_path):
-    orphan = await world.start_multipart(f"orgs/{world.org}/content/{uuid.uuid4()}/original.mp4")
+    orphan = await world.start_multipart(f"uploads/{world.org}/{uuid.uuid4()}-0123456789abcdef")
+    staged = f"uploads/{world.org}/{uuid.uuid4()}-fedcba9876543210"  # uploaded, its item gone or never recorded
+    await world.put(staged, b"staged", tmp_path)
     partial = None
     if world.backend == "local":  # a write that never finished (a dropped connection, a crash)
         partial = world.storage.root / "tmp" / "0123456789abcdef.tmp"
         partial.write_bytes(b"half")
     if world.backend == "local":  # (moto reports every multipart upload as initiated in 2010)
         assert (await world.run()).swept_partials == 0  # younger than 24 hours: may still be going on
-    assert orphan in await world.multipart_uploads()
+    assert orphan in await world.multipart_uploads() and await world.exists(staged)
     report = await world.run(now=utcnow() + timedelta(hours=25))
-    assert report.swept_partials == (2 if partial else 1)
+    assert report.swept_partials == (3 if partial else 2)
     assert await world.multipart_uploads() == set()
+    assert not await world.exists(staged)
     assert partial is None or not partial.exists()
 
 
@@ -186,22 +201,26 @@ async def test_replaced_removed_and_unused_logos_are_deleted(world, admin_db):
     third = await _logo(world)
     assert (await update(world.gql, world.owner.token, logoKey=third))["errors"] == []
     assert (await update(world.gql, world.owner.token, logoKey=None))["errors"] == []  # removes the third
-    assert all([await world.exists(k) for k in (first, second, unused, third)])
+    unused_staging = logo.staging_for(unused)  # never checked, so never copied to its final key
+    assert all([await world.exists(k) for k in (first, second, unused_staging, third)])
+    assert not await world.exists(unused)
+    assert not any([await world.exists(logo.staging_for(k)) for k in (first, second, third)])  # moved on
 
     await world.run()  # the replaced logos' signed URLs (one hour) may still be in use
-    assert all([await world.exists(k) for k in (first, second, unused, third)])
+    assert all([await world.exists(k) for k in (first, second, unused_staging, third)])
     report = await world.run(now=utcnow() + timedelta(hours=2))
     assert report.deleted == 3
-    assert [await world.exists(k) for k in (first, second, unused, third)] == [False, False, True, False]
+    assert [await world.exists(k) for k in (first, second, unused_staging, third)] == [False, False, True, False]
     await world.run(now=utcnow() + timedelta(hours=25))  # an upload unused for a day
-    assert not await world.exists(unused)
+    assert not await world.exists(unused_staging)
     assert await admin_db.fetchval("select count(*) from storage_cleanup") == 0
 
 
 async def test_a_logo_upload_taken_by_the_clean_up_cannot_become_the_logo(world, admin_db):
     key = await _logo(world)
+    assert await world.exists(logo.staging_for(key))
     await world.run(now=utcnow() + timedelta(hours=25))
-    assert not await world.exists(key)
+    assert not await world.exists(logo.staging_for(key)) and not await world.exists(key)
     refused = await update(world.gql, world.owner.token, logoKey=key)
     assert [e["field"] for e in refused["errors"]] == [["input", "logoKey"]]
     assert (await update(world.gql, world.owner.token))["settings"]["logoKey"] is None

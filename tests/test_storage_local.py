@@ -56,29 +56,34 @@ async def chunked(data: bytes, size: int = 8 * 1024) -> AsyncIterator[bytes]:
 
 async def test_signed_put_then_signed_get_roundtrip(storage: LocalStorage, client: httpx.AsyncClient) -> None:
     data = payload(20_000)
-    put = await storage.presign_put("org/1/video.mp4", "video/mp4", len(data), expires_in=60)
+    put = await storage.presign_put("uploads/1/video.mp4", "video/mp4", len(data), expires_in=60)
     assert put.method == "PUT" and put.headers == {"Content-Type": "video/mp4"}
     assert put.expires_at is not None
 
     response = await client.put(put.url, content=data, headers=put.headers)
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
-    assert await storage.head("org/1/video.mp4") == ObjectInfo(size=len(data), content_type="video/mp4")
+    assert await storage.head("uploads/1/video.mp4") == ObjectInfo(size=len(data), content_type="video/mp4")
 
+    promoted = await storage.promote("uploads/1/video.mp4", "org/1/video.mp4", "video/mp4")
+    assert promoted == ObjectInfo(size=len(data), content_type="video/mp4")
+    assert await storage.head("uploads/1/video.mp4") is None
     get = await storage.presign_get("org/1/video.mp4", expires_in=60)
     response = await client.get(get.url)
     assert response.status_code == 200
     assert response.content == data
     assert response.headers["content-type"] == "video/mp4"
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert "content-disposition" not in response.headers
+    assert response.headers["content-disposition"] == "inline"
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert leftovers(storage) == []
 
 
 async def test_range_request_returns_the_slice(storage: LocalStorage, client: httpx.AsyncClient) -> None:
     data = payload(10_000)
-    await client.put((await storage.presign_put("a/clip.mp3", "audio/mpeg", len(data), 60)).url,
+    await client.put((await storage.presign_put("uploads/a/clip.mp3", "audio/mpeg", len(data), 60)).url,
                      content=data, headers={"Content-Type": "audio/mpeg"})
+    await storage.promote("uploads/a/clip.mp3", "a/clip.mp3", "audio/mpeg")
     url = (await storage.presign_get("a/clip.mp3", 60)).url
 
     response = await client.get(url, headers={"Range": "bytes=1000-1999"})
@@ -101,7 +106,7 @@ async def test_get_with_filename_sets_content_disposition(storage: LocalStorage,
     await storage.upload_file("k/receipt", _write(storage.root.parent / "r.pdf", b"%PDF-1"), "application/pdf")
     response = await client.get((await storage.presign_get("k/receipt", 60, filename="receipt.pdf")).url)
     assert response.status_code == 200 and response.content == b"%PDF-1"
-    assert response.headers["content-disposition"] == 'attachment; filename="receipt.pdf"'
+    assert response.headers["content-disposition"] == 'attachment; filename="receipt.pdf"; filename*=UTF-8\'\'receipt.pdf'
 
 
 @pytest.mark.parametrize(
@@ -118,13 +123,13 @@ async def test_get_with_filename_sets_content_disposition(storage: LocalStorage,
 async def test_tampered_put_url_is_refused_and_nothing_stored(
     storage: LocalStorage, client: httpx.AsyncClient, tamper: dict[str, str]
 ) -> None:
-    put = await storage.presign_put("t/file.bin", "application/octet-stream", 10, 60)
+    put = await storage.presign_put("uploads/t/file.bin", "application/octet-stream", 10, 60)
     headers = {"Content-Type": tamper.get("ct", "application/octet-stream")}
     response = await client.put(with_query(put.url, **tamper), content=b"x" * int(tamper.get("size", 10)),
                                 headers=headers)
     assert response.status_code == 403
     assert response.json() == {"error": "invalid signature"}
-    assert await storage.head("t/file.bin") is None
+    assert await storage.head("uploads/t/file.bin") is None
 
 
 async def test_url_for_another_key_or_secret_is_refused(storage: LocalStorage, client: httpx.AsyncClient) -> None:
@@ -145,11 +150,11 @@ async def test_url_for_another_key_or_secret_is_refused(storage: LocalStorage, c
 
 
 async def test_expired_put_is_refused_and_nothing_stored(storage: LocalStorage, client: httpx.AsyncClient) -> None:
-    put = await storage.presign_put("e/x.bin", "application/octet-stream", 5, expires_in=-1)
+    put = await storage.presign_put("uploads/e/x.bin", "application/octet-stream", 5, expires_in=-1)
     response = await client.put(put.url, content=b"12345", headers=put.headers)
     assert response.status_code == 403
     assert response.json() == {"error": "expired"}
-    assert await storage.head("e/x.bin") is None
+    assert await storage.head("uploads/e/x.bin") is None
     assert leftovers(storage) == []
 
 
@@ -170,7 +175,9 @@ async def test_urls_only_allow_their_operation(storage: LocalStorage, client: ht
     get_url = (await storage.presign_get("o/f", 60)).url
     response = await client.put(get_url, content=b"replaced", headers={"Content-Type": "text/plain"})
     assert response.status_code == 403 and response.json() == {"error": "operation not allowed"}
-    put_url = (await storage.presign_put("o/f", "text/plain", 8, 60)).url
+    with pytest.raises(ValueError):  # a final key is never signed for writing
+        await storage.presign_put("o/f", "text/plain", 8, 60)
+    put_url = (await storage.presign_put("uploads/o/f", "text/plain", 8, 60)).url
     assert (await client.get(put_url)).status_code == 403
     assert (await client.get(get_url)).content == b"original"
 
@@ -188,43 +195,43 @@ async def test_urls_only_allow_their_operation(storage: LocalStorage, client: ht
 async def test_put_must_match_signed_size_and_type(
     storage: LocalStorage, client: httpx.AsyncClient, content_type: str | None, body: bytes, error: str
 ) -> None:
-    put = await storage.presign_put("s/v.mp4", "video/mp4", 10, 60)
+    put = await storage.presign_put("uploads/s/v.mp4", "video/mp4", 10, 60)
     headers = {"Content-Type": content_type} if content_type else {}
     response = await client.put(put.url, content=body, headers=headers)
     assert response.status_code == 400
     assert response.json() == {"error": error}
-    assert await storage.head("s/v.mp4") is None
-    assert not storage.object_path("s/v.mp4").exists()
+    assert await storage.head("uploads/s/v.mp4") is None
+    assert not storage.object_path("uploads/s/v.mp4").exists()
     assert leftovers(storage) == []
 
 
 async def test_streamed_body_shorter_than_signed_size_is_refused(
     storage: LocalStorage, client: httpx.AsyncClient
 ) -> None:
-    put = await storage.presign_put("s/short", "application/octet-stream", 30_000, 60)
+    put = await storage.presign_put("uploads/s/short", "application/octet-stream", 30_000, 60)
     response = await client.put(put.url, content=chunked(payload(20_000)), headers=put.headers)
     assert response.status_code == 400
-    assert await storage.head("s/short") is None
+    assert await storage.head("uploads/s/short") is None
     assert leftovers(storage) == []
 
 
 async def test_streamed_put_past_signed_size_gets_413_and_leaves_nothing(
     storage: LocalStorage, client: httpx.AsyncClient
 ) -> None:
-    put = await storage.presign_put("big/v.mp4", "video/mp4", 10_000, 60)
+    put = await storage.presign_put("uploads/big/v.mp4", "video/mp4", 10_000, 60)
     response = await client.put(put.url, content=chunked(payload(40_000)), headers=put.headers)
     assert "content-length" not in response.request.headers  # streamed, so only the byte count can catch it
     assert response.status_code == 413
     assert response.json() == {"error": "too large"}
-    assert await storage.head("big/v.mp4") is None
+    assert await storage.head("uploads/big/v.mp4") is None
     assert leftovers(storage) == []
 
 
 async def test_streamed_part_past_max_object_size_gets_413_and_leaves_nothing(
     storage: LocalStorage, client: httpx.AsyncClient
 ) -> None:
-    upload_id = await storage.create_multipart("big/w.mp4", "video/mp4")
-    part = await storage.presign_part("big/w.mp4", upload_id, 1, 60)
+    upload_id = await storage.create_multipart("uploads/big/w.mp4", "video/mp4")
+    part = await storage.presign_part("uploads/big/w.mp4", upload_id, 1, 60)
     response = await client.put(part.url, content=chunked(payload(MAX_BYTES + 20_000)))
     assert response.status_code == 413
     staging = storage.root / "multipart" / upload_id
@@ -237,11 +244,11 @@ async def test_streamed_part_past_max_object_size_gets_413_and_leaves_nothing(
 
 async def test_presign_refuses_sizes_over_the_limit(storage: LocalStorage) -> None:
     with pytest.raises(ValueError):
-        await storage.presign_put("x/y", "video/mp4", MAX_BYTES + 1, 60)
+        await storage.presign_put("uploads/x/y", "video/mp4", MAX_BYTES + 1, 60)
     with pytest.raises(ValueError):
-        await storage.presign_put("x/y", "video/mp4", -1, 60)
+        await storage.presign_put("uploads/x/y", "video/mp4", -1, 60)
     with pytest.raises(ValueError):
-        await storage.presign_put("x/y", "video/mp4\r\nx-evil: 1", 10, 60)
+        await storage.presign_put("uploads/x/y", "video/mp4\r\nx-evil: 1", 10, 60)
 
 
 async def _upload_parts(storage: LocalStorage, client: httpx.AsyncClient, key: str, upload_id: str,
@@ -257,7 +264,7 @@ async def _upload_parts(storage: LocalStorage, client: httpx.AsyncClient, key: s
 
 
 async def test_multipart_upload_of_three_parts(storage: LocalStorage, client: httpx.AsyncClient) -> None:
-    key = "m/movie.mp4"
+    key = "uploads/m/movie.mp4"
     chunks = [payload(20_000, 1), payload(20_000, 2), payload(7_000, 3)]
     upload_id = await storage.create_multipart(key, "video/mp4")
     parts = await _upload_parts(storage, client, key, upload_id, chunks)
@@ -265,14 +272,15 @@ async def test_multipart_upload_of_three_parts(storage: LocalStorage, client: ht
 
     await storage.complete_multipart(key, upload_id, [parts[2], parts[0], parts[1]])  # any order
     assert await storage.head(key) == ObjectInfo(size=47_000, content_type="video/mp4")
-    response = await client.get((await storage.presign_get(key, 60)).url)
+    await storage.promote(key, "m/movie.mp4", "video/mp4")
+    response = await client.get((await storage.presign_get("m/movie.mp4", 60)).url)
     assert response.content == b"".join(chunks)
     assert not (storage.root / "multipart" / upload_id).exists()
     assert leftovers(storage) == []
 
 
 async def test_reuploaded_part_replaces_the_earlier_one(storage: LocalStorage, client: httpx.AsyncClient) -> None:
-    key = "m/retry.bin"
+    key = "uploads/m/retry.bin"
     upload_id = await storage.create_multipart(key, "application/octet-stream")
     first = await _upload_parts(storage, client, key, upload_id, [b"first try"])
     second = await _upload_parts(storage, client, key, upload_id, [b"second try"])
@@ -286,7 +294,7 @@ async def test_reuploaded_part_replaces_the_earlier_one(storage: LocalStorage, c
 async def test_complete_refuses_mismatched_parts(
     storage: LocalStorage, client: httpx.AsyncClient, problem: str
 ) -> None:
-    key = "m/bad.mp4"
+    key = "uploads/m/bad.mp4"
     upload_id = await storage.create_multipart(key, "video/mp4")
     parts = await _upload_parts(storage, client, key, upload_id, [payload(1000, 1), payload(1000, 2)])
     complete_key, complete_id = key, upload_id
@@ -295,7 +303,7 @@ async def test_complete_refuses_mismatched_parts(
     elif problem == "missing-part":
         parts.append(CompletedPart(3, parts[0].etag))
     elif problem == "other-key":
-        complete_key = "m/other.mp4"
+        complete_key = "uploads/m/other.mp4"
     elif problem == "no-parts":
         parts = []
     else:
@@ -303,7 +311,7 @@ async def test_complete_refuses_mismatched_parts(
     with pytest.raises(ValueError):
         await storage.complete_multipart(complete_key, complete_id, parts)
     assert await storage.head(key) is None
-    assert await storage.head("m/other.mp4") is None
+    assert await storage.head("uploads/m/other.mp4") is None
     assert leftovers(storage) == []
     assert (storage.root / "multipart" / upload_id / "00001.part").exists()  # still completable after a fix
 
@@ -311,13 +319,13 @@ async def test_complete_refuses_mismatched_parts(
 async def test_abort_removes_staging_and_later_parts_are_refused(
     storage: LocalStorage, client: httpx.AsyncClient
 ) -> None:
-    key = "m/aborted.mp4"
+    key = "uploads/m/aborted.mp4"
     upload_id = await storage.create_multipart(key, "video/mp4")
     parts = await _upload_parts(storage, client, key, upload_id, [payload(1000)])
     staging = storage.root / "multipart" / upload_id
     assert staging.is_dir()
 
-    await storage.abort_multipart("m/someone-else.mp4", upload_id)  # another key does not touch it
+    await storage.abort_multipart("uploads/m/someone-else.mp4", upload_id)  # another key does not touch it
     assert staging.is_dir()
     await storage.abort_multipart(key, upload_id)
     assert not staging.exists()

@@ -75,26 +75,28 @@ async def test_ensure_bucket_creates_a_private_bucket_once(moto_endpoint: str, r
 
 async def test_presigned_put_binds_type_and_size_and_uploads(storage: S3Storage, http: httpx.AsyncClient) -> None:
     data = payload(50_000)
-    signed = await storage.presign_put("org/1/source.mp4", "video/mp4", len(data), expires_in=300)
+    signed = await storage.presign_put("uploads/1/source.mp4", "video/mp4", len(data), expires_in=300)
     assert signed.method == "PUT"
-    assert signed.headers == {"Content-Type": "video/mp4"}
+    assert signed.headers == {"Content-Type": "video/mp4", "If-None-Match": "*"}
     url = urlsplit(signed.url)
-    assert url.path == f"/{storage.bucket}/org/1/source.mp4"  # path-style on a custom endpoint
+    assert url.path == f"/{storage.bucket}/uploads/1/source.mp4"  # path-style on a custom endpoint
     query = parse_qs(url.query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["300"]
-    assert set(query["X-Amz-SignedHeaders"][0].split(";")) >= {"content-length", "content-type", "host"}
+    assert set(query["X-Amz-SignedHeaders"][0].split(";")) >= {"content-length", "content-type", "host",
+                                                               "if-none-match"}
 
     response = await http.put(signed.url, content=data, headers=signed.headers)
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
-    assert await storage.head("org/1/source.mp4") == ObjectInfo(size=len(data), content_type="video/mp4")
+    assert await storage.head("uploads/1/source.mp4") == ObjectInfo(size=len(data), content_type="video/mp4")
 
 
 async def test_presigned_get_downloads_the_bytes(storage: S3Storage, http: httpx.AsyncClient) -> None:
     data = payload(30_000, 7)
-    put = await storage.presign_put("a/track.mp3", "audio/mpeg", len(data), 60)
+    put = await storage.presign_put("uploads/a/track.mp3", "audio/mpeg", len(data), 60)
     assert (await http.put(put.url, content=data, headers=put.headers)).status_code == 200
+    await storage.promote("uploads/a/track.mp3", "a/track.mp3", "audio/mpeg")
 
     get = await storage.presign_get("a/track.mp3", 60)
     assert get.method == "GET" and get.expires_at is not None
@@ -112,7 +114,7 @@ async def test_presigned_get_downloads_the_bytes(storage: S3Storage, http: httpx
 
 
 async def test_multipart_upload_through_presigned_part_urls(storage: S3Storage, http: httpx.AsyncClient) -> None:
-    key = "org/1/big.mp4"
+    key = "uploads/1/big.mp4"
     chunks = [payload(5 * MiB, 1), payload(1 * MiB + 123, 2)]
     upload_id = await storage.create_multipart(key, "video/mp4")
     parts = []
@@ -126,12 +128,13 @@ async def test_multipart_upload_through_presigned_part_urls(storage: S3Storage, 
 
     await storage.complete_multipart(key, upload_id, list(reversed(parts)))
     assert await storage.head(key) == ObjectInfo(size=6 * MiB + 123, content_type="video/mp4")
-    body = (await http.get((await storage.presign_get(key, 60)).url)).content
+    await storage.promote(key, "org/1/big.mp4", "video/mp4")
+    body = (await http.get((await storage.presign_get("org/1/big.mp4", 60)).url)).content
     assert hashlib.sha256(body).digest() == hashlib.sha256(b"".join(chunks)).digest()
 
 
 async def test_complete_with_a_wrong_etag_is_refused(storage: S3Storage, http: httpx.AsyncClient) -> None:
-    key = "org/1/bad.mp4"
+    key = "uploads/1/bad.mp4"
     upload_id = await storage.create_multipart(key, "video/mp4")
     signed = await storage.presign_part(key, upload_id, 1, 60)
     assert (await http.put(signed.url, content=b"only part")).status_code == 200
@@ -142,7 +145,7 @@ async def test_complete_with_a_wrong_etag_is_refused(storage: S3Storage, http: h
 
 
 async def test_abort_multipart(storage: S3Storage, http: httpx.AsyncClient) -> None:
-    key = "org/1/aborted.mp4"
+    key = "uploads/1/aborted.mp4"
     upload_id = await storage.create_multipart(key, "video/mp4")
     signed = await storage.presign_part(key, upload_id, 1, 60)
     etag = (await http.put(signed.url, content=b"abc")).headers["etag"]

@@ -169,7 +169,7 @@ function organizationHint(headers) {
 
 function makeViewerSettings(pool, cfg) {
   const fixed = {
-    role: "codex_app",
+    role: "codex_bench_app", // codex_app's grants, reading the plain settings (see ../schema.sql)
     "codex.public_base_url": cfg.publicBaseUrl,
     "codex.storage_url_key": cfg.storageUrlKey,
     "codex.receipt_key": cfg.receiptKey,

@@ -24,7 +24,7 @@
 --   (PostgreSQL records no dependency on functions called inside a function body, so drop both lists.)
 --
 -- Who is asking: every PostGraphile transaction starts with the settings pgSettings returns
--- (server.js / server.mjs): role = codex_app (no BYPASSRLS, so the migrations' row-level security
+-- (server.js / server.mjs): role = codex_bench_app (codex_app's grants, no BYPASSRLS, so the migrations' row-level security
 -- policies apply exactly as for the Codex server), codex.user_id, codex.organization_id (the active
 -- organization, only when the viewer is a member of it, like TenantScope) and codex.organization_role
 -- (the viewer's role there; only organization_analytics reads it, to mirror ANALYTICS_READ).
@@ -34,6 +34,19 @@
 -- (storage: HMAC-SHA256(SECRET_KEY, "codex-storage-url-v1"); receipts: SHA-256("codex-receipt:" +
 -- SECRET_KEY)). SECRET_KEY itself never reaches the database. Only PostGraphile's own SQL runs in
 -- these transactions, so no client can read the settings. Without the keys the URL fields are null.
+
+-- PostGraphile sets its role and tenant settings with plain set_config, PostGraphile's own way. Since
+-- migration 0016 the API's roles (codex_app, codex_api) read only a scope authenticated by
+-- codex_set_scope; this comparison runs as codex_bench_app instead, which inherits codex_app's grants
+-- and is held to the same policies, reading the plain settings.
+DO $do$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'codex_bench_app') THEN
+    CREATE ROLE codex_bench_app NOLOGIN NOSUPERUSER NOBYPASSRLS INHERIT;
+  END IF;
+  GRANT codex_app TO codex_bench_app;
+  EXECUTE format('GRANT codex_bench_app TO %I', current_user);
+END $do$;
 
 CREATE SCHEMA IF NOT EXISTS postgraphile_bench;
 REVOKE ALL ON SCHEMA postgraphile_bench FROM PUBLIC;

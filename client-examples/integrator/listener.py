@@ -8,7 +8,7 @@ organization (an owner or admin). It is sent in the `connection_init` payload of
 graphql-transport-ws protocol; WebSockets never use cookies.
 
 Delivery guarantees, and what to do about them:
-- While connected, each COMPLETED / REFUNDED event arrives once per subscription. Events carry an
+- While connected, each COMPLETED / PARTIALLY_REFUNDED / REFUNDED event arrives once per subscription. Events carry an
   `eventId`; this listener drops ids it has already printed, so a consumer may see an event at least
   once but never twice in a row from this process (keep your own dedupe store across restarts).
 - The server does NOT replay: events published while the listener is disconnected (server restart,
@@ -18,7 +18,9 @@ Delivery guarantees, and what to do about them:
   `{"disconnected": ...}` line before each reconnect
   and a `{"connected": ...}` line after it, marking those gaps.
 - Reconnects use exponential backoff with jitter (0.5 s doubling to 30 s), reset after a connection
-  that lasted; authentication or permission errors stop the listener (exit 2) instead of retrying.
+  that lasted; authentication or permission errors stop the listener (exit 2) instead of retrying, and
+  so does a socket the server closes because the session ended (4401: logout, password reset) or the
+  organization is no longer the caller's (4403).
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ subscription PurchaseEvents($organizationId: ID!) {
 }
 """
 FATAL_CODES = {"UNAUTHENTICATED", "FORBIDDEN"}
+# graphql-transport-ws close codes that reconnecting cannot fix: the session ended (logout, password
+# reset: 4401) or the organization is no longer the caller's (4403). Get a new token instead.
+FATAL_CLOSE_CODES = {4401: "UNAUTHENTICATED", 4403: "FORBIDDEN"}
+
+
+def close_code(error: BaseException | None) -> int | None:
+    """The WebSocket close code behind a transport error, wherever in the exception chain it sits."""
+    while error is not None:
+        for candidate in (getattr(error, "code", None), getattr(getattr(error, "rcvd", None), "code", None)):
+            if isinstance(candidate, int):
+                return candidate
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def emit(line: dict[str, Any]) -> None:
@@ -96,6 +111,10 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # connection refused or dropped, server restarting, timeouts
+                code = close_code(error)
+                if code in FATAL_CLOSE_CODES:
+                    emit({"error": FATAL_CLOSE_CODES[code], "message": f"the server closed the connection ({code})"})
+                    return 2
                 reason = f"{type(error).__name__}: {error}"
             if time.monotonic() - started > 60:
                 backoff = 0.5  # the last connection was healthy: start over

@@ -9,9 +9,13 @@ PostgreSQL is the truth. Two caches sit in front of it:
   revoked (also by hand in the database) is anonymous once the in-memory copy lapses, and a role or
   verification change made elsewhere reloads the entry.
 
-Every change made through the API (logout, logout everywhere, role and membership changes) drops the
-Redis entries and broadcasts the invalidation on pub/sub, so every instance forgets its in-memory copy
-at once; changes made directly in the database take effect within the in-memory lifetime.
+Every change made through the API (logout, logout everywhere, password reset, role and membership
+changes) drops the Redis entries and broadcasts the invalidation on pub/sub, so every instance forgets its
+in-memory copy at once; changes made directly in the database take effect within the in-memory lifetime.
+
+Open WebSockets follow the same invalidations (``watch``): each registers its session (token hash) and
+user with this per-process registry, and is called back for every invalidation of either, local or from
+another instance, to re-resolve its viewer from PostgreSQL (``reload``; graphql_ws.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 
 import orjson
@@ -58,6 +63,8 @@ class SessionResolver:
         # token hash -> (monotonic deadline, user id, session expiry, the entry)
         self._local: OrderedDict[str, tuple[float, str, datetime, dict]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
+        # "t:<token hash>" / "u:<user id>" -> callbacks of the open WebSockets of that session / user
+        self._watchers: dict[str, set[Callable[[], None]]] = {}
 
     async def resolve(self, token: str | None, organization_hint: str | None = None) -> Viewer:
         if not token or len(token) > 200:
@@ -76,6 +83,44 @@ class SessionResolver:
         if expires <= utcnow():
             return ANONYMOUS
         return _viewer_from(entry, organization_hint)
+
+    async def reload(self, token: str | None, organization_hint: str | None = None) -> Viewer:
+        """The viewer as PostgreSQL has it now, past both caches (and without refilling them: a reload
+        racing a commit must not leave the old state cached). For WebSockets after an invalidation."""
+        if not token or len(token) > 200:
+            return ANONYMOUS
+        entry = await self._load(token_hash(token))
+        if entry is None or datetime.fromisoformat(entry["exp"]) <= utcnow():
+            return ANONYMOUS
+        return _viewer_from(entry, organization_hint)
+
+    def watch(self, hashed: str, user_id: uuid.UUID | str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (synchronously: it must only schedule work) on every invalidation of this
+        session or user, made here or on another instance. Returns the function that stops watching."""
+        keys = (f"t:{hashed}", f"u:{user_id}")
+        for key in keys:
+            self._watchers.setdefault(key, set()).add(callback)
+
+        def unwatch() -> None:
+            for key in keys:
+                callbacks = self._watchers.get(key)
+                if callbacks is not None:
+                    callbacks.discard(callback)
+                    if not callbacks:
+                        del self._watchers[key]
+
+        return unwatch
+
+    def _notify(self, *, hashed: str | None = None, user_id: str | None = None, everyone: bool = False) -> None:
+        if everyone:
+            callbacks = {c for group in self._watchers.values() for c in group}
+        else:
+            callbacks = set(self._watchers.get(f"t:{hashed}", ())) | set(self._watchers.get(f"u:{user_id}", ()))
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("session watcher failed")
 
     async def _resolve_shared(self, hashed: str) -> dict | None:
         entry = await self._cached(hashed)
@@ -117,8 +162,9 @@ class SessionResolver:
             log.warning("could not broadcast a session invalidation", exc_info=True)
 
     def start(self) -> None:
-        """Listen for other instances' invalidations (their logouts and role or membership changes)."""
-        if self.pubsub is not None and self.local_seconds > 0 and self._listener is None:
+        """Listen for other instances' invalidations (their logouts and role or membership changes): for
+        the in-memory cache and for this process's open WebSockets (``watch``)."""
+        if self.pubsub is not None and self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="session-invalidations")
 
     async def stop(self) -> None:
@@ -135,11 +181,13 @@ class SessionResolver:
                 async for raw in self.pubsub.subscribe(INVALIDATIONS):
                     message = orjson.loads(raw)
                     self._drop_local(hashed=message.get("token"), user_id=message.get("user"))
+                    self._notify(hashed=message.get("token"), user_id=message.get("user"))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("session invalidation listener stopped; resubscribing", exc_info=True)
                 self._local.clear()  # messages may have been missed meanwhile
+                self._notify(everyone=True)  # so every open WebSocket re-checks its viewer
                 await asyncio.sleep(1)
 
     async def _cached(self, hashed: str) -> dict | None:
@@ -181,22 +229,25 @@ class SessionResolver:
         }
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
-        """Drop every cached viewer of this user (after logout-all, role or membership changes)."""
+        """Drop every cached viewer of this user (after logout-all, role or membership changes). The Redis
+        entries go first, so that an instance acting on the broadcast cannot read them back."""
         self._drop_local(user_id=str(user_id))
-        await self._broadcast({"user": str(user_id)})
         try:
             hashes = await self.kv.members(_user_key(user_id))
             await self.kv.delete(*[_cache_key(h) for h in hashes], _user_key(user_id))
         except Exception:
-            return
+            log.warning("could not drop a user's cached sessions", exc_info=True)
+        self._notify(user_id=str(user_id))
+        await self._broadcast({"user": str(user_id)})
 
     async def forget_token(self, hashed: str) -> None:
         self._drop_local(hashed=hashed)
-        await self._broadcast({"token": hashed})
         try:
             await self.kv.delete(_cache_key(hashed))
         except Exception:
-            return
+            log.warning("could not drop a cached session", exc_info=True)
+        self._notify(hashed=hashed)
+        await self._broadcast({"token": hashed})
 
 
 def _viewer_from(entry: dict, organization_hint: str | None) -> Viewer:

@@ -252,6 +252,15 @@ async def store_event(session: AsyncSession, event_id: str, event_type: str, pay
     return (await session.execute(statement.returning(StripeEvent.id))).scalar_one_or_none() is not None
 
 
+async def store_malformed_event(session: AsyncSession, event_id: str, payload: dict[str, Any]) -> bool:
+    """Record a correctly signed body that is not an event, for inspection: handled at once with outcome
+    ``malformed`` (no job handles it); the same body again adds nothing. True when this is the first."""
+    statement = insert(StripeEvent).values(
+        id=event_id, type="malformed", payload=payload, processed_at=func.now(), outcome="malformed"
+    ).on_conflict_do_nothing()
+    return (await session.execute(statement.returning(StripeEvent.id))).scalar_one_or_none() is not None
+
+
 async def lock_event(session: AsyncSession, event_id: str) -> StripeEvent | None:
     return await session.scalar(select(StripeEvent).where(StripeEvent.id == event_id).with_for_update())
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import strawberry
 
+from codex_graphql import subscription_guard
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import refunds, repository, service
 from codex_graphql.commerce.models import Purchase as PurchaseModel
@@ -50,14 +51,18 @@ class CommerceSubscriptions:
     @guarded_subscription(
         HasOrgPermission(Permission.PURCHASES_READ),
         description="Purchases completed and refunded (in part or in full) in an organization, live. "
-        "`organizationId` must be the active organization.",
+        "`organizationId` must be the active organization. The subscription lasts only while the viewer keeps "
+        "the permission there: a role or membership change ends it with an `error` (FORBIDDEN), and a session "
+        "that ends (logout, password reset) closes the socket with 4401.",
     )
     async def purchase_events(self, info: strawberry.Info, organization_id: strawberry.ID) -> AsyncGenerator[PurchaseEvent, None]:
         ctx: Context = info.context
         active = ctx.viewer.active_organization_id
         if decode_id(organization_id, "Organization") != active or active is None:
             raise Forbidden("Subscribe to your active organization's purchases.")
-        async for raw in ctx.services.pubsub.subscribe(event_channel(active)):
+        # Each event is delivered only while the subscriber still passes the guard (subscription_guard.py).
+        source = ctx.services.pubsub.subscribe(event_channel(active))
+        async for raw in subscription_guard.events(info, source, {"organization_id": organization_id}):
             message = orjson.loads(raw)
             kind = EVENT_TYPES.get(message.get("type"))
             if kind is None or message.get("organizationId") != str(active):

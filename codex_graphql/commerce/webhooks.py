@@ -11,6 +11,7 @@ exactly one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ from codex_graphql.commerce.models import (
 )
 from codex_graphql.db import Database, TenantScope, driver_connection, rescope, utcnow
 from codex_graphql.payments import PaymentProvider
+from codex_graphql.payments.signing import MalformedEvent
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,15 @@ class Ingested(NamedTuple):
 
 
 async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signature: str | None) -> Ingested:
-    """Verify (raises WebhookError), store and handle. The caller answers 2xx after this."""
-    event = provider.verify_webhook(payload, signature)
+    """Verify (raises WebhookError), store and handle. The caller answers 2xx after this.
+
+    A correctly signed body that is not an event raises MalformedEvent after it is recorded (once per
+    distinct body, see ``record_malformed``): the caller answers 400 and the provider stops retrying."""
+    try:
+        event = provider.verify_webhook(payload, signature)
+    except MalformedEvent as exc:
+        await record_malformed(db, exc)
+        raise
     try:
         async with db.transaction(_scope_hint(event)) as session:
             conn = await driver_connection(session)  # every delivery comes this way: see repository's hot path
@@ -58,6 +67,29 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
         if stored:
             events.enqueue(session, HANDLE_ACTOR, event_id=event["id"])
     return Ingested(event["id"], stored)
+
+
+MALFORMED_PREFIX = "malformed_"
+MAX_RECORDED_CHARS = 64 * 1024
+
+
+def malformed_event_id(payload: bytes) -> str:
+    """The inbox id of a malformed body: derived from its hash, so the same body is stored once."""
+    return MALFORMED_PREFIX + hashlib.sha256(payload).hexdigest()
+
+
+async def record_malformed(db: Database, error: MalformedEvent) -> bool:
+    """Store a signed but malformed body in the inbox under the platform scope (no organization), as text:
+    ``{"raw": ..., "reason": ..., "bytes": n}`` with outcome ``malformed``. True when it is new."""
+    raw = error.payload.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    record = {"raw": raw[:MAX_RECORDED_CHARS], "reason": str(error), "bytes": len(error.payload),
+              "truncated": len(raw) > MAX_RECORDED_CHARS}
+    event_id = malformed_event_id(error.payload)
+    async with db.transaction(TenantScope.platform_wide()) as session:
+        stored = await repository.store_malformed_event(session, event_id, record)
+    log.warning("signed webhook body is not an event; recorded for inspection",
+                extra={"event_id": event_id, "reason": str(error), "first": stored})
+    return stored
 
 
 def _payment_intent(obj: dict[str, Any]) -> str | None:

@@ -84,6 +84,10 @@ class Content(IdMixin, TimestampMixin, Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     multipart_upload_id: Mapped[str | None] = mapped_column(String(400))
     upload_expires_at: Mapped[datetime | None]
+    # While UPLOADING: the one-use staging key signed URLs write to (``storage_key`` is never signed for
+    # writing); ``upload_claimed_at`` marks a completion copying it to ``storage_key`` right now.
+    upload_key: Mapped[str | None] = mapped_column(String(400))
+    upload_claimed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
     published_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]

@@ -65,7 +65,8 @@ class SavePlaybackPositionInput:
 class CreateContentPayload:
     errors: list[UserError] = errors_field()
     content: Content | None = strawberry.field(default=None, description="The new item, status UPLOADING.")
-    upload: Upload | None = strawberry.field(default=None, description="Where and how to upload the file.")
+    upload: Upload | None = strawberry.field(default=None, description="Where and how to upload the file (one "
+                                             "upload per URL, within 24 hours).")
 
 
 @strawberry.type(description="Result of a change to a content item.")
@@ -111,15 +112,18 @@ class ContentMutations:
         return await run_mutation(info, CreateContentPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE),
-                      description="Confirm the upload: the file is checked and processing starts." + MANAGE_RULE)
+                      description="Confirm the upload: the uploaded file is checked (it exists and has the declared "
+                      "size), copied to its final location, which no upload URL can write, and processing starts. "
+                      "The upload URLs are spent once used." + MANAGE_RULE)
     async def complete_content_upload(self, info: strawberry.Info, input: CompleteContentUploadInput) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
-            content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
             parts = [CompletedPart(part_number=p.part_number, etag=p.etag) for p in input.parts]
-            content = await service.complete_upload(ctx.db, ctx.services.storage, content, parts)
-            return {"content": Content.from_model(content)}
+            content_id = await service.complete_upload(ctx.services.db, ctx.services.storage, ctx.viewer,
+                                                       _content_id(input.content_id), parts)
+            ctx.services.relay.notify()  # the processing job was written to the outbox by its own transaction
+            return {"content": Content.from_model(await service.managed(ctx.db, ctx.viewer, content_id))}
 
         return await run_mutation(info, ContentPayload, action)
 

@@ -1,14 +1,21 @@
 """Content rules: create with an upload, complete the upload, edit, publish, delete, play.
 
-Services never commit; status changes are events in the outbox, processing is a job.
+Services never commit; status changes are events in the outbox, processing is a job. The one exception
+in shape is ``complete_upload``, which (like a refund) runs its own two short transactions around the
+storage calls, so no network call happens while a transaction is open.
+
+Uploads are immutable once checked: createContent signs PUT or part URLs for a one-use staging key
+(``upload_key``, under ``uploads/``); completeContentUpload checks the staged object and copies it to
+``storage_key``, which no signed URL can write, and processing reads only ``storage_key``.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,14 +23,15 @@ from codex_graphql import audit, events
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.content import access, repository, rules
 from codex_graphql.content.models import Content, ContentKind, ContentStatus
-from codex_graphql.db import utcnow
+from codex_graphql.db import Database, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.org_settings import service as org_settings
-from codex_graphql.storage import CompletedPart, SignedRequest, Storage
+from codex_graphql.storage import CompletedPart, SignedRequest, Storage, staging_key
 
 PROCESS_ACTOR = "process_content"
 STATUS_EVENT = "content.status_changed"
 UPLOAD_TTL = timedelta(hours=24)
+COMPLETION_LEASE = timedelta(minutes=15)  # a completion that crashed mid-copy is taken over after this
 URL_TTL_SECONDS = 3600
 MULTIPART_THRESHOLD = 64 * rules.MB
 MIN_PART_SIZE = 8 * rules.MB
@@ -81,6 +89,7 @@ async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organi
         currency="USD",
         tags=rules.normalize_tags(new.tags),
         storage_key=f"orgs/{organization_id}/content/{content_id}/original.{extension}",
+        upload_key=staging_key(organization_id, f"{content_id}-{secrets.token_hex(16)}"),
         mime_type=new.mime_type.strip().lower(),
         original_filename=new.filename.strip(),
         size_bytes=new.size_bytes,
@@ -91,13 +100,15 @@ async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organi
     )
     plan = UploadPlan()
     ttl = int(UPLOAD_TTL.total_seconds())
+    target = content.upload_key
+    assert target is not None
     if new.size_bytes <= MULTIPART_THRESHOLD:
-        plan.request = await storage.presign_put(content.storage_key, content.mime_type, new.size_bytes, ttl)
+        plan.request = await storage.presign_put(target, content.mime_type, new.size_bytes, ttl)
     else:
-        plan.upload_id = await storage.create_multipart(content.storage_key, content.mime_type)
+        plan.upload_id = await storage.create_multipart(target, content.mime_type)
         plan.part_size = part_size_for(new.size_bytes)
         count = math.ceil(new.size_bytes / plan.part_size)
-        plan.parts = [await storage.presign_part(content.storage_key, plan.upload_id, n, ttl) for n in range(1, count + 1)]
+        plan.parts = [await storage.presign_part(target, plan.upload_id, n, ttl) for n in range(1, count + 1)]
         content.multipart_upload_id = plan.upload_id
     session.add(content)
     await session.flush()
@@ -115,32 +126,95 @@ async def managed(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID |
     return content
 
 
-async def complete_upload(session: AsyncSession, storage: Storage, content: Content, parts: list[CompletedPart]) -> Content:
-    if content.status is not ContentStatus.UPLOADING:
+@dataclass(frozen=True, slots=True)
+class UploadClaim:
+    """What one completion copies, taken in the first short transaction."""
+
+    organization_id: uuid.UUID
+    content_id: uuid.UUID
+    upload_key: str
+    storage_key: str
+    mime_type: str
+    size_bytes: int
+    upload_id: str | None
+    claimed_at: datetime
+
+
+def claim_upload(content: Content, now: datetime) -> UploadClaim:
+    """Mark ``content`` (locked) as being completed by this request; refused when it is not UPLOADING or
+    another completion holds it."""
+    if content.status is not ContentStatus.UPLOADING or not content.upload_key:
         raise DomainError(ErrorCode.INVALID_STATE, "This upload was already completed.", "contentId")
-    if content.multipart_upload_id:
+    if content.upload_claimed_at is not None and content.upload_claimed_at > now - COMPLETION_LEASE:
+        raise DomainError(ErrorCode.INVALID_STATE, "This upload is being completed by another request.", "contentId")
+    content.upload_claimed_at = now
+    return UploadClaim(content.organization_id, content.id, content.upload_key, content.storage_key,
+                       content.mime_type, content.size_bytes, content.multipart_upload_id, now)
+
+
+async def promote_upload(storage: Storage, claim: UploadClaim, parts: list[CompletedPart]) -> None:
+    """Outside any transaction: finish a multipart upload, check the staged object, copy it to the final key.
+    Safe to repeat after a crash: a final object of the declared size means the copy happened already."""
+    final = await storage.head(claim.storage_key)
+    if final is not None and final.size == claim.size_bytes:
+        return
+    staged = await storage.head(claim.upload_key)
+    if staged is None and claim.upload_id:
         if not parts:
             raise DomainError(ErrorCode.INVALID_INPUT, "List the uploaded parts with their ETags.", "parts")
         try:
-            await storage.complete_multipart(content.storage_key, content.multipart_upload_id, parts)
-        except Exception as exc:
+            await storage.complete_multipart(claim.upload_key, claim.upload_id, parts)
+        except ValueError as exc:
             raise DomainError(ErrorCode.INVALID_INPUT, "The parts do not match what was uploaded.", "parts") from exc
-    stored = await storage.head(content.storage_key)
-    if stored is None:
+        staged = await storage.head(claim.upload_key)
+    if staged is None:
         raise DomainError(ErrorCode.INVALID_STATE, "No uploaded file was found; upload it first.", "contentId")
-    if stored.size != content.size_bytes:
+    if staged.size != claim.size_bytes:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
-            f"The uploaded file has {stored.size} bytes, but {content.size_bytes} were declared.", "contentId",
+            f"The uploaded file has {staged.size} bytes, but {claim.size_bytes} were declared.", "contentId",
         )
+    try:
+        await storage.promote(claim.upload_key, claim.storage_key, claim.mime_type)
+    except FileNotFoundError:
+        raise DomainError(ErrorCode.INVALID_STATE, "No uploaded file was found; upload it first.", "contentId") from None
+
+
+def record_completion(session: AsyncSession, content: Content | None, claim: UploadClaim) -> Content:
+    """Second transaction: the copy is done; PROCESSING, and the processing job is queued."""
+    if content is None or content.status is not ContentStatus.UPLOADING or content.upload_claimed_at != claim.claimed_at:
+        raise DomainError(ErrorCode.INVALID_STATE, "This upload was completed by another request.", "contentId")
     content.status = ContentStatus.PROCESSING
     content.multipart_upload_id = None
     content.upload_expires_at = None
-    await session.flush()
+    content.upload_key = None
+    content.upload_claimed_at = None
     events.enqueue(session, PROCESS_ACTOR, content.organization_id,
                    content_id=str(content.id), content_organization_id=str(content.organization_id))
     _status_event(session, content)
     return content
+
+
+async def complete_upload(db: Database, storage: Storage, viewer: Viewer, content_id: uuid.UUID | None,
+                          parts: list[CompletedPart]) -> uuid.UUID:
+    """completeContentUpload: claim (one short transaction), check and copy the staged object to its final
+    key (no transaction open), record PROCESSING (a second short transaction). A refused check releases
+    the claim so the uploader can fix the upload and complete again. Returns the content id."""
+    async with db.transaction(viewer.scope) as session:
+        claim = claim_upload(await managed(session, viewer, content_id), utcnow())
+    try:
+        await promote_upload(storage, claim, parts)
+    except DomainError:
+        async with db.transaction(viewer.scope) as session:
+            content = await repository.for_update(session, claim.organization_id, claim.content_id)
+            if content is not None and content.upload_claimed_at == claim.claimed_at:
+                content.upload_claimed_at = None
+        raise
+    async with db.transaction(viewer.scope) as session:
+        content = await repository.for_update(session, claim.organization_id, claim.content_id)
+        record_completion(session, content, claim)
+        await session.flush()
+    return claim.content_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +296,7 @@ def can_play(viewer: Viewer, content: Content, entitled: bool) -> bool:
 
 
 async def playback_url(storage: Storage, content: Content) -> SignedRequest:
-    return await storage.presign_get(content.storage_key, URL_TTL_SECONDS)
+    return await storage.presign_get(content.storage_key, URL_TTL_SECONDS, content_type=content.mime_type)
 
 
 async def save_position(session: AsyncSession, viewer: Viewer, content: Content, entitled: bool, position: float) -> float:

@@ -7,6 +7,7 @@ from datetime import datetime
 import orjson
 import strawberry
 
+from codex_graphql import subscription_guard
 from codex_graphql.authz import Permission
 from codex_graphql.content import repository
 from codex_graphql.content.models import ContentStatus
@@ -37,12 +38,15 @@ class ContentStatusEvent:
 class ContentSubscriptions:
     @guarded_subscription(
         HasOrgPermission(Permission.CONTENT_READ),
-        description="Status changes of the active organization's content, as they commit.",
+        description="Status changes of the active organization's content, as they commit. Lasts only while the "
+        "viewer keeps the permission in that organization (then an `error`, FORBIDDEN; a session that ends closes "
+        "the socket with 4401).",
     )
     async def content_status_changed(self, info: strawberry.Info) -> AsyncGenerator[ContentStatusEvent, None]:
         ctx: Context = info.context
         organization_id = ctx.viewer.active_organization_id
-        async for raw in ctx.services.pubsub.subscribe(event_channel(organization_id)):
+        source = ctx.services.pubsub.subscribe(event_channel(organization_id))
+        async for raw in subscription_guard.events(info, source):  # re-checks the guard (subscription_guard.py)
             message = orjson.loads(raw)
             if message.get("type") != STATUS_EVENT or message.get("organizationId") != str(organization_id):
                 continue

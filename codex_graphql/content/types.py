@@ -268,11 +268,15 @@ class Content(Node):
         return Review.from_model(review) if review else None
 
 
-@strawberry.type(description="Where to send the file: one signed PUT, or a multipart upload.")
+@strawberry.type(description="Where to send the file: one signed PUT, or a multipart upload. The URLs write a "
+                 "staging location that takes one upload: a second PUT to a used URL is refused (409 on the local "
+                 "backend, 412 on S3), and completeContentUpload copies the checked file to where it is served from, "
+                 "which no upload URL can write.")
 class Upload:
     url: str | None = strawberry.field(description="Single upload: PUT the whole file here. Null for multipart.")
     method: str = strawberry.field(description="HTTP method for `url` and every part: PUT.")
-    headers: list[Header] = strawberry.field(description="Headers to send with the single PUT.")
+    headers: list[Header] = strawberry.field(description="Headers to send with the single PUT, every one of them "
+                                             "(on S3 they are signed, `If-None-Match: *` included).")
     expires_at: datetime | None = strawberry.field(description="When the signed URLs stop working.")
     part_size: int | None = strawberry.field(description="Multipart: bytes per part (the last may be smaller).")
     parts: list[UploadPart] = strawberry.field(description="Multipart: one signed URL per part, in order.")

@@ -9,7 +9,6 @@ role and both settings before anything runs, and the pool never resets them behi
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,15 @@ from sqlalchemy.engine import make_url
 from codex_graphql.authz import Viewer
 from codex_graphql.content.service import URL_TTL_SECONDS
 from codex_graphql.cost import Analysis, CostCalculator, evaluate
+from codex_graphql.db import OPEN_SESSION_SQL, new_scope_key, scope_proof
+from codex_graphql.doccache import (
+    ENTRY_OVERHEAD,
+    ByteLRU,
+    document_bytes,
+    document_digest,
+    document_weight,
+    too_large,
+)
 from codex_graphql.fastpath.content_root import ContentRoot
 from codex_graphql.fastpath.roots import OrganizationRoot, TypenameRoot, ViewerRoot
 from codex_graphql.fastpath.selection import NotCompilable, fields_of
@@ -43,10 +51,8 @@ from codex_graphql.ratelimit import caller_key, limits_for
 log = logging.getLogger(__name__)
 
 ROOTS = {"organization": OrganizationRoot, "viewer": ViewerRoot, "content": ContentRoot}
-SET_SCOPE_SQL = (
-    "SELECT set_config('role', 'codex_app', false), set_config('codex.user_id', $1, false), "
-    "set_config('codex.organization_id', $2, false)"
-)
+# The connection-wide authenticated scope (codex.db explains the proof; ``false``: for the session).
+SET_SCOPE_SQL = "SELECT set_config('role', 'codex_app', false), codex_set_scope($1, $2, '', $3, false)"
 UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 
 
@@ -55,12 +61,14 @@ class CompiledOperation:
     operation: OperationDefinitionNode
     roots: list[Any]
     analysis: Analysis
+    document_bytes: int = 0  # the size of the document's text, charged per KiB (cost.overhead)
 
 
 class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
     """Remembers which tenant settings are in force on this connection (None: unknown)."""
 
     _codex_scope: tuple[Any, Any] | None = None
+    codex_key: bytes = b""  # the key registered with codex_open_session when the connection opened
 
     def codex_scope(self) -> tuple[Any, Any] | None:
         return self._codex_scope
@@ -70,6 +78,10 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
 
 
 async def _init_connection(conn: ScopedConnection) -> None:
+    if not conn.codex_key:  # init runs again after a reset; the key is registered once per connection
+        key, ikey, okey = new_scope_key()
+        await conn.execute(OPEN_SESSION_SQL, ikey, okey)
+        conn.codex_key = key
     for json_type in ("jsonb", "json"):
         await conn.set_type_codec(json_type, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
                                   schema="pg_catalog")
@@ -85,14 +97,15 @@ async def _reset_connection(conn: ScopedConnection) -> None:
 
 class FastPath:
     def __init__(self, schema: Any, services: Any, calculator: CostCalculator, rules: list[Any],
-                 cache_size: int = 500) -> None:
+                 cache_bytes: int = 32_000_000) -> None:
         self.graphql_schema: GraphQLSchema = schema._schema
         self.services = services
         self.settings = services.settings
         self.calculator = calculator
         self.rules = [*specified_rules, *rules]
-        self.cache_size = cache_size
-        self._plans: OrderedDict[tuple[str, str | None], CompiledOperation | None] = OrderedDict()
+        # Plans (or None: not compilable) by (document hash, operation name), bounded by estimated bytes:
+        # a plan keeps its parsed document alive.
+        self.plans: ByteLRU[CompiledOperation | None] = ByteLRU(cache_bytes)
         self._pool: asyncpg.Pool | None = None
         self.compiled = 0
         self.query_loggers: list[Any] = []  # asyncpg query loggers, for tests that count statements
@@ -100,21 +113,26 @@ class FastPath:
     # -- compiling -------------------------------------------------------------------------------
 
     def plan(self, query: str, operation_name: str | None) -> CompiledOperation | None:
-        key = (query, operation_name)
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            return self._plans[key]
-        plan = self._compile(query, operation_name)
-        self._plans[key] = plan
-        if len(self._plans) > self.cache_size:
-            self._plans.popitem(last=False)
+        if too_large(query, self.settings.max_document_bytes):
+            return None  # never compiled nor cached (the endpoint refuses it before asking)
+        key = (document_digest(query), operation_name)
+        found, plan = self.plans.lookup(key)
+        if found:
+            return plan
+        plan, weight = self._compile(query, operation_name)
+        self.plans.put(key, plan, weight)
         return plan
 
-    def _compile(self, query: str, operation_name: str | None) -> CompiledOperation | None:
+    def _compile(self, query: str, operation_name: str | None) -> tuple[CompiledOperation | None, int]:
+        """The plan (or None) and the estimated bytes it keeps alive."""
         try:
             document = parse(query, max_tokens=self.settings.max_tokens)
         except GraphQLError:
-            return None
+            return None, ENTRY_OVERHEAD
+        plan = self._plan_of(query, document, operation_name)
+        return plan, document_weight(query, document) if plan is not None else ENTRY_OVERHEAD
+
+    def _plan_of(self, query: str, document: DocumentNode, operation_name: str | None) -> CompiledOperation | None:
         if validate(self.graphql_schema, document, self.rules):
             return None  # normal execution reports the errors
         operation = get_operation_ast(document, operation_name)
@@ -129,7 +147,7 @@ class FastPath:
         if analysis.introspection:
             return None
         self.compiled += 1
-        return CompiledOperation(operation, roots, analysis)
+        return CompiledOperation(operation, roots, analysis, document_bytes(query))
 
     @staticmethod
     def _roots(document: DocumentNode, operation: OperationDefinitionNode) -> list[Any]:
@@ -162,7 +180,9 @@ class FastPath:
         requested = evaluate(plan.analysis.cost, variables)
         if requested > self.settings.max_query_cost:
             return None
-        report = await limits_for(self.services).charge(caller_key(_Caller(viewer, client_ip)), requested)
+        limits = limits_for(self.services)
+        report = await limits.charge(caller_key(_Caller(viewer, client_ip)), requested,
+                                     limits.overhead(plan.document_bytes))
         if report.throttled:
             return None  # the resolvers' path answers THROTTLED (its charge is refused again, not taken twice)
         try:
@@ -205,7 +225,9 @@ class FastPath:
         wanted = (scope.user_id, scope.organization_id)
         if conn.codex_scope() != wanted:
             conn.remember_scope(None)
-            await conn.execute(SET_SCOPE_SQL, str(scope.user_id or ""), str(scope.organization_id or ""))
+            user_id, organization_id = str(scope.user_id or ""), str(scope.organization_id or "")
+            await conn.execute(SET_SCOPE_SQL, user_id, organization_id,
+                               scope_proof(conn.codex_key, user_id, organization_id, ""))
             conn.remember_scope(wanted)
         return [(root, await root.fetch(conn, viewer, args)) for root, args in zip(plan.roots, bound, strict=True)]
 

@@ -3,6 +3,9 @@
 Safe to run twice: only content in PROCESSING is processed, and the final write re-checks that
 under a row lock. Storage or database failures raise, so the job is retried; a file that is not
 what it claims to be ends FAILED with a reason, never a crash.
+
+It reads the item's final key (``storage_key``), written only by completeContentUpload's server-side copy
+of the checked staging object, never by an upload URL, so the bytes probed here are the bytes served.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.service import STATUS_EVENT
 from codex_graphql.db import Database, TenantScope, utcnow
 from codex_graphql.media.ffmpeg import MediaError, Probe, cover_art, probe, thumbnail
-from codex_graphql.storage import Storage, hygiene
+from codex_graphql.storage import Storage, hygiene, is_staging_key
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
         if content is None or content.status is not ContentStatus.PROCESSING:
             return "skipped"
         kind, key = content.kind, content.storage_key
+        if is_staging_key(key):  # never probe (or publish) bytes an upload URL can still write
+            raise ValueError(f"content {content_id} points at a staging key")
     with tempfile.TemporaryDirectory(prefix="codex-media-") as tmp:
         source = Path(tmp) / ("original." + key.rsplit(".", 1)[-1])
         await storage.download(key, source)

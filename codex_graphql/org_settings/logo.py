@@ -1,17 +1,17 @@
 """Logo uploads: where they go, and checking what was really uploaded before it is used.
 
-A logo is uploaded with a signed PUT to ``orgs/{org}/branding/logo-{uuid}.{ext}``; the extension
-records the declared type. Before ``updateOrganizationSettings`` stores the key, the object must
-exist, be at most ``MAX_LOGO_BYTES``, and its bytes must be what the extension says: PNG, JPEG and
-WebP by their magic numbers (a PNG renamed ``.jpg`` or a text file declared ``image/png`` is refused);
-SVG by parsing it with defusedxml (no DTDs or entities) and refusing scripts, ``foreignObject``,
-event-handler attributes (``on*``), and references to anything outside the document (``href`` or
-``xlink:href`` not starting with ``#``, ``url(...)`` not pointing at ``#id``, ``@import``).
+A logo's key is ``orgs/{org}/branding/logo-{hex}.{ext}`` (the extension records the declared type), but
+no URL can write it: createOrganizationLogoUpload signs a one-use PUT for the staging key
+``uploads/{org}/logo-{hex}.{ext}``. ``prepare`` (called by updateOrganizationSettings before its
+transaction) checks the staged bytes and only then writes the final key: at most ``MAX_LOGO_BYTES``, PNG,
+JPEG and WebP by their magic numbers (a PNG renamed ``.jpg`` or a text file declared ``image/png`` is
+refused, and the checked bytes are copied server side), SVG rewritten by the allow-list sanitizer in
+``svg.py`` (the stored file is exactly its output). A final key that exists was checked when written.
 
-Nothing is left behind in storage: each upload is queued for deletion 24 h after it is planned and taken
-off the queue when it becomes the logo (``adopt``, refused once the clean-up has claimed it); a replaced
-or removed logo is queued (``retire``) with a grace period as long as its signed URLs live. The storage
-hygiene job deletes what is due (``codex_graphql.storage.hygiene``).
+Nothing is left behind in storage: each upload's staging and final keys are queued for deletion 24 h after
+it is planned and the final key is taken off the queue when it becomes the logo (``adopt``, refused once the
+clean-up has claimed it); a replaced or removed logo is queued (``retire``) with a grace period as long as
+its signed URLs live. The storage hygiene job deletes what is due (``codex_graphql.storage.hygiene``).
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
-from codex_graphql.storage import SignedRequest, Storage
+from codex_graphql.org_settings import svg
+from codex_graphql.storage import SignedRequest, Storage, staging_key
 from codex_graphql.storage import repository as cleanup
 from codex_graphql.storage.models import CleanupReason
 
@@ -45,8 +43,6 @@ TYPES = {
     "image/svg+xml": ("svg", {"svg"}),
 }
 EXTENSION_TYPES = {extension: mime for mime, (extension, _) in TYPES.items()}
-FORBIDDEN_SVG_ELEMENTS = {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener"}
-_URL_REF = re.compile(r"url\(\s*(['\"]?)\s*([^'\")]*)\1\s*\)", re.IGNORECASE)
 
 
 def key_pattern(organization_id: uuid.UUID) -> re.Pattern[str]:
@@ -71,12 +67,16 @@ def plan_upload(organization_id: uuid.UUID, filename: str, mime_type: str, size_
 
 
 async def presign(storage: Storage, key: str, mime: str, size_bytes: int) -> SignedRequest:
-    return await storage.presign_put(key, mime, size_bytes, UPLOAD_TTL_SECONDS)
+    """A one-use PUT for the logo's staging key (never for ``key`` itself)."""
+    return await storage.presign_put(staging_for(key), mime, size_bytes, UPLOAD_TTL_SECONDS)
 
 
 def reserve(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:
-    """A planned upload: deleted after ``UNUSED_UPLOAD_TTL`` unless it becomes the logo first."""
-    cleanup.schedule(session, organization_id, key, CleanupReason.LOGO_UPLOAD, utcnow() + UNUSED_UPLOAD_TTL)
+    """A planned upload: its staging object is deleted after ``UNUSED_UPLOAD_TTL``, and its final object
+    too unless it becomes the logo first."""
+    due = utcnow() + UNUSED_UPLOAD_TTL
+    cleanup.schedule(session, organization_id, staging_for(key), CleanupReason.LOGO_UPLOAD, due)
+    cleanup.schedule(session, organization_id, key, CleanupReason.LOGO_UPLOAD, due)
 
 
 async def adopt(session: AsyncSession, organization_id: uuid.UUID, key: str) -> None:
@@ -96,46 +96,18 @@ def _refuse(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message, "logoKey")
 
 
-def _local(name: str) -> str:
-    return name.rsplit("}", 1)[-1].lower()
-
-
-def _check_css(text: str) -> None:
-    if "@import" in text.lower():
-        raise _refuse("The SVG imports an external style sheet.")
-    for match in _URL_REF.finditer(text):
-        if not match.group(2).strip().startswith("#"):
-            raise _refuse("The SVG refers to an external resource.")
-
-
-def check_svg(data: bytes) -> None:
-    if b"<?xml-stylesheet" in data:
-        raise _refuse("The SVG refers to an external style sheet.")
+def check_svg(data: bytes) -> bytes:
+    """The sanitized SVG (see ``svg.py``); refused only when it is not an SVG document."""
+    if len(data) > MAX_LOGO_BYTES:
+        raise _refuse(f"The logo is larger than {MAX_LOGO_BYTES // (1024 * 1024)} MB.")
     try:
-        root: Element = fromstring(data, forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError):
-        raise _refuse("The file is not a well-formed SVG image (DTDs and entities are not allowed).") from None
-    if _local(root.tag) != "svg":
-        raise _refuse("The file is not an SVG image.")
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
-        name = _local(element.tag)
-        if name in FORBIDDEN_SVG_ELEMENTS:
-            raise _refuse(f"SVG logos may not contain <{name}> elements.")
-        for attribute, value in element.attrib.items():
-            local = _local(attribute)
-            if local.startswith("on"):
-                raise _refuse(f"SVG logos may not contain event handlers ({local}).")
-            if local == "href" and not value.strip().startswith("#"):
-                raise _refuse("The SVG refers to an external resource.")
-            _check_css(value)
-        if name == "style":
-            _check_css("".join(element.itertext()))
+        return svg.sanitize(data)
+    except svg.UnsafeSvg as problem:
+        raise _refuse(str(problem)) from None
 
 
-def sniff(data: bytes, declared: str) -> None:
-    """Refuse bytes that are not what ``declared`` (a MIME type) says."""
+def sniff(data: bytes, declared: str) -> bytes:
+    """Refuse bytes that are not what ``declared`` (a MIME type) says; returns the bytes to store."""
     if declared == "image/png":
         ok = data.startswith(b"\x89PNG\r\n\x1a\n")
     elif declared == "image/jpeg":
@@ -143,30 +115,51 @@ def sniff(data: bytes, declared: str) -> None:
     elif declared == "image/webp":
         ok = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
     else:
-        check_svg(data)
-        return
+        return check_svg(data)
     if not ok:
         raise _refuse(f"The uploaded file is not a real {declared.split('/')[1].upper()} image.")
+    return data
 
 
-async def verify(storage: Storage, organization_id: uuid.UUID, key: str) -> str:
-    """Check an uploaded logo; returns the key to store."""
+def staging_for(key: str) -> str:
+    """The one-use upload target of the logo key ``orgs/{org}/branding/logo-{hex}.{ext}``."""
+    _, organization_id, _, name = key.split("/")
+    return staging_key(organization_id, name)
+
+
+async def prepare(storage: Storage, organization_id: uuid.UUID, key: str) -> str:
+    """Check an uploaded logo and write it to its final key (no transaction open: storage calls only);
+    returns the key to store. Safe to repeat: a final key that exists was checked when it was written."""
     key = key.strip()
     match = key_pattern(organization_id).match(key)
     if match is None:
         raise DomainError(ErrorCode.NOT_FOUND, "This is not a logo upload of your organization.", "logoKey")
-    stored = await storage.head(key)
+    if await storage.head(key) is not None:
+        return key
+    staging = staging_for(key)
+    stored = await storage.head(staging)
     if stored is None:
         raise DomainError(ErrorCode.INVALID_STATE, "No file was uploaded for this logo yet; upload it first.", "logoKey")
     if stored.size > MAX_LOGO_BYTES:
         raise _refuse(f"The logo is larger than {MAX_LOGO_BYTES // (1024 * 1024)} MB.")
     if stored.size == 0:
         raise _refuse("The uploaded logo is empty.")
+    declared = EXTENSION_TYPES[match.group(1)]
     with tempfile.TemporaryDirectory(prefix="codex-logo-") as folder:
         path = Path(folder) / "logo"
-        await storage.download(key, path)
+        try:
+            await storage.download(staging, path)
+        except FileNotFoundError:  # a concurrent update with the same key checked and moved it first
+            if await storage.head(key) is not None:
+                return key
+            raise DomainError(ErrorCode.INVALID_STATE, "This logo upload has expired; upload the file again.",
+                              "logoKey") from None
         data = path.read_bytes()
-    if len(data) > MAX_LOGO_BYTES:
-        raise _refuse(f"The logo is larger than {MAX_LOGO_BYTES // (1024 * 1024)} MB.")
-    sniff(data, EXTENSION_TYPES[match.group(1)])
+        if len(data) > MAX_LOGO_BYTES:
+            raise _refuse(f"The logo is larger than {MAX_LOGO_BYTES // (1024 * 1024)} MB.")
+        checked = sniff(data, declared)
+        path.write_bytes(checked)
+        # The checked bytes from this download, never the staging object again (a copy could race a write).
+        await storage.upload_file(key, path, declared)
+    await storage.delete(staging)
     return key

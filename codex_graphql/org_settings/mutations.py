@@ -40,7 +40,9 @@ class UpdateOrganizationSettingsInput:
     currency: str | None = _field("ISO 4217 currency; only USD for now.")
     platform_name: str | None = _field("Name shown on the storefront, up to 100 characters.")
     logo_key: str | None = _field("The `logoKey` from createOrganizationLogoUpload, after uploading the file; "
-                                  "the file is checked (type, size, safe SVG) before use. Null removes the logo.")
+                                  "the file is checked (type and size; an SVG is rewritten keeping only allow-listed "
+                                  "elements and attributes) and copied to this key, which no upload URL can write, "
+                                  "before use. Null removes the logo.")
     primary_color: str | None = _field("Primary brand color, `#RRGGBB` or `#RGB`; stored as lower-case `#rrggbb`.")
     refund_policy: str | None = _field("Refund policy as HTML (up to 50 KB); sanitized before storing.")
     terms_of_service: str | None = _field("Terms of service as HTML (up to 50 KB); sanitized before storing.")
@@ -84,7 +86,8 @@ class UpdateOrganizationSettingsPayload:
 class CreateOrganizationLogoUploadPayload:
     errors: list[UserError] = errors_field()
     logo_key: str | None = strawberry.field(default=None, description="Pass as `logoKey` to updateOrganizationSettings.")
-    upload: Upload | None = strawberry.field(default=None, description="A signed single PUT for the file.")
+    upload: Upload | None = strawberry.field(default=None, description="A signed single PUT for the file, valid "
+                                             "for one upload within an hour; send every header listed.")
 
 
 def _organization(ctx: Context, raw: strawberry.ID | None) -> uuid.UUID:
@@ -110,6 +113,7 @@ class SettingsMutations:
         async def action() -> dict:
             organization_id = _organization(ctx, input.organization_id)
             changes = {name: getattr(input, name) for name in SETTING_FIELDS if getattr(input, name) is not UNSET}
+            changes = await service.prepare_logo(ctx.services.storage, organization_id, changes)
             organization = await service.update_settings(ctx.db, ctx.services.storage, organization_id, changes)
             return {"organization": Organization.from_model(organization),
                     "settings": OrganizationSettings.from_document(service.document(organization))}

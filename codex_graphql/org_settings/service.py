@@ -41,6 +41,14 @@ async def create_logo_upload(session: AsyncSession, storage: Storage, organizati
     return key, await logo.presign(storage, key, mime, size_bytes)
 
 
+async def prepare_logo(storage: Storage, organization_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Before the settings transaction (storage calls only): check a new logo's upload and write it to its
+    final key; returns the changes with the key to store."""
+    if changes.get("logo_key") is None:
+        return changes
+    return {**changes, "logo_key": await logo.prepare(storage, organization_id, changes["logo_key"])}
+
+
 async def _rebuild_rollups(session: AsyncSession, organization_id: uuid.UUID) -> bool:
     """Analytics keeps daily rollups in the organization's timezone: rebuild them when it changes.
     The analytics domain may not provide the function (yet); then there is nothing to rebuild."""
@@ -63,15 +71,18 @@ def _camel_document(settings: SettingsDocument) -> dict[str, Any]:
 
 async def update_settings(session: AsyncSession, storage: Storage, organization_id: uuid.UUID,
                           changes: dict[str, Any]) -> Organization:
-    """Apply ``changes`` (snake_case keys; only the settings given, ``None`` clears a clearable one)."""
+    """Apply ``changes`` (snake_case keys; only the settings given, ``None`` clears a clearable one). A new
+    ``logo_key`` must have gone through ``prepare_logo``."""
     organization = await repository.for_update(session, organization_id)
     if organization is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No organization has this id.", "organizationId")
     current = document(organization)
     changes = dict(changes)
-    if changes.get("logo_key") is not None:
-        await logo.adopt(session, organization_id, changes["logo_key"].strip())
-        changes["logo_key"] = await logo.verify(storage, organization_id, changes["logo_key"])
+    if changes.get("logo_key") is not None:  # checked and written to its final key by ``prepare_logo`` first
+        changes["logo_key"] = changes["logo_key"].strip()
+        if not logo.key_pattern(organization_id).match(changes["logo_key"]):
+            raise DomainError(ErrorCode.NOT_FOUND, "This is not a logo upload of your organization.", "logoKey")
+        await logo.adopt(session, organization_id, changes["logo_key"])
     updated, errors = models.apply(current, changes)
     if errors or updated is None:
         raise DomainError.many(errors)

@@ -1,8 +1,10 @@
 """Storage hygiene: the periodic job that deletes files nothing needs any more.
 
 - uploads not completed by their deadline (24 h): the item ends FAILED, its multipart upload is aborted
-  and any partial object deleted; partial files and multipart uploads no row remembers (a crash between
-  starting an upload and recording it) are swept from the backend after 24 h as well;
+  and its staging object (and a final object a crashed completion may have copied) deleted; partial
+  files, multipart uploads and staging objects (``uploads/``) no row remembers (a crash between starting
+  an upload and recording it, a completed upload's spent URL used again) are swept from the backend after
+  24 h as well;
 - replaced or removed logos, and logo uploads never used (after 24 h);
 - files of purged items: an item deleted longer ago than ``CONTENT_PURGE_RETENTION_DAYS`` with no active
   entitlement left is marked purged (``purged_at``; the row stays, purchases reference it) and its folder
@@ -72,11 +74,16 @@ async def expire_uploads(db: Database, now: datetime, batch: int = BATCH) -> int
     for organization_id in await _organizations(db):
         async with db.transaction(TenantScope(organization_id=organization_id)) as session:
             for content in await contents.abandoned_uploads(session, organization_id, now, batch):
+                if content.upload_key:
+                    queue.schedule(session, organization_id, content.upload_key, CleanupReason.UPLOAD_ABANDONED, now,
+                                   upload_id=content.multipart_upload_id)
                 queue.schedule(session, organization_id, content.storage_key, CleanupReason.UPLOAD_ABANDONED, now,
-                               upload_id=content.multipart_upload_id)
+                               upload_id=None if content.upload_key else content.multipart_upload_id)  # (rows from before 0015)
                 content.status = ContentStatus.FAILED
                 content.failure_reason = "The upload was not completed in time."
                 content.multipart_upload_id = None
+                content.upload_key = None
+                content.upload_claimed_at = None
                 await session.flush()
                 events.emit(session, STATUS_EVENT, {"contentId": str(content.id), "status": "FAILED",
                                                     "failureReason": content.failure_reason}, organization_id)
@@ -93,13 +100,17 @@ async def purge_deleted(db: Database, deleted_before: datetime, now: datetime, b
                 folder = _CONTENT_FOLDER.match(content.storage_key or "")
                 if folder:  # the item's folder: original, thumbnails and whatever else was derived from it
                     queue.schedule(session, organization_id, folder.group(1), CleanupReason.CONTENT_PURGED, now,
-                                   prefix=True, upload_id=content.multipart_upload_id)
+                                   prefix=True, upload_id=None if content.upload_key else content.multipart_upload_id)
                 else:  # an unexpected layout: only the keys the row names
                     keys = [content.storage_key] + [t["key"] for t in content.thumbnails or [] if t.get("key")]
                     for key in filter(None, keys):
                         queue.schedule(session, organization_id, key, CleanupReason.CONTENT_PURGED, now)
+                if content.upload_key:  # deleted while still uploading: its staging object
+                    queue.schedule(session, organization_id, content.upload_key, CleanupReason.CONTENT_PURGED, now,
+                                   upload_id=content.multipart_upload_id)
                 content.purged_at = now
                 content.storage_key = ""
+                content.upload_key = None
                 content.thumbnails = []
                 content.multipart_upload_id = None
                 purged += 1

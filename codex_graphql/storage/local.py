@@ -6,7 +6,12 @@ Layout under ``root``::
     objects/<key>            the object bytes
     meta/<key>.json          {"content_type": ...}
     multipart/<upload_id>/   upload.json ({"key", "content_type"}) and <part:05d>.part files
+    used/<key>               one marker per staging key written once: its URLs are spent (swept after a day)
     tmp/                     files being written; moved into place with os.replace
+
+Writes are signed only for staging keys (``uploads/...``), and each takes one upload: a PUT (or a
+multipart completion) claims the key's marker with O_EXCL before the object lands, so a second PUT to the
+same URL, concurrent or later, even after ``promote`` moved the object to its final key, gets 409.
 
 Keys live in their own tree, so no key can collide with metadata, staging or temporary files.
 Multipart uploads behave like S3's: each part PUT answers with an ``ETag`` (quoted md5 hex) that
@@ -33,7 +38,14 @@ from urllib.parse import quote, urlencode
 import anyio
 import anyio.to_thread
 
-from codex_graphql.storage import CompletedPart, ObjectInfo, SignedRequest
+from codex_graphql.storage import (
+    AlreadyUploaded,
+    CompletedPart,
+    ObjectInfo,
+    SignedRequest,
+    is_staging_key,
+    require_staging_key,
+)
 
 DEFAULT_MAX_OBJECT_BYTES = 5 * 1024**3
 MAX_PART_NUMBER = 10_000
@@ -41,6 +53,7 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_~=+@-][A-Za-z0-9._~=+@-]*$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1024 * 1024
 _SIGNING_CONTEXT = b"codex-storage-url-v1"
+STAGING_FOLDER = "uploads"
 
 
 def _now() -> float:
@@ -112,7 +125,8 @@ class LocalStorage:
         self._meta = self.root / "meta"
         self._multipart = self.root / "multipart"
         self._tmp = self.root / "tmp"
-        for folder in (self._objects, self._meta, self._multipart, self._tmp):
+        self._used = self.root / "used"
+        for folder in (self._objects, self._meta, self._multipart, self._tmp, self._used):
             folder.mkdir(parents=True, exist_ok=True)
 
     # ---- paths -------------------------------------------------------------------------------
@@ -155,7 +169,7 @@ class LocalStorage:
         except ValueError:
             raise SignedUrlError(404, "not found") from None
         op = query.get("op", "")
-        names = {"put": ("size", "ct"), "part": ("upload_id", "part"), "get": ("fn",)}.get(op)
+        names = {"put": ("size", "ct"), "part": ("upload_id", "part"), "get": ("fn", "ct")}.get(op)
         try:
             exp = int(query.get("exp", ""))
         except ValueError:
@@ -171,16 +185,18 @@ class LocalStorage:
             raise SignedUrlError(403, "expired")
         if op not in allowed_ops:
             raise SignedUrlError(403, "operation not allowed")
+        if (op == "get") == is_staging_key(key):  # writes only to staging keys, reads only of final keys
+            raise SignedUrlError(403, "operation not allowed on this key")
         if op == "put":
             return Grant(op, key, size=int(params["size"]), content_type=params["ct"])
         if op == "part":
             return Grant(op, key, upload_id=params["upload_id"], part_number=int(params["part"]))
-        return Grant(op, key, filename=params.get("fn"))
+        return Grant(op, key, filename=params.get("fn"), content_type=params.get("ct"))
 
     # ---- Storage protocol ---------------------------------------------------------------------
 
     async def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> SignedRequest:
-        validate_key(key)
+        validate_key(require_staging_key(key))
         _validate_header_value(content_type, "content type")
         if size < 0 or size > self.max_object_bytes:
             raise ValueError(f"object size must be between 0 and {self.max_object_bytes} bytes")
@@ -188,7 +204,7 @@ class LocalStorage:
         return SignedRequest(url=url, method="PUT", headers={"Content-Type": content_type}, expires_at=expires_at)
 
     async def create_multipart(self, key: str, content_type: str) -> str:
-        validate_key(key)
+        validate_key(require_staging_key(key))
         _validate_header_value(content_type, "content type")
         upload_id = secrets.token_hex(16)
         staging = self._staging(upload_id)
@@ -197,7 +213,7 @@ class LocalStorage:
         return upload_id
 
     async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> SignedRequest:
-        validate_key(key)
+        validate_key(require_staging_key(key))
         self._staging(upload_id)
         if not 1 <= part_number <= MAX_PART_NUMBER:
             raise ValueError(f"part number must be between 1 and {MAX_PART_NUMBER}")
@@ -222,6 +238,10 @@ class LocalStorage:
         tmp = self._tmp_path()
         try:
             await anyio.to_thread.run_sync(self._concatenate, staging, ordered, tmp)
+            try:
+                self._claim(key)
+            except AlreadyUploaded:
+                raise ValueError("this upload was completed already") from None
             self._write_meta(key, upload["content_type"])
             await self._move_into_place(tmp, key)
         finally:
@@ -246,11 +266,16 @@ class LocalStorage:
             return None
         return ObjectInfo(size=size, content_type=self.content_type(key))
 
-    async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> SignedRequest:
+    async def presign_get(self, key: str, expires_in: int, filename: str | None = None,
+                          content_type: str | None = None) -> SignedRequest:
         validate_key(key)
+        if is_staging_key(key):
+            raise ValueError("staging keys are never served")
         params = {}
         if filename is not None:
             params["fn"] = _validate_header_value(filename, "file name")
+        if content_type is not None:
+            params["ct"] = _validate_header_value(content_type, "content type")
         url, expires_at = self._sign("get", key, expires_in, params)
         return SignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
 
@@ -277,6 +302,21 @@ class LocalStorage:
         finally:
             tmp.unlink(missing_ok=True)
 
+    async def promote(self, source: str, destination: str, content_type: str) -> ObjectInfo:
+        """Rename the staging object to its final key (atomic on one file system) with the checked type."""
+        require_staging_key(source)
+        if is_staging_key(destination):
+            raise ValueError("a final key cannot be a staging key")
+        _validate_header_value(content_type, "content type")
+        origin, target = self.object_path(source), self.object_path(destination)
+        if not origin.is_file():
+            raise FileNotFoundError(f"no object {source!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._write_meta(destination, content_type)
+        os.replace(origin, target)  # FileNotFoundError when the staging object is gone
+        self._meta_path(source).unlink(missing_ok=True)
+        return ObjectInfo(size=target.stat().st_size, content_type=content_type)
+
     async def delete(self, key: str) -> None:
         self.object_path(key).unlink(missing_ok=True)
         self._meta_path(key).unlink(missing_ok=True)
@@ -296,8 +336,10 @@ class LocalStorage:
         return await anyio.to_thread.run_sync(remove)
 
     async def sweep_abandoned(self, started_before: datetime) -> int:
-        """Multipart staging folders whose last part was written before ``started_before``, and files left in
-        ``tmp/`` by a write that never finished (a dropped upload connection, a crash)."""
+        """Multipart staging folders whose last part was written before ``started_before``, files left in
+        ``tmp/`` by a write that never finished (a dropped upload connection, a crash), staging objects
+        uploaded before it and never promoted, and the one-use markers of keys whose URLs have expired (URLs
+        live at most as long as the sweep waits)."""
         cutoff = started_before.timestamp()
 
         def newest(path: Path) -> float:
@@ -316,6 +358,17 @@ class LocalStorage:
                     if partial.stat().st_mtime < cutoff:
                         partial.unlink()
                         removed += 1
+            staged = self._objects / STAGING_FOLDER
+            for path in list(staged.rglob("*")) if staged.is_dir() else []:
+                with contextlib.suppress(FileNotFoundError):
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        (self._meta / (str(path.relative_to(self._objects)) + ".json")).unlink(missing_ok=True)
+                        removed += 1
+            for marker in list(self._used.rglob("*")):
+                with contextlib.suppress(FileNotFoundError):
+                    if marker.is_file() and marker.stat().st_mtime < cutoff:
+                        marker.unlink()
             return removed
 
         return await anyio.to_thread.run_sync(sweep)
@@ -333,8 +386,11 @@ class LocalStorage:
 
     async def receive_object(self, grant: Grant, content_type: str | None, content_length: str | None,
                              body: AsyncIterator[bytes]) -> str:
-        """Stream a signed single PUT to disk; returns the object's ETag."""
+        """Stream a signed single PUT to disk; returns the object's ETag. 409 when the key took its one
+        upload already (``If-None-Match: *`` semantics, whether or not the client sends the header)."""
         assert grant.op == "put" and grant.size is not None and grant.content_type is not None
+        if self._used_path(grant.key).exists():
+            raise SignedUrlError(409, "this upload URL was used already")
         if (content_type or "").strip() != grant.content_type:
             raise SignedUrlError(400, "content type does not match the signed upload")
         if content_length is not None and _parse_length(content_length) != grant.size:
@@ -344,6 +400,10 @@ class LocalStorage:
             size, digest = await self._write_stream(body, tmp, min(grant.size, self.max_object_bytes))
             if size != grant.size:
                 raise SignedUrlError(400, "size does not match the signed upload")
+            try:
+                self._claim(grant.key)  # the one upload this key takes; a concurrent PUT loses here
+            except AlreadyUploaded:
+                raise SignedUrlError(409, "this upload URL was used already") from None
             self._write_meta(grant.key, grant.content_type)
             await self._move_into_place(tmp, grant.key)
         finally:
@@ -369,6 +429,18 @@ class LocalStorage:
         return _etag(digest)
 
     # ---- internals ----------------------------------------------------------------------------
+
+    def _used_path(self, key: str) -> Path:
+        return self._used / validate_key(key)
+
+    def _claim(self, key: str) -> None:
+        """Take the staging key's one upload (O_EXCL); AlreadyUploaded when it was taken before."""
+        marker = self._used_path(require_staging_key(key))
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            raise AlreadyUploaded(key) from None
 
     def _read_upload(self, key: str, upload_id: str) -> dict[str, str] | None:
         validate_key(key)

@@ -1,9 +1,12 @@
 """HTTP endpoints behind the local backend's signed URLs: ``PUT``/``GET``/``HEAD /storage/{key}``.
 
-Refusals are JSON ``{"error": ...}``: 403 for a bad signature, an expired URL or the wrong operation,
-400 when a PUT does not match the signed size or content type, 413 past the size limit, 404 for a
-missing object or upload. GET serves the file through Starlette's FileResponse, which answers
-``Range`` requests with 206 (and 416 when unsatisfiable).
+Refusals are JSON ``{"error": ...}``: 403 for a bad signature, an expired URL, the wrong operation or a
+write to anything but a staging key (or a read of one), 400 when a PUT does not match the signed size or
+content type, 409 for a second PUT to a used upload URL, 413 past the size limit, 404 for a missing object
+or upload. GET serves the file through Starlette's FileResponse, which answers ``Range`` requests with 206
+(and 416 when unsatisfiable), with the content type checked and stored with the object (never guessed
+from the bytes), ``Content-Disposition`` (``attachment`` with the signed file name, ``inline`` otherwise),
+``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: default-src 'none'; sandbox``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from codex_graphql.storage.local import LocalStorage, SignedUrlError
+from codex_graphql.storage.s3 import content_disposition
 
 # Served bytes come from uploaders: never let a browser treat them as a page of this origin.
 _SAFE_HEADERS = {
@@ -55,12 +59,12 @@ def storage_routes(storage: LocalStorage) -> list[Route]:
             return _refuse(SignedUrlError(404, "not found"))
         if not path.is_file():
             return _refuse(SignedUrlError(404, "not found"))
+        disposition = content_disposition(grant.filename) if grant.filename is not None else "inline"
         return FileResponse(
             path,
-            media_type=storage.content_type(key) or "application/octet-stream",
-            filename=grant.filename,
+            media_type=grant.content_type or storage.content_type(key) or "application/octet-stream",
             stat_result=stat_result,
-            headers=_SAFE_HEADERS,
+            headers={**_SAFE_HEADERS, "content-disposition": disposition},
         )
 
     return [

@@ -1,8 +1,12 @@
 """S3 storage through aioboto3: AWS S3 or any S3-compatible endpoint (path-style when ``endpoint_url`` is set).
 
 One client per process, opened at first use and closed by ``close()``. Clients only ever receive
-presigned URLs (SigV4); a single PUT's URL signs its Content-Type and Content-Length, so the upload
-must send exactly the type and size that were granted.
+presigned URLs (SigV4); a single PUT's URL signs its Content-Type, Content-Length and ``If-None-Match: *``,
+so the upload must send exactly the type and size that were granted and S3 refuses it (412) when the
+staging key holds an object already; multipart completions send ``If-None-Match: *`` too. Writes are
+signed only for staging keys; ``promote`` copies a checked staging object to its final key server side
+(CopyObject, or UploadPartCopy in 1 GiB ranges past CopyObject's 5 GB limit) and deletes it. Presigned
+GETs set ``response-content-type`` and ``response-content-disposition``.
 """
 
 from __future__ import annotations
@@ -22,12 +26,22 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from codex_graphql.storage import CompletedPart, ObjectInfo, SignedRequest
+from codex_graphql.storage import (
+    STAGING_PREFIX,
+    CompletedPart,
+    ObjectInfo,
+    SignedRequest,
+    is_staging_key,
+    require_staging_key,
+)
 
 log = logging.getLogger(__name__)
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
-_BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall", "MalformedXML"}
+_BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall", "MalformedXML",
+                   "PreconditionFailed", "ConditionalRequestConflict"}
+COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one CopyObject may copy
+COPY_PART_SIZE = 1024**3
 
 
 def _code(exc: ClientError) -> str:
@@ -115,25 +129,30 @@ class S3Storage:
             log.warning("could not set a public access block on %s: %s", self.bucket, _code(exc))
 
     async def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> SignedRequest:
+        require_staging_key(key)
         if size < 0:
             raise ValueError("object size must not be negative")
         s3 = await self._s3()
         url = await s3.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size},
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size,
+                    "IfNoneMatch": "*"},
             ExpiresIn=expires_in,
             HttpMethod="PUT",
         )
-        # Content-Length is signed too; HTTP clients (browsers included) send it themselves.
-        return SignedRequest(url=url, method="PUT", headers={"Content-Type": content_type},
+        # Content-Length is signed too; HTTP clients (browsers included) send it themselves. If-None-Match is a
+        # signed header: a client that leaves it out is refused, one that sends it cannot overwrite the key.
+        return SignedRequest(url=url, method="PUT", headers={"Content-Type": content_type, "If-None-Match": "*"},
                              expires_at=self._expiry(expires_in))
 
     async def create_multipart(self, key: str, content_type: str) -> str:
+        require_staging_key(key)
         s3 = await self._s3()
         response = await s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
         return str(response["UploadId"])
 
     async def presign_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> SignedRequest:
+        require_staging_key(key)
         if not 1 <= part_number <= 10_000:
             raise ValueError("part number must be between 1 and 10000")
         s3 = await self._s3()
@@ -157,6 +176,7 @@ class S3Storage:
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in ordered]},
+                IfNoneMatch="*",
             )
         except ClientError as exc:
             if _code(exc) in _BAD_COMPLETION:
@@ -181,10 +201,14 @@ class S3Storage:
             raise
         return ObjectInfo(size=int(response["ContentLength"]), content_type=response.get("ContentType"))
 
-    async def presign_get(self, key: str, expires_in: int, filename: str | None = None) -> SignedRequest:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if filename is not None:
-            params["ResponseContentDisposition"] = content_disposition(filename)
+    async def presign_get(self, key: str, expires_in: int, filename: str | None = None,
+                          content_type: str | None = None) -> SignedRequest:
+        if is_staging_key(key):
+            raise ValueError("staging keys are never served")
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition":
+                                  content_disposition(filename) if filename is not None else "inline"}
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
         s3 = await self._s3()
         url = await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return SignedRequest(url=url, method="GET", headers={}, expires_at=self._expiry(expires_in))
@@ -209,6 +233,42 @@ class S3Storage:
         s3 = await self._s3()
         await s3.upload_file(str(source), self.bucket, key, ExtraArgs={"ContentType": content_type})
 
+    async def promote(self, source: str, destination: str, content_type: str) -> ObjectInfo:
+        require_staging_key(source)
+        if is_staging_key(destination):
+            raise ValueError("a final key cannot be a staging key")
+        stored = await self.head(source)
+        if stored is None:
+            raise FileNotFoundError(f"no object {source!r}")
+        s3 = await self._s3()
+        copy_source = {"Bucket": self.bucket, "Key": source}
+        if stored.size <= COPY_OBJECT_LIMIT:
+            await s3.copy_object(Bucket=self.bucket, Key=destination, CopySource=copy_source,
+                                 ContentType=content_type, MetadataDirective="REPLACE")
+        else:
+            await self._copy_in_parts(copy_source, destination, content_type, stored.size)
+        await s3.delete_object(Bucket=self.bucket, Key=source)
+        return ObjectInfo(size=stored.size, content_type=content_type)
+
+    async def _copy_in_parts(self, copy_source: dict[str, str], destination: str, content_type: str,
+                             size: int) -> None:
+        s3 = await self._s3()
+        upload_id = (await s3.create_multipart_upload(Bucket=self.bucket, Key=destination,
+                                                      ContentType=content_type))["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, COPY_PART_SIZE), start=1):
+                end = min(start + COPY_PART_SIZE, size) - 1
+                response = await s3.upload_part_copy(Bucket=self.bucket, Key=destination, UploadId=upload_id,
+                                                     PartNumber=number, CopySource=copy_source,
+                                                     CopySourceRange=f"bytes={start}-{end}")
+                parts.append({"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]})
+            await s3.complete_multipart_upload(Bucket=self.bucket, Key=destination, UploadId=upload_id,
+                                               MultipartUpload={"Parts": parts})
+        except BaseException:
+            await self.abort_multipart(destination, upload_id)
+            raise
+
     async def delete(self, key: str) -> None:
         s3 = await self._s3()
         await s3.delete_object(Bucket=self.bucket, Key=key)
@@ -229,12 +289,20 @@ class S3Storage:
         return deleted
 
     async def sweep_abandoned(self, started_before: datetime) -> int:
+        """Abort multipart uploads started before ``started_before`` and delete staging objects (under
+        ``uploads/``) uploaded before it and never promoted."""
         s3 = await self._s3()
-        aborted = 0
+        removed = 0
         paginator = s3.get_paginator("list_multipart_uploads")
         async for page in paginator.paginate(Bucket=self.bucket):
             for upload in page.get("Uploads", []):
                 if upload["Initiated"] < started_before:
                     await self.abort_multipart(upload["Key"], upload["UploadId"])
-                    aborted += 1
-        return aborted
+                    removed += 1
+        objects = s3.get_paginator("list_objects_v2")
+        async for page in objects.paginate(Bucket=self.bucket, Prefix=STAGING_PREFIX):
+            stale = [{"Key": item["Key"]} for item in page.get("Contents", []) if item["LastModified"] < started_before]
+            if stale:
+                await s3.delete_objects(Bucket=self.bucket, Delete={"Objects": stale, "Quiet": True})
+                removed += len(stale)
+        return removed
