@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from codex_graphql import idempotency
+from codex_graphql import idempotency, tracing
 from codex_graphql.commerce.routes import commerce_routes
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     check_forwarded_allow_ips(settings.environment, settings.forwarded_allow_ips)
     if settings.environment == "production" and metrics_refusal(settings, None) == (404, {}):
         log.warning("GET /metrics answers 404: set METRICS_TOKEN (or METRICS_PUBLIC=true on a private listener).")
+    tracing.setup(settings)  # before the schema: its tracing extension exists only while tracing is on
     schema = build_schema(settings)
     metrics = Metrics()
     state: dict[str, object] = {}
@@ -171,7 +172,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes += storage_routes(storage)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware, metrics=metrics, routes=[r.path for r in routes]),
+        # The server span (tracing.py) wraps everything, so request-id log lines carry its ids; absent while off.
+        middleware=[*([Middleware(tracing.TracingMiddleware)] if tracing.ENABLED else []),
+                    Middleware(RequestIdMiddleware, metrics=metrics, routes=[r.path for r in routes]),
                     *security_middleware(settings)],  # security headers, CORS allow-list (web_security.py)
         lifespan=lifespan,
     )

@@ -14,6 +14,7 @@ import strawberry
 from sqlalchemy import Select
 
 from codex_graphql.db import TenantScope
+from codex_graphql.enum_docs import describe_values
 
 
 @strawberry.enum(description="Platform-wide role of a user account.")
@@ -22,12 +23,33 @@ class PlatformRole(enum.StrEnum):
     CUSTOMER = "CUSTOMER"
 
 
+describe_values(PlatformRole, {
+    "PLATFORM_OWNER": "Operator of the whole platform: may act across organizations through platform-scoped"
+                      " fields (made with `codex-graphql create-owner`). Not a member role inside an "
+                      "organization.",
+    "CUSTOMER": "Ordinary account (the default for everyone who registers): buys, claims and plays content;"
+                " may also be staff of organizations through an OrgRole.",
+})
+
+
 @strawberry.enum(description="Role of a member inside one organization.")
 class OrgRole(enum.StrEnum):
     OWNER = "OWNER"
     ADMIN = "ADMIN"
     CREATOR = "CREATOR"
     MEMBER = "MEMBER"
+
+
+describe_values(OrgRole, {
+    "OWNER": "Holds every Permission in the organization, including AUDIT_LOG_READ and OWNERSHIP_TRANSFER. "
+             "An organization always keeps at least one owner (LAST_OWNER otherwise).",
+    "ADMIN": "Every Permission except AUDIT_LOG_READ and OWNERSHIP_TRANSFER: runs members, content, "
+             "customers, refunds, analytics and settings.",
+    "CREATOR": "ORGANIZATION_READ, MEMBERS_READ and CONTENT_READ plus CONTENT_CREATE and CONTENT_MANAGE: "
+               "creates and manages their own content items only.",
+    "MEMBER": "Read-only staff: ORGANIZATION_READ, MEMBERS_READ and CONTENT_READ (sees unpublished items "
+              "and the team list, changes nothing).",
+})
 
 
 @strawberry.enum(description="A capability inside an organization, granted through the member's role.")
@@ -47,6 +69,34 @@ class Permission(enum.StrEnum):
     SETTINGS_MANAGE = "SETTINGS_MANAGE"
     AUDIT_LOG_READ = "AUDIT_LOG_READ"
     OWNERSHIP_TRANSFER = "OWNERSHIP_TRANSFER"
+
+
+describe_values(Permission, {
+    "ORGANIZATION_READ": "Staff-level read access to the organization: every member holds it, customers do "
+                         "not. No field needs it alone today; custom roles keep it as the baseline.",
+    "MEMBERS_READ": "List the organization's members and invitations (`Organization.members`, "
+                    "`Organization.invitations`). Held by every role.",
+    "MEMBERS_MANAGE": "Add, invite, re-role and remove members and revoke invitations. OWNER and ADMIN.",
+    "CONTENT_READ": "See every content item of the organization, unpublished ones included, and play them "
+                    "without buying. Held by every role.",
+    "CONTENT_CREATE": "Create content items (`createContent`). OWNER, ADMIN and CREATOR.",
+    "CONTENT_MANAGE": "Update, publish, unpublish and delete content items the member created, complete "
+                      "their uploads and moderate their reviews. OWNER, ADMIN and CREATOR.",
+    "CONTENT_MANAGE_ALL": "Like CONTENT_MANAGE, but for every item of the organization, whoever created it."
+                          " OWNER and ADMIN.",
+    "PURCHASES_READ": "List the organization's purchases and receive `purchaseEvents`. OWNER and ADMIN.",
+    "PURCHASES_REFUND": "Refund purchases, fully or in part (`refundPurchase`). OWNER and ADMIN.",
+    "CUSTOMERS_READ": "List the organization's customers and their purchases (`Organization.customers`). "
+                      "OWNER and ADMIN.",
+    "CUSTOMERS_MANAGE": "Grant and revoke free access to content (`grantContentAccess`, "
+                        "`revokePendingGrant`, `revokeContentAccess`). OWNER and ADMIN.",
+    "ANALYTICS_READ": "Read sales and audience figures (`Organization.analytics`). OWNER and ADMIN.",
+    "SETTINGS_MANAGE": "Change the organization's settings and logo (`updateOrganizationSettings`, "
+                       "`createOrganizationLogoUpload`). OWNER and ADMIN.",
+    "AUDIT_LOG_READ": "Read the organization's audit log (`Organization.auditLog`). OWNER only.",
+    "OWNERSHIP_TRANSFER": "Hand the OWNER role to another member (`transferOrganizationOwnership`). OWNER "
+                          "only.",
+})
 
 
 _STAFF_BASE = {Permission.ORGANIZATION_READ, Permission.MEMBERS_READ, Permission.CONTENT_READ}

@@ -13,6 +13,8 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
+from codex_graphql.enum_docs import describe_values
+
 
 @strawberry.enum(description="Machine-readable reason a mutation did not do what was asked.")
 class ErrorCode(enum.StrEnum):
@@ -34,6 +36,45 @@ class ErrorCode(enum.StrEnum):
     DOWNLOAD_LIMIT_REACHED = "DOWNLOAD_LIMIT_REACHED"
     LAST_OWNER = "LAST_OWNER"
     EMAIL_ALREADY_VERIFIED = "EMAIL_ALREADY_VERIFIED"
+
+
+describe_values(ErrorCode, {
+    "INVALID_INPUT": "An input field is malformed or out of range (length, format, number limits); `field` "
+                     "names it. Fix the input and retry.",
+    "NOT_FOUND": "The id, slug or email given names nothing the viewer can see (missing, deleted or in "
+                 "another organization).",
+    "ALREADY_EXISTS": "The thing to create exists already: a taken or reserved organization slug, a "
+                      "registered email, a person who is already a member.",
+    "WEAK_PASSWORD": "The new password is refused: shorter than 10 characters, longer than 1024 characters,"
+                     " equal to the email address, or too repetitive (fewer than 4 different characters). "
+                     "The message says which.",
+    "INVALID_CREDENTIALS": "Sign-in failed: unknown email or wrong password (deliberately not told apart).",
+    "INVALID_TOKEN": "A link token (email verification, password reset, invitation) is not valid, was "
+                     "withdrawn or was already used.",
+    "EXPIRED_TOKEN": "A link token was valid but is past its expiry; ask for a new link.",
+    "THROTTLED": "Too many attempts (sign-ins, verification emails and the like) in the current window; the"
+                 " message says when to retry. Nothing was changed.",
+    "NOT_ALLOWED": "The viewer may call the mutation but not on this object: for example managing content "
+                   "someone else created without CONTENT_MANAGE_ALL, or reviewing an item they do not own.",
+    "INVALID_STATE": "The object is not in a state where this applies: an upload already completed, content"
+                     " not READY to publish, an expired logo upload, a moderation action that does not fit "
+                     "the review's status.",
+    "CONFLICT": "A concurrent request changed the same thing at the same moment; retrying is safe.",
+    "IDEMPOTENCY_KEY_REUSED": "The `idempotencyKey` was already used with a different input; use a new key "
+                              "for a new request.",
+    "ALREADY_OWNED": "The person already has access to the content (bought, claimed or granted); nothing to"
+                     " buy, claim or grant.",
+    "PAYMENT_PROVIDER_ERROR": "The payment provider (Stripe) refused or could not be reached; nothing was "
+                              "charged or refunded twice. Retrying with the same idempotency key is safe.",
+    "REFUND_EXCEEDS_REMAINING": "The refund asked for is more than what remains refundable on the purchase "
+                                "(amount minus what was already refunded).",
+    "DOWNLOAD_LIMIT_REACHED": "The viewer has used all downloads their purchase allows (the organization's "
+                              "download limit, 5 by default).",
+    "LAST_OWNER": "The change would leave the organization without an OWNER (removing, demoting or the "
+                  "leaving of its last owner).",
+    "EMAIL_ALREADY_VERIFIED": "The account's email address is verified already; no verification email is "
+                              "sent.",
+})
 
 
 @strawberry.type(description="A problem with the input of a mutation. Nothing was changed.")

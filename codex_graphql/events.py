@@ -3,7 +3,9 @@
 Services call ``emit`` / ``enqueue`` with the caller's session: the rows commit (or vanish)
 with the change that caused them. ``OutboxRelay`` publishes committed rows to Dramatiq (jobs) and
 to pub/sub (events), marks them sent, and picks up whatever a crash left unsent on its next pass.
-Consumers dedupe by message id (``ProcessedMessage``).
+Consumers dedupe by message id (``ProcessedMessage``). While tracing is on, a row's payload also carries
+the enqueuing span's traceparent (``tracing.TRACE_KEY``); the relay removes it before delivery and passes it
+on to Dramatiq in the message options.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from codex_graphql import tracing
 from codex_graphql.db import (
     BEFORE_RESCOPE,
     Base,
@@ -79,6 +82,8 @@ _INSERT_OUTBOX = insert(OutboxMessage.__table__)
 def _add(session: AsyncSession, kind: str, topic: str, payload: dict[str, Any],
          organization_id: uuid.UUID | None) -> uuid.UUID:
     message_id = new_id()
+    if tracing.ENABLED:  # the enqueuing span travels with the row (tracing.TRACE_KEY), removed before delivery
+        payload = tracing.with_trace(payload)
     session.info.setdefault(_PENDING, []).append({
         "id": message_id, "kind": kind, "topic": topic, "payload": payload, "organization_id": organization_id,
         "created_at": utcnow(), "attempts": 0})
@@ -199,10 +204,13 @@ class OutboxRelay:
         return len(sent)
 
     async def _publish(self, row: OutboxMessage) -> None:
+        payload, traceparent = tracing.split_trace(row.payload)
         if row.kind == JOB:
-            await self.send_job(row.topic, str(row.id), row.payload)
+            # The enqueuing span is current while sending: the job sender puts it in the message options.
+            with tracing.attached(traceparent):
+                await self.send_job(row.topic, str(row.id), payload)
             return
-        body = orjson.dumps({"id": str(row.id), "type": row.topic, "payload": row.payload,
+        body = orjson.dumps({"id": str(row.id), "type": row.topic, "payload": payload,
                              "organizationId": str(row.organization_id) if row.organization_id else None,
                              "createdAt": row.created_at.isoformat()})
         await self.pubsub.publish(event_channel(row.organization_id), body)

@@ -36,6 +36,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from codex_graphql import tracing
 from codex_graphql.context import (
     ORGANIZATION_HEADER,
     ORGANIZATION_REFUSED,
@@ -221,7 +222,8 @@ class GraphQLEndpoint:
         token = request_id_var.set(request_id)
         media = negotiate(request.headers.get("accept"))
         try:
-            response = await self._handle(request, request_id, media)
+            with tracing.operation_span():  # one span per operation while tracing is on (tracing.py)
+                response = await self._handle(request, request_id, media)
         except DATABASE_UNAVAILABLE:
             log.warning("database unavailable", exc_info=True)
             response = request_error("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE",
@@ -277,6 +279,8 @@ class GraphQLEndpoint:
                 log.exception("compiled execution failed; answering through the resolvers")
                 answered = None
             if answered is not None:  # always data, no request errors: 200 under both media types
+                tracing.annotate_operation(operation_name or _document_operation_name(query), query, "compiled",
+                                           answered[1], "query")
                 self._observe(operation_name or _document_operation_name(query), started, [])
                 return graphql_response(answered[0], media)
         ctx = Context(
@@ -326,6 +330,7 @@ class GraphQLEndpoint:
             ctx.cost = await charge_overhead(ctx, query)
         if errors:
             body["errors"] = [self._format(e, request_id) for e in errors]
+        tracing.annotate_operation(operation_name or _document_operation_name(query), query, "resolved", ctx.cost)
         if result.extensions:
             body["extensions"] = result.extensions  # `cost` (ratelimit.RequestLimits)
         self._observe(operation_name or _document_operation_name(query), started, body.get("errors", []))
@@ -344,7 +349,11 @@ class GraphQLEndpoint:
 
     def _observe(self, operation_name: str | None, started: float, errors: list[dict[str, Any]]) -> None:
         label = self._label(operation_name)
-        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        if log.isEnabledFor(logging.DEBUG):  # one line per operation at DEBUG (with trace ids while tracing is on)
+            log.debug("graphql operation", extra={"operation": label, "duration_ms": round(elapsed * 1000, 2),
+                                                  "errors": len(errors)})
+        self.metrics.latency.labels(label).observe(elapsed)
         self.metrics.requests.labels(label).inc()
         for error in errors:
             self.metrics.errors.labels(label, error["extensions"]["code"]).inc()

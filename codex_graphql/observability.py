@@ -1,4 +1,4 @@
-"""JSON logs carrying the request id, and Prometheus metrics."""
+"""JSON logs carrying the request id (and the trace and span ids while tracing is on), and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import event
 from starlette.datastructures import Headers, MutableHeaders
 
+from codex_graphql import tracing
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -34,6 +36,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        ids = tracing.log_ids()  # the active span's ids (None while tracing is off)
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -13,6 +13,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_validato
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.types import ExecutionContext
 
+from codex_graphql import tracing
 from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
 from codex_graphql.commerce import queries as _commerce_nodes  # noqa: F401  (registers Purchase, PendingGrant nodes)
@@ -44,7 +45,9 @@ log = logging.getLogger("codex_graphql.graphql")
 @strawberry.type(description="Entry points for reading.")
 class Query(AccountQueries, OrganizationQueries, ContentQueries):
     @strawberry.field(description="Any object by its global id, under the same visibility rules as its own fields.")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+    async def node(self, info: strawberry.Info, id: Annotated[strawberry.ID, strawberry.argument(
+            description="Global id of any object (its `id` field). A malformed or unknown id, or one the viewer may "
+            "not see, returns null.")]) -> Node | None:
         decoded = from_global_id(id)
         if decoded is None:
             return None
@@ -109,6 +112,7 @@ def build_schema(settings: Settings) -> CodexSchema:
         cached_validation,
         # After validation, before execution: introspection policy, mutation count, cost, rate limit.
         lambda: RequestLimits(cost_calculator),
+        *tracing.schema_extensions(),  # the operation's type on its span, only while tracing is on
     ]
     cost_calculator = CostCalculator(settings.cost_cache_bytes)
     schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,

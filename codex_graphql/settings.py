@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     job_maintenance_chance: int = 10_000
     log_level: str = "INFO"
     log_json: bool = True
+    # OpenTelemetry traces (README "Tracing"): off unless TRACING_ENABLED=true or OTEL_TRACES_EXPORTER names an
+    # exporter; the OTEL_* variables configure the export. An incoming W3C `traceparent` is continued only
+    # from these callers (comma-separated IPs or CIDR networks; unset: FORWARDED_ALLOW_IPS; "" trusts nobody).
+    tracing_enabled: bool | None = None
+    trace_trusted_ips: str | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -233,3 +233,13 @@ async def test_concurrent_transactions_on_shared_connections_keep_their_own_scop
         assert current == (scope.organization_id, scope.user_id)
         expected = {scope.organization_id} if scope.organization_id else set()
         assert seen == expected, (scope, seen)
+
+
+async def test_the_scope_functions_work_under_an_empty_search_path(admin_db, tenants):
+    """pg_dump runs with an empty search_path; the policies' functions must not depend on it
+    (migration 0017). Before, this raised "function codex_scope() does not exist"."""
+    async with admin_db.transaction():
+        await admin_db.execute("SET LOCAL search_path = ''")
+        await admin_db.execute("SELECT set_config('codex.organization_id', $1, true)", str(tenants["a"]))
+        assert await admin_db.fetchval("SELECT public.codex_current_org()") == tenants["a"]
+        assert await admin_db.fetchval("SELECT public.codex_platform()") is False

@@ -9,7 +9,7 @@ from typing import Any
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
-from codex_graphql import idempotency
+from codex_graphql import idempotency, tracing
 from codex_graphql.events import OutboxRelay
 from codex_graphql.kv import build_kv
 from codex_graphql.observability import configure_logging
@@ -22,6 +22,7 @@ from workers.runtime import shutdown as shutdown_runtime
 
 settings = Settings()
 configure_logging(settings.log_level, settings.log_json)
+tracing.setup(settings, service_name="codex-graphql-worker")  # off unless configured (README "Tracing")
 configure(settings)
 broker = setup_broker(settings)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -127,7 +128,13 @@ class AccountMutations:
         "has an account gets no error and no session: the answer has `checkEmail: true` like every sign-up, with "
         "`token` and `viewer` null, and the account's owner is emailed that someone tried to sign up with it."
     )
-    async def register(self, info: strawberry.Info, input: RegisterInput) -> AuthPayload:
+    async def register(
+        self, info: strawberry.Info,
+        input: Annotated[RegisterInput, strawberry.argument(description=(
+            "The new account's email, password (10 to 1024 characters), optional display name, "
+            "and optional invitation token to join an organization at once."
+        ))],
+    ) -> AuthPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -146,7 +153,12 @@ class AccountMutations:
         "refused attempt gets THROTTLED (its message says when to retry) and checks no password. Failures from "
         "other addresses never delay the account's owner; its owner is emailed an unlock link (`unlockAccount`)."
     )
-    async def login(self, info: strawberry.Info, input: LoginInput) -> AuthPayload:
+    async def login(
+        self, info: strawberry.Info,
+        input: Annotated[LoginInput, strawberry.argument(description=(
+            "Email and password of the account to sign in to."
+        ))],
+    ) -> AuthPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -158,7 +170,13 @@ class AccountMutations:
         return await run_mutation(info, AuthPayload, action)
 
     @guarded_mutation(IsAuthenticated(), description="End this session, or every session with `everywhere: true`.")
-    async def logout(self, info: strawberry.Info, input: LogoutInput | None = None) -> OkPayload:
+    async def logout(
+        self, info: strawberry.Info,
+        input: Annotated[LogoutInput | None, strawberry.argument(description=(
+            "Optional: `everywhere: true` ends every session of the account; omitted, only the "
+            "current session ends."
+        ))] = None,
+    ) -> OkPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -174,7 +192,13 @@ class AccountMutations:
     @strawberry.mutation(
         description="Email a password reset link. Answers the same whether or not an account uses the address."
     )
-    async def request_password_reset(self, info: strawberry.Info, input: RequestPasswordResetInput) -> OkPayload:
+    async def request_password_reset(
+        self, info: strawberry.Info,
+        input: Annotated[RequestPasswordResetInput, strawberry.argument(description=(
+            "The email address to send a reset link to. The answer is the same whether or not an "
+            "account uses it."
+        ))],
+    ) -> OkPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -184,7 +208,12 @@ class AccountMutations:
         return await run_mutation(info, OkPayload, action)
 
     @strawberry.mutation(description="Set a new password with a reset token. Ends every session of the account.")
-    async def reset_password(self, info: strawberry.Info, input: ResetPasswordInput) -> ViewerPayload:
+    async def reset_password(
+        self, info: strawberry.Info,
+        input: Annotated[ResetPasswordInput, strawberry.argument(description=(
+            "The token from the reset email and the new password (10 to 1024 characters)."
+        ))],
+    ) -> ViewerPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -198,8 +227,13 @@ class AccountMutations:
         IsAuthenticated(), description="Email the signed-in account a new verification link (the address it signed up "
         "with). At most 3 per account and hour (THROTTLED); an account already verified gets EMAIL_ALREADY_VERIFIED.",
     )
-    async def resend_verification_email(self, info: strawberry.Info,
-                                        input: ResendVerificationEmailInput | None = None) -> ResendVerificationEmailPayload:
+    async def resend_verification_email(
+        self, info: strawberry.Info,
+        input: Annotated[ResendVerificationEmailInput | None, strawberry.argument(description=(
+            "Optional: an idempotency key so a retried request sends one email. The email goes to"
+            " the signed-in account's own address."
+        ))] = None,
+    ) -> ResendVerificationEmailPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -222,7 +256,12 @@ class AccountMutations:
         "unlock link emailed to its owner after many failed sign-ins. Each link works once (then INVALID_TOKEN); "
         "an expired one gets EXPIRED_TOKEN. Per-address limits stay."
     )
-    async def unlock_account(self, info: strawberry.Info, input: UnlockAccountInput) -> UnlockAccountPayload:
+    async def unlock_account(
+        self, info: strawberry.Info,
+        input: Annotated[UnlockAccountInput, strawberry.argument(description=(
+            "The token from the unlock email sent after repeated failed sign-ins."
+        ))],
+    ) -> UnlockAccountPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -232,7 +271,12 @@ class AccountMutations:
         return await run_mutation(info, UnlockAccountPayload, action)
 
     @strawberry.mutation(description="Confirm an email address with the token from the verification email.")
-    async def verify_email(self, info: strawberry.Info, input: VerifyEmailInput) -> ViewerPayload:
+    async def verify_email(
+        self, info: strawberry.Info,
+        input: Annotated[VerifyEmailInput, strawberry.argument(description=(
+            "The token from the verification email."
+        ))],
+    ) -> ViewerPayload:
         ctx: Context = info.context
 
         async def action() -> dict:

@@ -10,6 +10,7 @@ import strawberry
 
 from codex_graphql.accounts.models import User as UserModel
 from codex_graphql.authz import Permission, PlatformRole
+from codex_graphql.content.types import AfterArg, FirstArg
 from codex_graphql.organizations import loaders as org_loaders
 from codex_graphql.organizations import repository as orgs
 from codex_graphql.organizations.types import Organization, OrganizationMember
@@ -64,7 +65,7 @@ class Viewer:
 
     @strawberry.field(description="The viewer's purchases in every organization, newest first.")
     async def purchases(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None
     ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]]:
         from codex_graphql.commerce import (
             queries as commerce_queries,  # commerce types refer back to accounts

@@ -10,6 +10,7 @@ import asyncio
 import enum
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 
@@ -19,8 +20,9 @@ from codex_graphql.analytics.models import CustomerSummary
 from codex_graphql.analytics.service import DayRange, month_of
 from codex_graphql.commerce import loaders as commerce_loaders
 from codex_graphql.commerce.types import Purchase
-from codex_graphql.content.types import Content
+from codex_graphql.content.types import AfterArg, Content, FirstArg
 from codex_graphql.context import Context
+from codex_graphql.enum_docs import describe_values
 from codex_graphql.pagination import decode_cursor, encode_cursor
 from codex_graphql.relay import Connection, Page, build_connection, check_first, to_global_id
 
@@ -38,7 +40,7 @@ class DateRange:
 class RevenueDay:
     day: date = strawberry.field(description="The local day.")
     revenue_cents: int = strawberry.field(
-        description="Net of tax: purchases made that day minus refunds (partial ones too) made that day.")
+        description="Minor units, net of tax: purchases made that day minus refunds (partial ones too) made that day.")
     purchases: int = strawberry.field(description="Purchases made that day (FREE and GRANT included).")
     refunds: int = strawberry.field(
         description="Purchases fully refunded (or grants revoked, disputes lost) that day; partial refunds only "
@@ -49,7 +51,7 @@ class RevenueDay:
 class TopContent:
     content: Content | None = strawberry.field(description="The item (deleted items included).")
     purchases: int = strawberry.field(description="Purchases ever made, refunded ones included.")
-    revenue_cents: int = strawberry.field(description="Revenue net of tax and refunds.")
+    revenue_cents: int = strawberry.field(description="Revenue in minor units, net of tax and refunds.")
 
 
 def _clamp(limit: int, most: int) -> int:
@@ -82,11 +84,12 @@ class Analytics:
     def to_day(self) -> date:
         return self.range.end
 
-    @strawberry.field(description="Revenue in the range: purchases minus refunds, net of tax.")
+    @strawberry.field(description="Revenue in the range, in minor units: purchases minus refunds, net of tax.")
     async def total_revenue_cents(self, info: strawberry.Info) -> int:
         return sum(r.gross_cents - r.refunded_cents for r in await self._rows(info))
 
-    @strawberry.field(description="Revenue of the current calendar month in the organization's timezone, whatever the range.")
+    @strawberry.field(description="Revenue of the current calendar month in the organization's timezone, whatever "
+                      "the range; minor units, net of tax and refunds.")
     async def revenue_this_month_cents(self, info: strawberry.Info) -> int:
         start, end = month_of(self.today)
         return await repository.month_revenue(info.context.db, self.organization_id, start, end)
@@ -114,14 +117,18 @@ class Analytics:
         return out
 
     @strawberry.field(description="Best sellers of all time by revenue (then purchases); at most 50.")
-    async def top_content(self, info: strawberry.Info, limit: int = 5) -> list[TopContent]:
+    async def top_content(self, info: strawberry.Info, limit: Annotated[int, strawberry.argument(
+            description="How many items to return, 0 to 50 (default 5); values outside are clamped to that range.")] = 5,
+    ) -> list[TopContent]:
         rows = await repository.top_content(info.context.db, self.organization_id, _clamp(limit, MAX_TOP))
         contents = await commerce_loaders.purchased_content(info.context).load_many([r.content_id for r in rows])
         return [TopContent(content=Content.from_model(c) if c else None, purchases=r.purchases,
                            revenue_cents=r.revenue_cents) for r, c in zip(rows, contents, strict=True)]
 
     @strawberry.field(description="Latest purchases, newest first, whatever the range; at most 50.")
-    async def recent_purchases(self, info: strawberry.Info, limit: int = 10) -> list[Purchase]:
+    async def recent_purchases(self, info: strawberry.Info, limit: Annotated[int, strawberry.argument(
+            description="How many purchases to return, 0 to 50 (default 10); values outside are clamped to that range.")] = 10,
+    ) -> list[Purchase]:
         rows = await repository.recent_purchases(info.context.db, self.organization_id, _clamp(limit, MAX_RECENT))
         return [Purchase.from_model(p) for p in rows]
 
@@ -134,10 +141,24 @@ class CustomerOrderField(enum.StrEnum):
     EMAIL = "EMAIL"
 
 
+describe_values(CustomerOrderField, {
+    "LAST_PURCHASE_AT": "Time of the customer's latest purchase in the organization (the default sort key).",
+    "TOTAL_SPENT": "Total the customer paid the organization, in minor units, net of refunds.",
+    "JOINED_AT": "When the customer's account was created (registration time).",
+    "EMAIL": "The customer's email address, alphabetically.",
+})
+
+
 @strawberry.enum(description="Sort direction.")
 class OrderDirection(enum.StrEnum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+describe_values(OrderDirection, {
+    "ASC": "Ascending: smallest, oldest or A first.",
+    "DESC": "Descending: largest, newest or Z first (the default).",
+})
 
 
 @strawberry.input(description="Customer sort order; ties are broken by user id, so pages are stable.")
@@ -177,8 +198,8 @@ class Customer:
         )
 
     @strawberry.field(description="Their purchases here (grants and free claims included), newest first.")
-    async def purchases(self, info: strawberry.Info, first: int | None = None,
-                        after: str | None = None) -> Connection[Purchase]:
+    async def purchases(self, info: strawberry.Info, first: FirstArg = None,
+                        after: AfterArg = None) -> Connection[Purchase]:
         ctx: Context = info.context
         size = check_first(first)
         if after:

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codex_graphql.db import Base, IdMixin, TimestampMixin, utcnow
+from codex_graphql.enum_docs import describe_values
 
 
 @strawberry.enum(description="State of a purchase: COMPLETED (nothing refunded), PARTIALLY_REFUNDED (part of the "
@@ -22,6 +23,14 @@ class PurchaseStatus(enum.StrEnum):
     REFUNDED = "REFUNDED"
 
 
+describe_values(PurchaseStatus, {
+    "COMPLETED": "Paid, claimed or granted, with nothing refunded; the buyer has access.",
+    "PARTIALLY_REFUNDED": "Part of the amount was refunded (`refundedAmountCents` is the total so far); the"
+                          " buyer keeps access.",
+    "REFUNDED": "The whole amount was refunded, the grant revoked or a dispute lost; access has ended.",
+})
+
+
 @strawberry.enum(description="State of a dispute (chargeback) the buyer opened with their bank: OPEN (not decided; "
                  "access continues meanwhile), WON (decided for the seller; nothing changes) or LOST (decided for "
                  "the buyer; counts as a full refund of the disputed amount and access ends).")
@@ -29,6 +38,14 @@ class DisputeStatus(enum.StrEnum):
     OPEN = "OPEN"
     WON = "WON"
     LOST = "LOST"
+
+
+describe_values(DisputeStatus, {
+    "OPEN": "The buyer's bank opened a dispute and it is not decided yet; access continues meanwhile.",
+    "WON": "Decided for the seller: the money stays and nothing changes for the buyer.",
+    "LOST": "Decided for the buyer: counts as a full refund of the disputed amount and the buyer's access "
+            "ends.",
+})
 
 
 class RefundStatus(enum.StrEnum):
@@ -50,12 +67,29 @@ class PurchaseKind(enum.StrEnum):
     GRANT = "GRANT"
 
 
+describe_values(PurchaseKind, {
+    "PAID": "Bought through checkout; `amountCents` is what was charged, in minor units.",
+    "FREE": "Claimed with `claimFreeContent` for an item priced 0; amount 0.",
+    "GRANT": "Given by staff with `grantContentAccess` (no payment); amount 0. Revoked with "
+             "`revokeContentAccess`.",
+})
+
+
 @strawberry.enum(description="State of a checkout started by a customer.")
 class CheckoutStatus(enum.StrEnum):
     OPEN = "OPEN"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
+
+
+describe_values(CheckoutStatus, {
+    "OPEN": "Started by `startCheckout`; the customer has not finished paying on `checkoutUrl` yet.",
+    "COMPLETED": "Paid: the payment provider confirmed it and the purchase was created.",
+    "FAILED": "The payment failed; `failureReason` says why. Start a new checkout to try again.",
+    "EXPIRED": "The checkout lapsed without payment and can no longer be paid; start a new one. (Reserved: "
+               "not yet set by this server.)",
+})
 
 
 class CheckoutSession(IdMixin, TimestampMixin, Base):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 
@@ -113,7 +114,13 @@ async def _purchase(ctx: Context, purchase_id: str) -> Purchase:
 class CommerceMutations:
     @guarded_mutation(IsAuthenticated(), description="Start paying for a published item. Apple Pay and Google Pay are "
                       "offered by Stripe Checkout where the customer's device supports them.")
-    async def start_checkout(self, info: strawberry.Info, input: StartCheckoutInput) -> StartCheckoutPayload:
+    async def start_checkout(
+        self, info: strawberry.Info,
+        input: Annotated[StartCheckoutInput, strawberry.argument(description=(
+            "The PUBLISHED paid content item to buy, the URLs to return to after paying or "
+            "cancelling, and an idempotency key so a retried request starts one checkout."
+        ))],
+    ) -> StartCheckoutPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -134,7 +141,12 @@ class CommerceMutations:
         return await run_mutation(info, StartCheckoutPayload, action)
 
     @guarded_mutation(IsAuthenticated(), description="Get a free item at once; claiming again returns the same purchase.")
-    async def claim_free_content(self, info: strawberry.Info, input: ClaimFreeContentInput) -> PurchasePayload:
+    async def claim_free_content(
+        self, info: strawberry.Info,
+        input: Annotated[ClaimFreeContentInput, strawberry.argument(description=(
+            "The PUBLISHED free (price 0) content item to add to the viewer's library."
+        ))],
+    ) -> PurchasePayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -155,7 +167,13 @@ class CommerceMutations:
                       "payment provider, in full or in part (`amountCents`). The purchase becomes PARTIALLY_REFUNDED "
                       "(access kept) or REFUNDED (access ended); the buyer gets an email showing what they paid net "
                       "of refunds.")
-    async def refund_purchase(self, info: strawberry.Info, input: RefundPurchaseInput) -> PurchasePayload:
+    async def refund_purchase(
+        self, info: strawberry.Info,
+        input: Annotated[RefundPurchaseInput, strawberry.argument(description=(
+            "The purchase to refund, the amount in minor units (null: all that remains), an "
+            "optional reason and an idempotency key so a retried request refunds once."
+        ))],
+    ) -> PurchasePayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -172,7 +190,13 @@ class CommerceMutations:
     @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Give a person access to an item "
                       "without payment (a GRANT purchase), by user id or by email address (a pending grant until "
                       "the address is verified).")
-    async def grant_content_access(self, info: strawberry.Info, input: GrantContentAccessInput) -> GrantContentAccessPayload:
+    async def grant_content_access(
+        self, info: strawberry.Info,
+        input: Annotated[GrantContentAccessInput, strawberry.argument(description=(
+            "The content item and the person (`userId`, or `email` for someone who may have no "
+            "verified account yet), with an optional note and idempotency key."
+        ))],
+    ) -> GrantContentAccessPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -209,7 +233,12 @@ class CommerceMutations:
 
     @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Withdraw a grant by email before "
                       "the address's account claims it; once claimed, use revokeContentAccess on its purchase.")
-    async def revoke_pending_grant(self, info: strawberry.Info, input: RevokePendingGrantInput) -> RevokePendingGrantPayload:
+    async def revoke_pending_grant(
+        self, info: strawberry.Info,
+        input: Annotated[RevokePendingGrantInput, strawberry.argument(description=(
+            "The id of the pending email grant to withdraw before it is claimed."
+        ))],
+    ) -> RevokePendingGrantPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -219,7 +248,12 @@ class CommerceMutations:
         return await run_mutation(info, RevokePendingGrantPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CUSTOMERS_MANAGE), description="Revoke granted access.")
-    async def revoke_content_access(self, info: strawberry.Info, input: RevokeContentAccessInput) -> PurchasePayload:
+    async def revoke_content_access(
+        self, info: strawberry.Info,
+        input: Annotated[RevokeContentAccessInput, strawberry.argument(description=(
+            "The GRANT purchase to revoke; the person's access ends."
+        ))],
+    ) -> PurchasePayload:
         ctx: Context = info.context
 
         async def action() -> dict:

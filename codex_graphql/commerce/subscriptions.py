@@ -6,7 +6,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import strawberry
@@ -18,6 +18,7 @@ from codex_graphql.commerce.models import Purchase as PurchaseModel
 from codex_graphql.commerce.types import Purchase
 from codex_graphql.context import Context
 from codex_graphql.db import Database, TenantScope
+from codex_graphql.enum_docs import describe_values
 from codex_graphql.errors import Forbidden
 from codex_graphql.events import event_channel
 from codex_graphql.permissions import HasOrgPermission, guarded_subscription
@@ -32,6 +33,14 @@ class PurchaseEventType(enum.StrEnum):
     COMPLETED = "COMPLETED"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED"
+
+
+describe_values(PurchaseEventType, {
+    "COMPLETED": "A purchase was paid, a free item claimed or access granted; the buyer now has access.",
+    "PARTIALLY_REFUNDED": "Part of a purchase was refunded; the buyer keeps access. "
+                          "`purchase.refundedAmountCents` is the running total.",
+    "REFUNDED": "A purchase was fully refunded, a grant revoked or a dispute lost; the buyer's access ended.",
+})
 
 
 EVENT_TYPES = {service.COMPLETED_EVENT: PurchaseEventType.COMPLETED,
@@ -55,7 +64,12 @@ class CommerceSubscriptions:
         "the permission there: a role or membership change ends it with an `error` (FORBIDDEN), and a session "
         "that ends (logout, password reset) closes the socket with 4401.",
     )
-    async def purchase_events(self, info: strawberry.Info, organization_id: strawberry.ID) -> AsyncGenerator[PurchaseEvent, None]:
+    async def purchase_events(
+        self, info: strawberry.Info,
+        organization_id: Annotated[strawberry.ID, strawberry.argument(
+            description="Global id of the organization to watch; must be the connection's active organization "
+            "(FORBIDDEN otherwise).")],
+    ) -> AsyncGenerator[PurchaseEvent, None]:
         ctx: Context = info.context
         active = ctx.viewer.active_organization_id
         if decode_id(organization_id, "Organization") != active or active is None:

@@ -31,7 +31,7 @@ class Purchase(Node):
     status: PurchaseStatus = strawberry.field(
         description="COMPLETED, PARTIALLY_REFUNDED (access kept) or REFUNDED (access revoked).")
     amount_cents: int = strawberry.field(description="Amount paid in minor units, tax included, as the payment provider reported it.")
-    tax_cents: int = strawberry.field(description="Tax included in the amount.")
+    tax_cents: int = strawberry.field(description="Tax included in the amount, in minor units.")
     currency: str = strawberry.field(description="ISO 4217 currency code.")
     content_title: str = strawberry.field(description="The item's title at the time of purchase.")
     created_at: datetime = strawberry.field(description="When access was obtained.")
@@ -115,7 +115,7 @@ class Purchase(Node):
 class CreatorEarnings:
     creator: User | None = strawberry.field(description="The creator.")
     purchases: int = strawberry.field(description="Purchases of their items not fully refunded.")
-    gross_cents: int = strawberry.field(description="Revenue of their items, net of tax and refunds.")
+    gross_cents: int = strawberry.field(description="Revenue of their items in minor units, net of tax and refunds.")
     share_cents: int = strawberry.field(
         description="Their share, by the organization's creator share percentage, less the part refunds gave back.")
 
@@ -125,7 +125,7 @@ class Checkout:
     id: strawberry.ID = strawberry.field(description="Id of the checkout.")
     status: CheckoutStatus = strawberry.field(description="OPEN until paid (COMPLETED) or failed.")
     checkout_url: str = strawberry.field(description="Send the customer here to pay.")
-    amount_cents: int = strawberry.field(description="Price at checkout, before tax.")
+    amount_cents: int = strawberry.field(description="Price at checkout, before tax, in minor units of `currency`.")
     currency: str = strawberry.field(description="ISO 4217 currency code.")
 
 

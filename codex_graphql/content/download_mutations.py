@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from codex_graphql.content import downloads, loaders, repository
@@ -34,7 +36,13 @@ class DownloadMutations:
         "counted); staff are not counted. NOT_ALLOWED when the item does not allow downloads or the viewer has "
         "no access.",
     )
-    async def request_download(self, info: strawberry.Info, input: RequestDownloadInput) -> RequestDownloadPayload:
+    async def request_download(
+        self, info: strawberry.Info,
+        input: Annotated[RequestDownloadInput, strawberry.argument(description=(
+            "The content item whose original file to download. Entitled viewers use one download "
+            "of their purchase's limit; staff are not counted."
+        ))],
+    ) -> RequestDownloadPayload:
         ctx: Context = info.context
 
         async def action() -> dict:

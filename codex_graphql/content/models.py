@@ -21,12 +21,19 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codex_graphql.db import Base, IdMixin, TimestampMixin, utcnow
+from codex_graphql.enum_docs import describe_values
 
 
 @strawberry.enum(description="What kind of media a content item is.")
 class ContentKind(enum.StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
+
+
+describe_values(ContentKind, {
+    "VIDEO": "A video file; playback is a video stream (with a thumbnail once processed).",
+    "AUDIO": "An audio-only file (podcast, music, lesson); no thumbnail is extracted.",
+})
 
 
 @strawberry.enum(description="Lifecycle: UPLOADING → PROCESSING → READY → PUBLISHED; FAILED with a reason.")
@@ -36,6 +43,20 @@ class ContentStatus(enum.StrEnum):
     READY = "READY"
     PUBLISHED = "PUBLISHED"
     FAILED = "FAILED"
+
+
+describe_values(ContentStatus, {
+    "UPLOADING": "Created by `createContent`; waiting for the file to be uploaded and "
+                 "`completeContentUpload` to be called.",
+    "PROCESSING": "The file was uploaded; a worker is probing and transcoding it (duration, thumbnail). "
+                  "Usually seconds to minutes.",
+    "READY": "Processed and playable by staff; not in the catalogue until `publishContent`. Also the state "
+             "after `unpublishContent`.",
+    "PUBLISHED": "In the catalogue: customers can see it, buy or claim it, and play it once they have "
+                 "access.",
+    "FAILED": "Processing failed (unreadable or unsupported file); `failureReason` says why. Upload a new "
+              "item.",
+})
 
 
 @strawberry.enum(description="How a viewer came to have access to a content item.")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from codex_graphql.authz import Permission
@@ -78,7 +80,7 @@ class ContentPayload:
 @strawberry.type(description="Result of savePlaybackPosition.")
 class SavePlaybackPositionPayload:
     errors: list[UserError] = errors_field()
-    position_seconds: float | None = strawberry.field(default=None, description="The stored position.")
+    position_seconds: float | None = strawberry.field(default=None, description="The stored position, in seconds from the start.")
     content: Content | None = strawberry.field(default=None, description="The item.")
 
 
@@ -93,7 +95,14 @@ MANAGE_RULE = " Creators manage their own items; CONTENT_MANAGE_ALL manages ever
 class ContentMutations:
     @guarded_mutation(HasOrgPermission(Permission.CONTENT_CREATE),
                       description="Create a content item in the active organization and get upload instructions.")
-    async def create_content(self, info: strawberry.Info, input: CreateContentInput) -> CreateContentPayload:
+    async def create_content(
+        self, info: strawberry.Info,
+        input: Annotated[CreateContentInput, strawberry.argument(description=(
+            "Kind, title, the file's name, MIME type and size in bytes, and optionally the "
+            "description, price in minor units (default 0: free) and tags. The payload says where"
+            " to upload the file."
+        ))],
+    ) -> CreateContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -115,7 +124,12 @@ class ContentMutations:
                       description="Confirm the upload: the uploaded file is checked (it exists and has the declared "
                       "size), copied to its final location, which no upload URL can write, and processing starts. "
                       "The upload URLs are spent once used." + MANAGE_RULE)
-    async def complete_content_upload(self, info: strawberry.Info, input: CompleteContentUploadInput) -> ContentPayload:
+    async def complete_content_upload(
+        self, info: strawberry.Info,
+        input: Annotated[CompleteContentUploadInput, strawberry.argument(description=(
+            "The content item whose file upload has finished; processing starts."
+        ))],
+    ) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -128,7 +142,12 @@ class ContentMutations:
         return await run_mutation(info, ContentPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price, tags, listing, downloads or reviews." + MANAGE_RULE)
-    async def update_content(self, info: strawberry.Info, input: UpdateContentInput) -> ContentPayload:
+    async def update_content(
+        self, info: strawberry.Info,
+        input: Annotated[UpdateContentInput, strawberry.argument(description=(
+            "The content item and the fields to change; omitted fields keep their value."
+        ))],
+    ) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -142,7 +161,12 @@ class ContentMutations:
         return await run_mutation(info, ContentPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Publish a READY item to the catalogue." + MANAGE_RULE)
-    async def publish_content(self, info: strawberry.Info, input: ContentIdInput) -> ContentPayload:
+    async def publish_content(
+        self, info: strawberry.Info,
+        input: Annotated[ContentIdInput, strawberry.argument(description=(
+            "The READY content item to put in the catalogue."
+        ))],
+    ) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -152,7 +176,12 @@ class ContentMutations:
         return await run_mutation(info, ContentPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Take a published item off the catalogue (back to READY)." + MANAGE_RULE)
-    async def unpublish_content(self, info: strawberry.Info, input: ContentIdInput) -> ContentPayload:
+    async def unpublish_content(
+        self, info: strawberry.Info,
+        input: Annotated[ContentIdInput, strawberry.argument(description=(
+            "The PUBLISHED content item to take off the catalogue (it goes back to READY)."
+        ))],
+    ) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -162,7 +191,12 @@ class ContentMutations:
         return await run_mutation(info, ContentPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Delete an item (soft delete; purchase history keeps it)." + MANAGE_RULE)
-    async def delete_content(self, info: strawberry.Info, input: ContentIdInput) -> ContentPayload:
+    async def delete_content(
+        self, info: strawberry.Info,
+        input: Annotated[ContentIdInput, strawberry.argument(description=(
+            "The content item to delete."
+        ))],
+    ) -> ContentPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -172,7 +206,12 @@ class ContentMutations:
         return await run_mutation(info, ContentPayload, action)
 
     @guarded_mutation(IsAuthenticated(), description="Remember where the viewer stopped (viewers with access only).")
-    async def save_playback_position(self, info: strawberry.Info, input: SavePlaybackPositionInput) -> SavePlaybackPositionPayload:
+    async def save_playback_position(
+        self, info: strawberry.Info,
+        input: Annotated[SavePlaybackPositionInput, strawberry.argument(description=(
+            "The content item and the position reached, in seconds from the start."
+        ))],
+    ) -> SavePlaybackPositionPayload:
         ctx: Context = info.context
 
         async def action() -> dict:

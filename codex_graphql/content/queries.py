@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -74,7 +75,12 @@ class ContentQueries:
         description="A content item by id: published items for everyone, any status for staff of its organization, "
         "and items the viewer bought or was granted even after they were unpublished or deleted."
     )
-    async def content(self, info: strawberry.Info, id: strawberry.ID) -> Content | None:
+    async def content(
+        self, info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(
+            description="Global id of the content item (`Content.id`). A malformed, unknown or invisible id "
+            "returns null.")],
+    ) -> Content | None:
         content_id = decode_id(id, "Content")
         return await visible_content(info.context, content_id) if content_id else None
 

@@ -73,8 +73,12 @@ class MediaInfo:
     bit_rate: int | None = strawberry.field(description="Overall bit rate in bits per second.")
 
 
-FirstArg = Annotated[int | None, strawberry.argument(description="Page size, at most 100 (default 20).")]
-AfterArg = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
+FirstArg = Annotated[int | None, strawberry.argument(
+    description="Page size: how many items to return, 0 to 100 (default 20). Outside that range the request fails "
+    "with a BAD_USER_INPUT error.")]
+AfterArg = Annotated[str | None, strawberry.argument(
+    description="`pageInfo.endCursor` of the previous page, to continue after it; omit for the first page. A "
+    "malformed cursor is a BAD_USER_INPUT error.")]
 
 
 def signed_headers(request: SignedRequest) -> list[Header]:
@@ -90,7 +94,7 @@ class Content(Node):
     price_cents: int = strawberry.field(description="Price in minor units of `currency`; 0 means free.")
     currency: str = strawberry.field(description="ISO 4217 currency code.")
     tags: list[str] = strawberry.field(description="Normalized tags: lower-case, hyphenated.")
-    duration_seconds: float | None = strawberry.field(description="Duration, once processed.")
+    duration_seconds: float | None = strawberry.field(description="Duration in seconds, once processed (null before).")
     created_at: datetime = strawberry.field(description="When the item was created.")
     updated_at: datetime = strawberry.field(description="When the item last changed.")
     published_at: datetime | None = strawberry.field(description="When the item was last published.")

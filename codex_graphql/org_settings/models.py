@@ -18,6 +18,7 @@ import strawberry
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from codex_graphql.enum_docs import describe_values
 from codex_graphql.errors import ErrorCode, UserError
 from codex_graphql.org_settings.sanitize import MAX_HTML_BYTES, sanitize_html
 
@@ -42,10 +43,31 @@ class BusinessCategory(enum.StrEnum):
     OTHER = "OTHER"
 
 
+describe_values(BusinessCategory, {
+    "EDUCATION": "Courses, lessons and tutoring.",
+    "FITNESS": "Workouts, yoga, sports coaching.",
+    "FILM_AND_VIDEO": "Films, series and other video productions.",
+    "MUSIC": "Music releases, performances and lessons.",
+    "PODCASTS": "Audio or video podcasts.",
+    "ARTS_AND_CRAFTS": "Art, design and craft tutorials.",
+    "BUSINESS": "Business, finance and career content.",
+    "TECHNOLOGY": "Software, engineering and technology.",
+    "LIFESTYLE": "Food, travel, wellbeing and lifestyle.",
+    "ENTERTAINMENT": "Comedy, gaming and other entertainment.",
+    "OTHER": "None of the above (the default when not set).",
+})
+
+
 @strawberry.enum(description="Whether new content appears in the public catalogue list.")
 class ContentVisibility(enum.StrEnum):
     PUBLIC = "PUBLIC"
     PRIVATE = "PRIVATE"
+
+
+describe_values(ContentVisibility, {
+    "PUBLIC": "New content is listed in the public catalogue once published (the default).",
+    "PRIVATE": "New content is not listed in the public catalogue; people reach it by direct link or grant.",
+})
 
 
 @strawberry.enum(description="How reviews are moderated. NONE: published at once, staff cannot hide them. "
@@ -62,6 +84,15 @@ class ModerationLevel(enum.StrEnum):
     def effective(self) -> ModerationLevel:
         """LIGHT and STRICT (the first names) behave as POST and PRE."""
         return {ModerationLevel.LIGHT: ModerationLevel.POST, ModerationLevel.STRICT: ModerationLevel.PRE}.get(self, self)
+
+
+describe_values(ModerationLevel, {
+    "NONE": "Reviews are published at once and staff cannot hide them.",
+    "PRE": "Every review, and every edit of one, waits as PENDING for staff approval before it is shown.",
+    "POST": "Reviews are published at once; staff may hide them afterwards.",
+    "LIGHT": "Former name of POST; behaves exactly like POST.",
+    "STRICT": "Former name of PRE; behaves exactly like PRE.",
+})
 
 
 DEFAULT_DOWNLOAD_LIMIT = 5

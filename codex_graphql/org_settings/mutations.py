@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -106,7 +106,11 @@ class SettingsMutations:
         "refused with typed errors and nothing is stored.",
     )
     async def update_organization_settings(
-        self, info: strawberry.Info, input: UpdateOrganizationSettingsInput
+        self, info: strawberry.Info,
+        input: Annotated[UpdateOrganizationSettingsInput, strawberry.argument(description=(
+            "The organization and the settings to change; omitted fields keep their value, null "
+            "clears a nullable one."
+        ))],
     ) -> UpdateOrganizationSettingsPayload:
         ctx: Context = info.context
 
@@ -126,7 +130,11 @@ class SettingsMutations:
         "`logoKey` to updateOrganizationSettings.",
     )
     async def create_organization_logo_upload(
-        self, info: strawberry.Info, input: CreateOrganizationLogoUploadInput
+        self, info: strawberry.Info,
+        input: Annotated[CreateOrganizationLogoUploadInput, strawberry.argument(description=(
+            "The organization (default: the active one) and the logo file's name, MIME type and "
+            "size in bytes. The payload says where to upload it."
+        ))],
     ) -> CreateOrganizationLogoUploadPayload:
         ctx: Context = info.context
 

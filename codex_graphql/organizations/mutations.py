@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from codex_graphql.accounts import current
@@ -58,7 +60,12 @@ class OrganizationMutations:
         description="Create an organization; the caller becomes its OWNER and it becomes active. Only the "
         "platform owner may, unless ENABLE_MULTI_ORG lets any verified user.",
     )
-    async def create_organization(self, info: strawberry.Info, input: CreateOrganizationInput) -> CreateOrganizationPayload:
+    async def create_organization(
+        self, info: strawberry.Info,
+        input: Annotated[CreateOrganizationInput, strawberry.argument(description=(
+            "Name and URL slug of the new organization; the caller becomes its OWNER."
+        ))],
+    ) -> CreateOrganizationPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -75,7 +82,12 @@ class OrganizationMutations:
         return await run_mutation(info, CreateOrganizationPayload, action)
 
     @guarded_mutation(HasOrgPermission(Permission.MEMBERS_MANAGE), description="Add an existing account as a member.")
-    async def add_organization_member(self, info: strawberry.Info, input: AddOrganizationMemberInput) -> AddOrganizationMemberPayload:
+    async def add_organization_member(
+        self, info: strawberry.Info,
+        input: Annotated[AddOrganizationMemberInput, strawberry.argument(description=(
+            "The organization, the registered person's email and the role to give them."
+        ))],
+    ) -> AddOrganizationMemberPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -89,7 +101,13 @@ class OrganizationMutations:
         return await run_mutation(info, AddOrganizationMemberPayload, action)
 
     @guarded_mutation(IsAuthenticated(), description="Choose the organization staff actions apply to in this session.")
-    async def set_active_organization(self, info: strawberry.Info, input: SetActiveOrganizationInput) -> SetActiveOrganizationPayload:
+    async def set_active_organization(
+        self, info: strawberry.Info,
+        input: Annotated[SetActiveOrganizationInput, strawberry.argument(description=(
+            "The organization (global id) to make this session's active organization; the caller "
+            "must be a member of it."
+        ))],
+    ) -> SetActiveOrganizationPayload:
         ctx: Context = info.context
 
         async def action() -> dict:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 
@@ -14,7 +15,12 @@ from codex_graphql.relay import register_node
 @strawberry.type
 class OrganizationQueries:
     @strawberry.field(description="An organization by its slug; its public face is readable by anyone.")
-    async def organization(self, info: strawberry.Info, slug: str) -> Organization | None:
+    async def organization(
+        self, info: strawberry.Info,
+        slug: Annotated[str, strawberry.argument(
+            description="The organization's URL slug, e.g. `acme-studio`; matched case-insensitively, surrounding "
+            "spaces ignored. Unknown slugs return null.")],
+    ) -> Organization | None:
         organization = await repository.by_slug(info.context.db, slug.strip().lower())
         return Organization.from_model(organization) if organization else None
 

@@ -8,6 +8,7 @@ with the new state: the rest of the request resolves as the changed viewer (``Co
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 
@@ -151,8 +152,12 @@ class TeamMutations:
         description="Email a single-use invitation link (valid 7 days) to join the active organization with a role at "
         "most your own. Inviting an address again replaces its pending invitation; members cannot be invited.",
     )
-    async def invite_organization_member(self, info: strawberry.Info,
-                                         input: InviteOrganizationMemberInput) -> InviteOrganizationMemberPayload:
+    async def invite_organization_member(
+        self, info: strawberry.Info,
+        input: Annotated[InviteOrganizationMemberInput, strawberry.argument(description=(
+            "The organization, the email address to invite and the role the invitation grants."
+        ))],
+    ) -> InviteOrganizationMemberPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -164,8 +169,13 @@ class TeamMutations:
 
     @guarded_mutation(HasOrgPermission(Permission.MEMBERS_MANAGE),
                       description="Withdraw a pending invitation of the active organization; its link stops working.")
-    async def revoke_organization_invitation(self, info: strawberry.Info,
-                                             input: RevokeOrganizationInvitationInput) -> RevokeOrganizationInvitationPayload:
+    async def revoke_organization_invitation(
+        self, info: strawberry.Info,
+        input: Annotated[RevokeOrganizationInvitationInput, strawberry.argument(description=(
+            "The id of the pending invitation to withdraw, and the organization (default: the "
+            "active one)."
+        ))],
+    ) -> RevokeOrganizationInvitationPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -180,8 +190,13 @@ class TeamMutations:
         description="Join an organization with the token from an invitation email; the signed-in account must use the "
         "invited address (right after `register` works too). The organization becomes the active one.",
     )
-    async def accept_organization_invitation(self, info: strawberry.Info,
-                                             input: AcceptOrganizationInvitationInput) -> AcceptOrganizationInvitationPayload:
+    async def accept_organization_invitation(
+        self, info: strawberry.Info,
+        input: Annotated[AcceptOrganizationInvitationInput, strawberry.argument(description=(
+            "The token from the invitation email; the signed-in account joins with the invited "
+            "role."
+        ))],
+    ) -> AcceptOrganizationInvitationPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -201,8 +216,13 @@ class TeamMutations:
         description="Change a member's role in the active organization. Nobody grants or changes a role above their "
         "own, and the last OWNER cannot be demoted (LAST_OWNER).",
     )
-    async def update_organization_member_role(self, info: strawberry.Info,
-                                              input: UpdateOrganizationMemberRoleInput) -> UpdateOrganizationMemberRolePayload:
+    async def update_organization_member_role(
+        self, info: strawberry.Info,
+        input: Annotated[UpdateOrganizationMemberRoleInput, strawberry.argument(description=(
+            "The member to change, their new role, and the organization (default: the active "
+            "one)."
+        ))],
+    ) -> UpdateOrganizationMemberRolePayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -220,8 +240,12 @@ class TeamMutations:
         description="Remove a member from the active organization; their permissions end with their next request. "
         "Nobody removes someone above them, and the last OWNER cannot be removed (LAST_OWNER).",
     )
-    async def remove_organization_member(self, info: strawberry.Info,
-                                         input: RemoveOrganizationMemberInput) -> RemoveOrganizationMemberPayload:
+    async def remove_organization_member(
+        self, info: strawberry.Info,
+        input: Annotated[RemoveOrganizationMemberInput, strawberry.argument(description=(
+            "The member to remove, and the organization (default: the active one)."
+        ))],
+    ) -> RemoveOrganizationMemberPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -237,7 +261,12 @@ class TeamMutations:
 
     @guarded_mutation(IsAuthenticated(),
                       description="Leave an organization you are a member of. The last OWNER cannot leave (LAST_OWNER).")
-    async def leave_organization(self, info: strawberry.Info, input: LeaveOrganizationInput) -> LeaveOrganizationPayload:
+    async def leave_organization(
+        self, info: strawberry.Info,
+        input: Annotated[LeaveOrganizationInput, strawberry.argument(description=(
+            "The organization the signed-in account leaves."
+        ))],
+    ) -> LeaveOrganizationPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -258,7 +287,11 @@ class TeamMutations:
         description="Make another member of the active organization OWNER; you become ADMIN.",
     )
     async def transfer_organization_ownership(
-        self, info: strawberry.Info, input: TransferOrganizationOwnershipInput
+        self, info: strawberry.Info,
+        input: Annotated[TransferOrganizationOwnershipInput, strawberry.argument(description=(
+            "The member who becomes OWNER in the caller's place, and the organization (default: "
+            "the active one)."
+        ))],
     ) -> TransferOrganizationOwnershipPayload:
         ctx: Context = info.context
 

@@ -11,7 +11,7 @@ from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.authz import OrgRole, Permission
 from codex_graphql.content.queries import ContentFilter, organization_contents
-from codex_graphql.content.types import Content
+from codex_graphql.content.types import AfterArg, Content, FirstArg
 from codex_graphql.org_settings import service as org_settings
 from codex_graphql.org_settings.types import (
     Branding,
@@ -163,14 +163,15 @@ class Organization(Node):
         "CONTENT_READ in this (active) organization."
     )
     async def contents(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        filter: ContentFilter | None = None,
+        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None,
+        filter: Annotated[ContentFilter | None, strawberry.argument(
+            description="Narrow the list by kind, tag, words or (staff only) status; conditions combine with AND. Omit for every visible item.")] = None,
     ) -> Connection[Content]:
         return await organization_contents(info, self.organization_id, first, after, filter)
 
     @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Purchases in this organization, newest first.")
     async def purchases(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None
     ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]] | None:
         from codex_graphql.commerce import (
             queries as commerce_queries,  # commerce types refer back to Organization
@@ -207,9 +208,16 @@ class Organization(Node):
         description="People with purchases here (grants and free claims included); default order: latest purchase first.",
     )
     async def customers(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        filter: Annotated[CustomerFilter, strawberry.lazy(ANALYTICS_TYPES)] | None = None,
-        order_by: Annotated[CustomerOrder, strawberry.lazy(ANALYTICS_TYPES)] | None = None,
+        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None,
+        filter: Annotated[
+            Annotated[CustomerFilter, strawberry.lazy(ANALYTICS_TYPES)] | None,
+            strawberry.argument(description="Narrow the list by email/name text or by a purchased item; conditions combine with AND. Omit for every customer."),
+        ] = None,
+        order_by: Annotated[
+            Annotated[CustomerOrder, strawberry.lazy(ANALYTICS_TYPES)] | None,
+            strawberry.argument(description="Sort key and direction; default LAST_PURCHASE_AT DESC (latest "
+                                "purchase first). Ties are broken by user id so pages are stable."),
+        ] = None,
     ) -> Connection[Annotated[Customer, strawberry.lazy(ANALYTICS_TYPES)]] | None:
         from codex_graphql.analytics import queries as analytics_queries
 
@@ -221,8 +229,11 @@ class Organization(Node):
         "changes, publishing), newest first.",
     )
     async def audit_log(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        filter: Annotated[AuditLogFilter, strawberry.lazy(AUDIT_TYPES)] | None = None,
+        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None,
+        filter: Annotated[
+            Annotated[AuditLogFilter, strawberry.lazy(AUDIT_TYPES)] | None,
+            strawberry.argument(description="Narrow the log by action, actor, target or time window; conditions combine with AND. Omit for every entry."),
+        ] = None,
     ) -> Connection[Annotated[AuditLogEntry, strawberry.lazy(AUDIT_TYPES)]] | None:
         from codex_graphql.audit import types as audit_types
 
@@ -230,7 +241,7 @@ class Organization(Node):
 
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None
     ) -> Connection[OrganizationMember] | None:
         db = info.context.db
         page = await repository.members_page(db, self.organization_id, check_first(first), after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from codex_graphql.authz import Permission
@@ -61,7 +63,13 @@ class ReviewMutations:
         "NOT_ALLOWED when the item does not accept reviews or you are not entitled to it, INVALID_INPUT for a "
         "rating outside 1 to 5 or an oversized body.",
     )
-    async def submit_review(self, info: strawberry.Info, input: SubmitReviewInput) -> SubmitReviewPayload:
+    async def submit_review(
+        self, info: strawberry.Info,
+        input: Annotated[SubmitReviewInput, strawberry.argument(description=(
+            "The content item, the rating (whole stars, 1 to 5) and optional text; the viewer "
+            "must own the item. Submitting again edits the review."
+        ))],
+    ) -> SubmitReviewPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
@@ -82,7 +90,12 @@ class ReviewMutations:
         "items they created; CONTENT_MANAGE_ALL: of every item). Written to the audit log. INVALID_STATE when the action does not apply to the review's status (or HIDE under moderation "
         "level NONE).",
     )
-    async def moderate_review(self, info: strawberry.Info, input: ModerateReviewInput) -> ModerateReviewPayload:
+    async def moderate_review(
+        self, info: strawberry.Info,
+        input: Annotated[ModerateReviewInput, strawberry.argument(description=(
+            "The review and the moderation action (APPROVE, REJECT, HIDE, UNHIDE) to apply."
+        ))],
+    ) -> ModerateReviewPayload:
         ctx: Context = info.context
 
         async def action() -> dict:
