@@ -12,8 +12,10 @@ import enum
 from collections.abc import Mapping
 
 
-def describe_values(enum_cls: type[enum.Enum], descriptions: Mapping[str, str]) -> None:
-    """Set the GraphQL description of each named value of a ``@strawberry.enum`` class.
+def describe_values(enum_cls: type[enum.Enum], descriptions: Mapping[str, str],
+                    deprecated: Mapping[str, str] | None = None) -> None:
+    """Set the GraphQL description of each named value of a ``@strawberry.enum`` class, and the
+    deprecation reason of the values named in ``deprecated`` (printed as ``@deprecated(reason:)``).
 
     Naming a value the enum does not have is an error (a typo would otherwise leave a value
     undescribed silently); tests/test_schema_descriptions.py fails on any value left without one.
@@ -29,3 +31,7 @@ def describe_values(enum_cls: type[enum.Enum], descriptions: Mapping[str, str]) 
         if not text.strip():
             raise ValueError(f"{enum_cls.__name__}.{name}: empty description")
         values[name].description = text
+    for name, reason in (deprecated or {}).items():
+        if name not in values or not reason.strip():
+            raise ValueError(f"{enum_cls.__name__}.{name}: no such value, or an empty deprecation reason")
+        values[name].deprecation_reason = reason

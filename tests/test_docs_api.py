@@ -83,8 +83,10 @@ def test_enum_tables_list_every_value_with_its_description():
         assert f"#### `{enum_type.name}`" in tables
         for value_name, value in enum_type.values.items():
             assert value.description, f"{enum_type.name}.{value_name}"
-            assert f"| `{value_name}` | {gen.cell(value.description)} |" in tables
+            deprecated = f" Deprecated: {gen.cell(value.deprecation_reason)}" if value.deprecation_reason else ""
+            assert f"| `{value_name}` | {gen.cell(value.description)}{deprecated} |" in tables
     assert "| `REFUND_EXCEEDS_REMAINING` | The refund asked for is more than" in tables
+    assert "| `LIGHT` | Former name of POST; behaves exactly like POST. Deprecated: Use POST;" in tables
     assert tables in (ROOT / "docs" / "api.md").read_text()
 
 

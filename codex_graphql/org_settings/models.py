@@ -92,7 +92,7 @@ describe_values(ModerationLevel, {
     "POST": "Reviews are published at once; staff may hide them afterwards.",
     "LIGHT": "Former name of POST; behaves exactly like POST.",
     "STRICT": "Former name of PRE; behaves exactly like PRE.",
-})
+}, deprecated={"LIGHT": "Use POST; it behaves the same.", "STRICT": "Use PRE; it behaves the same."})
 
 
 DEFAULT_DOWNLOAD_LIMIT = 5
