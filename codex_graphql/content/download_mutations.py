@@ -6,13 +6,12 @@ from typing import Annotated
 
 import strawberry
 
-from codex_graphql.content import downloads, loaders, repository
+from codex_graphql.content import downloads, queries
 from codex_graphql.content.types import Content, Download
 from codex_graphql.context import Context
 from codex_graphql.errors import UserError
-from codex_graphql.payloads import errors_field, invalid_id, run_mutation
+from codex_graphql.payloads import errors_field, run_mutation
 from codex_graphql.permissions import IsAuthenticated, guarded_mutation
-from codex_graphql.relay import decode_id
 
 
 @strawberry.input(description="The item to download.")
@@ -46,11 +45,7 @@ class DownloadMutations:
         ctx: Context = info.context
 
         async def action() -> dict:
-            content_id = decode_id(input.content_id, "Content")
-            content = await repository.by_id(ctx.db, content_id) if content_id else None
-            if content is None:
-                raise invalid_id("contentId", "content")
-            entitled = await loaders.entitlements(ctx).load(content.id)
+            content, entitled = await queries.named_item(ctx, input.content_id, deleted_too=False)
             issued = await downloads.issue(ctx.db, ctx.services.storage, ctx.viewer, content, entitled,
                                            reuse_window=False)
             return {"download": Download.of(issued), "content": Content.from_model(content)}

@@ -5,12 +5,12 @@ from typing import Annotated
 import strawberry
 
 from codex_graphql.authz import Permission
-from codex_graphql.content import loaders, queries, service
+from codex_graphql.content import queries, service
 from codex_graphql.content.models import ContentKind
 from codex_graphql.content.types import Content, Upload, upload_from
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, UserError
-from codex_graphql.payloads import errors_field, invalid_id, run_mutation
+from codex_graphql.payloads import errors_field, run_mutation
 from codex_graphql.permissions import HasOrgPermission, IsAuthenticated, guarded_mutation
 from codex_graphql.relay import decode_id
 from codex_graphql.storage import CompletedPart
@@ -215,11 +215,7 @@ class ContentMutations:
         ctx: Context = info.context
 
         async def action() -> dict:
-            content_id = _content_id(input.content_id)
-            content = await queries.readable_content(ctx, content_id) if content_id else None
-            if content is None:
-                raise invalid_id("contentId", "content")
-            entitled = await loaders.entitlements(ctx).load(content.id)
+            content, entitled = await queries.named_item(ctx, input.content_id, deleted_too=True)
             position = await service.save_position(ctx.db, ctx.viewer, content, entitled, input.position_seconds)
             return {"position_seconds": position, "content": Content.from_model(content)}
 

@@ -13,6 +13,7 @@ from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.types import Content
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError
+from codex_graphql.payloads import invalid_id
 from codex_graphql.relay import Connection, build_connection, check_first, decode_id, register_node
 
 
@@ -62,6 +63,19 @@ async def readable_content(ctx: Context, content_id: uuid.UUID) -> ContentRow | 
         return row
     entitled = ctx.viewer.is_authenticated and await loaders.entitlements(ctx).load(row.id)
     return row if access.may_read(ctx.viewer, row.status, deleted, row.organization_id, entitled) else None
+
+
+async def named_item(ctx: Context, content_global_id: str, *, deleted_too: bool) -> tuple[ContentRow, bool]:
+    """The item a mutation's ``contentId`` names and whether the viewer is entitled to it; NOT_FOUND on
+    ``contentId`` when there is no such item for the viewer. ``deleted_too``: ``readable_content``
+    (a buyer's deleted item counts), else only live items RLS shows."""
+    content_id = decode_id(content_global_id, "Content")
+    if content_id is None:
+        raise invalid_id("contentId", "content")
+    row = await (readable_content(ctx, content_id) if deleted_too else repository.by_id(ctx.db, content_id))
+    if row is None:
+        raise invalid_id("contentId", "content")
+    return row, await loaders.entitlements(ctx).load(row.id)
 
 
 async def visible_content(ctx: Context, content_id: uuid.UUID) -> Content | None:

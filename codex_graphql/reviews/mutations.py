@@ -7,12 +7,11 @@ from typing import Annotated
 import strawberry
 
 from codex_graphql.authz import Permission
-from codex_graphql.content import loaders as content_loaders
-from codex_graphql.content import repository as content_repository
+from codex_graphql.content import queries as content_queries
 from codex_graphql.content.types import Content
 from codex_graphql.context import Context
 from codex_graphql.errors import UserError
-from codex_graphql.payloads import errors_field, invalid_id, run_mutation
+from codex_graphql.payloads import errors_field, run_mutation
 from codex_graphql.permissions import HasOrgPermission, IsAuthenticated, guarded_mutation
 from codex_graphql.relay import decode_id
 from codex_graphql.reviews import rules, service
@@ -73,11 +72,7 @@ class ReviewMutations:
         ctx: Context = info.context
 
         async def action() -> dict:
-            content_id = decode_id(input.content_id, "Content")
-            content = await content_repository.by_id(ctx.db, content_id) if content_id else None
-            if content is None:
-                raise invalid_id("contentId", "content")
-            entitled = await content_loaders.entitlements(ctx).load(content.id)
+            content, entitled = await content_queries.named_item(ctx, input.content_id, deleted_too=False)
             review = await service.submit(ctx.db, ctx.viewer, content, entitled,
                                           service.Submission(rating=input.rating, body=input.body))
             return {"review": Review.from_model(review), "content": Content.from_model(content)}
