@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from codex_graphql.authz import OrgRole, PlatformRole
 from codex_graphql.relay import to_global_id
 from tests.accounts_support import STRONG_PASSWORD, unique_email
-from tests.conftest import RUN_ID, admin_execute, db_url
+from tests.conftest import module_database
 from tests.support import PASSWORD
 from tests.team_support import invite, mint_token
 
-
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    name = f"codex_t_{RUN_ID}_payloads_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+database_url = module_database("payloads")
 
 
 STAFF_VIEWER = """viewer {

@@ -10,16 +10,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from codex_graphql.app import create_app
-from tests.conftest import RUN_ID, admin_execute, db_url
+from tests.conftest import db_url, module_database
 
-
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    """These tests only read; one database serves the module."""
-    name = f"codex_t_{RUN_ID}_ops_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+# These tests only read; one database serves the module.
+database_url = module_database("ops")
 
 
 async def _client_for(settings):

@@ -12,18 +12,12 @@ from sqlalchemy import event
 from codex_graphql.app import create_app
 from codex_graphql.authz import OrgRole, PlatformRole
 from codex_graphql.relay import to_global_id
-from tests.conftest import RUN_ID, admin_execute, db_url
+from tests.conftest import module_database
 from tests.support import GraphQLClient, assert_authz_matrix, make_actors
 
-
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    """One database for this module (tests use their own organizations and slugs): a fresh clone
-    per test costs a checkpoint on DROP DATABASE, which dominates these tests' runtime."""
-    name = f"codex_t_{RUN_ID}_orgs_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+# One database for this module (tests use their own organizations and slugs): a fresh clone
+# per test costs a checkpoint on DROP DATABASE, which dominates these tests' runtime.
+database_url = module_database("orgs")
 
 
 CREATE = """

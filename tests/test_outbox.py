@@ -16,16 +16,10 @@ from dramatiq.brokers.stub import StubBroker
 from codex_graphql import events
 from codex_graphql.db import Database, TenantScope
 from codex_graphql.kv import MemoryPubSub, RedisPubSub
-from tests.conftest import REDIS_URL, RUN_ID, admin_execute, db_url
+from tests.conftest import REDIS_URL, module_database
 
-
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    """One database for the module; every test starts from an empty outbox (see ``clean``)."""
-    name = f"codex_t_{RUN_ID}_outbox_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+# One database for the module; every test starts from an empty outbox (see ``clean``).
+database_url = module_database("outbox")
 
 
 @pytest.fixture(autouse=True)

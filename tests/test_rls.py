@@ -18,19 +18,14 @@ from sqlalchemy.exc import DBAPIError
 
 from codex_graphql.db import APP_ROLE, TenantScope
 from codex_graphql.models import TENANT_TABLES
-from tests.conftest import RUN_ID, admin_execute, db_url
+from tests.conftest import module_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    """One database for the module. Every test makes its own organizations, and the rows other tests
-    left behind only add foreign tenants that RLS must hide."""
-    name = f"codex_t_{RUN_ID}_rls_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+# One database for the module. Every test makes its own organizations, and the rows other tests
+# left behind only add foreign tenants that RLS must hide.
+database_url = module_database("rls")
 
 
 @dataclass

@@ -12,18 +12,12 @@ import pytest
 from codex_graphql.app import create_app
 from codex_graphql.authz import OrgRole
 from codex_graphql.relay import to_global_id
-from tests.conftest import RUN_ID, admin_execute, db_url
+from tests.conftest import module_database
 from tests.support import GraphQLClient, assert_authz_matrix, make_actors
 from tests.team_support import LEAVE, PERMISSIONS, REMOVE, TRANSFER, UPDATE_ROLE, member_id, roles, team_state
 
-
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    """One database for the module: every test makes its own organizations."""
-    name = f"codex_t_{RUN_ID}_team_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+# One database for the module: every test makes its own organizations.
+database_url = module_database("team")
 
 
 @pytest.fixture

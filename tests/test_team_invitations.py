@@ -11,7 +11,7 @@ import pytest
 from codex_graphql.authz import OrgRole
 from codex_graphql.relay import to_global_id
 from tests.accounts_support import REGISTER, STRONG_PASSWORD, unique_email
-from tests.conftest import RUN_ID, admin_execute, db_url
+from tests.conftest import module_database
 from tests.support import assert_authz_matrix, make_actors, statements
 from tests.team_support import (
     ACCEPT,
@@ -29,14 +29,8 @@ from tests.team_support import (
     team_state,
 )
 
-
-@pytest.fixture(scope="module")
-async def database_url(template_db):
-    """One database for the module: every test makes its own organizations and addresses."""
-    name = f"codex_t_{RUN_ID}_invites_{uuid.uuid4().hex[:6]}"
-    await admin_execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield db_url(name)
-    await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+# One database for the module: every test makes its own organizations and addresses.
+database_url = module_database("invites")
 
 
 @pytest.fixture
