@@ -262,11 +262,13 @@ def children_cpu() -> float:
 
 
 def run_wrk(port: int, path: str, files: tuple[Path, Path], connections: int, threads: int,
-            duration: float) -> dict[str, Any]:
+            duration: float, script: Path = LUA) -> dict[str, Any]:
     """A closed-loop run: ``connections`` keep-alive connections each sending the next request as soon
-    as the previous answer arrives. ``files``: the request body and a file of headers."""
+    as the previous answer arrives. ``files``: the request body and a file of headers (the arguments of
+    ``script``; wrk/mix.lua takes a file of requests instead)."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
-            "--timeout", "10s", "-s", str(LUA), f"http://127.0.0.1:{port}{path}", "--", str(files[0]), str(files[1])]
+            "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}{path}", "--", str(files[0]),
+            str(files[1])]
     cpu0 = children_cpu()
     result = subprocess.run(argv, timeout=duration + 60, text=True, capture_output=True, check=False)  # noqa: S603
     cpu = children_cpu() - cpu0

@@ -277,6 +277,9 @@ class RawServer:
             "purchase_history": self.purchase_history,
             "admin_dashboard": self.admin_dashboard,
         }
+        from benchmarks.raw_varied import VariedHandlers  # it imports this module's statements
+
+        self.varied = VariedHandlers(self).handlers  # operations/varied/ (workload.VARIED)
 
     async def start(self) -> None:
         # The same collector tuning as codex_graphql.app (a limit should not lose to a setting).
@@ -300,7 +303,7 @@ class RawServer:
     # -- HTTP ---------------------------------------------------------------------------------------
 
     async def endpoint(self, request: Request) -> Response:
-        handler = self.handlers.get(request.path_params["key"])
+        handler = self.handlers.get(request.path_params["key"]) or self.varied.get(request.path_params["key"])
         if handler is None:
             return Response(b'{"error":"unknown operation"}', status_code=404, media_type="application/json")
         try:
@@ -568,8 +571,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers and args.workers > 1 and not os.environ.get("SECRET_KEY"):
         print("raw_server: set SECRET_KEY (the real server's) so every worker signs URLs alike", file=sys.stderr)
         return 2
+    # A worker answers uvicorn's health check only once it has imported this module (codex_graphql with it):
+    # on a loaded 2-core machine that can take longer than uvicorn's default 5 s, and the supervisor would
+    # kill and respawn its workers for ever.
     options: dict[str, Any] = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
-                               "access_log": False, "log_level": "warning"}
+                               "access_log": False, "log_level": "warning", "timeout_worker_healthcheck": 60}
     if args.workers:
         os.environ["RAW_DATABASE_URL"] = args.database_url
         uvicorn.run("benchmarks.raw_server:app_factory", factory=True, workers=args.workers, **options)

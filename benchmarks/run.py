@@ -6,7 +6,9 @@
 Starts the benchmark cluster (pgcluster.py), seeds or reuses the database, then one server at a time (raw
 first: the reference for answers and arrival rates); refuses to time a server whose answers differ; per
 operation a warm-up, a closed-loop wrk run and open-loop runs (openloop.py) with the server's CPU,
-PostgreSQL's CPU, statements and peak RSS per run (procstats.Meter). Writes
+PostgreSQL's CPU, statements and peak RSS per run (procstats.Meter); the varied documents
+(operations/varied/) and the mixed workload (mix.py) in the closed loop; the raw server's first operation
+again at the end of its runs (the noise figure). Writes
 benchmarks/results/<timestamp>-<scale>.json and the block between the harness markers in
 benchmarks/README.md (report.py). The README's "Side-by-side harness" section describes it all.
 """
@@ -14,14 +16,12 @@ benchmarks/README.md (report.py). The README's "Side-by-side harness" section de
 from __future__ import annotations
 
 import argparse
-import asyncio
 import atexit
 import contextlib
 import hashlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,11 +38,14 @@ ROOT = BENCH.parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+import mix  # noqa: E402
 import pgcluster  # noqa: E402
 import procstats  # noqa: E402
 import report  # noqa: E402
+from harness_setup import ensure_seeded, ensure_wrk  # noqa: E402
 from openloop import run_openloop, run_wrk  # noqa: E402
-from workload import BY_KEY, DATA_DIR, OPERATIONS, Operation  # noqa: E402
+from pagesizes import page_size_check  # noqa: E402
+from workload import ALL_BY_KEY, DATA_DIR, OPERATIONS, VARIED, Operation  # noqa: E402
 
 RESULTS_DIR = BENCH / "results"
 WORK_DIR = DATA_DIR / "harness"
@@ -56,7 +59,6 @@ PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 # default 5 s; it inherits the harness's environment); PostGraphile gets the same window (PGB_SESSION_CACHE_MS).
 SESSION_CACHE_MS = round(float(os.environ.get("SESSION_LOCAL_CACHE_SECONDS") or 5.0) * 1000)
 ALL_SERVERS = ("codex", "raw", "postgraphile-v4", "postgraphile-v5")
-PAGE_SIZES = {"storefront": (5, 50, 100), "purchase_history": (5, 20, 50)}
 
 Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
 
@@ -296,108 +298,12 @@ def write_request_files(variant: Variant, op: Operation, request: Request) -> tu
     return body_file, header_file
 
 
-def page_size_check(variant: Variant, port: int, fixture: dict[str, Any], meter: procstats.Meter,
-                    idle_statements_per_s: float, requests: int = 100) -> list[dict[str, Any]]:
-    """Statements per request for several page sizes: ``requests`` sequential requests on one keep-alive
-    connection each. ``net``: less the server's idle background statements over the same time."""
-    rows = []
-    for key, sizes in PAGE_SIZES.items():
-        op = BY_KEY[key]
-        for first in sizes:
-            path, body, headers = variant.build(op, fixture, {**op.variables(fixture), "first": first})
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            headers = {"Content-Type": "application/json", **headers}
-
-            def load(n: int = requests, path: str = path, body: bytes = body, headers: dict = headers,
-                     conn: http.client.HTTPConnection = conn) -> dict[str, Any]:
-                statuses, last = set(), b""
-                for _ in range(n):
-                    conn.request("POST", path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    statuses.add(response.status)
-                    last = response.read()
-                return {"requests": n, "status": sorted(statuses), "body": last}
-
-            try:
-                load(5)  # warm
-                result = meter(load)
-            finally:
-                conn.close()
-            answer = json.loads(result["body"])
-            node = (answer.get("data") or {}).get("organization" if key == "storefront" else "viewer") or {}
-            edges = len((node.get("contents" if key == "storefront" else "purchases") or {}).get("edges") or [])
-            net = (result["statements"] - idle_statements_per_s * result["meter_wall_s"]) / requests
-            rows.append({"variant": variant.key, "op": key, "first": first, "edges": edges, "requests": requests,
-                         "statements_per_req": result["statements_per_req"], "statements_per_req_net": round(net, 3),
-                         "status": result["status"], "errors": "errors" in answer,
-                         "app_cpu_ms_per_req": result["app_cpu_ms_per_req"],
-                         "pg_cpu_ms_per_req": result["pg_cpu_ms_per_req"]})
-            log(f"  page size {variant.key} {key} first={first}: {edges} edges, "
-                f"{result['statements_per_req']} statements/request ({net:.2f} net of background)")
-    return rows
-
-
 # -- setup ----------------------------------------------------------------------------------------------
-
-def ensure_wrk() -> str:
-    if not shutil.which("wrk"):
-        log("installing wrk (apt-get)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
-            result = run(argv, timeout=600, env=env)
-            if result.returncode != 0:
-                raise SystemExit(f"{' '.join(argv)} failed: {result.stderr[-1500:]}")
-    return run(["wrk", "--version"], timeout=10).stdout.split(" [", 1)[0].strip()
-
-
-async def _database_ok(url: str, counts: dict[str, Any]) -> bool:
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    try:
-        for key, table in (("orgs", "organization"), ("content", "content"), ("purchases", "purchase")):
-            if isinstance(counts.get(key), int):
-                found = await conn.fetchval(f"select count(*) from {table}")  # noqa: S608 (constant names)
-                if found != counts[key]:
-                    log(f"fixture count mismatch: {table} has {found} rows, the fixture says {counts[key]}")
-                    return False
-        await conn.execute("create extension if not exists pg_stat_statements")
-        return True
-    finally:
-        await conn.close()
-
-
-def ensure_seeded(scale: str, admin_url: str, reseed: bool) -> dict[str, Any]:
-    path = DATA_DIR / f"fixture-{scale}.json"
-    cluster = admin_url.rsplit("/", 1)[0]
-    if path.exists() and not reseed:
-        fixture = json.loads(path.read_text())
-        same_cluster = fixture.get("database_url", "").startswith(cluster + "/")
-        if fixture.get("scale") == scale and same_cluster and \
-                asyncio.run(_database_ok(fixture["database_url"], fixture.get("counts") or {})):
-            log(f"reusing seeded database {fixture['database_name']} ({path.name})")
-            return fixture
-        log(f"{path.name} does not match the benchmark cluster: seeding again")
-    log(f"seeding scale {scale} (benchmarks/seed.py)")
-    started = time.monotonic()
-    argv = [str(PYTHON), str(BENCH / "seed.py"), "--scale", scale, "--admin-url", admin_url]
-    result = run(argv, timeout=3 * 3600)
-    if result.returncode != 0:
-        raise SystemExit(f"seed.py failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    fixture = json.loads(path.read_text())
-    if not asyncio.run(_database_ok(fixture["database_url"], {})):
-        raise SystemExit(f"seeded database {fixture['database_url']} is not reachable")
-    log(f"seeded in {time.monotonic() - started:.0f}s")
-    return fixture
-
 
 def persisted_manifest() -> Path:
     path = WORK_DIR / "persisted-operations.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({document_hash(op): op.document for op in OPERATIONS}, indent=1))
+    path.write_text(json.dumps({document_hash(op): op.document for op in (*OPERATIONS, *VARIED)}, indent=1))
     return path
 
 
@@ -435,6 +341,59 @@ def postgraphile_versions(version: str) -> dict[str, str | None]:
 
 # -- the run -------------------------------------------------------------------------------------------
 
+def variant_operations(variant: Variant, ops: list[Operation],
+                       args: argparse.Namespace) -> tuple[list[Operation], list[Operation]]:
+    """The operations this variant times, and those whose answers it must get right first (the mix's
+    components too). PostGraphile has equivalents of the benchmark shapes only."""
+    if variant.compare == "postgraphile":
+        left_out = [op.key for op in ops if op.folder]
+        if left_out or args.mixed:
+            log(f"{variant.key}: skipping {', '.join(left_out + (['mixed'] if args.mixed else []))}: PostGraphile "
+                "has no equivalent of the varied documents (no branding, palette, filters or node fragments "
+                "written for its schema)")
+        timed = [op for op in ops if not op.folder]
+        return timed, timed
+    extra = [op for op in mix.components() if args.mixed and op.key not in {o.key for o in ops}]
+    return ops, ops + extra
+
+
+def mixed_workload(variant: Variant, port: int, fixture: dict[str, Any], meter: procstats.Meter, bad: list[str],
+                   ctx: dict[str, Any], args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """The closed-loop run of the mix (mix.py): 80 % benchmark shapes, 20 % varied documents."""
+    wrong = sorted({op.key for op in mix.components()} & set(bad))
+    if wrong:
+        log(f"{variant.key:16} mixed: NOT timed (answers differ: {', '.join(wrong)})")
+        return
+    mix.mixed_run(variant.build, fixture, port, WORK_DIR, variant.key, args.connections, args.wrk_threads,
+                  args.warmup, run_wrk)
+    closed = meter(lambda: mix.mixed_run(variant.build, fixture, port, WORK_DIR, variant.key, args.connections,
+                                         args.wrk_threads, args.duration, run_wrk))
+    closed.update(variant=variant.key, server=variant.server, op="mixed", kind="closed")
+    out["runs"].append(closed)
+    log(f"{variant.key:16} {'mixed':17} closed: {closed['rps']:8.1f} req/s, p50 {closed['latency_ms']['p50']} ms, "
+        f"app {closed['app_cpu_ms_per_req']} ms/req, {closed['statements_per_req']} stmts/req, "
+        f"{closed['errors']} errors")
+    procstats.settle(meter.root)
+
+
+def noise_run(port: int, fixture: dict[str, Any], meter: procstats.Meter, ctx: dict[str, Any],
+              args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """The raw server's first timed operation (storefront when run) again: the machine's noise figure."""
+    first = ctx["noise_first"]
+    if not first:
+        return
+    key = "storefront" if "storefront" in first else next(iter(first))
+    op = ALL_BY_KEY[key]
+    request = raw_request(op, fixture)
+    files = write_request_files(VARIANTS[0], op, request)
+    again = meter(lambda: run_wrk(port, request[0], files, args.connections, args.wrk_threads, args.duration))
+    again.update(variant="raw", server="raw", op=key, kind="noise")
+    out["runs"].append(again)
+    out["noise"] = mix.noise(first[key], again)
+    log(f"noise: raw {key} {first[key]['rps']:.1f} then {again['rps']:.1f} req/s, spread "
+        f"{out['noise']['spread']:.1%}")
+
+
 def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: dict[str, Any],
                  args: argparse.Namespace, out: dict[str, Any]) -> None:
     fixture, db_url = ctx["fixture"], ctx["fixture"]["database_url"]
@@ -448,13 +407,15 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
             import postgraphile_servers as pgs
 
             marker = pgs.CLUSTER_READY
-        wait_ready(server, variants[0].build(ops[0], fixture), timeout=args.start_timeout, log_marker=marker)
+        wait_ready(server, variants[0].build(OPERATIONS[0], fixture), timeout=args.start_timeout,
+                   log_marker=marker)
         pids = procstats.tree_pids(server.pid)
         out["processes"][name] = len(pids)
         log(f"{name}: ready, {len(pids)} processes ({', '.join(map(str, pids))})")
         meter = procstats.Meter(server.pid, db_url, args.pg_datadir)
         for variant in variants:
-            checks = check_answers(variant, port, ops, fixture, ctx["reference"])
+            variant_ops, checked = variant_operations(variant, ops, args)
+            checks = check_answers(variant, port, checked, fixture, ctx["reference"])
             out["checks"][variant.key] = checks
             bad = [key for key, check in checks.items() if not check["equal"]]
             for key in bad:
@@ -465,7 +426,7 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
                 log(f"{variant.key}: NOT timed (answers differ: {', '.join(bad)})")
                 out["skipped"][variant.key] = bad
                 continue
-            for op in ops:
+            for op in variant_ops:
                 if op.key in bad:
                     continue
                 request = variant.build(op, fixture)
@@ -482,6 +443,10 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
                     f"{closed['pg_cpu_ms_per_req']} ms/req, {closed['statements_per_req']} stmts/req, "
                     f"{closed['errors']} errors")
                 procstats.settle(server.pid)
+                if variant.key == "raw" and op.key not in ctx["noise_first"]:
+                    ctx["noise_first"][op.key] = closed
+                if op.folder and not args.open_varied:
+                    continue  # varied documents: closed loop only, unless --open-varied
                 if variant.key == "raw":
                     ctx["rates"][op.key] = [round(f * closed["rps"], 1) for f in args.open_fractions]
                 for fraction, rate in zip(args.open_fractions, ctx["rates"].get(op.key, []), strict=False):
@@ -502,11 +467,15 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
                         f"p99 {lat['p99']} ms, {opened['errors']} errors, generator "
                         f"{opened['generator']['cpu_util']:.0%} of a core")
                     procstats.settle(server.pid)
+            if args.mixed and variant.compare == "raw":
+                mixed_workload(variant, port, fixture, meter, bad, ctx, args, out)
             if variant.key in ("codex-adhoc", "raw") and args.page_sizes:
                 if name not in out["idle"]:
                     out["idle"][name] = procstats.idle_baseline(meter)
                 out["page_size"] += page_size_check(variant, port, fixture, meter,
                                                     out["idle"][name]["statements_per_s"])
+        if name == "raw" and args.noise:
+            noise_run(port, fixture, meter, ctx, args, out)
     finally:
         server.stop()
         log(f"{name}: stopped")
@@ -518,7 +487,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", default=",".join(ALL_SERVERS),
                         help="comma list of codex (both modes), codex-adhoc, codex-persisted, raw, "
                              "postgraphile-v4, postgraphile-v5; raw always runs")
-    parser.add_argument("--ops", default=",".join(op.key for op in OPERATIONS))
+    parser.add_argument("--ops", default="benchmark,varied,mixed",
+                        help="comma list of operation keys, `benchmark` (operations/*.graphql), `varied` "
+                             "(operations/varied/, closed loop only) and `mixed` (80 %% benchmark shapes, 20 %% "
+                             "varied, closed loop; benchmarks/mix.py)")
+    parser.add_argument("--open-varied", action="store_true", help="open-loop runs for the varied documents too")
+    parser.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the raw server's first operation again after its other runs (the noise figure)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per closed-loop run")
     parser.add_argument("--open-duration", type=float, default=None, help="seconds per open-loop run "
                         "(default: --duration)")
@@ -547,7 +522,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=None, help="results JSON (default benchmarks/results/…)")
     args = parser.parse_args(argv)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    args.ops = [BY_KEY[k.strip()] for k in args.ops.split(",") if k.strip()]
+    keys = [k.strip() for k in args.ops.split(",") if k.strip()]
+    args.mixed = "mixed" in keys
+    groups = {"benchmark": OPERATIONS, "varied": VARIED}
+    args.ops = list({op.key: op for k in keys if k != "mixed"
+                     for op in groups.get(k, (ALL_BY_KEY[k],) if k in ALL_BY_KEY else ())}.values())
+    unknown = [k for k in keys if k not in groups and k != "mixed" and k not in ALL_BY_KEY]
+    if unknown or not (args.ops or args.mixed):
+        parser.error(f"unknown operation(s): {', '.join(unknown) or '(none given)'}")
     args.open_fractions = [float(f) for f in args.open_fractions.split(",") if f.strip()]
     args.open_duration = args.open_duration or args.duration
     return args
@@ -576,16 +558,19 @@ def main(argv: list[str] | None = None) -> int:
         pgs.prepare_database(admin_url, fixture["database_name"])
         postgraphile = {v.key: postgraphile_versions(v.key.removeprefix("postgraphile-")) for v in variants
                         if v.compare == "postgraphile"}
-    ctx = {"fixture": fixture, "stamp": stamp, "namespace": f"codex-bench-{stamp}", "reference": {}, "rates": {}}
+    ctx = {"fixture": fixture, "stamp": stamp, "namespace": f"codex-bench-{stamp}", "reference": {}, "rates": {},
+           "noise_first": {}}
     out: dict[str, Any] = {
         "meta": {"started": stamp, "scale": args.scale, "command": " ".join([".venv/bin/python", *sys.argv]),
                  "machine": procstats.machine_info(admin_url), "wrk": wrk_version, "database": fixture["database_name"],
                  "counts": fixture.get("counts"), "duration_s": args.duration, "open_duration_s": args.open_duration,
                  "connections": args.connections, "wrk_threads": args.wrk_threads, "workers": args.workers,
                  "open_fractions": args.open_fractions, "open_overload": args.open_overload, "warmup_s": args.warmup,
-                 "ops": [op.key for op in args.ops], "variants": [v.key for v in variants],
+                 "ops": [op.key for op in args.ops] + (["mixed"] if args.mixed else []),
+                 "varied": [op.key for op in VARIED], "variants": [v.key for v in variants],
                  "postgraphile": postgraphile, "postgraphile_session_cache_ms": SESSION_CACHE_MS},
-        "checks": {}, "skipped": {}, "idle": {}, "processes": {}, "runs": [], "page_size": [], "errors": {}}
+        "checks": {}, "skipped": {}, "idle": {}, "processes": {}, "runs": [], "page_size": [], "errors": {},
+        "noise": None}
     order = [s for s in ("raw", "codex", "postgraphile-v4", "postgraphile-v5")
              if any(v.server == s for v in variants)]
     try:

@@ -1,4 +1,10 @@
-"""create_app(settings) -> Starlette: routes, lifespan, services."""
+"""create_app(settings) -> Starlette: routes, lifespan, services.
+
+The start of the request path: the middleware (tracing, request id and metrics, CORS and security
+headers), then ``/graphql`` over HTTP (``graphql_http.py``) and WebSocket (``graphql_ws.py``), the Stripe
+webhook and the other routes. The lifespan builds the process's ``Services`` and starts the event path's
+outbox relay and the periodic tasks (storage hygiene, expired idempotency keys, refund reconciliation).
+The map of both paths: docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from html import escape
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -17,6 +24,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from codex_graphql import idempotency, tracing
+from codex_graphql.commerce import reconcile
 from codex_graphql.commerce.routes import commerce_routes
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
@@ -64,6 +72,49 @@ def _redis_job_sender(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 GC_THRESHOLD = 20_000
+DIRECT_METHODS = frozenset(("GET", "POST"))
+
+
+class CodexApp(Starlette):
+    """The Starlette app, with POST/GET ``/graphql`` answered without the middleware stack in front.
+
+    Everything the stack does for such a request is done once, on raw headers, by
+    ``GraphQLEndpoint.asgi``: the request id (``RequestIdMiddleware``), the security headers
+    (``SecurityHeadersMiddleware``), ``cache-control: no-store``, the HTTP metric; the response goes out as
+    one start and one body message. Requests the stack would treat differently keep going through it:
+    while tracing is on (the server span), with an ``Origin`` header when CORS is configured (the CORS
+    middleware answers those), other methods (405, OPTIONS preflights), and before startup."""
+
+    direct_graphql: Any = None  # GraphQLEndpoint, set by the lifespan
+    hsts = False
+    cors = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        endpoint = self.direct_graphql
+        if (endpoint is None or scope["type"] != "http" or scope["path"] != "/graphql"
+                or scope["method"] not in DIRECT_METHODS or tracing.ENABLED
+                or (self.cors and any(name == b"origin" for name, _ in scope["headers"]))):
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        status = 500
+        started = False
+
+        async def send_tracked(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            status = await endpoint.asgi(scope, receive, send_tracked, self.hsts)
+        except Exception:
+            # As Starlette's ServerErrorMiddleware: a plain 500 when nothing was sent yet, then re-raise
+            # (the server logs it).
+            if not started:
+                await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
+            raise
+        finally:
+            self.state.metrics.http_requests.labels("/graphql", str(status)).inc()
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, *,
@@ -94,6 +145,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         state["services"] = built
         metrics.watch_pool(built.db.engine.sync_engine.pool)
         state["graphql"] = GraphQLEndpoint(schema, built, metrics)
+        app.direct_graphql = state["graphql"]  # type: ignore[attr-defined]
         maintenance: list[Periodic] = []
         if worker:
             worker.start()
@@ -103,6 +155,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                          lambda: hygiene.run(built.db, built.storage, retention=settings.content_purge_retention)),
                 Periodic("expired-idempotency-keys", idempotency.CLEANUP_SECONDS,
                          lambda: idempotency.cleanup_expired(built.db)),
+                Periodic("refund-reconciliation", reconcile.INTERVAL_SECONDS,
+                         lambda: reconcile.reconcile_refunds(built.db, built.payments)),
             ]
             for task in maintenance:
                 task.start()
@@ -119,6 +173,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
+            app.direct_graphql = None  # type: ignore[attr-defined]
             await state["graphql"].close()  # type: ignore[attr-defined]
             await built.sessions.stop()
             for task in maintenance:
@@ -170,7 +225,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes += commerce_routes(lambda: state["services"])
     if isinstance(storage, LocalStorage):
         routes += storage_routes(storage)
-    app = Starlette(
+    app = CodexApp(
         routes=routes,
         # The server span (tracing.py) wraps everything, so request-id log lines carry its ids; absent while off.
         middleware=[*([Middleware(tracing.TracingMiddleware)] if tracing.ENABLED else []),
@@ -180,6 +235,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.hsts = settings.public_base_url.startswith("https://")  # as security_middleware (web_security.py)
+    app.cors = bool(settings.cors_origins)
     app.state.runtime = state
     return app
 
@@ -211,6 +268,63 @@ document.getElementById('go').onclick = async () => {{
     payload && payload.errors.length === 0 ? 'Done.' : (payload ? payload.errors[0].message : 'Something went wrong.');
 }};
 </script></body></html>"""
+
+
+class _CoalescingTransport:
+    """Wraps a connection's transport so that the writes of one event-loop turn leave in one ``write``:
+    uvicorn writes a response's status line and headers on ``http.response.start`` and the body on
+    ``http.response.body``, two system calls (and often two TCP segments) for every small answer."""
+
+    __slots__ = ("_loop", "_pending", "inner")
+
+    def __init__(self, inner: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.inner = inner
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self.inner.is_closing():
+            self.inner.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self.flush()
+        self.inner.close()
+
+    def abort(self) -> None:
+        self._pending = None
+        self.inner.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover (httptools is a dependency; h11 serves without this)
+    HttpToolsProtocol = None
+
+
+if HttpToolsProtocol is not None:
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc, valid-type]
+        """uvicorn's httptools protocol with one write per response (``_CoalescingTransport``); a WebSocket
+        upgrade gets the connection's own transport back. ``codex-graphql serve``/``dev`` use it (cli.py)."""
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(_CoalescingTransport(transport, self.loop))
+
+        def handle_websocket_upgrade(self) -> None:
+            if isinstance(self.transport, _CoalescingTransport):
+                self.transport.flush()
+                self.transport = self.transport.inner
+            super().handle_websocket_upgrade()
 
 
 def app_factory() -> Starlette:

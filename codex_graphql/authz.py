@@ -154,6 +154,10 @@ class Viewer:
     def can(self, permission: Permission, organization_id: uuid.UUID | None) -> bool:
         return permission in self.permissions_in(organization_id)
 
+    def owns_or_can(self, user_id: uuid.UUID, permission: Permission, organization_id: uuid.UUID) -> bool:
+        """A user's own row (``user_id`` is the viewer), or one ``permission`` lets staff read in its organization."""
+        return user_id == self.user_id or self.can(permission, organization_id)
+
     @property
     def scope(self) -> TenantScope:
         active = self.active_organization_id if self.role_in(self.active_organization_id) else None

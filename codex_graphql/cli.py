@@ -238,7 +238,8 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
 def _uvicorn_fast_paths() -> dict[str, str]:
     return {
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        # httptools with one socket write per response (app.CoalescingHttpToolsProtocol).
+        "http": "codex_graphql.app:CoalescingHttpToolsProtocol" if importlib.util.find_spec("httptools") else "h11",
     }
 
 

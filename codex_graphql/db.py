@@ -1,4 +1,4 @@
-"""Engine, sessions and the tenant transaction.
+"""Engine, sessions and the tenant transaction: the bottom of the request path and of every job.
 
 Every transaction opened through this module starts with one statement that switches to the
 unprivileged application role and sets the tenant scope that row-level security policies read, so RLS
@@ -24,15 +24,18 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.util import await_only
+
+if TYPE_CHECKING:
+    from codex_graphql.audit.service import AuditContext
 
 # The unprivileged role every transaction switches to; created by the first migration.
 APP_ROLE = "codex_app"
@@ -75,7 +78,7 @@ class TenantScope:
     tables (outbox, webhook inbox, idempotency records, storage clean-up queue) then admit every
     organization's rows. Only the code that owns such a reader asks for it, by name
     (``TenantScope.platform_wide()``); a request's scope comes from its viewer (``Viewer.scope``),
-    which never sets it, and ``acting_in`` never carries it over. tests/test_platform_scope.py lists the modules
+    which never sets it, and ``acting_in`` never carries it over. tests/db/test_platform_scope.py lists the modules
     allowed to ask."""
 
     user_id: uuid.UUID | None = None
@@ -97,6 +100,47 @@ class TenantScope:
                 "proof": scope_proof(key, user_id, organization_id, platform)}
 
 
+@dataclass(slots=True)
+class SessionState:
+    """What code sharing one session's transaction knows about it, typed. Stored under one private key of
+    the session's ``info`` and read only through the accessors below (tests/core/test_typed_seams.py checks
+    that no other module touches ``session.info``)."""
+
+    scope: TenantScope = field(default_factory=TenantScope)  # what RLS sees (the scope statement's values)
+    outbox_dirty: bool = False  # an outbox row was emitted in this session (the relay is woken after commit)
+    outbox_pending: list[dict[str, Any]] = field(default_factory=list)  # emitted rows not written yet
+    audit: AuditContext | None = None  # who acts and from where (audit.attach)
+    event_organization: uuid.UUID | None = None  # webhooks: the organization the handler acted in
+
+
+_STATE_KEY = "codex_state"
+
+
+def state_of(session: AsyncSession | Session) -> SessionState:
+    """The session's typed state (an AsyncSession and its sync half share one ``info``)."""
+    state: SessionState | None = session.info.get(_STATE_KEY)
+    if state is None:
+        state = session.info[_STATE_KEY] = SessionState()
+    return state
+
+
+def scope_of(session: AsyncSession | Session) -> TenantScope:
+    """The tenant scope the session's transaction runs in (set by ``Database.session`` and ``rescope``)."""
+    return state_of(session).scope
+
+
+def outbox_dirty(session: AsyncSession | Session) -> bool:
+    """True once an outbox row was emitted in this session (it stays true after the commit)."""
+    return state_of(session).outbox_dirty
+
+
+def take_outbox_pending(session: AsyncSession | Session) -> list[dict[str, Any]]:
+    """The outbox rows emitted and not written yet, handed over once (the list is emptied)."""
+    state = state_of(session)
+    rows, state.outbox_pending = state.outbox_pending, []
+    return rows
+
+
 # One statement at the start of every transaction (and on rescope): the role, then the authenticated scope.
 SET_TENANT_SQL = text(
     "select set_config('role', :role, true), "
@@ -104,6 +148,10 @@ SET_TENANT_SQL = text(
 )
 # Run once per connection, as it opens (before anything else can run on it).
 OPEN_SESSION_SQL = "select codex_open_session($1, $2)"
+# The same role and authenticated scope for the whole connection (``false``), outside any transaction: the
+# compiled read path's own pool (fastpath.engine), whose statements are each their own transaction.
+SET_CONNECTION_SCOPE_SQL = "select set_config('role', $1, false), codex_set_scope($2, $3, $4, $5, false)"
+
 # Where a connection keeps its key (SQLAlchemy's per-DBAPI-connection info, cleared when it is closed).
 SCOPE_KEY = "codex_scope_key"
 
@@ -119,11 +167,24 @@ def scope_proof(key: bytes, user_id: str, organization_id: str, platform: str) -
     return hmac.new(key, f"{user_id}|{organization_id}|{platform}".encode(), hashlib.sha256).hexdigest()
 
 
+async def register_scope_key(driver: Any) -> bytes:
+    """Register a new asyncpg connection's scope key (once, before anything else runs on it); the key."""
+    key, ikey, okey = new_scope_key()
+    await driver.execute(OPEN_SESSION_SQL, ikey, okey)
+    return key
+
+
+async def set_connection_scope(driver: Any, key: bytes, scope: TenantScope) -> None:
+    """Give an asyncpg connection, outside any transaction, ``scope`` for its whole session (the compiled
+    read path's connections keep it until the next call)."""
+    params = scope.as_params(APP_ROLE, key)
+    await driver.execute(SET_CONNECTION_SCOPE_SQL, params["role"], params["user_id"], params["organization_id"],
+                         params["platform"], params["proof"])
+
+
 def _open_scope_session(dbapi_connection: Any, connection_record: Any) -> None:
     """Pool "connect" hook: register this connection's key before the pool hands the connection out."""
-    key, ikey, okey = new_scope_key()
-    await_only(dbapi_connection.driver_connection.execute(OPEN_SESSION_SQL, ikey, okey))
-    connection_record.info[SCOPE_KEY] = key
+    connection_record.info[SCOPE_KEY] = await_only(register_scope_key(dbapi_connection.driver_connection))
 
 
 class TenantSession(Session):
@@ -132,7 +193,7 @@ class TenantSession(Session):
 
 @event.listens_for(TenantSession, "after_begin")
 def _apply_tenant_scope(session: Session, transaction: Any, connection: Any) -> None:
-    scope: TenantScope = session.info.get("scope") or TenantScope()
+    scope = scope_of(session)
     connection.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE, connection.info[SCOPE_KEY]))
 
 
@@ -210,7 +271,7 @@ class Database:
 
     def session(self, scope: TenantScope | None = None) -> SerializedSession:
         session = self._factory()
-        session.info["scope"] = scope or TenantScope()
+        state_of(session).scope = scope or TenantScope()
         return session  # type: ignore[return-value]
 
     @asynccontextmanager
@@ -254,7 +315,7 @@ async def rescope(session: AsyncSession, scope: TenantScope) -> None:
     """Change the tenant scope inside the current transaction (e.g. after creating an organization)."""
     for hook in BEFORE_RESCOPE:
         await hook(session)
-    session.info["scope"] = scope
+    state_of(session).scope = scope
     key = (await session.connection()).info[SCOPE_KEY]
     await session.execute(SET_TENANT_SQL, scope.as_params(APP_ROLE, key))
 
@@ -264,7 +325,7 @@ async def acting_in(session: AsyncSession, organization_id: uuid.UUID) -> AsyncI
     """Write into one organization on the viewer's behalf after the service has validated the action
     (a customer's checkout, free claim or playback of that organization's content). The tenant scope
     is switched for the block only and restored afterwards."""
-    previous: TenantScope = session.info.get("scope") or TenantScope()
+    previous = scope_of(session)
     await rescope(session, TenantScope(user_id=previous.user_id, organization_id=organization_id))
     try:
         yield

@@ -18,7 +18,7 @@ def describe_values(enum_cls: type[enum.Enum], descriptions: Mapping[str, str],
     deprecation reason of the values named in ``deprecated`` (printed as ``@deprecated(reason:)``).
 
     Naming a value the enum does not have is an error (a typo would otherwise leave a value
-    undescribed silently); tests/test_schema_descriptions.py fails on any value left without one.
+    undescribed silently); tests/schema/test_schema_descriptions.py fails on any value left without one.
     """
     definition = getattr(enum_cls, "__strawberry_definition__", None)
     if definition is None:

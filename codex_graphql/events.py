@@ -1,4 +1,4 @@
-"""Domain events and job requests through a transactional outbox.
+"""Domain events and job requests through a transactional outbox: the event path.
 
 Services call ``emit`` / ``enqueue`` with the caller's session: the rows commit (or vanish)
 with the change that caused them. ``OutboxRelay`` publishes committed rows to Dramatiq (jobs) and
@@ -33,6 +33,8 @@ from codex_graphql.db import (
     TenantSession,
     TimestampMixin,
     new_id,
+    state_of,
+    take_outbox_pending,
     utcnow,
 )
 from codex_graphql.kv import PubSub
@@ -75,7 +77,6 @@ class ProcessedMessage(Base):
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 
 
-_PENDING = "outbox_pending"  # session.info key: rows emitted in the current transaction, not written yet
 _INSERT_OUTBOX = insert(OutboxMessage.__table__)
 
 
@@ -84,10 +85,11 @@ def _add(session: AsyncSession, kind: str, topic: str, payload: dict[str, Any],
     message_id = new_id()
     if tracing.ENABLED:  # the enqueuing span travels with the row (tracing.TRACE_KEY), removed before delivery
         payload = tracing.with_trace(payload)
-    session.info.setdefault(_PENDING, []).append({
+    state = state_of(session)  # rows emitted in the current transaction, not written yet
+    state.outbox_pending.append({
         "id": message_id, "kind": kind, "topic": topic, "payload": payload, "organization_id": organization_id,
         "created_at": utcnow(), "attempts": 0})
-    session.info["outbox_dirty"] = True
+    state.outbox_dirty = True
     return message_id
 
 
@@ -106,14 +108,14 @@ def enqueue(session: AsyncSession, actor_name: str, organization_id: uuid.UUID |
 # them before the commit: the relay only sees committed rows.
 @event.listens_for(TenantSession, "before_commit")
 def _write_outbox(session: Session) -> None:
-    rows = session.info.pop(_PENDING, None)
+    rows = take_outbox_pending(session)
     if rows:  # one multi-row VALUES statement (its compiled form is cached per row count)
         session.execute(_INSERT_OUTBOX.values(rows))
 
 
 @event.listens_for(TenantSession, "after_rollback")
 def _drop_outbox(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    take_outbox_pending(session)
 
 
 async def _write_before_rescope(session: AsyncSession) -> None:
@@ -122,7 +124,7 @@ async def _write_before_rescope(session: AsyncSession) -> None:
     customer's free claim emits the shop's purchase event inside ``acting_in``, which then restores the
     customer's scope). No extra statement when nothing is pending: the webhook's handler switches scope
     before it emits anything."""
-    rows = session.info.pop(_PENDING, None)
+    rows = take_outbox_pending(session)
     if rows:
         await session.execute(_INSERT_OUTBOX.values(rows))
 
@@ -139,6 +141,13 @@ async def claim_once(session: AsyncSession, consumer: str, message_id: uuid.UUID
         .returning(ProcessedMessage.message_id)
     )
     return result.first() is not None
+
+
+async def claimed(session: AsyncSession, consumer: str, message_id: uuid.UUID | str) -> bool:
+    """Whether ``consumer`` already handled ``message_id`` (a read: for jobs that claim after a network call)."""
+    statement = select(ProcessedMessage.message_id).where(
+        ProcessedMessage.consumer == consumer, ProcessedMessage.message_id == uuid.UUID(str(message_id)))
+    return await session.scalar(statement) is not None
 
 
 def event_channel(organization_id: uuid.UUID | str | None) -> str:

@@ -1,10 +1,14 @@
 """POST/GET /graphql: request parsing, limits, the viewer, execution, one transaction, JSON out.
 
+On the request path, after the middleware: the viewer is resolved (``accounts.sessions``), the compiled
+path (``fastpath``) answers the root fields it has a plan for, and the rest runs through the strawberry
+schema in the request's one tenant transaction (``Context``), committed by ``Context.finish``.
+
 A thin handler of our own instead of strawberry's view, so that body limits, CSRF rules, error
 masking, status codes, cookies and the request transaction are explicit and cheap.
 
 The GraphQL-over-HTTP spec (https://graphql.github.io/graphql-over-http/draft/), checked by
-graphql-http's own audit suite in tests/test_graphql_http_spec.py: the response media type is
+graphql-http's own audit suite in tests/http/test_graphql_http_spec.py: the response media type is
 negotiated from `Accept` (`negotiate`). `application/json` (the legacy type, also for no Accept and
 for wildcards) answers GraphQL request errors (parse, validation, variable coercion) with 200 and
 `"data": null`; `application/graphql-response+json` answers them with 400 (500 for an internal
@@ -30,7 +34,7 @@ import asyncpg
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from sqlalchemy.exc import DBAPIError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -46,8 +50,8 @@ from codex_graphql.context import (
 )
 from codex_graphql.doccache import DOCUMENT_TOO_LARGE, too_large
 from codex_graphql.errors import is_client_error
-from codex_graphql.fastpath.engine import FastPath
-from codex_graphql.observability import Metrics, pick_request_id, request_id_var
+from codex_graphql.fastpath.engine import FastPath, Handoff
+from codex_graphql.observability import Metrics, incoming_request_id, pick_request_id, request_id_var
 from codex_graphql.persisted import (
     ApqPolicy,
     PersistedOperations,
@@ -58,6 +62,7 @@ from codex_graphql.persisted import (
 from codex_graphql.ratelimit import charge_overhead, http_status
 from codex_graphql.schema import CodexSchema
 from codex_graphql.services import Services
+from codex_graphql.web_security import add_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +146,27 @@ def error_body(message: str, code: str) -> dict[str, Any]:
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+class GraphQLResponse(Response):
+    """A JSON body in a negotiated media type, with its raw headers built at once (no header rewriting)."""
+
+    def __init__(self, body: bytes, status: int, content_type: bytes, headers: dict[str, str] | None) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        raw = [(b"content-length", str(len(body)).encode()), (b"content-type", content_type), VARY_ACCEPT]
+        if headers:
+            raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        self.raw_headers = raw
+
+
+VARY_ACCEPT = (b"vary", b"Accept")
+RAW_CONTENT_TYPES = {media: value.encode() for media, value in CONTENT_TYPES.items()}
+
+
 def graphql_response(body: dict[str, Any], media: str, status: int = 200,
                      headers: dict[str, str] | None = None) -> Response:
     """A GraphQL response in the negotiated media type (`Vary: Accept`, since the answer depends on it)."""
-    response = Response(orjson.dumps(body), status_code=status, media_type=CONTENT_TYPES[media], headers=headers)
-    response.headers["vary"] = "Accept"
-    return response
+    return GraphQLResponse(orjson.dumps(body), status, RAW_CONTENT_TYPES[media], headers)
 
 
 def request_error(message: str, code: str, status: int, media: str,
@@ -189,7 +209,7 @@ class GraphQLEndpoint:
         self.fast: FastPath | None = None
         if settings.fast_path_enabled:
             self.fast = FastPath(schema, services, schema.cost_calculator, schema.validation_rules,
-                                 settings.fast_path_cache_bytes)
+                                 settings.fast_path_cache_bytes, metrics.fastpath_fallbacks)
         manifest = load_manifest(settings.persisted_operations_file) if settings.persisted_operations_file else {}
         policy = ApqPolicy(ttl=settings.apq_ttl_seconds, anonymous_ttl=settings.apq_anonymous_ttl_seconds,
                            anonymous_per_hour=settings.apq_anonymous_registrations_per_hour,
@@ -217,22 +237,45 @@ class GraphQLEndpoint:
             await self.fast.close()
 
     async def __call__(self, request: Request) -> Response:
+        """The endpoint as a Starlette route (behind the middleware stack)."""
         # Normally assigned by RequestIdMiddleware; picked here too when the endpoint is mounted alone.
         request_id = request.scope.get("state", {}).get("request_id") or pick_request_id(request.headers.get("x-request-id"))
         token = request_id_var.set(request_id)
+        try:
+            response = await self._respond(request, request_id)
+        finally:
+            request_id_var.reset(token)
+        response.raw_headers = _final_headers(response.raw_headers, request_id)
+        return response
+
+    async def asgi(self, scope: Any, receive: Any, send: Any, hsts: bool) -> int:
+        """The endpoint as plain ASGI, for ``app.CodexApp`` (no middleware in front): the request id, the
+        security headers and ``cache-control`` are added once to the response's raw headers, and the
+        response goes out as one start and one body message. Returns the status sent."""
+        request_id = incoming_request_id(scope)
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = await self._respond(Request(scope, receive), request_id)
+            headers = add_security_headers(_final_headers(response.raw_headers, request_id), hsts)
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            await send({"type": "http.response.body", "body": response.body})
+        finally:
+            request_id_var.reset(token)
+        return response.status_code
+
+    async def _respond(self, request: Request, request_id: str) -> Response:
         media = negotiate(request.headers.get("accept"))
         try:
             with tracing.operation_span():  # one span per operation while tracing is on (tracing.py)
-                response = await self._handle(request, request_id, media)
+                return await self._handle(request, request_id, media)
         except DATABASE_UNAVAILABLE:
             log.warning("database unavailable", exc_info=True)
-            response = request_error("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE",
-                                     503, media or JSON, headers={"retry-after": "5"})
-        finally:
-            request_id_var.reset(token)
-        response.headers["x-request-id"] = request_id
-        response.headers["cache-control"] = "no-store"
-        return response
+            return request_error("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE",
+                                 503, media or JSON, headers={"retry-after": "5"})
 
     async def _handle(self, request: Request, request_id: str, negotiated: str | None) -> Response:
         settings = self.services.settings
@@ -268,21 +311,12 @@ class GraphQLEndpoint:
             # application/json, like every other GraphQL error there.
             return request_error(ORGANIZATION_REFUSED, "FORBIDDEN", 403 if media == GRAPHQL_RESPONSE_JSON else 200, media)
         started = time.perf_counter()
-        plan = self.fast.plan(query, operation_name) if self.fast is not None else None
-        if plan is not None:
-            assert self.fast is not None
-            try:
-                answered = await self.fast.execute(plan, viewer, variables, client_ip(request))
-            except DATABASE_UNAVAILABLE:
-                raise
-            except Exception:  # a defect of the compiled form must not cost the client its answer
-                log.exception("compiled execution failed; answering through the resolvers")
-                answered = None
-            if answered is not None:  # always data, no request errors: 200 under both media types
-                tracing.annotate_operation(operation_name or _document_operation_name(query), query, "compiled",
-                                           answered[1], "query")
-                self._observe(operation_name or _document_operation_name(query), started, [])
-                return graphql_response(answered[0], media)
+        handoff = await self._compiled(query, operation_name, viewer, variables, request)
+        if handoff is not None and handoff.body is not None:  # always data, no request errors: 200 under both
+            tracing.annotate_operation(operation_name or _document_operation_name(query), query, "compiled",
+                                       handoff.report, "query")
+            self._observe(operation_name or _document_operation_name(query), started, [])
+            return graphql_response(handoff.body, media)
         ctx = Context(
             services=self.services,
             viewer=viewer,
@@ -293,9 +327,15 @@ class GraphQLEndpoint:
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {
             OperationType.QUERY, OperationType.MUTATION}
+        # The roots the compiled path left to the resolvers (the derived document), or the whole request.
+        run_query, run_name = query, operation_name
+        if handoff is not None:
+            ctx.charged = handoff.report  # charged once, for the whole document: the resolvers take no more
+            if handoff.query is not None:
+                run_query, run_name = handoff.query, handoff.operation_name
         try:
             result = await self.schema.execute(
-                query, variable_values=variables, context_value=ctx, operation_name=operation_name,
+                run_query, variable_values=variables, context_value=ctx, operation_name=run_name,
                 allowed_operation_types=allowed,
             )
         except InvalidOperationTypeError as exc:
@@ -316,7 +356,7 @@ class GraphQLEndpoint:
             await ctx.finish(success=False)
             raise
         errors = result.errors or []
-        body: dict[str, Any] = {"data": result.data}
+        body: dict[str, Any] = {"data": handoff.merge(result.data) if handoff is not None else result.data}
         try:
             # Mutation fields run in savepoints, so what the response reports as done is what commits.
             await ctx.finish(success=True)
@@ -324,6 +364,8 @@ class GraphQLEndpoint:
             log.exception("committing the request transaction failed")
             body = {"data": None}
             errors = [GraphQLError("Internal server error.", extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})]
+        if ctx.cost is None and handoff is not None and handoff.report is not None:
+            ctx.cost = handoff.report  # charged already (the derived document never reached the cost check)
         if ctx.cost is None:
             # Refused before the cost check (parse or validation errors, introspection, mutation count):
             # no request is free, so the caller still pays the minimum and the document's size.
@@ -346,6 +388,21 @@ class GraphQLEndpoint:
         response = graphql_response(body, media, status, headers)
         self._apply_cookie(response, ctx)
         return response
+
+    async def _compiled(self, query: str, operation_name: str | None, viewer: Any, variables: dict[str, Any] | None,
+                        request: Request) -> Handoff | None:
+        """What the compiled path answered (all of it, or some roots), or None: all to the resolvers."""
+        plan = self.fast.route(query, operation_name) if self.fast is not None else None
+        if plan is None:
+            return None
+        assert self.fast is not None
+        try:
+            return await self.fast.execute(plan, viewer, variables, client_ip(request))
+        except DATABASE_UNAVAILABLE:
+            raise
+        except Exception:  # a defect of the compiled form must not cost the client its answer
+            log.exception("compiled execution failed; answering through the resolvers")
+            return None
 
     def _observe(self, operation_name: str | None, started: float, errors: list[dict[str, Any]]) -> None:
         label = self._label(operation_name)
@@ -386,13 +443,20 @@ class GraphQLEndpoint:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise BadRequest(f"The body exceeds {limit} bytes.", 413, "PAYLOAD_TOO_LARGE")
+        # The ASGI messages themselves (what ``request.stream()`` does, without its generator): usually one.
         chunks, size = [], 0
-        async for chunk in request.stream():
+        receive = request.receive
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise BadRequest(f"The body exceeds {limit} bytes.", 413, "PAYLOAD_TOO_LARGE")
+            if not message.get("more_body", False):
+                return chunk if not chunks else b"".join((*chunks, chunk))
             chunks.append(chunk)
-        return b"".join(chunks)
 
     @staticmethod
     def _decode(raw: bytes | str, what: str = "The body") -> Any:
@@ -458,6 +522,19 @@ class GraphQLEndpoint:
                 settings.session_cookie_name, ctx.cookie.value, max_age=ctx.cookie.max_age, path="/",
                 secure=secure, httponly=True, samesite="lax",
             )
+
+
+NO_STORE = (b"cache-control", b"no-store")
+_REPLACED = frozenset((b"x-request-id", b"cache-control"))
+
+
+def _final_headers(raw: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    """The response's raw headers with ``x-request-id`` and ``cache-control: no-store`` (replacing any)."""
+    if any(name in _REPLACED for name, _ in raw):
+        raw = [(name, value) for name, value in raw if name not in _REPLACED]
+    raw.append((b"x-request-id", request_id.encode("latin-1")))
+    raw.append(NO_STORE)
+    return raw
 
 
 def _document_operation_name(query: str) -> str | None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.commerce import repository
 from codex_graphql.commerce.models import IdempotencyRecord
-from codex_graphql.db import Database, TenantScope, utcnow
+from codex_graphql.db import Database, TenantScope, scope_of, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 
 TTL = timedelta(hours=24)
@@ -41,7 +41,7 @@ async def once(session: AsyncSession, user_id: uuid.UUID, operation: str, key: s
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise DomainError(ErrorCode.INVALID_INPUT, f"Idempotency keys have 1 to {MAX_KEY_LENGTH} characters.", "idempotencyKey")
     fingerprint = request_hash(request)
-    scope: TenantScope = session.info.get("scope") or TenantScope()  # the request's, before ``run`` acts anywhere
+    scope = scope_of(session)  # the request's, before ``run`` acts anywhere
     record = await repository.lock_idempotency_key(session, user_id, operation, key)
     if record is not None and record.expires_at > utcnow():
         if record.request_hash != fingerprint:
@@ -57,6 +57,22 @@ async def once(session: AsyncSession, user_id: uuid.UUID, operation: str, key: s
                                   request_hash=fingerprint, response=result, expires_at=utcnow() + TTL))
     await session.flush()
     return result
+
+
+async def recorded(session: AsyncSession, user_id: uuid.UUID, operation: str, key: str,
+                   request: dict[str, Any]) -> dict[str, Any] | None:
+    """The first result of (user, operation, key) when one is recorded, without locking: lets an operation
+    that calls a network service before ``once`` skip the call on a replay. Same refusals as ``once``."""
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"Idempotency keys have 1 to {MAX_KEY_LENGTH} characters.", "idempotencyKey")
+    record = await repository.idempotency_record(session, user_id, operation, key)
+    if record is None or record.expires_at <= utcnow():
+        return None
+    if record.request_hash != request_hash(request):
+        raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED, "This idempotency key was used with a different input.",
+                          "idempotencyKey")
+    return record.response
 
 
 async def cleanup_expired(db: Database, batch: int = 1000) -> int:

@@ -85,6 +85,7 @@ class CostReport:
     throttled: bool = False
     retry_after: int = 0
     charged: int = 0  # what the bucket was asked for: the query cost plus the request's overhead
+    maximum: int = 0  # MAX_QUERY_COST when the document costs more (refused: only the overhead was taken)
 
     def as_extension(self) -> dict[str, Any]:
         return {
@@ -187,7 +188,7 @@ class ConnectionLimiter:
 
 
 class Limits:
-    """The rate-limit state of one process, built lazily from its services."""
+    """The rate-limit state of one process, built with its services (``Services.limits``)."""
 
     def __init__(self, settings: Settings, redis: Any) -> None:
         self.settings = settings
@@ -217,16 +218,45 @@ class Limits:
 
 
 def limits_for(services: Any) -> Limits:
-    limits = getattr(services, "limits", None)
-    if limits is None:
-        limits = services.limits = Limits(services.settings, services.redis)
+    """The process's limits: built once with its services (``services.build_services``), never here."""
+    limits: Limits = services.limits
     return limits
+
+
+async def charge_request(services: Any, caller: str, document_size: int, requested: int | None = None) -> CostReport:
+    """Price and charge one request, once, whichever executor answers it (the compiled path, the
+    resolvers, or both for a document with compiled and resolved roots): the document's cost
+    (``requested``; None when the request never reached the cost check, e.g. a parse or validation
+    error) plus the request's overhead (``cost.overhead`` of the document's size). A document over
+    ``MAX_QUERY_COST`` pays only the overhead and is refused (``refusal``), as is a THROTTLED one."""
+    limits = limits_for(services)
+    extra = limits.overhead(document_size)
+    if requested is None:
+        return await limits.charge(caller, 0, extra)
+    maximum = services.settings.max_query_cost
+    if requested > maximum:
+        report = await limits.charge(caller, 0, extra)
+        report.requested = report.actual = requested
+        report.maximum = maximum
+        return report
+    return await limits.charge(caller, requested, extra)
+
+
+def refusal(report: CostReport) -> GraphQLError | None:
+    """The error that refuses a charged request before anything executes, if any."""
+    if report.maximum:
+        return _refuse(f"The query costs {report.requested}, more than the maximum of {report.maximum}; "
+                       "ask for fewer items (`first`) or fewer nested lists.", "QUERY_TOO_COMPLEX",
+                       cost=report.requested, maximumCost=report.maximum)
+    if report.throttled:
+        return _refuse(f"Rate limit exceeded; retry in {report.retry_after} s.", "THROTTLED",
+                       retryAfter=report.retry_after)
+    return None
 
 
 async def charge_overhead(context: Any, query: str | None) -> CostReport:
     """Charge a request that never reached execution (a parse or validation error) its overhead."""
-    limits = limits_for(context.services)
-    return await limits.charge(caller_key(context), 0, limits.overhead(document_bytes(query) if query else 0))
+    return await charge_request(context.services, caller_key(context), document_bytes(query) if query else 0)
 
 
 def caller_key(context: Any) -> str:
@@ -266,20 +296,19 @@ class RequestLimits(SchemaExtension):
         if analysis.operation is OperationType.MUTATION and analysis.root_fields > settings.max_mutations_per_request:
             raise _refuse(f"At most {settings.max_mutations_per_request} mutations may be sent in one request.",
                           "TOO_MANY_MUTATIONS")
-        requested = evaluate(analysis.cost, ec.variables)
-        limits = limits_for(context.services)
-        caller = caller_key(context)
-        extra = limits.overhead(document_bytes(ec.query) if ec.query else 0)
-        if requested > settings.max_query_cost:
-            context.cost = await limits.charge(caller, 0, extra)  # refused: only the overhead is taken
-            context.cost.requested = context.cost.actual = requested
-            raise _refuse(f"The query costs {requested}, more than the maximum of {settings.max_query_cost}; "
-                          "ask for fewer items (`first`) or fewer nested lists.", "QUERY_TOO_COMPLEX",
-                          cost=requested, maximumCost=settings.max_query_cost)
-        report = context.cost = await limits.charge(caller, requested, extra)
-        if report.throttled:
-            raise _refuse(f"Rate limit exceeded; retry in {report.retry_after} s.", "THROTTLED",
-                          retryAfter=report.retry_after)
+        report = getattr(context, "charged", None)
+        if report is not None:
+            # Priced and charged before execution, for the whole document (the compiled path ran some of
+            # its roots and hands the rest to the resolvers): never charged a second time.
+            context.charged = None
+        else:
+            report = await charge_request(context.services, caller_key(context),
+                                          document_bytes(ec.query) if ec.query else 0,
+                                          evaluate(analysis.cost, ec.variables))
+        context.cost = report
+        refused = refusal(report)
+        if refused is not None:
+            raise refused
 
     def get_results(self) -> dict[str, Any]:
         report = getattr(self.execution_context.context, "cost", None)

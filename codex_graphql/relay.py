@@ -1,5 +1,8 @@
 """Relay conventions: global ids, the Node interface, and connections.
 
+On the request path, the shape of every list field and ``node(id:)`` for the resolvers and the compiled
+path alike (GraphQL Relay; the outbox relay of the event path is ``events.OutboxRelay``).
+
 Connections expose ``edges { cursor node }``, ``nodes``, ``pageInfo`` and ``totalCount``; ``first`` is
 capped at 100. ``totalCount`` runs its count query only when a client selects it.
 """

@@ -13,17 +13,23 @@ from strawberry.extensions.max_aliases import create_validator as alias_validato
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.types import ExecutionContext
 
-from codex_graphql import tracing
+from codex_graphql import compiled_fields, tracing
 from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
+from codex_graphql.accounts.viewer import Viewer
+from codex_graphql.analytics.organization_fields import OrganizationAnalytics
+from codex_graphql.audit.organization_fields import OrganizationAudit
 from codex_graphql.commerce import queries as _commerce_nodes  # noqa: F401  (registers Purchase, PendingGrant nodes)
 from codex_graphql.commerce.mutations import CommerceMutations
+from codex_graphql.commerce.organization_fields import OrganizationCommerce
 from codex_graphql.commerce.subscriptions import CommerceSubscriptions
+from codex_graphql.commerce.viewer_fields import ViewerCommerce
 from codex_graphql.content.download_mutations import DownloadMutations
 from codex_graphql.content.mutations import ContentMutations
 from codex_graphql.content.queries import ContentQueries
 from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.context import Context
+from codex_graphql.contributions import contribute
 from codex_graphql.cost import CostCalculator
 from codex_graphql.doccache import DocumentCaches
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
@@ -33,6 +39,7 @@ from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
 from codex_graphql.organizations.team_mutations import TeamMutations
+from codex_graphql.organizations.types import Organization
 from codex_graphql.ratelimit import RequestLimits
 from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
 from codex_graphql.reviews.mutations import ReviewMutations
@@ -40,6 +47,11 @@ from codex_graphql.settings import Settings
 from codex_graphql.web_security import hide_suggestions
 
 log = logging.getLogger("codex_graphql.graphql")
+
+# Fields of one domain's type that another domain owns, each declared once in its owner and placed here in
+# the order schema.graphql prints them (contributions.py).
+contribute(Organization, OrganizationCommerce, OrganizationAnalytics, OrganizationAudit, before="members")
+contribute(Viewer, ViewerCommerce, before="permissions")
 
 
 @strawberry.type(description="Entry points for reading.")
@@ -121,6 +133,7 @@ def build_schema(settings: Settings) -> CodexSchema:
     schema.cost_calculator = cost_calculator
     schema.document_caches = caches
     schema.validation_rules = rules  # the fast path validates with the same limits
+    compiled_fields.register(schema)  # the compiled path's declarations read their guards from this schema
     return schema
 
 

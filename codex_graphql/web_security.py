@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from graphql import GraphQLError
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
@@ -29,6 +28,40 @@ HTML_CSP = (
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
+def _defaults(html: bool, hsts: bool) -> tuple[tuple[bytes, bytes], ...]:
+    defaults = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", (HTML_CSP if html else STRICT_CSP).encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if hsts:
+        defaults.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return tuple(defaults)
+
+
+# (html, hsts) -> the header pairs, built once.
+_DEFAULTS = {(html, hsts): _defaults(html, hsts) for html in (False, True) for hsts in (False, True)}
+_NAMES = frozenset(name for name, _ in _DEFAULTS[False, True])
+
+
+def add_security_headers(headers: list[tuple[bytes, bytes]], hsts: bool) -> list[tuple[bytes, bytes]]:
+    """Appends the security headers a response's raw ``headers`` lack (a route's own values win), in place."""
+    present: set[bytes] | None = None
+    html = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            html = value.startswith(b"text/html")
+        elif lowered in _NAMES:
+            present = present or set()
+            present.add(lowered)
+    pairs = _DEFAULTS[html, hsts]
+    headers.extend(pairs if present is None else [pair for pair in pairs if pair[0] not in present])
+    return headers
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers to every HTTP response (a route's own values win)."""
 
@@ -43,20 +76,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                html = headers.get("content-type", "").startswith("text/html")
-                defaults = {
-                    "x-content-type-options": "nosniff",
-                    "referrer-policy": "strict-origin-when-cross-origin",
-                    "x-frame-options": "DENY",
-                    "content-security-policy": HTML_CSP if html else STRICT_CSP,
-                    "cross-origin-opener-policy": "same-origin",
-                }
-                if self.hsts:
-                    defaults["strict-transport-security"] = "max-age=31536000; includeSubDomains"
-                for name, value in defaults.items():
-                    if name not in headers:
-                        headers[name] = value
+                message["headers"] = add_security_headers(list(message.get("headers", ())), self.hsts)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -8,7 +8,7 @@
 The served schema (`codex_graphql.schema.printed_schema()`) is compared with it by graphql-core's
 `find_schema_changes` (the successor of `find_breaking_changes` / `find_dangerous_changes`), and every change
 is named by its schema coordinate (`Type`, `Type.field`, `Type.field(arg:)`, `Enum.VALUE`, `@directive`).
-The rules (tests/test_schema_evolution.py runs them; docs/api.md "Versioning and deprecation policy"):
+The rules (tests/schema/test_schema_evolution.py runs them; docs/api.md "Versioning and deprecation policy"):
 
 - a breaking change is listed under `### Schema: removed or changed (breaking)` in a CHANGELOG.md section of an
   unreleased version that may break: a new major, or, while the major is 0, a new minor (semver's 0.x rule);

@@ -23,7 +23,7 @@ from codex_graphql.settings import Settings
 from tests.support import Factory, GraphQLClient
 
 # Fixture modules shared by several test files.
-pytest_plugins = ["tests.media", "tests.s3_server", "tests.commerce_support", "tests.accounts_support"]
+pytest_plugins = ["tests.support.media", "tests.support.s3_server", "tests.support.commerce", "tests.support.accounts"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

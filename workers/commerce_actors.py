@@ -7,6 +7,7 @@ import uuid
 from urllib.parse import urlencode
 
 import dramatiq
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import events
 from codex_graphql.accounts import repository as accounts
@@ -15,7 +16,8 @@ from codex_graphql.commerce.grants import GRANT_INVITATION_ACTOR
 from codex_graphql.commerce.routes import receipt_link_for
 from codex_graphql.commerce.service import PURCHASE_EMAIL_ACTOR
 from codex_graphql.db import TenantScope
-from codex_graphql.mail import templates
+from codex_graphql.mail import Mail, templates
+from workers.mail_jobs import send_then_record
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -38,32 +40,43 @@ async def _provider_receipt(rt: Runtime, charge_id: str | None, payment_intent_i
 
 @dramatiq.actor(actor_name=PURCHASE_EMAIL_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000, time_limit=60_000)
 async def send_purchase_email(job_id: str, kind: str, purchase_id: str, purchase_organization_id: str) -> None:
+    """Purchase confirmation or refund notice. The provider's receipt URL is fetched with no transaction
+    open (a short read first), and kept with the job's claim once the mail is sent."""
     rt = runtime()
     organization_id = uuid.UUID(purchase_organization_id)
-    async with rt.db.transaction(TenantScope(organization_id=organization_id)) as session:
-        if not await events.claim_once(session, PURCHASE_EMAIL_ACTOR, job_id):
+    scope = TenantScope(organization_id=organization_id)
+    async with rt.db.transaction(scope) as session:
+        if await events.claimed(session, PURCHASE_EMAIL_ACTOR, job_id):
             return
         details = await repository.receipt_details(session, organization_id, uuid.UUID(purchase_id))
-        if details is None:
-            return
-        purchase, title, organization_name = details
+    if details is None:
+        return
+    receipt_url = details[0].receipt_url
+    if receipt_url is None and details[0].payment_intent_id:
+        receipt_url = await _provider_receipt(rt, details[0].charge_id, details[0].payment_intent_id)
+
+    async def build(session: AsyncSession) -> Mail | None:
+        found = await repository.receipt_details(session, organization_id, uuid.UUID(purchase_id))
+        if found is None:
+            return None
+        purchase, title, organization_name = found
         user = await accounts.user_by_id(session, purchase.user_id)
         if user is None:
-            return
-        if purchase.receipt_url is None and purchase.payment_intent_id:
-            purchase.receipt_url = await _provider_receipt(rt, purchase.charge_id, purchase.payment_intent_id)
+            return None
+        if purchase.receipt_url is None and receipt_url is not None:
+            purchase.receipt_url = receipt_url
         link = purchase.receipt_url or receipt_link_for(rt.settings, purchase.id, organization_id)
         amount = f"{purchase.amount_cents / 100:.2f} {purchase.currency}"
         if kind == "refund":
-            mail = templates.refund_notice(user.email, user.name, title, organization_name, amount, link)
-        elif kind == "partial_refund":
+            return templates.refund_notice(user.email, user.name, title, organization_name, amount, link)
+        if kind == "partial_refund":
             refunded = f"{purchase.refunded_amount_cents / 100:.2f} {purchase.currency}"
             net = f"{(purchase.amount_cents - purchase.refunded_amount_cents) / 100:.2f} {purchase.currency}"
-            mail = templates.partial_refund_notice(user.email, user.name, title, organization_name, refunded, amount,
+            return templates.partial_refund_notice(user.email, user.name, title, organization_name, refunded, amount,
                                                    net, link)
-        else:
-            mail = templates.purchase_confirmation(user.email, user.name, title, organization_name, amount, link)
-        await rt.mailer.send(mail)
+        return templates.purchase_confirmation(user.email, user.name, title, organization_name, amount, link)
+
+    await send_then_record(rt, scope, PURCHASE_EMAIL_ACTOR, job_id, build)
 
 
 @dramatiq.actor(actor_name=GRANT_INVITATION_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000, time_limit=60_000)
@@ -71,14 +84,15 @@ async def send_grant_invitation(job_id: str, pending_grant_id: str, pending_gran
     """Tell an address without a verified account that access waits for it (nothing once claimed or revoked)."""
     rt = runtime()
     organization_id = uuid.UUID(pending_grant_organization_id)
-    async with rt.db.transaction(TenantScope(organization_id=organization_id)) as session:
-        if not await events.claim_once(session, GRANT_INVITATION_ACTOR, job_id):
-            return
+
+    async def build(session: AsyncSession) -> Mail | None:
         details = await repository.pending_grant_details(session, organization_id, uuid.UUID(pending_grant_id))
         if details is None:
-            return
+            return None
         grant, title, organization_name = details
         if grant.claimed_at is not None or grant.revoked_at is not None:
-            return
+            return None
         link = f"{rt.settings.link_base}/account/register?{urlencode({'email': grant.email})}"
-        await rt.mailer.send(templates.grant_invitation(grant.email, title, organization_name, link))
+        return templates.grant_invitation(grant.email, title, organization_name, link)
+
+    await send_then_record(rt, TenantScope(organization_id=organization_id), GRANT_INVITATION_ACTOR, job_id, build)

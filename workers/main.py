@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
 from codex_graphql import idempotency, tracing
+from codex_graphql.commerce import reconcile
 from codex_graphql.events import OutboxRelay
-from codex_graphql.kv import build_kv
 from codex_graphql.observability import configure_logging
 from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
 from codex_graphql.storage import hygiene
-from workers.broker import job_sender, setup_broker
+from workers.broker import setup_broker
 from workers.runtime import configure, runtime
 from workers.runtime import shutdown as shutdown_runtime
 
@@ -35,30 +34,30 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
     """Workers also relay the outbox, so rows left by a crashed API instance still get sent.
 
     The relay runs on the AsyncIO middleware's event loop. It is held here (a task nobody
-    references may be garbage-collected mid-run) and stopped, with the runtime's database pool and
-    the Redis client, once the worker threads are done: ``after_worker_shutdown`` hooks run in
+    references may be garbage-collected mid-run) and stopped, with the runtime (its database pool and
+    Redis client: the worker's ``Services``), once the worker threads are done: ``after_worker_shutdown`` hooks run in
     reverse order, so this one runs before the AsyncIO middleware stops the loop.
     """
 
     def __init__(self) -> None:
         self.relay: OutboxRelay | None = None
         self.cleanup: list[Periodic] = []
-        self.redis: Any = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         if loop_thread is None:
             return
-        _, pubsub, self.redis = build_kv(settings.redis_url, settings.redis_namespace)
 
         async def start() -> tuple[OutboxRelay, list[Periodic]]:
-            relay = OutboxRelay(runtime().db, job_sender(broker), pubsub, poll_seconds=max(settings.relay_poll_seconds, 1.0))
+            relay = runtime().relay  # the worker's Services (workers/runtime.py), built on this loop
             relay.start()
             cleanup = [
                 Periodic("storage-hygiene", settings.upload_cleanup_seconds,
                          lambda: hygiene.run(runtime().db, runtime().storage, retention=settings.content_purge_retention)),
                 Periodic("expired-idempotency-keys", idempotency.CLEANUP_SECONDS,
                          lambda: idempotency.cleanup_expired(runtime().db)),
+                Periodic("refund-reconciliation", reconcile.INTERVAL_SECONDS,
+                         lambda: reconcile.reconcile_refunds(runtime().db, runtime().payments)),
             ]
             for task in cleanup:
                 task.start()
@@ -71,16 +70,14 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
         loop_thread = get_event_loop_thread()
         if loop_thread is None:
             return
-        relay, cleanup, redis = self.relay, self.cleanup, self.redis
-        self.relay, self.cleanup, self.redis = None, [], None
+        relay, cleanup = self.relay, self.cleanup
+        self.relay, self.cleanup = None, []
 
         async def stop() -> None:
             for task in cleanup:
                 await task.stop()
             if relay is not None:
                 await relay.stop()
-            if redis is not None:
-                await redis.aclose()
             await shutdown_runtime()
 
         try:

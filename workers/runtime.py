@@ -1,29 +1,29 @@
-"""What actors share inside one worker process: settings, database, mailer. Built lazily on the
-worker's event loop (asyncpg connections belong to the loop that opened them)."""
+"""What actors share inside one worker process: the same ``Services`` the API process builds
+(codex_graphql/services.py: settings, database, Redis, storage, mailer, payments, outbox relay, limits).
+
+Built lazily on the worker's event loop (asyncpg connections belong to the loop that opened them), with a
+smaller pool, and with jobs sent to the broker set up before any actor was imported (``setup_broker``
+calls ``dramatiq.set_broker``; this module imports no actor, so importing it changes nothing in that order).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
-from codex_graphql.db import Database
-from codex_graphql.mail import Mailer, build_mailer
-from codex_graphql.payments import PaymentProvider
-from codex_graphql.payments.factory import build_payments
+import dramatiq
+
+from codex_graphql.services import Services, build_services
 from codex_graphql.settings import Settings
-from codex_graphql.storage import Storage
-from codex_graphql.storage.factory import build_storage
+from workers.broker import job_sender
+
+# The workers' name for the process's parts: the very same type as the API's.
+Runtime = Services
+
+WORKER_POOL_SIZE = 5
+WORKER_RELAY_POLL_SECONDS = 1.0  # the worker's relay is the safety net: it polls no faster than this
 
 _settings: Settings | None = None
-_runtime: Runtime | None = None
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    db: Database
-    mailer: Mailer
-    storage: Storage
-    payments: PaymentProvider
+_runtime: Services | None = None
 
 
 def configure(settings: Settings) -> None:
@@ -32,25 +32,30 @@ def configure(settings: Settings) -> None:
     _settings, _runtime = settings, None
 
 
-def runtime() -> Runtime:
-    global _runtime, _settings
+async def _send_job(actor_name: str, job_id: str, payload: dict[str, Any]) -> None:
+    """The relay's sender: to the broker current when a row is sent (the one ``setup_broker`` set)."""
+    await job_sender(dramatiq.get_broker())(actor_name, job_id, payload)
+
+
+def runtime() -> Services:
+    global _runtime
     if _runtime is None:
         settings = _settings or Settings()
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set for the worker.")
-        _runtime = Runtime(
-            settings=settings,
-            db=Database(settings.database_url, pool_size=5, max_overflow=5),
-            mailer=build_mailer(settings.smtp_url, settings.mail_from),
-            storage=build_storage(settings),
-            payments=build_payments(settings),
+        _runtime = build_services(
+            settings, _send_job,
+            pool_size=WORKER_POOL_SIZE, max_overflow=WORKER_POOL_SIZE,
+            relay_poll_seconds=max(settings.relay_poll_seconds, WORKER_RELAY_POLL_SECONDS),
+            warn_without_redis=False,  # the embedded mode's API process has said so already
         )
     return _runtime
 
 
 async def shutdown() -> None:
-    """Close the runtime's database pool (on the loop that opened it) and forget the runtime."""
+    """Close the runtime (its relay, Redis client, storage client and database pool, on the loop that
+    opened them) and forget it."""
     global _runtime
     current, _runtime = _runtime, None
     if current is not None:
-        await current.db.dispose()
+        await current.close()

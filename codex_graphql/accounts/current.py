@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.accounts import repository
 from codex_graphql.authz import Membership, Viewer
-from codex_graphql.db import TenantScope, rescope
+from codex_graphql.db import TenantScope, rescope, scope_of
 from codex_graphql.organizations import repository as orgs
 
 
@@ -25,7 +25,7 @@ async def viewer_now(session: AsyncSession, previous: Viewer, *, user_id: uuid.U
     assert user_id is not None
     user = await repository.user_by_id(session, user_id)
     assert user is not None
-    scope: TenantScope = session.info.get("scope") or TenantScope()
+    scope = scope_of(session)
     if scope.user_id != user_id:  # own memberships are readable in the user's scope
         await rescope(session, TenantScope(user_id=user_id, organization_id=scope.organization_id))
     memberships = tuple(Membership(m.organization_id, m.role) for m, _ in await orgs.memberships_of_user(session, user_id))

@@ -1,23 +1,19 @@
 from __future__ import annotations
 
 import uuid
-
-from aiodataloader import DataLoader
+from typing import TYPE_CHECKING
 
 from codex_graphql.accounts import repository
 from codex_graphql.accounts.models import User
-from codex_graphql.context import Context
+from codex_graphql.batching import RowLoader
+
+if TYPE_CHECKING:
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
 
 
-class UserLoader(DataLoader[uuid.UUID, User | None]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
-
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[User | None]:
-        users = {u.id: u for u in await repository.users_by_ids(self.ctx.db, list(keys))}
-        return [users.get(k) for k in keys]
+class UserLoader(RowLoader[uuid.UUID, User | None]):
+    query = staticmethod(repository.users_by_ids)
 
 
 def users(ctx: Context) -> UserLoader:
-    return ctx.loader("users", lambda: UserLoader(ctx))
+    return ctx.loaders.users

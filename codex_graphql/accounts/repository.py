@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.accounts.models import EmailToken, User, UserSession
@@ -40,34 +40,22 @@ async def has_sessions(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return await session.scalar(select(UserSession.id).where(UserSession.user_id == user_id).limit(1)) is not None
 
 
+def _live(token_hash: str) -> tuple[ColumnElement[bool], ...]:
+    """The session with this token, neither revoked nor expired."""
+    return UserSession.token_hash == token_hash, UserSession.revoked_at.is_(None), UserSession.expires_at > utcnow()
+
+
 async def live_session(session: AsyncSession, token_hash: str) -> tuple[UserSession, User] | None:
-    row = (
-        await session.execute(
-            select(UserSession, User)
-            .join(User, User.id == UserSession.user_id)
-            .where(
-                UserSession.token_hash == token_hash,
-                UserSession.revoked_at.is_(None),
-                UserSession.expires_at > utcnow(),
-            )
-        )
-    ).first()
+    statement = select(UserSession, User).join(User, User.id == UserSession.user_id).where(*_live(token_hash))
+    row = (await session.execute(statement)).first()
     return (row[0], row[1]) if row else None
 
 
 async def live_session_status(session: AsyncSession, token_hash: str) -> tuple[PlatformRole, bool] | None:
     """One indexed lookup: is this session live, and what are its user's role and verification?"""
-    row = (
-        await session.execute(
-            select(User.platform_role, User.email_verified_at.is_not(None))
-            .join(UserSession, UserSession.user_id == User.id)
-            .where(
-                UserSession.token_hash == token_hash,
-                UserSession.revoked_at.is_(None),
-                UserSession.expires_at > utcnow(),
-            )
-        )
-    ).first()
+    statement = (select(User.platform_role, User.email_verified_at.is_not(None))
+                 .join(UserSession, UserSession.user_id == User.id).where(*_live(token_hash)))
+    row = (await session.execute(statement)).first()
     return (row[0], bool(row[1])) if row else None
 
 

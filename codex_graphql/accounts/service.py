@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import audit, events
@@ -31,6 +30,7 @@ from codex_graphql.authz import PlatformRole
 from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.kv import KeyValue
+from codex_graphql.savepoints import add_unique
 from codex_graphql.settings import Settings
 
 VERIFY_EMAIL = "verify_email"
@@ -98,12 +98,8 @@ async def create_user(
     if await repository.user_by_email(session, email):
         raise DomainError(ErrorCode.ALREADY_EXISTS, "An account with this email already exists.", "email")
     user = User(email=email, name=name, password_hash=await hash_password(password), platform_role=role)
-    try:
-        async with session.begin_nested():
-            session.add(user)
-            await session.flush()
-    except IntegrityError as exc:  # a concurrent registration won the race
-        raise DomainError(ErrorCode.ALREADY_EXISTS, "An account with this email already exists.", "email") from exc
+    await add_unique(session, user,  # refused when a concurrent registration won the race
+                     DomainError(ErrorCode.ALREADY_EXISTS, "An account with this email already exists.", "email"))
     return user
 
 
@@ -278,8 +274,10 @@ async def _email_verified(session: AsyncSession, user: User) -> None:
     await grants.claim_for(session, user)
 
 
-async def issue_email_token(session: AsyncSession, user: User, purpose: str, ttl_seconds: int) -> str:
-    token = new_token()
+async def issue_email_token(session: AsyncSession, user: User, purpose: str, ttl_seconds: int,
+                            token: str | None = None) -> str:
+    """Store a token's hash; ``token`` given: that raw token (a mail job mints it before sending, stores it after)."""
+    token = token or new_token()
     session.add(
         EmailToken(user_id=user.id, purpose=purpose, token_hash=token_hash(token),
                    expires_at=utcnow() + timedelta(seconds=ttl_seconds))

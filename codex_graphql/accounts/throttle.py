@@ -31,13 +31,16 @@ BASE_DELAY_SECONDS = 1.0
 ADDRESS_FACTOR = 4  # failed (or in-flight) attempts per client address and window: ADDRESS_FACTOR * free
 PENDING_STALE_SECONDS = 60  # a reservation this old was lost (a crashed process): it no longer counts
 
-RESERVE_SCRIPT = """
-local free = tonumber(ARGV[1])
+# Redis's clock (seconds), so every API instance agrees on "now".
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+RESERVE_SCRIPT = _NOW + """local free = tonumber(ARGV[1])
 local address_limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local stale = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'fails', 'pending', 'pending_at', 'until')
 local fails = tonumber(state[1]) or 0
 local pending = tonumber(state[2]) or 0
@@ -57,13 +60,10 @@ if redis.call('TTL', KEYS[1]) < window then redis.call('EXPIRE', KEYS[1], window
 return {1, '0', ''}
 """
 
-FAIL_SCRIPT = """
-local free = tonumber(ARGV[1])
+FAIL_SCRIPT = _NOW + """local free = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cap = tonumber(ARGV[3])
 local base = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local pending = math.max(0, (tonumber(redis.call('HGET', KEYS[1], 'pending')) or 0) - 1)
 local fails = redis.call('HINCRBY', KEYS[1], 'fails', 1)
 redis.call('HSET', KEYS[1], 'pending', pending)

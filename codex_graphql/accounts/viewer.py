@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from codex_graphql.accounts.models import User as UserModel
 from codex_graphql.authz import Permission, PlatformRole
-from codex_graphql.content.types import AfterArg, FirstArg
 from codex_graphql.organizations import loaders as org_loaders
 from codex_graphql.organizations import repository as orgs
 from codex_graphql.organizations.types import Organization, OrganizationMember
-from codex_graphql.relay import Connection, to_global_id
-
-if TYPE_CHECKING:
-    from codex_graphql.commerce.types import Purchase
+from codex_graphql.row_types import from_row
 
 
+# ``purchases`` is commerce's: declared in commerce/viewer_fields.py and placed before ``permissions`` by
+# schema assembly (codex_graphql/contributions.py), so this module imports nothing from commerce.
 @strawberry.type(description="The signed-in user, with private account details and organization context.")
 class Viewer:
     id: strawberry.ID = strawberry.field(description="Global id of the user (type `User`).")
@@ -32,15 +29,7 @@ class Viewer:
 
     @classmethod
     def from_model(cls, user: UserModel) -> Viewer:
-        return cls(
-            id=to_global_id("User", user.id),
-            email=user.email,
-            name=user.name,
-            email_verified=user.email_verified_at is not None,
-            platform_role=user.platform_role,
-            created_at=user.created_at,
-            user_id=user.id,
-        )
+        return from_row(cls, user, "User", email_verified=user.email_verified_at is not None, user_id=user.id)
 
     @strawberry.field(description="The viewer's memberships in every organization.")
     async def memberships(self, info: strawberry.Info) -> list[OrganizationMember]:
@@ -62,16 +51,6 @@ class Viewer:
             return None
         organization = await org_loaders.organizations(info.context).load(org_id)
         return Organization.from_model(organization) if organization else None
-
-    @strawberry.field(description="The viewer's purchases in every organization, newest first.")
-    async def purchases(
-        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None
-    ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]]:
-        from codex_graphql.commerce import (
-            queries as commerce_queries,  # commerce types refer back to accounts
-        )
-
-        return await commerce_queries.viewer_purchases(info, self.user_id, first, after)
 
     @strawberry.field(description="Permissions the viewer holds in the active organization.")
     def permissions(self, info: strawberry.Info) -> list[Permission]:

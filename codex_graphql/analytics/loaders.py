@@ -3,57 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-
-from aiodataloader import DataLoader
+from typing import TYPE_CHECKING
 
 from codex_graphql.analytics import repository
+from codex_graphql.batching import GroupedLoader, KeyedLoader
 from codex_graphql.commerce.models import Purchase
-from codex_graphql.context import Context
 from codex_graphql.pagination import decode_cursor
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
 
 PurchaseKey = tuple[uuid.UUID, int, str | None]
 
 
-class CustomerPurchasesLoader(DataLoader[PurchaseKey, list[Purchase]]):
+class CustomerPurchasesLoader(GroupedLoader[PurchaseKey, list[Purchase]]):
     """Keys are (user, first, after); one statement per distinct (first, after), usually one."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+    per = "organization"
+    missing: list[Purchase] = []
 
-    async def batch_load_fn(self, keys: list[PurchaseKey]) -> list[list[Purchase]]:
-        organization_id = self.ctx.viewer.active_organization_id
-        if organization_id is None:
-            return [[] for _ in keys]
-        groups: dict[tuple[int, str | None], list[uuid.UUID]] = defaultdict(list)
-        for user_id, first, after in keys:
-            groups[(first, after)].append(user_id)
-        found: dict[PurchaseKey, list[Purchase]] = {}
-        for (first, after), user_ids in groups.items():
-            rows = await repository.customer_purchases(
-                self.ctx.db, organization_id, user_ids, first, decode_cursor(after) if after else None)
-            for user_id in user_ids:
-                found[(user_id, first, after)] = rows.get(user_id, [])
-        return [found[k] for k in keys]
+    async def query(self, db: AsyncSession, organization_id: uuid.UUID, user_ids: list[uuid.UUID], first: int,
+                    after: str | None) -> dict[uuid.UUID, list[Purchase]]:
+        return await repository.customer_purchases(
+            db, organization_id, user_ids, first, decode_cursor(after) if after else None)
 
 
-class OwnedContentLoader(DataLoader[uuid.UUID, list[uuid.UUID]]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+class OwnedContentLoader(KeyedLoader[uuid.UUID, list[uuid.UUID]]):
+    """The ids of the content each customer owns in the active organization."""
 
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[list[uuid.UUID]]:
-        organization_id = self.ctx.viewer.active_organization_id
-        if organization_id is None:
-            return [[] for _ in keys]
-        found = await repository.owned_content_ids(self.ctx.db, organization_id, list(keys))
-        return [found.get(k, []) for k in keys]
+    per = "organization"
+    missing: list[uuid.UUID] = []
+    query = staticmethod(repository.owned_content_ids)
 
 
 def customer_purchases(ctx: Context) -> CustomerPurchasesLoader:
-    return ctx.loader("analytics.customer_purchases", lambda: CustomerPurchasesLoader(ctx))
+    return ctx.loaders.analytics_customer_purchases
 
 
 def owned_content(ctx: Context) -> OwnedContentLoader:
-    return ctx.loader("analytics.owned_content", lambda: OwnedContentLoader(ctx))
+    return ctx.loaders.analytics_owned_content

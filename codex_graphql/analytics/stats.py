@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
-from aiodataloader import DataLoader
 
 from codex_graphql.analytics import repository
-from codex_graphql.context import Context
+from codex_graphql.batching import ContextLoader, KeyedLoader
 from codex_graphql.db import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
 
 
 @strawberry.type(description="Sales and audience of one content item. Money is minor units net of tax.")
@@ -28,27 +33,24 @@ class ContentStats:
     unique_viewers: int = strawberry.field(description="Distinct signed-in viewers who were issued a playback URL.")
 
 
-class StatsLoader(DataLoader[uuid.UUID, ContentStats]):
+class StatsLoader(KeyedLoader[uuid.UUID, ContentStats]):
     """Two statements per batch (sales summary, views) whatever the number of items."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+    per = "organization"
+    missing = ContentStats(purchases=0, revenue_cents=0, refunds=0, views=0, unique_viewers=0)
 
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[ContentStats]:
-        organization_id = self.ctx.viewer.active_organization_id
-        if organization_id is None:
-            return [ContentStats(purchases=0, revenue_cents=0, refunds=0, views=0, unique_viewers=0) for _ in keys]
-        sales = await repository.sales(self.ctx.db, organization_id, list(keys))
-        views = await repository.view_counts(self.ctx.db, organization_id, list(keys))
-        out = []
+    async def query(self, db: AsyncSession, organization_id: uuid.UUID,
+                    keys: list[uuid.UUID]) -> dict[uuid.UUID, ContentStats]:
+        sales = await repository.sales(db, organization_id, keys)
+        views = await repository.view_counts(db, organization_id, keys)
+        out = {}
         for key in keys:
             sold = sales.get(key)
             seen = views.get(key, (0, 0))
-            out.append(ContentStats(
+            out[key] = ContentStats(
                 purchases=sold.purchases if sold else 0, revenue_cents=sold.revenue_cents if sold else 0,
                 refunds=sold.refunds if sold else 0, views=seen[0], unique_viewers=seen[1],
-            ))
+            )
         return out
 
 
@@ -56,13 +58,9 @@ def hour_bucket(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-class ViewRecorder(DataLoader[tuple[uuid.UUID, uuid.UUID], bool]):
+class ViewRecorder(ContextLoader[tuple[uuid.UUID, uuid.UUID], bool]):
     """Records (content, organization) views of the viewer: one INSERT ... ON CONFLICT DO NOTHING per
     batch, so a list of items asking for playback costs one statement."""
-
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
 
     async def batch_load_fn(self, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> list[bool]:
         user_id = self.ctx.viewer.user_id
@@ -79,11 +77,11 @@ class ViewRecorder(DataLoader[tuple[uuid.UUID, uuid.UUID], bool]):
 
 
 def stats(ctx: Context) -> StatsLoader:
-    return ctx.loader("analytics.stats", lambda: StatsLoader(ctx))
+    return ctx.loaders.analytics_stats
 
 
 async def record_view(ctx: Context, content_id: uuid.UUID, organization_id: uuid.UUID) -> None:
     """Count a playback URL issued to the signed-in viewer (anonymous viewers are not counted)."""
     if ctx.viewer.user_id is None:
         return
-    await ctx.loader("analytics.views", lambda: ViewRecorder(ctx)).load((content_id, organization_id))
+    await ctx.loaders.analytics_views.load((content_id, organization_id))

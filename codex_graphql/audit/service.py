@@ -2,7 +2,7 @@
 
 Services call ``record(session, ...)`` next to the change they audit, so the entry commits (or
 vanishes) with it. Who acted and from where comes from an ``AuditContext`` the request (or job)
-puts into ``session.info`` when it opens its session, so services never see HTTP objects.
+attaches to its session (``attach``: the typed ``db.SessionState``), so services never see HTTP objects.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.audit.models import AuditAction, AuditLogEntry
-from codex_graphql.db import TenantScope, rescope
-
-INFO_KEY = "audit"
+from codex_graphql.db import TenantScope, rescope, scope_of, state_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +28,11 @@ class AuditContext:
 
 
 def attach(session: AsyncSession, context: AuditContext) -> None:
-    session.info[INFO_KEY] = context
+    state_of(session).audit = context
 
 
 def context_of(session: AsyncSession) -> AuditContext:
-    return session.info.get(INFO_KEY) or AuditContext()
+    return state_of(session).audit or AuditContext()
 
 
 async def record(session: AsyncSession, action: AuditAction, *, organization_id: uuid.UUID | None,
@@ -56,7 +54,7 @@ async def record(session: AsyncSession, action: AuditAction, *, organization_id:
         ip=(context.ip or None) and context.ip[:64], user_agent=(context.user_agent or None) and context.user_agent[:400],
     )
     session.add(entry)
-    previous: TenantScope = session.info.get("scope") or TenantScope()
+    previous = scope_of(session)
     if organization_id is None and actor is not None and previous.user_id != actor:
         await rescope(session, TenantScope(user_id=actor, organization_id=previous.organization_id))
         try:

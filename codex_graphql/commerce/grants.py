@@ -39,7 +39,7 @@ from codex_graphql.commerce.models import (
 )
 from codex_graphql.content import repository as contents
 from codex_graphql.content.models import EntitlementSource
-from codex_graphql.db import TenantScope, acting_in, rescope, utcnow
+from codex_graphql.db import TenantScope, acting_in, rescope, scope_of, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 
 GRANT_INVITATION_ACTOR = "send_grant_invitation"
@@ -109,7 +109,7 @@ async def claim_for(session: AsyncSession, user: User) -> int:
     """Give ``user`` (whose email was just verified) every open grant made to the address; returns how
     many were claimed. Reads the grants as their addressee, writes each in its organization's scope."""
     assert user.email_verified_at is not None
-    previous: TenantScope = session.info.get("scope") or TenantScope()
+    previous = scope_of(session)
     await rescope(session, TenantScope(user_id=user.id))
     try:
         await repository.lock_grant_email(session, user.email)

@@ -126,14 +126,24 @@ class CommerceMutations:
         async def action() -> dict:
             request = {"contentId": input.content_id, "successUrl": input.success_url, "cancelUrl": input.cancel_url}
 
-            async def run() -> dict:
-                checkout = await service.start_checkout(
-                    ctx.db, ctx.services.payments, ctx.settings, ctx.viewer, decode_id(input.content_id, "Content"),
+            user_id = ctx.require_user_id()
+            result = await idempotency.recorded(ctx.db, user_id, "startCheckout", input.idempotency_key, request)
+            if result is None:
+                # Checked and priced in the request's transaction, committed; the provider called with none
+                # open (the checkout's id and the provider's idempotency key follow from the caller's key, so
+                # a retry after a crash gets the same provider session); recorded in a second transaction.
+                planned = await service.plan_checkout(
+                    ctx.db, ctx.settings, ctx.viewer, decode_id(input.content_id, "Content"),
                     input.success_url, input.cancel_url, input.idempotency_key,
                 )
-                return {"checkoutId": str(checkout.id)}
+                async with ctx.outside_transaction():
+                    created = await service.create_at_provider(ctx.services.payments, planned)
 
-            result = await idempotency.once(ctx.db, ctx.require_user_id(), "startCheckout", input.idempotency_key, request, run)
+                async def run() -> dict:
+                    checkout = await service.record_checkout(ctx.db, ctx.services.payments, planned, created)
+                    return {"checkoutId": str(checkout.id)}
+
+                result = await idempotency.once(ctx.db, user_id, "startCheckout", input.idempotency_key, request, run)
             checkout = await repository.checkout_by_id(ctx.db, uuid.UUID(result["checkoutId"]))
             assert checkout is not None
             return {"checkout": _checkout(checkout), "checkout_url": checkout.checkout_url}
@@ -177,10 +187,14 @@ class CommerceMutations:
         ctx: Context = info.context
 
         async def action() -> dict:
-            purchase_id, wrote_outbox = await refunds.refund_purchase(
-                ctx.services.db, ctx.services.payments, ctx.viewer, audit.context_of(ctx.db),
-                decode_id(input.purchase_id, "Purchase"), input.amount_cents, input.reason, input.idempotency_key,
-            )
+            context = audit.context_of(ctx.db)
+            # Reserve (committed), call the provider, record: each step's own short transaction, none open
+            # across the call (a reservation left by a crash is finished by commerce/reconcile.py).
+            async with ctx.outside_transaction():
+                purchase_id, wrote_outbox = await refunds.refund_purchase(
+                    ctx.services.db, ctx.services.payments, ctx.viewer, context,
+                    decode_id(input.purchase_id, "Purchase"), input.amount_cents, input.reason, input.idempotency_key,
+                )
             if wrote_outbox:
                 ctx.services.relay.notify()
             return {"purchase": await _purchase(ctx, str(purchase_id))}

@@ -41,10 +41,9 @@ async def creator_earnings(info: strawberry.Info, organization_id: uuid.UUID) ->
 @register_node("Purchase")
 async def _purchase_node(ctx: Context, id_: uuid.UUID) -> Purchase | None:
     purchase = await repository.purchase_by_id(ctx.db, id_)
-    if purchase is None:
+    if purchase is None or not ctx.viewer.owns_or_can(purchase.user_id, Permission.PURCHASES_READ, purchase.organization_id):
         return None
-    visible = purchase.user_id == ctx.viewer.user_id or ctx.viewer.can(Permission.PURCHASES_READ, purchase.organization_id)
-    return Purchase.from_model(purchase) if visible else None
+    return Purchase.from_model(purchase)
 
 
 @register_node("PendingGrant")

@@ -38,7 +38,7 @@ from codex_graphql.commerce.models import (
     RefundSource,
     RefundStatus,
 )
-from codex_graphql.db import Database, utcnow
+from codex_graphql.db import Database, outbox_dirty, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.payments import PaymentProvider, RefundDeclined, RefundResult
 
@@ -214,7 +214,7 @@ async def refund_purchase(db: Database, provider: PaymentProvider, viewer: Viewe
     async with db.transaction(viewer.scope) as session:
         audit.attach(session, context)
         status = await record(session, reservation, result, declined)
-        wrote = bool(session.info.get("outbox_dirty"))
+        wrote = outbox_dirty(session)
     if status is RefundStatus.FAILED:
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR,
                           f"The payment provider refused the refund: {declined or 'failed'}.", "purchaseId")

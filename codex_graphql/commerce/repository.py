@@ -18,6 +18,7 @@ from codex_graphql.commerce.models import (
     Purchase,
     PurchaseRefund,
     PurchaseStatus,
+    RefundSource,
     RefundStatus,
     StripeEvent,
 )
@@ -241,6 +242,25 @@ async def pending_refund_total(session: AsyncSession, organization_id: uuid.UUID
     return int(await session.scalar(statement) or 0)
 
 
+async def organization_ids_after(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """Every organization's id, in pages (the refund reconciliation visits each tenant in its own scope)."""
+    statement = select(Organization.id).order_by(Organization.id).limit(limit)
+    if after is not None:
+        statement = statement.where(Organization.id > after)
+    return list((await session.scalars(statement)).all())
+
+
+async def stale_api_refunds(session: AsyncSession, organization_id: uuid.UUID, before: datetime,
+                            limit: int) -> list[tuple[PurchaseRefund, Purchase]]:
+    """API refunds reserved before ``before`` that the provider's answer never reached (no provider id)."""
+    statement = in_organization(select(PurchaseRefund, Purchase), PurchaseRefund, organization_id).join(
+        Purchase, Purchase.id == PurchaseRefund.purchase_id
+    ).where(PurchaseRefund.status == RefundStatus.PENDING, PurchaseRefund.source == RefundSource.API,
+            PurchaseRefund.provider_refund_id.is_(None), PurchaseRefund.created_at < before)
+    rows = await session.execute(statement.order_by(PurchaseRefund.created_at).limit(limit))
+    return [(refund, purchase) for refund, purchase in rows.all()]
+
+
 # -- webhook inbox ---------------------------------------------------------------------------------
 async def store_event(session: AsyncSession, event_id: str, event_type: str, payload: dict[str, Any]) -> bool:
     """True when this delivery is the first of the event."""
@@ -280,6 +300,10 @@ async def lock_idempotency_key(session: AsyncSession, user_id: uuid.UUID, operat
     await session.execute(
         text("select pg_advisory_xact_lock(hashtextextended(:k, 0))").bindparams(k=f"{user_id}:{operation}:{key}")
     )
+    return await session.get(IdempotencyRecord, (user_id, operation, key))
+
+
+async def idempotency_record(session: AsyncSession, user_id: uuid.UUID, operation: str, key: str) -> IdempotencyRecord | None:
     return await session.get(IdempotencyRecord, (user_id, operation, key))
 
 

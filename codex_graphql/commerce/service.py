@@ -23,7 +23,7 @@ from codex_graphql.content.models import Content, ContentStatus, EntitlementSour
 from codex_graphql.db import acting_in, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.organizations import repository as organizations
-from codex_graphql.payments import CheckoutRequest, PaymentProvider
+from codex_graphql.payments import CheckoutCreated, CheckoutRequest, PaymentProvider
 from codex_graphql.settings import Settings
 
 PURCHASE_EMAIL_ACTOR = "send_purchase_email"
@@ -57,9 +57,25 @@ async def _purchasable(session: AsyncSession, viewer: Viewer, content_id: uuid.U
     return content
 
 
-async def start_checkout(session: AsyncSession, provider: PaymentProvider, settings: Settings, viewer: Viewer,
-                         content_id: uuid.UUID | None, success_url: str, cancel_url: str,
-                         idempotency_key: str) -> CheckoutSession:
+class PlannedCheckout(NamedTuple):
+    """A checkout checked and priced in the request's transaction, to be created at the provider with no
+    transaction open (``create_at_provider``) and recorded in a second one (``record_checkout``)."""
+
+    request: CheckoutRequest
+    checkout_id: uuid.UUID
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    content_id: uuid.UUID
+
+
+def checkout_id_for(user_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
+    """The checkout's id follows from the caller's key: a retry after a crash between the provider call and
+    the record sends the provider the same parameters with the same key, and gets the same session back."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"codex:checkout:{user_id}:{idempotency_key.strip()}")
+
+
+async def plan_checkout(session: AsyncSession, settings: Settings, viewer: Viewer, content_id: uuid.UUID | None,
+                        success_url: str, cancel_url: str, idempotency_key: str) -> PlannedCheckout:
     assert viewer.user_id is not None
     success_url = _check_redirect(success_url, settings, "successUrl")
     cancel_url = _check_redirect(cancel_url, settings, "cancelUrl")
@@ -68,27 +84,53 @@ async def start_checkout(session: AsyncSession, provider: PaymentProvider, setti
         raise DomainError(ErrorCode.INVALID_STATE, "This content is free: use claimFreeContent.", "contentId")
     user = await accounts.user_by_id(session, viewer.user_id)
     assert user is not None
-    checkout_id = uuid.uuid4()
+    checkout_id = checkout_id_for(user.id, idempotency_key)
     metadata = {"organization_id": str(content.organization_id), "content_id": str(content.id),
                 "user_id": str(user.id), "checkout_id": str(checkout_id)}
+    request = CheckoutRequest(
+        reference_id=str(checkout_id), title=content.title, amount_cents=content.price_cents,
+        currency=content.currency, customer_email=user.email, success_url=success_url, cancel_url=cancel_url,
+        metadata=metadata, idempotency_key=f"checkout:{user.id}:{idempotency_key.strip()}",
+        automatic_tax=settings.stripe_tax_enabled,
+    )
+    return PlannedCheckout(request, checkout_id, content.organization_id, user.id, content.id)
+
+
+async def create_at_provider(provider: PaymentProvider, planned: PlannedCheckout) -> CheckoutCreated:
+    """The network call, made with no transaction open. A session created here whose record never commits
+    (a crash) is harmless: its URL reached nobody, a retry with the same key gets it back and records it,
+    and the provider expires it unpaid."""
     try:
-        created = await provider.create_checkout(CheckoutRequest(
-            reference_id=str(checkout_id), title=content.title, amount_cents=content.price_cents,
-            currency=content.currency, customer_email=user.email, success_url=success_url, cancel_url=cancel_url,
-            metadata=metadata, idempotency_key=f"checkout:{user.id}:{idempotency_key}",
-            automatic_tax=settings.stripe_tax_enabled,
-        ))
+        return await provider.create_checkout(planned.request)
     except Exception as exc:
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR, "The payment provider could not start the checkout; try again.") from exc
-    checkout = CheckoutSession(
-        id=checkout_id, organization_id=content.organization_id, user_id=user.id, content_id=content.id,
-        provider=provider.name, provider_session_id=created.session_id, checkout_url=created.url,
-        amount_cents=content.price_cents, currency=content.currency, success_url=success_url, cancel_url=cancel_url,
-    )
-    async with acting_in(session, content.organization_id):
+
+
+async def record_checkout(session: AsyncSession, provider: PaymentProvider, planned: PlannedCheckout,
+                          created: CheckoutCreated) -> CheckoutSession:
+    async with acting_in(session, planned.organization_id):
+        existing = await repository.checkout_by_id(session, planned.checkout_id)
+        if existing is not None:  # recorded by an earlier attempt with this key
+            return existing
+        request = planned.request
+        checkout = CheckoutSession(
+            id=planned.checkout_id, organization_id=planned.organization_id, user_id=planned.user_id,
+            content_id=planned.content_id, provider=provider.name, provider_session_id=created.session_id,
+            checkout_url=created.url, amount_cents=request.amount_cents, currency=request.currency,
+            success_url=request.success_url, cancel_url=request.cancel_url,
+        )
         session.add(checkout)
         await session.flush()
     return checkout
+
+
+async def start_checkout(session: AsyncSession, provider: PaymentProvider, settings: Settings, viewer: Viewer,
+                         content_id: uuid.UUID | None, success_url: str, cancel_url: str,
+                         idempotency_key: str) -> CheckoutSession:
+    """The three steps in one transaction, for scripts and tests that own no request (the API commits
+    between them: ``commerce/mutations.py``)."""
+    planned = await plan_checkout(session, settings, viewer, content_id, success_url, cancel_url, idempotency_key)
+    return await record_checkout(session, provider, planned, await create_at_provider(provider, planned))
 
 
 async def creator_share(session: AsyncSession, organization_id: uuid.UUID, net_cents: int) -> int:

@@ -26,7 +26,16 @@ from codex_graphql.commerce.models import (
     PurchaseKind,
     PurchaseStatus,
 )
-from codex_graphql.db import Database, TenantScope, driver_connection, rescope, utcnow
+from codex_graphql.db import (
+    Database,
+    TenantScope,
+    driver_connection,
+    outbox_dirty,
+    rescope,
+    scope_of,
+    state_of,
+    utcnow,
+)
 from codex_graphql.payments import PaymentProvider
 from codex_graphql.payments.signing import MalformedEvent
 
@@ -57,8 +66,8 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
             if await repository.claim_event(conn, event["id"], event["type"], payload.decode(),
                                             _payment_intent((event.get("data") or {}).get("object") or {})):
                 outcome = await _dispatch(session, event["type"], event["data"]["object"])
-                await repository.mark_event_handled(conn, event["id"], outcome, session.info.get(_EVENT_ORGANIZATION))
-            wrote_outbox = bool(session.info.get("outbox_dirty"))
+                await repository.mark_event_handled(conn, event["id"], outcome, state_of(session).event_organization)
+            wrote_outbox = outbox_dirty(session)
         return Ingested(event["id"], wrote_outbox)
     except Exception:
         log.exception("inline webhook handling failed; the queued job will retry", extra={"event_id": event["id"]})
@@ -107,15 +116,11 @@ def _scope_hint(event: dict[str, Any]) -> TenantScope:
     return TenantScope.platform_wide(organization_id)
 
 
-# session.info key: the organization the handler acted in, stamped on the inbox row as it is marked handled.
-_EVENT_ORGANIZATION = "event_organization_id"
-
-
 async def _scope_to(session: AsyncSession, organization_id: uuid.UUID) -> None:
     """Act in the event's organization (keeping the platform scope, so the inbox stays readable)."""
-    session.info[_EVENT_ORGANIZATION] = organization_id
+    state_of(session).event_organization = organization_id  # stamped on the inbox row as it is marked handled
     scope = TenantScope.platform_wide(organization_id)
-    if session.info.get("scope") != scope:
+    if scope_of(session) != scope:
         await rescope(session, scope)
 
 
@@ -130,7 +135,7 @@ async def handle(db: Database, event_id: str) -> str:
         outcome = await _dispatch(session, stored.type, stored.payload["data"]["object"])
         stored.processed_at = utcnow()
         stored.outcome = outcome
-        stored.organization_id = session.info.get(_EVENT_ORGANIZATION)
+        stored.organization_id = state_of(session).event_organization
         return outcome
 
 

@@ -12,17 +12,23 @@ bundles) adds entitlement rows or a source to ``entitled_sql``; nothing else her
   never put an unpublished or deleted item back into a list or a search.
 - Playing: the media must be ready; then an entitled viewer, or staff while the item is not deleted.
 
-The resolvers call ``may_read`` / ``may_play``; the compiled path selects ``entitled_sql`` in the same
-statement and calls the same functions; the row-level security policy on ``content`` (migration 0008)
-admits the same rows: the organization's, the published live ones, and the viewer's entitled ones.
+Each rule stands here in the forms its callers need, side by side: on plain values (``may_read``,
+``may_play``, ``is_listed``: the resolvers and the compiled path's shaping), as SQLAlchemy conditions
+(``listed_clause``, ``entitled_clause``: the repositories) and as SQL text (``entitled_sql``,
+``plays_sql``, ``listed_sql``: the compiled statements). ``tests/content/test_access_rules.py`` evaluates
+every form on every combination of status, listing, deletion, staff and entitlement and requires the same
+answer. The row-level security policy on ``content`` (migration 0008) admits the same rows: the
+organization's, the published live ones, and the viewer's entitled ones.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import ColumnElement, and_, true
+
 from codex_graphql.authz import Permission, Viewer
-from codex_graphql.content.models import ContentStatus
+from codex_graphql.content.models import Content, ContentEntitlement, ContentStatus
 
 PLAYABLE = (ContentStatus.READY, ContentStatus.PUBLISHED)
 
@@ -64,3 +70,38 @@ def may_play(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.U
     if entitled:
         return True
     return not deleted and is_staff(viewer, organization_id)
+
+
+def listed_sql(table: str, staff_organization: str) -> str:
+    """SQL form of the listing rule: the row of ``table`` is live, and published and listed unless the
+    viewer is staff of its organization (``staff_organization`` as in ``plays_sql``)."""
+    published = ContentStatus.PUBLISHED.value
+    return (f"{table}.deleted_at IS NULL AND CASE WHEN {table}.organization_id = {staff_organization} THEN true "
+            f"ELSE {table}.status = '{published}' AND {table}.listed END")
+
+
+def is_listed(viewer: Viewer, status: str, listed: bool, deleted: bool, organization_id: uuid.UUID) -> bool:
+    """The listing rule on plain values: what ``listed_clause`` and ``listed_sql`` select."""
+    if deleted:
+        return False
+    return is_staff(viewer, organization_id) or (status == ContentStatus.PUBLISHED and listed)
+
+
+def listed_clause(staff: bool) -> ColumnElement[bool]:
+    """The listing rule as a condition on ``Content`` for one organization's list (the caller scopes the
+    organization and knows whether the viewer is staff there)."""
+    live = Content.deleted_at.is_(None)
+    if staff:
+        return and_(live, true())
+    # Unlisted (PRIVATE) items stay reachable by id but are left out of the public list.
+    return and_(live, Content.status == ContentStatus.PUBLISHED, Content.listed.is_(True))
+
+
+def active_entitlement() -> ColumnElement[bool]:
+    """``ContentEntitlement`` rows that still give access (not revoked by a full refund or by staff)."""
+    return ContentEntitlement.revoked_at.is_(None)
+
+
+def entitled_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """``ContentEntitlement`` rows that admit ``user_id``: the condition ``entitled_sql`` states in SQL."""
+    return and_(ContentEntitlement.user_id == user_id, active_entitlement())

@@ -10,15 +10,14 @@ from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from codex_graphql.content import access
 from codex_graphql.content.download_models import DownloadCounter
 from codex_graphql.content.models import ContentEntitlement
 
 
 def _active_entitlement(user_id: uuid.UUID, content_id: uuid.UUID):  # type: ignore[no-untyped-def]
     return select(ContentEntitlement).where(
-        ContentEntitlement.user_id == user_id, ContentEntitlement.content_id == content_id,
-        ContentEntitlement.revoked_at.is_(None),
-    )
+        access.entitled_clause(user_id), ContentEntitlement.content_id == content_id)
 
 
 async def ensure_counter(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID) -> None:

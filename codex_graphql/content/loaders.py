@@ -3,42 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-from aiodataloader import DataLoader
-
+from codex_graphql.batching import KeyedLoader
 from codex_graphql.content import repository
-from codex_graphql.context import Context
+
+if TYPE_CHECKING:
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
 
 
-class EntitlementLoader(DataLoader[uuid.UUID, bool]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+class EntitlementLoader(KeyedLoader[uuid.UUID, bool]):
+    """True for the items the signed-in viewer is entitled to (the query answers a set of ids)."""
 
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[bool]:
-        user_id = self.ctx.viewer.user_id
-        if user_id is None:
-            return [False] * len(keys)
-        entitled = await repository.entitled_content_ids(self.ctx.db, user_id, list(keys))
-        return [k in entitled for k in keys]
+    per = "user"
+    missing = False
+    query = staticmethod(repository.entitled_content_ids)
+
+    async def fetch(self, keys: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+        return dict.fromkeys(await super().fetch(keys), True)
 
 
-class PositionLoader(DataLoader[uuid.UUID, float | None]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
-
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[float | None]:
-        user_id = self.ctx.viewer.user_id
-        if user_id is None:
-            return [None] * len(keys)
-        found = await repository.positions(self.ctx.db, user_id, list(keys))
-        return [found.get(k) for k in keys]
+class PositionLoader(KeyedLoader[uuid.UUID, float | None]):
+    per = "user"
+    query = staticmethod(repository.positions)
 
 
 def entitlements(ctx: Context) -> EntitlementLoader:
-    return ctx.loader("content.entitlements", lambda: EntitlementLoader(ctx))
+    return ctx.loaders.content_entitlements
 
 
 def positions(ctx: Context) -> PositionLoader:
-    return ctx.loader("content.positions", lambda: PositionLoader(ctx))
+    return ctx.loaders.content_positions

@@ -114,8 +114,13 @@ class ContentMutations:
                 size_bytes=int(size), description=input.description, price_cents=input.price_cents, tags=input.tags,
             )
             assert ctx.viewer.active_organization_id is not None
-            content, plan = await service.create(ctx.db, ctx.services.storage, ctx.viewer,
-                                                 ctx.viewer.active_organization_id, new)
+            content = await service.new_content(ctx.db, ctx.viewer, ctx.viewer.active_organization_id, new)
+            if service.needs_multipart(content):  # a storage call (create_multipart): no transaction open around it
+                async with ctx.outside_transaction():
+                    plan = await service.plan_upload(ctx.services.storage, content)
+            else:
+                plan = await service.plan_upload(ctx.services.storage, content)  # signing only, no network
+            await service.add_content(ctx.db, content)
             return {"content": Content.from_model(content), "upload": upload_from(plan)}
 
         return await run_mutation(info, CreateContentPayload, action)
@@ -134,8 +139,9 @@ class ContentMutations:
 
         async def action() -> dict:
             parts = [CompletedPart(part_number=p.part_number, etag=p.etag) for p in input.parts]
-            content_id = await service.complete_upload(ctx.services.db, ctx.services.storage, ctx.viewer,
-                                                       _content_id(input.content_id), parts)
+            async with ctx.outside_transaction():  # its own short transactions around the storage calls
+                content_id = await service.complete_upload(ctx.services.db, ctx.services.storage, ctx.viewer,
+                                                           _content_id(input.content_id), parts)
             ctx.services.relay.notify()  # the processing job was written to the outbox by its own transaction
             return {"content": Content.from_model(await service.managed(ctx.db, ctx.viewer, content_id))}
 

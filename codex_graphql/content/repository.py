@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
+from codex_graphql.content import access
 from codex_graphql.content.models import (
     Content,
     ContentEntitlement,
@@ -26,11 +27,8 @@ from codex_graphql.relay import Page
 
 def _catalogue(organization_id: uuid.UUID, *, staff: bool, kind: ContentKind | None, tag: str | None,
                search: str | None, status: ContentStatus | None) -> Any:
-    statement = in_organization(select(Content), Content, organization_id).where(Content.deleted_at.is_(None))
-    if not staff:
-        # Unlisted (PRIVATE) items stay reachable by id but are left out of the public list.
-        statement = statement.where(Content.status == ContentStatus.PUBLISHED, Content.listed.is_(True))
-    elif status is not None:
+    statement = in_organization(select(Content), Content, organization_id).where(access.listed_clause(staff))
+    if staff and status is not None:
         statement = statement.where(Content.status == status)
     if kind is not None:
         statement = statement.where(Content.kind == kind)
@@ -82,10 +80,7 @@ async def abandoned_uploads(session: AsyncSession, organization_id: uuid.UUID, n
 async def entitled_content_ids(session: AsyncSession, user_id: uuid.UUID, content_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     rows = await session.scalars(
         select(ContentEntitlement.content_id).where(
-            ContentEntitlement.user_id == user_id,
-            ContentEntitlement.content_id.in_(content_ids),
-            ContentEntitlement.revoked_at.is_(None),
-        )
+            access.entitled_clause(user_id), ContentEntitlement.content_id.in_(content_ids))
     )
     return set(rows.all())
 
@@ -127,8 +122,7 @@ async def purgeable(session: AsyncSession, organization_id: uuid.UUID, deleted_b
     """Items deleted before ``deleted_before`` whose files are still kept although no active entitlement
     remains (locked; rows another clean-up pass holds are skipped)."""
     entitled = select(ContentEntitlement.id).where(
-        ContentEntitlement.content_id == Content.id, ContentEntitlement.revoked_at.is_(None)
-    ).exists()
+        ContentEntitlement.content_id == Content.id, access.active_entitlement()).exists()
     statement = in_organization(select(Content), Content, organization_id).where(
         Content.deleted_at < deleted_before, Content.purged_at.is_(None), ~entitled
     )

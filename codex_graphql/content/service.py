@@ -71,13 +71,13 @@ def part_size_for(size_bytes: int) -> int:
     return max(MIN_PART_SIZE, math.ceil(size_bytes / MAX_PARTS))
 
 
-async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organization_id: uuid.UUID,
-                 new: NewContent) -> tuple[Content, UploadPlan]:
+async def new_content(session: AsyncSession, viewer: Viewer, organization_id: uuid.UUID, new: NewContent) -> Content:
+    """A checked item (not added yet): ``plan_upload`` then ``add_content``."""
     assert viewer.user_id is not None
     extension = rules.check_file(new.kind, new.filename, new.mime_type, new.size_bytes)
     defaults = await org_settings.content_defaults(session, organization_id)
     content_id = uuid.uuid4()
-    content = Content(
+    return Content(
         id=content_id,
         organization_id=organization_id,
         creator_id=viewer.user_id,
@@ -98,21 +98,43 @@ async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organi
         allow_downloads=defaults.allow_downloads,
         reviews_enabled=defaults.reviews_enabled,
     )
+
+
+def needs_multipart(content: Content) -> bool:
+    return content.size_bytes > MULTIPART_THRESHOLD
+
+
+async def plan_upload(storage: Storage, content: Content) -> UploadPlan:
+    """Upload instructions for a new item. A multipart upload is started at the storage (a network call:
+    the API makes it with no transaction open); one started and never recorded (a crash before
+    ``add_content`` commits) is swept by the storage hygiene job (no row remembers it)."""
     plan = UploadPlan()
     ttl = int(UPLOAD_TTL.total_seconds())
     target = content.upload_key
     assert target is not None
-    if new.size_bytes <= MULTIPART_THRESHOLD:
-        plan.request = await storage.presign_put(target, content.mime_type, new.size_bytes, ttl)
+    if not needs_multipart(content):
+        plan.request = await storage.presign_put(target, content.mime_type, content.size_bytes, ttl)
     else:
         plan.upload_id = await storage.create_multipart(target, content.mime_type)
-        plan.part_size = part_size_for(new.size_bytes)
-        count = math.ceil(new.size_bytes / plan.part_size)
+        plan.part_size = part_size_for(content.size_bytes)
+        count = math.ceil(content.size_bytes / plan.part_size)
         plan.parts = [await storage.presign_part(target, plan.upload_id, n, ttl) for n in range(1, count + 1)]
         content.multipart_upload_id = plan.upload_id
+    return plan
+
+
+async def add_content(session: AsyncSession, content: Content) -> Content:
     session.add(content)
     await session.flush()
-    return content, plan
+    return content
+
+
+async def create(session: AsyncSession, storage: Storage, viewer: Viewer, organization_id: uuid.UUID,
+                 new: NewContent) -> tuple[Content, UploadPlan]:
+    """All three steps in the caller's transaction (scripts and seeds; the API commits around the storage call)."""
+    content = await new_content(session, viewer, organization_id, new)
+    plan = await plan_upload(storage, content)
+    return await add_content(session, content), plan
 
 
 async def managed(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None) -> Content:

@@ -17,12 +17,13 @@ from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from codex_graphql.permissions import HasOrgPermission, guarded
-from codex_graphql.relay import Connection, Node, to_global_id
+from codex_graphql.relay import Connection, Node
 from codex_graphql.reviews import loaders as review_loaders
 from codex_graphql.reviews import service as review_service
 from codex_graphql.reviews import types as review_types
 from codex_graphql.reviews.models import ReviewStatus
 from codex_graphql.reviews.types import Review
+from codex_graphql.row_types import from_row
 from codex_graphql.storage import SignedRequest
 
 
@@ -108,24 +109,7 @@ class Content(Node):
 
     @classmethod
     def from_model(cls, content: ContentModel) -> Content:
-        return cls(
-            id=to_global_id("Content", content.id),
-            kind=content.kind,
-            status=content.status,
-            title=content.title,
-            description=content.description,
-            price_cents=content.price_cents,
-            currency=content.currency,
-            tags=list(content.tags),
-            duration_seconds=content.duration_seconds,
-            created_at=content.created_at,
-            updated_at=content.updated_at,
-            published_at=content.published_at,
-            listed=content.listed,
-            allow_downloads=content.allow_downloads,
-            reviews_enabled=content.reviews_enabled,
-            row=content,
-        )
+        return from_row(cls, content, "Content", tags=list(content.tags), row=content)
 
     @property
     def organization_id(self) -> uuid.UUID:

@@ -1,4 +1,7 @@
-"""Outgoing mail: a Mailer protocol with an SMTP and a console implementation."""
+"""Outgoing mail: a Mailer protocol with an SMTP and a console implementation.
+
+Event path: mails are outbox jobs, sent by the worker actors (``workers/``), never from a request's
+transaction."""
 
 from __future__ import annotations
 

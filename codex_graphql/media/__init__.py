@@ -1,1 +1,4 @@
-"""Media processing: probing files with ffprobe, thumbnails with ffmpeg, abandoned upload cleanup."""
+"""Media processing: probing files with ffprobe, thumbnails with ffmpeg, abandoned upload cleanup.
+
+Event path: runs in the workers (``workers/media_actors.py``), on jobs the content service enqueued
+through the outbox."""

@@ -117,7 +117,9 @@ class SettingsMutations:
         async def action() -> dict:
             organization_id = _organization(ctx, input.organization_id)
             changes = {name: getattr(input, name) for name in SETTING_FIELDS if getattr(input, name) is not UNSET}
-            changes = await service.prepare_logo(ctx.services.storage, organization_id, changes)
+            if changes.get("logo_key") is not None:  # storage calls: no transaction open around them
+                async with ctx.outside_transaction():
+                    changes = await service.prepare_logo(ctx.services.storage, organization_id, changes)
             organization = await service.update_settings(ctx.db, ctx.services.storage, organization_id, changes)
             return {"organization": Organization.from_model(organization),
                     "settings": OrganizationSettings.from_document(service.document(organization))}

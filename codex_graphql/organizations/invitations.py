@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import audit, events
@@ -20,11 +19,12 @@ from codex_graphql.accounts import repository as accounts
 from codex_graphql.accounts.security import new_token, token_hash
 from codex_graphql.accounts.service import normalize_email
 from codex_graphql.authz import ROLE_RANK, OrgRole, Viewer
-from codex_graphql.db import TenantScope, rescope, utcnow
+from codex_graphql.db import TenantScope, rescope, scope_of, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.mail import Mail, templates
 from codex_graphql.organizations import repository
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
+from codex_graphql.savepoints import add_unique
 from codex_graphql.settings import Settings
 
 INVITATION_TTL = timedelta(days=7)
@@ -59,12 +59,8 @@ async def invite(session: AsyncSession, viewer: Viewer, organization_id: uuid.UU
         organization_id=organization_id, email=email, role=role, expires_at=utcnow() + INVITATION_TTL,
         invited_by_user_id=viewer.user_id,
     )
-    try:
-        async with session.begin_nested():
-            session.add(invitation)
-            await session.flush()
-    except IntegrityError as exc:  # a concurrent invitation of the same address committed first
-        raise DomainError(ErrorCode.CONFLICT, "This address was invited at the same moment; try again.", "email") from exc
+    await add_unique(session, invitation,  # refused when a concurrent invitation of the address committed first
+                     DomainError(ErrorCode.CONFLICT, "This address was invited at the same moment; try again.", "email"))
     events.enqueue(session, INVITATION_EMAIL_ACTOR, organization_id, invitation_id=str(invitation.id),
                    organization=str(organization_id))
     await audit.record(session, audit.AuditAction.MEMBER_INVITED, organization_id=organization_id,
@@ -105,7 +101,7 @@ async def accept(session: AsyncSession, user_id: uuid.UUID, token: str) -> Accep
     if found is None:
         raise DomainError(ErrorCode.INVALID_TOKEN, "This invitation link is not valid.", "token")
     organization_id = found.organization_id
-    previous: TenantScope = session.info.get("scope") or TenantScope()
+    previous = scope_of(session)
     await rescope(session, TenantScope(user_id=user_id, organization_id=organization_id))
     try:
         return await _accept_locked(session, user_id, organization_id, found.id)
@@ -130,12 +126,8 @@ async def _accept_locked(session: AsyncSession, user_id: uuid.UUID, organization
     if await repository.membership(session, organization_id, user_id, fresh=True):
         raise DomainError(ErrorCode.ALREADY_EXISTS, "You are already a member of this organization.", "token")
     membership = OrganizationMembership(organization_id=organization_id, user_id=user_id, role=invitation.role)
-    try:
-        async with session.begin_nested():
-            session.add(membership)
-            await session.flush()
-    except IntegrityError as exc:
-        raise DomainError(ErrorCode.ALREADY_EXISTS, "You are already a member of this organization.", "token") from exc
+    await add_unique(session, membership,
+                     DomainError(ErrorCode.ALREADY_EXISTS, "You are already a member of this organization.", "token"))
     invitation.accepted_at = utcnow()
     invitation.accepted_by_user_id = user_id
     await session.flush()
@@ -150,7 +142,7 @@ async def _accept_locked(session: AsyncSession, user_id: uuid.UUID, organization
 
 
 async def invitation_mail(session: AsyncSession, settings: Settings, organization_id: uuid.UUID,
-                          invitation_id: uuid.UUID) -> Mail | None:
+                          invitation_id: uuid.UUID, token: str | None = None) -> Mail | None:
     """For the mail job (in the organization's scope): mint the token, store its hash, build the mail.
     None when the invitation is no longer pending (revoked, replaced, accepted or expired)."""
     invitation = await repository.lock_invitation(session, organization_id, invitation_id)
@@ -160,7 +152,7 @@ async def invitation_mail(session: AsyncSession, settings: Settings, organizatio
     if organization is None:
         return None
     inviter = await accounts.user_by_id(session, invitation.invited_by_user_id) if invitation.invited_by_user_id else None
-    token = new_token()
+    token = token or new_token()  # given: the mail job's token, the same in its build and in its record
     invitation.token_hash = token_hash(token)
     await session.flush()
     link = f"{settings.link_base}/invitations/accept?token={token}"

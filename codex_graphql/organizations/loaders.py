@@ -1,23 +1,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
-from aiodataloader import DataLoader
-
-from codex_graphql.context import Context
+from codex_graphql.batching import RowLoader
 from codex_graphql.organizations import repository
 from codex_graphql.organizations.models import Organization
 
+if TYPE_CHECKING:
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
 
-class OrganizationLoader(DataLoader[uuid.UUID, Organization | None]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
 
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[Organization | None]:
-        found = {o.id: o for o in await repository.by_ids(self.ctx.db, list(keys))}
-        return [found.get(k) for k in keys]
+class OrganizationLoader(RowLoader[uuid.UUID, Organization | None]):
+    query = staticmethod(repository.by_ids)
 
 
 def organizations(ctx: Context) -> OrganizationLoader:
-    return ctx.loader("organizations", lambda: OrganizationLoader(ctx))
+    return ctx.loaders.organizations

@@ -34,10 +34,10 @@ async def _organization_node(ctx: Context, id_: uuid.UUID) -> Organization | Non
 @register_node("OrganizationMember")
 async def _member_node(ctx: Context, id_: uuid.UUID) -> OrganizationMember | None:
     membership = await repository.membership_by_id(ctx.db, id_)
-    if membership is None:
+    if membership is None or not ctx.viewer.owns_or_can(membership.user_id, Permission.MEMBERS_READ,
+                                                        membership.organization_id):
         return None
-    visible = membership.user_id == ctx.viewer.user_id or ctx.viewer.can(Permission.MEMBERS_READ, membership.organization_id)
-    return OrganizationMember.from_model(membership) if visible else None
+    return OrganizationMember.from_model(membership)
 
 
 @register_node("OrganizationInvitation")

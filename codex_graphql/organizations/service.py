@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import audit, events
@@ -17,6 +16,7 @@ from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.organizations import repository
 from codex_graphql.organizations.models import Organization, OrganizationMembership
 from codex_graphql.relay import from_global_id
+from codex_graphql.savepoints import add_unique
 from codex_graphql.settings import Settings
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$")
@@ -64,12 +64,7 @@ async def create_organization(session: AsyncSession, viewer: Viewer, name: str, 
     if await repository.by_slug(session, slug):
         raise DomainError(ErrorCode.ALREADY_EXISTS, "This slug is taken.", "slug")
     organization = Organization(name=name, slug=slug)
-    try:
-        async with session.begin_nested():
-            session.add(organization)
-            await session.flush()
-    except IntegrityError as exc:
-        raise DomainError(ErrorCode.ALREADY_EXISTS, "This slug is taken.", "slug") from exc
+    await add_unique(session, organization, DomainError(ErrorCode.ALREADY_EXISTS, "This slug is taken.", "slug"))
     # The creator becomes OWNER: write it in the new tenant's scope so RLS admits the row.
     await rescope(session, TenantScope(user_id=viewer.user_id, organization_id=organization.id))
     session.add(OrganizationMembership(organization_id=organization.id, user_id=viewer.user_id, role=OrgRole.OWNER))
@@ -90,12 +85,8 @@ async def add_member(
     if await repository.membership(session, organization_id, user.id):
         raise DomainError(ErrorCode.ALREADY_EXISTS, "This person is already a member.", "email")
     membership = OrganizationMembership(organization_id=organization_id, user_id=user.id, role=role)
-    try:
-        async with session.begin_nested():
-            session.add(membership)
-            await session.flush()
-    except IntegrityError as exc:
-        raise DomainError(ErrorCode.ALREADY_EXISTS, "This person is already a member.", "email") from exc
+    await add_unique(session, membership,
+                     DomainError(ErrorCode.ALREADY_EXISTS, "This person is already a member.", "email"))
     events.emit(
         session, "organization.member_added",
         {"organizationId": str(organization_id), "userId": str(user.id), "role": role.value}, organization_id,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 
@@ -25,15 +25,8 @@ from codex_graphql.organizations.models import Organization as OrganizationModel
 from codex_graphql.organizations.models import OrganizationInvitation as InvitationModel
 from codex_graphql.organizations.models import OrganizationMembership
 from codex_graphql.permissions import HasOrgPermission, guarded
-from codex_graphql.relay import Connection, Node, build_connection, check_first, to_global_id
-
-if TYPE_CHECKING:
-    from codex_graphql.analytics.types import Analytics, Customer, CustomerFilter, CustomerOrder, DateRange
-    from codex_graphql.audit.types import AuditLogEntry, AuditLogFilter
-    from codex_graphql.commerce.types import CreatorEarnings, Purchase
-
-ANALYTICS_TYPES = "codex_graphql.analytics.types"
-AUDIT_TYPES = "codex_graphql.audit.types"
+from codex_graphql.relay import Connection, Node, build_connection, check_first
+from codex_graphql.row_types import from_row
 
 
 @strawberry.type(description="A person's role in an organization.")
@@ -45,13 +38,7 @@ class OrganizationMember(Node):
 
     @classmethod
     def from_model(cls, membership: OrganizationMembership) -> OrganizationMember:
-        return cls(
-            id=to_global_id("OrganizationMember", membership.id),
-            role=membership.role,
-            created_at=membership.created_at,
-            user_id=membership.user_id,
-            organization_id=membership.organization_id,
-        )
+        return from_row(cls, membership, "OrganizationMember")
 
     @strawberry.field(description="The member's account.")
     async def user(self, info: strawberry.Info) -> User:
@@ -98,11 +85,7 @@ class OrganizationInvitation(Node):
             status = OrganizationInvitationStatus.EXPIRED
         else:
             status = OrganizationInvitationStatus.PENDING
-        return cls(
-            id=to_global_id("OrganizationInvitation", row.id), email=row.email, role=row.role, status=status,
-            created_at=row.created_at, expires_at=row.expires_at, accepted_at=row.accepted_at,
-            revoked_at=row.revoked_at, invited_by_user_id=row.invited_by_user_id, organization_id=row.organization_id,
-        )
+        return from_row(cls, row, "OrganizationInvitation", status=status)
 
     @strawberry.field(description="Who sent it; null when that account was deleted.")
     async def invited_by(self, info: strawberry.Info) -> User | None:
@@ -112,6 +95,9 @@ class OrganizationInvitation(Node):
         return User.from_model(user) if user else None
 
 
+# Fields other domains own (purchases, creatorEarnings, analytics, customers, auditLog) are declared there
+# (commerce/, analytics/, audit/ ``organization_fields.py``) and placed before ``members`` by schema
+# assembly (codex_graphql/contributions.py): this module imports none of those domains.
 @strawberry.type(description="A business that sells content on the platform. Name and slug are public.")
 class Organization(Node):
     slug: str = strawberry.field(description="URL-safe unique handle, e.g. `acme-films`.")
@@ -122,14 +108,7 @@ class Organization(Node):
 
     @classmethod
     def from_model(cls, organization: OrganizationModel) -> Organization:
-        return cls(
-            id=to_global_id("Organization", organization.id),
-            slug=organization.slug,
-            name=organization.name,
-            created_at=organization.created_at,
-            organization_id=organization.id,
-            row=organization,
-        )
+        return from_row(cls, organization, "Organization", organization_id=organization.id, row=organization)
 
     async def _settings_document(self, info: strawberry.Info):  # type: ignore[no-untyped-def]
         row = self.row if self.row is not None else await loaders.organizations(info.context).load(self.organization_id)
@@ -168,76 +147,6 @@ class Organization(Node):
             description="Narrow the list by kind, tag, words or (staff only) status; conditions combine with AND. Omit for every visible item.")] = None,
     ) -> Connection[Content]:
         return await organization_contents(info, self.organization_id, first, after, filter)
-
-    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Purchases in this organization, newest first.")
-    async def purchases(
-        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None
-    ) -> Connection[Annotated[Purchase, strawberry.lazy("codex_graphql.commerce.types")]] | None:
-        from codex_graphql.commerce import (
-            queries as commerce_queries,  # commerce types refer back to Organization
-        )
-
-        return await commerce_queries.organization_purchases(info, self.organization_id, first, after)
-
-    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Earnings per creator, for payouts.")
-    async def creator_earnings(
-        self, info: strawberry.Info
-    ) -> list[Annotated[CreatorEarnings, strawberry.lazy("codex_graphql.commerce.types")]] | None:
-        from codex_graphql.commerce import queries as commerce_queries
-
-        return await commerce_queries.creator_earnings(info, self.organization_id)
-
-    @guarded(
-        HasOrgPermission(Permission.ANALYTICS_READ),
-        description="Sales dashboard for a range of local days (organization timezone; default: the last 30 days). "
-        "Money is minor units net of tax; refunds subtract; FREE and GRANT purchases count with 0 revenue.",
-    )
-    async def analytics(
-        self, info: strawberry.Info,
-        range_: Annotated[
-            Annotated[DateRange, strawberry.lazy(ANALYTICS_TYPES)] | None,
-            strawberry.argument(name="range", description="Inclusive local days; at most 1000."),
-        ] = None,
-    ) -> Annotated[Analytics, strawberry.lazy(ANALYTICS_TYPES)] | None:
-        from codex_graphql.analytics import queries as analytics_queries  # analytics types refer back here
-
-        return await analytics_queries.analytics(info, self.organization_id, range_)
-
-    @guarded(
-        HasOrgPermission(Permission.CUSTOMERS_READ),
-        description="People with purchases here (grants and free claims included); default order: latest purchase first.",
-    )
-    async def customers(
-        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None,
-        filter: Annotated[
-            Annotated[CustomerFilter, strawberry.lazy(ANALYTICS_TYPES)] | None,
-            strawberry.argument(description="Narrow the list by email/name text or by a purchased item; conditions combine with AND. Omit for every customer."),
-        ] = None,
-        order_by: Annotated[
-            Annotated[CustomerOrder, strawberry.lazy(ANALYTICS_TYPES)] | None,
-            strawberry.argument(description="Sort key and direction; default LAST_PURCHASE_AT DESC (latest "
-                                "purchase first). Ties are broken by user id so pages are stable."),
-        ] = None,
-    ) -> Connection[Annotated[Customer, strawberry.lazy(ANALYTICS_TYPES)]] | None:
-        from codex_graphql.analytics import queries as analytics_queries
-
-        return await analytics_queries.customers(info, self.organization_id, first, after, filter, order_by)
-
-    @guarded(
-        HasOrgPermission(Permission.AUDIT_LOG_READ),
-        description="Sensitive actions in this organization (refunds, grants, revocations, new members, settings "
-        "changes, publishing), newest first.",
-    )
-    async def audit_log(
-        self, info: strawberry.Info, first: FirstArg = None, after: AfterArg = None,
-        filter: Annotated[
-            Annotated[AuditLogFilter, strawberry.lazy(AUDIT_TYPES)] | None,
-            strawberry.argument(description="Narrow the log by action, actor, target or time window; conditions combine with AND. Omit for every entry."),
-        ] = None,
-    ) -> Connection[Annotated[AuditLogEntry, strawberry.lazy(AUDIT_TYPES)]] | None:
-        from codex_graphql.audit import types as audit_types
-
-        return await audit_types.organization_audit_log(info, self.organization_id, first, after, filter)
 
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(

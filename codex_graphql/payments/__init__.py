@@ -1,5 +1,8 @@
 """Payment providers behind one protocol: ``stripe`` (the official library) and ``local`` (a demo
-checkout served by the app that pays by sending itself a correctly signed webhook)."""
+checkout served by the app that pays by sending itself a correctly signed webhook).
+
+Called with no database transaction open (reserve and commit, call with an idempotency key, record in a
+second transaction); the provider's webhooks come back through ``commerce/routes.py``."""
 
 from __future__ import annotations
 
@@ -52,6 +55,11 @@ class PaymentProvider(Protocol):
                      amount_cents: int | None = None, metadata: dict[str, str] | None = None) -> RefundResult:
         """Refund ``amount_cents`` (all that remains when None); the same idempotency key returns the same
         refund. Raises RefundDeclined when the provider refuses."""
+        ...
+
+    async def find_refund(self, payment_intent_id: str, metadata_key: str, metadata_value: str) -> RefundResult | None:
+        """The payment intent's refund whose metadata has ``metadata_key: metadata_value``, or None when the
+        provider made none (the refund reconciliation asks after a crash between reservation and record)."""
         ...
 
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None: ...

@@ -83,6 +83,9 @@ class LocalProvider:
         return RefundResult(refund_id="re_local_" + uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex,
                             status="succeeded", amount_cents=amount_cents)
 
+    async def find_refund(self, payment_intent_id: str, metadata_key: str, metadata_value: str) -> RefundResult | None:
+        return None  # local refunds change nothing anywhere: one never made needs no record
+
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
         return None  # the app renders its own receipt page
 

@@ -69,6 +69,18 @@ class StripeProvider:
             raise RefundDeclined(exc.user_message or str(exc)) from exc
         return RefundResult(refund_id=refund.id, status=refund.status or "pending", amount_cents=refund.amount)
 
+    async def find_refund(self, payment_intent_id: str, metadata_key: str, metadata_value: str) -> RefundResult | None:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "limit": 100}
+        while True:
+            page = await self.client.v1.refunds.list_async(params=params)  # type: ignore[arg-type]
+            for refund in page.data:
+                metadata = refund.metadata.to_dict() if refund.metadata else {}
+                if metadata.get(metadata_key) == metadata_value:
+                    return RefundResult(refund_id=refund.id, status=refund.status or "pending", amount_cents=refund.amount)
+            if not page.has_more or not page.data:
+                return None
+            params["starting_after"] = page.data[-1].id
+
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None:
         """Stripe's hosted receipt lives on the charge (the payment intent's latest charge)."""
         if not charge_id and payment_intent_id:

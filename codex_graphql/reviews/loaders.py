@@ -4,89 +4,58 @@ statement per batch of items, whatever the page size)."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING
 
-from aiodataloader import DataLoader
-
-from codex_graphql.context import Context
+from codex_graphql.batching import GroupedLoader, KeyedLoader
 from codex_graphql.reviews import repository
 from codex_graphql.reviews.models import Review, ReviewStatus
+
+if TYPE_CHECKING:
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
 
 PageKey = tuple[uuid.UUID, tuple[ReviewStatus, ...], int, str | None]
 CountKey = tuple[uuid.UUID, tuple[ReviewStatus, ...]]
 
 
-class SummaryLoader(DataLoader[uuid.UUID, tuple[int, int]]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+class SummaryLoader(KeyedLoader[uuid.UUID, tuple[int, int]]):
+    """(count, sum) of the ratings per item."""
 
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[tuple[int, int]]:
-        found = await repository.summaries(self.ctx.db, list(keys))
-        return [found.get(k, (0, 0)) for k in keys]
+    missing = (0, 0)
+    query = staticmethod(repository.summaries)
 
 
-class OwnReviewLoader(DataLoader[uuid.UUID, Review | None]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+class OwnReviewLoader(KeyedLoader[uuid.UUID, Review | None]):
+    """The signed-in viewer's review per item."""
 
-    async def batch_load_fn(self, keys: list[uuid.UUID]) -> list[Review | None]:
-        user_id = self.ctx.viewer.user_id
-        if user_id is None:
-            return [None] * len(keys)
-        found = await repository.own_reviews(self.ctx.db, user_id, list(keys))
-        return [found.get(k) for k in keys]
+    per = "user"
+    query = staticmethod(repository.own_reviews)
 
 
-class PageLoader(DataLoader[PageKey, list[Review]]):
+class PageLoader(GroupedLoader[PageKey, list[Review]]):
     """Keys sharing (statuses, first, after) are loaded together with one windowed statement."""
 
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
-
-    async def batch_load_fn(self, keys: list[PageKey]) -> list[list[Review]]:
-        groups: dict[tuple[Any, ...], list[uuid.UUID]] = defaultdict(list)
-        for content_id, statuses, first, after in keys:
-            groups[(statuses, first, after)].append(content_id)
-        results: dict[PageKey, list[Review]] = {}
-        for (statuses, first, after), content_ids in groups.items():
-            found = await repository.pages(self.ctx.db, content_ids, statuses, first, after)
-            for content_id in content_ids:
-                results[(content_id, statuses, first, after)] = found.get(content_id, [])
-        return [results[k] for k in keys]
+    missing: list[Review] = []
+    query = staticmethod(repository.pages)
 
 
-class CountLoader(DataLoader[CountKey, int]):
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self.ctx = ctx
+class CountLoader(GroupedLoader[CountKey, int]):
+    """Keys sharing their statuses are counted together with one statement."""
 
-    async def batch_load_fn(self, keys: list[CountKey]) -> list[int]:
-        groups: dict[tuple[ReviewStatus, ...], list[uuid.UUID]] = defaultdict(list)
-        for content_id, statuses in keys:
-            groups[statuses].append(content_id)
-        results: dict[CountKey, int] = {}
-        for statuses, content_ids in groups.items():
-            found = await repository.counts(self.ctx.db, content_ids, statuses)
-            for content_id in content_ids:
-                results[(content_id, statuses)] = found.get(content_id, 0)
-        return [results[k] for k in keys]
+    missing = 0
+    query = staticmethod(repository.counts)
 
 
 def summaries(ctx: Context) -> SummaryLoader:
-    return ctx.loader("reviews.summaries", lambda: SummaryLoader(ctx))
+    return ctx.loaders.reviews_summaries
 
 
 def own_reviews(ctx: Context) -> OwnReviewLoader:
-    return ctx.loader("reviews.own", lambda: OwnReviewLoader(ctx))
+    return ctx.loaders.reviews_own
 
 
 def pages(ctx: Context) -> PageLoader:
-    return ctx.loader("reviews.pages", lambda: PageLoader(ctx))
+    return ctx.loaders.reviews_pages
 
 
 def counts(ctx: Context) -> CountLoader:
-    return ctx.loader("reviews.counts", lambda: CountLoader(ctx))
+    return ctx.loaders.reviews_counts

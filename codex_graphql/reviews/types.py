@@ -23,6 +23,7 @@ from codex_graphql.relay import (
 from codex_graphql.reviews import loaders, repository, service
 from codex_graphql.reviews.models import Review as ReviewModel
 from codex_graphql.reviews.models import ReviewStatus
+from codex_graphql.row_types import from_row
 
 
 @strawberry.type(description="A customer's rating and review of a content item.")
@@ -42,8 +43,7 @@ class Review(Node):
 
     @classmethod
     def from_model(cls, review: ReviewModel) -> Review:
-        return cls(id=to_global_id("Review", review.id), rating=review.rating, body=review.body,
-                   status=review.status, created_at=review.created_at, updated_at=review.updated_at, row=review)
+        return from_row(cls, review, "Review", row=review)
 
     @property
     def organization_id(self) -> uuid.UUID:

@@ -1,7 +1,9 @@
 """Object storage behind one protocol: ``s3`` (aioboto3, any S3-compatible endpoint) and ``local``
 (files under the data folder, with upload and download URLs signed by the app and served by it).
 
-Objects are private: clients only ever get short-lived signed URLs.
+Objects are private: clients only ever get short-lived signed URLs. Request path: URLs are signed
+without a network call; deletions are queued in ``storage_cleanup`` in the caller's transaction and
+done by the periodic hygiene pass (``hygiene.py``, platform scope), outside any transaction.
 
 Uploads are immutable once checked. Both backends sign writes (single PUTs, multipart uploads and their
 parts) only for staging keys under ``uploads/`` (``staging_key``), and each staging key takes one upload:

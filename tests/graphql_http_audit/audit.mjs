@@ -2,7 +2,7 @@
 // against a live server and prints the results as JSON on stdout, one object per audit:
 //   node audit.mjs http://127.0.0.1:8000/graphql
 // {id, name, status: "ok" | "notice" | "warn" | "error" | "fatal", reason?, responseStatus?,
-//  responseContentType?, responseBody?}. Used by tests/test_graphql_http_spec.py.
+//  responseContentType?, responseBody?}. Used by tests/http/test_graphql_http_spec.py.
 import { serverAudits } from 'graphql-http';
 
 const url = process.argv[2];

@@ -1,0 +1,188 @@
+"""Content in the compiled read path: the ``Content`` type's compilable fields and the ``content(id:)`` root.
+
+Who may see and play an item comes only from ``content.access`` (``entitled_sql`` read in the same
+statement, then ``may_read`` / ``may_play`` on the row). ``thumbnails``, ``playbackPosition`` and
+``playback`` compile on the item page (``content(id:)``, option ``detail``). When ``playback`` is
+selected the root's statement records the view (at most one per viewer, item and hour, like
+``analytics.stats.record_view``) through a writable CTE, under ``plays_sql``, the condition ``may_play``
+checks; a refused playback is answered by the resolvers, which phrase the error (nothing was recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import FieldNode
+
+from codex_graphql.analytics.stats import hour_bucket
+from codex_graphql.content import access
+from codex_graphql.db import utcnow
+from codex_graphql.fastpath.registry import Composite, Scalar, compile_object, declare, declare_root
+from codex_graphql.fastpath.selection import Fragments, NotCompilable, arguments, leaf, response_key
+from codex_graphql.fastpath.shapes import Emit, NeedsResolvers, Runtime, Shape, iso, leaf_names
+from codex_graphql.relay import decode_id
+
+DETAIL = "detail"  # the option of a single item's page
+RECORDS_VIEW = "records_view"  # shape flag: `playback` was selected, the statement records the view
+# may_play in SQL ($3: the viewer's active organization when they hold CONTENT_READ there).
+PLAYS = access.plays_sql("c", "$1", "$3")
+
+
+def _smallest_thumbnail_key(alias: str) -> Callable[[Any], list[str]]:
+    def key(row: Any) -> list[str]:
+        thumbnails = row[alias]
+        return [min(thumbnails, key=lambda t: t["width"])["key"]] if thumbnails else []
+    return key
+
+
+def _thumbnail_url(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
+    leaf(field_node)
+    smallest = _smallest_thumbnail_key(shape.column("thumbnails"))
+    shape.signed_keys.append(smallest)
+
+    def emit(row: Any, rt: Runtime) -> str | None:
+        keys = smallest(row)
+        return rt.urls[keys[0]].url if keys else None
+    return emit
+
+
+def _plays(shape: Shape) -> Callable[[Any, Runtime], bool]:
+    """content.access.may_play on the row; the entitlement comes from the same statement."""
+    status, deleted, organization = shape.column("status"), shape.column("deleted_at"), shape.column("organization_id")
+    # $1 is always the viewer's user id (NULL when anonymous); RLS scopes entitlements to the viewer too.
+    entitled = shape.column("entitled", access.entitled_sql(shape.table, "$1"))
+
+    def plays(row: Any, rt: Runtime) -> bool:
+        return access.may_play(rt.viewer, row[status], row[deleted] is not None, row[organization], row[entitled])
+    return plays
+
+
+def _viewer_has_access(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
+    leaf(field_node)
+    return _plays(shape)
+
+
+def _creator(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
+    creator = compile_object("User", field_node, fragments, f"{shape.table}u_", nullable=True)
+    creator.joins.insert(0, f"LEFT JOIN user_account {creator.table} ON {creator.table}.id = {shape.table}.creator_id")
+    shape.absorb(creator)
+    return creator.build
+
+
+def _thumbnails(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
+    alias = shape.column("thumbnails")
+    parts = leaf_names(field_node, fragments, "Thumbnail", {"url", "width", "height", "__typename"})
+    shape.signed_keys.append(lambda row: [t["key"] for t in row[alias] or ()])
+
+    def emit(row: Any, rt: Runtime) -> list[dict[str, Any]]:
+        return [
+            {key: rt.urls[t["key"]].url if name == "url" else "Thumbnail" if name == "__typename" else t[name]
+             for key, name in parts}
+            for t in sorted(row[alias] or (), key=lambda t: t["width"])
+        ]
+    return emit
+
+
+def _playback_position(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
+    leaf(field_node)
+    plays = _plays(shape)
+    position = shape.column("position", (
+        f"(SELECT pp.position_seconds FROM playback_position pp WHERE pp.content_id = {shape.table}.id "
+        "AND pp.user_id = $1)"))
+
+    def emit(row: Any, rt: Runtime) -> float | None:
+        if rt.viewer.user_id is None or not plays(row, rt):
+            return None
+        return row[position]
+    return emit
+
+
+def _playback(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
+    """The signed URL; the view it counts is recorded by the root's statement (see ContentRoot)."""
+    plays = _plays(shape)
+    storage_key = shape.column("storage_key")
+    parts = leaf_names(field_node, fragments, "Playback", {"url", "expiresAt", "__typename"})
+    shape.signed_keys.append(lambda row: [row[storage_key]] if row[storage_key] else [])
+    shape.flags.add(RECORDS_VIEW)
+
+    def emit(row: Any, rt: Runtime) -> dict[str, Any]:
+        if not plays(row, rt):
+            raise NeedsResolvers("playback refused: the resolvers phrase the error")
+        signed = rt.urls[row[storage_key]]
+        return {key: signed.url if name == "url" else signed.expires_at.isoformat() if name == "expiresAt"
+                else "Playback" for key, name in parts}
+    return emit
+
+
+declare("Content", {
+    "kind": Scalar("kind"), "status": Scalar("status"), "title": Scalar("title"),
+    "description": Scalar("description"), "priceCents": Scalar("price_cents"), "currency": Scalar("currency"),
+    "tags": Scalar("tags"), "durationSeconds": Scalar("duration_seconds"), "createdAt": Scalar("created_at", iso),
+    "updatedAt": Scalar("updated_at", iso), "publishedAt": Scalar("published_at", iso), "listed": Scalar("listed"),
+    "allowDownloads": Scalar("allow_downloads"), "reviewsEnabled": Scalar("reviews_enabled"),
+    "creator": Composite(_creator),
+    "thumbnailUrl": Composite(_thumbnail_url),
+    "viewerHasAccess": Composite(_viewer_has_access),
+    "thumbnails": Composite(_thumbnails, requires=DETAIL),
+    "playbackPosition": Composite(_playback_position, requires=DETAIL),
+    "playback": Composite(_playback, requires=DETAIL),
+}, id_type="Content", organization="organization_id")
+
+
+class ContentRoot:
+    """``content(id:)``: the item page in one statement."""
+
+    def __init__(self, field_node: FieldNode, fragments: Fragments) -> None:
+        self.key = response_key(field_node)
+        self.id = arguments(field_node, {"id"})["id"]
+        shape = compile_object("Content", field_node, fragments, "c_", nullable=True, options=frozenset({DETAIL}))
+        self.shape = shape
+        self.status = shape.column("status")
+        self.organization = shape.column("organization_id")
+        self.deleted = shape.column("deleted_at")
+        self.entitled = shape.column("entitled", access.entitled_sql("c", "$1"))
+        self.records_view = RECORDS_VIEW in shape.flags
+        columns = ", ".join(f"{expression} AS {alias}" for alias, expression in shape.columns.items())
+        found = f"SELECT {columns} FROM content c {' '.join(shape.joins)} WHERE c.id = $2"
+        if not self.records_view:
+            self.sql = found
+            return
+        self.sql = (
+            f"WITH found AS MATERIALIZED (SELECT {columns}, ({PLAYS}) AS k_plays FROM content c "
+            f"{' '.join(shape.joins)} WHERE c.id = $2), "
+            "viewed AS (INSERT INTO content_view (content_id, organization_id, user_id, hour, created_at) "
+            "SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND $1::uuid IS NOT NULL "
+            "ON CONFLICT (content_id, user_id, hour) DO NOTHING) "
+            "SELECT * FROM found"
+        )
+
+    def keys_to_sign(self, fetched: Any) -> list[str]:
+        return self.shape.keys_to_sign(list(fetched))
+
+    def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
+        raw = self.id(variables)
+        if not isinstance(raw, str):
+            raise NotCompilable("id")
+        return decode_id(raw, "Content")
+
+    async def fetch(self, conn: Any, viewer: Any, content_id: Any) -> Any:
+        if content_id is None:
+            return []
+        if not self.records_view:
+            return await conn.fetch(self.sql, viewer.user_id, content_id)
+        active = viewer.active_organization_id
+        staff_org = active if active is not None and access.is_staff(viewer, active) else None
+        now = utcnow()
+        return await conn.fetch(self.sql, viewer.user_id, content_id, staff_org, hour_bucket(now), now)
+
+    def build(self, fetched: Any, rt: Runtime) -> dict[str, Any] | None:
+        if not fetched:
+            return None
+        row = fetched[0]
+        visible = access.may_read(rt.viewer, row[self.status], row[self.deleted] is not None,
+                                  row[self.organization], row[self.entitled])
+        return self.shape.build(row, rt) if visible else None
+
+
+declare_root("content", "Content", ContentRoot)

@@ -1,0 +1,200 @@
+"""Compiled root fields that read one row of a table: its declared fields, at most one connection read in
+the same statement (a ``Lateral``), and follow-up statements (``FollowUp``) run after the row.
+
+A domain declares such a root with a ``Table`` (the type, the table, the arguments, the row's key and
+condition) and registers ``lambda field, fragments: TableRoot(table, field, fragments)``. Statements take
+``$1`` = the viewer's user id (NULL when anonymous) so shapes can test entitlements; they run as the
+application role with the viewer's tenant settings, so RLS applies as for the resolvers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import FieldNode
+
+from codex_graphql.fastpath import guards
+from codex_graphql.fastpath.connections import Connection, compile_connection, cursor, page_args, select
+from codex_graphql.fastpath.registry import (
+    DEFERRED,
+    Deferred,
+    FollowUp,
+    Lateral,
+    Param,
+    SubPlan,
+    argument_values,
+    compile_follow_up,
+    compile_object,
+)
+from codex_graphql.fastpath.selection import ArgGetter, Fragments, NotCompilable, arguments, response_key
+from codex_graphql.fastpath.shapes import NeedsResolvers, Runtime
+
+VIEWER_USED = re.compile(r"\$1(?!\d)")
+
+
+@dataclass(frozen=True)
+class Table:
+    """``key(viewer, argument values)``: the row's key (None: the answer is null, nothing runs; raise
+    NotCompilable for values the resolvers must answer); ``where(param)``: the row's condition, using
+    ``param("key")`` (and ``param("viewer")``, always ``$1``)."""
+
+    type_name: str
+    table: str
+    alias: str
+    arguments: frozenset[str]
+    key: Callable[[Any, dict[str, Any]], Any]
+    where: Callable[[Param], str]
+
+
+class Params:
+    """Named statement parameters numbered in order of use; ``viewer`` is always ``$1`` when reserved."""
+
+    def __init__(self, *, viewer: bool = True) -> None:
+        self.names: list[str] = ["viewer"] if viewer else []
+
+    def __call__(self, name: str) -> str:
+        if name not in self.names:
+            self.names.append(name)
+        return f"${self.names.index(name) + 1}"
+
+
+def _typed_viewer(sql: str) -> str:
+    """Declare ``$1`` when no shape used it (PostgreSQL must know every parameter's type)."""
+    return sql if VIEWER_USED.search(sql) else f"WITH viewer AS (SELECT $1::uuid AS id) {sql}"
+
+
+class TableRoot:
+    def __init__(self, table: Table, field_node: FieldNode, fragments: Fragments) -> None:
+        self.key = response_key(field_node)
+        self.table = table
+        self.args = arguments(field_node, set(table.arguments))
+        head = compile_object(table.type_name, field_node, fragments, f"{table.alias}_", root=True)
+        self.head = head
+        self.head_id = head.column("id")
+        self.lateral: Deferred | None = None
+        self.connection: Connection | None = None
+        self.lateral_args: dict[str, ArgGetter] = {}
+        self.follow_ups: list[tuple[Deferred, SubPlan]] = []
+        for deferred in head.deferred:
+            if isinstance(deferred.declared, FollowUp):
+                self.follow_ups.append((deferred, compile_follow_up(deferred, fragments, head)))
+            elif self.lateral is None:
+                self.lateral = deferred
+                self._compile_lateral(deferred, fragments)
+            else:
+                raise NotCompilable("two connections in one root")
+        self.sql, self.names = self._statement(after=False)
+        if self.lateral is not None:
+            self.sql_after, self.names_after = self._statement(after=True)
+            declared = self._declared_lateral()
+            count = Params(viewer=False)
+            self.count_sql = (f"SELECT count(*) FROM {declared.table} {declared.alias} "
+                              f"WHERE {declared.where(count, count('parent'))}")
+            self.count_names = count.names
+
+    def _declared_lateral(self) -> Lateral:
+        assert self.lateral is not None and isinstance(self.lateral.declared, Lateral)
+        return self.lateral.declared
+
+    def _compile_lateral(self, deferred: Deferred, fragments: Fragments) -> None:
+        declared = self._declared_lateral()
+        self.lateral_args = arguments(deferred.node, set(declared.arguments | declared.fallback_arguments))
+        self.connection = compile_connection(
+            deferred.node, fragments, declared.node_type,
+            lambda node: compile_object(declared.node_type, node, fragments, f"{declared.alias}_"))
+        for column in declared.node_columns:
+            self.connection.node.column(column)
+
+    def _statement(self, *, after: bool) -> tuple[str, list[str]]:
+        table, param = self.table, Params()
+        where = table.where(param)
+        columns, joins = select(self.head.columns), " ".join(self.head.joins)
+        if self.connection is None:
+            return _typed_viewer(f"SELECT {columns} FROM {table.table} {table.alias} {joins} WHERE {where}"), param.names
+        declared, node = self._declared_lateral(), self.connection.node
+        alias, (created, ident) = declared.alias, declared.order
+        inner = select({**node.columns, "k_created": f"{alias}.{created}", "k_id": f"{alias}.{ident}"})
+        condition = declared.where(param, f"{table.alias}.id")
+        if after:
+            condition += f" AND ({alias}.{created}, {alias}.{ident}) < ({param('after_created')}, {param('after_id')})"
+        sql = (
+            f"SELECT {columns}, x.* FROM {table.table} {table.alias} {joins} LEFT JOIN LATERAL ("
+            f"SELECT {inner} FROM {declared.table} {alias} {' '.join(node.joins)} WHERE {condition} "
+            f"ORDER BY {alias}.{created} DESC, {alias}.{ident} DESC LIMIT {param('limit')}) x ON true "
+            f"WHERE {where} ORDER BY x.k_created DESC, x.k_id DESC"
+        )
+        return _typed_viewer(sql), param.names
+
+    def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
+        key = self.table.key(viewer, argument_values(self.args, variables))
+        if self.lateral is None:
+            return key, 0, None, variables
+        for name in self._declared_lateral().fallback_arguments:
+            if name in self.lateral_args and self.lateral_args[name](variables) is not None:
+                raise NotCompilable(f"{name} runs through the resolvers")
+        return (key, *page_args(self.lateral_args, variables), variables)
+
+    async def fetch(self, conn: Any, viewer: Any, bound: Any) -> Any:
+        key, first, after, variables = bound
+        if key is None:
+            return None
+        values: dict[str, Any] = {"viewer": viewer.user_id, "key": key}
+        total = None
+        if self.lateral is None:
+            rows = await conn.fetch(self.sql, *[values[name] for name in self.names])
+        else:
+            declared = self._declared_lateral()
+            values.update({name: value(viewer) for name, value in declared.values.items()}, limit=first + 1)
+            if after is None:
+                rows = await conn.fetch(self.sql, *[values[name] for name in self.names])
+            else:
+                values.update(after_created=after[0], after_id=after[1])
+                rows = await conn.fetch(self.sql_after, *[values[name] for name in self.names_after])
+            assert self.connection is not None
+            if rows and self.connection.counts:
+                values["parent"] = rows[0][self.head_id]
+                total = await conn.fetchval(self.count_sql, *[values[name] for name in self.count_names])
+        follow: list[Any] = []
+        if rows:
+            for deferred, plan in self.follow_ups:
+                if not self._allowed(deferred, viewer, rows[0]):
+                    raise NeedsResolvers(f"{deferred.key} refused: the resolvers phrase the error")
+                follow.append(await plan.fetch(conn, viewer, rows[0], variables))
+        return rows, first, after is not None, total, follow
+
+    @staticmethod
+    def _allowed(deferred: Deferred, viewer: Any, head: Any) -> bool:
+        organization = head[deferred.organization] if deferred.organization else None
+        return guards.allowed(deferred.checks, viewer, organization)
+
+    def _page(self, rows: list[Any]) -> list[Any]:
+        return [row for row in rows if row["k_id"] is not None] if self.connection is not None else []
+
+    def keys_to_sign(self, fetched: Any) -> list[str]:
+        if not fetched:
+            return []
+        rows, follow = fetched[0], fetched[4]
+        keys = self.head.keys_to_sign(rows[:1])
+        if self.connection is not None:
+            keys.extend(self.connection.node.keys_to_sign(self._page(rows)))
+        for (_, plan), done in zip(self.follow_ups, follow, strict=False):
+            keys.extend(plan.keys_to_sign(done))
+        return keys
+
+    def build(self, fetched: Any, rt: Runtime) -> dict[str, Any] | None:
+        if not fetched or not fetched[0]:
+            return None
+        rows, first, after, total, follow = fetched
+        head = rows[0]
+        extra: dict[str, Any] = {}
+        if self.lateral is not None:
+            assert self.connection is not None
+            if not self._allowed(self.lateral, rt.viewer, head):
+                raise NeedsResolvers(f"{self.lateral.key} refused: the resolvers phrase the error")
+            extra[self.lateral.key] = self.connection.build(self._page(rows), first, after, rt, cursor, total)
+        for (deferred, plan), done in zip(self.follow_ups, follow, strict=True):
+            extra[deferred.key] = plan.build(done, rt)
+        return {key: extra[key] if emit is DEFERRED else emit(head, rt) for key, emit in self.head.emitters}

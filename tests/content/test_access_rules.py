@@ -1,0 +1,136 @@
+"""content.access states each rule in three forms (plain values, SQLAlchemy conditions, SQL text); this
+evaluates all of them on every combination of status, listing, deletion, entitlement and viewer and
+requires the same answer, so a rule changed in one form and not another fails here."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+
+from codex_graphql.authz import Membership, OrgRole, Viewer
+from codex_graphql.content import access
+from codex_graphql.content.models import Content, ContentEntitlement, ContentStatus
+from tests.conftest import module_database
+
+database_url = module_database("access_rules")
+
+ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
+BUYER, STAFF, STRANGER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+VIEWERS = {
+    "anonymous": Viewer(),
+    "buyer": Viewer(user_id=BUYER),
+    "stranger": Viewer(user_id=STRANGER),
+    "staff": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),), active_organization_id=ORG),
+    "staff_elsewhere_active": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),),
+                                     active_organization_id=OTHER_ORG),
+    "member": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.MEMBER),), active_organization_id=ORG),
+}
+
+
+def literal_sql(clause: Any) -> str:
+    return str(clause.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+@pytest.fixture(scope="module")
+async def items(database_url: str) -> list[dict[str, Any]]:
+    """One item per combination; the buyer holds an active entitlement to half of them (and a revoked one
+    to others)."""
+    conn = await asyncpg.connect(database_url)
+    rows: list[dict[str, Any]] = []
+    try:
+        for user_id, email in ((BUYER, "b"), (STAFF, "s"), (STRANGER, "x")):
+            await conn.execute("INSERT INTO user_account (id, email, password_hash, platform_role) "
+                               "VALUES ($1, $2, 'x', 'CUSTOMER')", user_id, f"{email}-{user_id.hex[:6]}@example.com")
+        for organization_id in (ORG, OTHER_ORG):
+            await conn.execute("INSERT INTO organization (id, slug, name) VALUES ($1, $2, 'Org')",
+                               organization_id, f"org-{organization_id.hex[:8]}")
+        combinations = itertools.product(list(ContentStatus), (True, False), (True, False), ("active", "revoked", None))
+        for status, listed, deleted, entitlement in combinations:
+            item = {"id": uuid.uuid4(), "status": status.value, "listed": listed, "deleted": deleted,
+                    "entitled": entitlement == "active"}
+            await conn.execute(
+                "INSERT INTO content (id, organization_id, creator_id, kind, status, title, storage_key, mime_type, "
+                "original_filename, size_bytes, listed, deleted_at) VALUES ($1, $2, $3, 'VIDEO', $4, 't', 'k', "
+                "'video/mp4', 'f.mp4', 1, $5, $6)",
+                item["id"], ORG, STAFF, item["status"], listed, datetime.now(UTC) if deleted else None)
+            if entitlement is not None:
+                await conn.execute(
+                    "INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source, revoked_at) "
+                    "VALUES ($1, $2, $3, $4, 'GRANT', $5)", uuid.uuid4(), ORG, BUYER, item["id"],
+                    datetime.now(UTC) if entitlement == "revoked" else None)
+            rows.append(item)
+    finally:
+        await conn.close()
+    return rows
+
+
+async def ids(database_url: str, sql: str, *args: Any) -> set[uuid.UUID]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {row[0] for row in await conn.fetch(sql, *args)}
+    finally:
+        await conn.close()
+
+
+def entitled_for(viewer: Viewer, item: dict[str, Any]) -> bool:
+    return viewer.user_id == BUYER and item["entitled"]
+
+
+def staff_organization(viewer: Viewer) -> uuid.UUID | None:
+    active = viewer.active_organization_id
+    return active if active is not None and access.is_staff(viewer, active) else None
+
+
+@pytest.mark.parametrize("name", VIEWERS)
+async def test_listing_rule_is_the_same_in_every_form(database_url: str, items: list[dict[str, Any]], name: str) -> None:
+    viewer = VIEWERS[name]
+    expected = {item["id"] for item in items
+                if access.is_listed(viewer, item["status"], item["listed"], item["deleted"], ORG)}
+    staff = access.is_staff(viewer, ORG)
+    clause = select(Content.id).where(Content.organization_id == ORG, access.listed_clause(staff))
+    assert await ids(database_url, literal_sql(clause)) == expected
+    text = f"SELECT c.id FROM content c WHERE c.organization_id = $1 AND {access.listed_sql('c', '$2')}"  # noqa: S608
+    assert await ids(database_url, text, ORG, staff_organization(viewer)) == expected
+    assert expected  # every viewer lists something (the published, listed, live items)
+
+
+@pytest.mark.parametrize("name", VIEWERS)
+async def test_entitlement_and_playing_rules_are_the_same_in_every_form(
+        database_url: str, items: list[dict[str, Any]], name: str) -> None:
+    viewer = VIEWERS[name]
+    entitled = {item["id"] for item in items if entitled_for(viewer, item)}
+    text = f"SELECT c.id FROM content c WHERE {access.entitled_sql('c', '$1')}"  # noqa: S608
+    assert await ids(database_url, text, viewer.user_id) == entitled
+    if viewer.user_id is not None:
+        clause = select(ContentEntitlement.content_id).where(access.entitled_clause(viewer.user_id))
+        assert await ids(database_url, literal_sql(clause)) == entitled
+
+    plays = {item["id"] for item in items
+             if access.may_play(viewer, item["status"], item["deleted"], ORG, entitled_for(viewer, item))}
+    text = f"SELECT c.id FROM content c WHERE {access.plays_sql('c', '$1', '$2')}"  # noqa: S608
+    assert await ids(database_url, text, viewer.user_id, staff_organization(viewer)) == plays
+    if name == "buyer":  # entitled items play even when deleted or unpublished, once ready
+        assert any(item["deleted"] for item in items if item["id"] in plays)
+    if name == "anonymous":
+        assert plays == set()
+
+
+@pytest.mark.parametrize("name", VIEWERS)
+def test_reading_admits_what_listing_admits_and_entitlements_add(items: list[dict[str, Any]], name: str) -> None:
+    viewer = VIEWERS[name]
+    for item in items:
+        entitled = entitled_for(viewer, item)
+        readable = access.may_read(viewer, item["status"], item["deleted"], ORG, entitled)
+        if access.is_listed(viewer, item["status"], item["listed"], item["deleted"], ORG):
+            assert readable, item
+        if entitled:
+            assert readable, item
+        if access.may_play(viewer, item["status"], item["deleted"], ORG, entitled):
+            assert readable, item

@@ -1,0 +1,118 @@
+"""Seed for tests/db/test_rls_every_repository.py: one organization with rows in every tenant table.
+
+Inserted directly as the table owner (asyncpg, superuser), so the seed depends on no service: each row is
+the smallest one its table accepts. The analytics summaries follow from the purchase through the triggers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+
+@dataclasses.dataclass
+class Tenant:
+    """One organization's seeded ids."""
+
+    org: uuid.UUID
+    slug: str
+    owner: uuid.UUID
+    owner_email: str
+    customer: uuid.UUID
+    customer_email: str
+    membership: uuid.UUID
+    published: uuid.UUID  # PUBLISHED, listed, live: public
+    draft: uuid.UUID  # READY, never published: the organization's only (and its entitled customer's)
+    deleted: uuid.UUID  # PUBLISHED then deleted
+    uploading: uuid.UUID  # an abandoned upload
+    checkout: uuid.UUID
+    purchase: uuid.UUID
+    refund: uuid.UUID
+    entitlement: uuid.UUID
+    published_review: uuid.UUID
+    pending_review: uuid.UUID
+    invitation: uuid.UUID
+    invitation_email: str
+    grant: uuid.UUID
+    grant_email: str
+    label: str
+    tag: str  # what the seed's text keys end with (provider ids, idempotency keys, token hash)
+
+
+async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
+    ids = {name: uuid.uuid4() for name in (
+        "org", "owner", "customer", "membership", "published", "draft", "deleted", "uploading", "checkout",
+        "purchase", "refund", "entitlement", "draft_entitlement", "published_review", "pending_review",
+        "invitation", "grant")}
+    tag = f"{label}-{ids['org'].hex[:8]}"
+    t = Tenant(org=ids["org"], slug=f"org-{tag}", owner=ids["owner"], owner_email=f"owner-{tag}@example.com",
+               customer=ids["customer"], customer_email=f"customer-{tag}@example.com", membership=ids["membership"],
+               published=ids["published"], draft=ids["draft"], deleted=ids["deleted"], uploading=ids["uploading"],
+               checkout=ids["checkout"], purchase=ids["purchase"], refund=ids["refund"],
+               entitlement=ids["entitlement"], published_review=ids["published_review"],
+               pending_review=ids["pending_review"], invitation=ids["invitation"],
+               invitation_email=f"invitee-{tag}@example.com", grant=ids["grant"],
+               grant_email=f"grantee-{tag}@example.com", label=label, tag=tag)
+    now = datetime.now(UTC)
+    x = conn.execute
+    await x("insert into user_account (id, email, password_hash, platform_role) values ($1, $2, 'x', 'CUSTOMER'), "
+            "($3, $4, 'x', 'CUSTOMER')", t.owner, t.owner_email, t.customer, t.customer_email)
+    await x("insert into organization (id, slug, name) values ($1, $2, $3)", t.org, t.slug, f"Org {label}")
+    await x("insert into organization_membership (id, organization_id, user_id, role) values ($1, $2, $3, 'OWNER')",
+            t.membership, t.org, t.owner)
+    content = ("insert into content (id, organization_id, creator_id, kind, status, title, price_cents, currency, "
+               "storage_key, mime_type, original_filename, size_bytes, listed, deleted_at, upload_expires_at) "
+               "values ($1, $2, $3, 'VIDEO', $4, $5, 500, 'usd', $6, 'video/mp4', 'a.mp4', 10, true, $7, $8)")
+    for item, status, deleted_at, expires in ((t.published, "PUBLISHED", None, None), (t.draft, "READY", None, None),
+                                              (t.deleted, "PUBLISHED", now - timedelta(days=60), None),
+                                              (t.uploading, "UPLOADING", None, now - timedelta(days=1))):
+        await x(content, item, t.org, t.owner, status, f"{status} {label}", f"{t.org}/{item}", deleted_at, expires)
+    await x("insert into checkout_session (id, organization_id, user_id, content_id, provider, provider_session_id, "
+            "checkout_url, amount_cents, currency, status, success_url, cancel_url) values "
+            "($1, $2, $3, $4, 'stripe', $5, 'https://pay', 500, 'usd', 'COMPLETED', 'https://ok', 'https://no')",
+            t.checkout, t.org, t.customer, t.published, f"cs_{tag}")
+    await x("insert into purchase (id, organization_id, user_id, content_id, creator_id, content_title, kind, status, "
+            "amount_cents, currency, creator_share_cents, provider, provider_session_id, payment_intent_id, "
+            "customer_email) values ($1, $2, $3, $4, $5, 'Bought', 'PAID', 'COMPLETED', 500, 'usd', 100, 'stripe', "
+            "$6, $7, $8)", t.purchase, t.org, t.customer, t.published, t.owner, f"cs_{tag}", f"pi_{tag}",
+            t.customer_email)
+    await x("insert into purchase_refund (id, organization_id, purchase_id, amount_cents, currency, status, source, "
+            "idempotency_key, provider_refund_id) values ($1, $2, $3, 100, 'usd', 'PENDING', 'API', $4, $5)",
+            t.refund, t.org, t.purchase, f"r_{tag}", f"re_{tag}")
+    await x("insert into purchase_refund (id, organization_id, purchase_id, amount_cents, currency, status, source, "
+            "idempotency_key, created_at) values ($1, $2, $3, 50, 'usd', 'PENDING', 'API', $4, now() - interval '1 day')",
+            uuid.uuid4(), t.org, t.purchase, f"r2_{tag}")  # reserved, the provider's answer never recorded
+    await x("insert into content_entitlement (id, organization_id, user_id, content_id, source, source_id) values "
+            "($1, $2, $3, $4, 'PURCHASE', $5), ($6, $2, $3, $7, 'GRANT', null)",
+            t.entitlement, t.org, t.customer, t.published, t.purchase, ids["draft_entitlement"], t.draft)
+    await x("insert into download_counter (id, organization_id, entitlement_id, user_id, content_id, used) "
+            "values ($1, $2, $3, $4, $5, 1)", uuid.uuid4(), t.org, t.entitlement, t.customer, t.published)
+    await x("insert into playback_position (user_id, content_id, organization_id, position_seconds) "
+            "values ($1, $2, $3, 12.5)", t.customer, t.published, t.org)
+    await x("insert into content_view (content_id, user_id, hour, organization_id) values ($1, $2, $3, $4)",
+            t.published, t.customer, now.replace(minute=0, second=0, microsecond=0), t.org)
+    await x("insert into review (id, organization_id, content_id, user_id, rating, status) values "
+            "($1, $2, $3, $4, 5, 'PUBLISHED'), ($5, $2, $3, $6, 1, 'PENDING')",
+            t.published_review, t.org, t.published, t.customer, t.pending_review, t.owner)
+    await x("insert into content_rating (content_id, organization_id, rating_count, rating_sum) values ($1, $2, 1, 5)",
+            t.published, t.org)
+    await x("insert into audit_log_entry (id, organization_id, actor_user_id, action, target_type, target_id) "
+            "values ($1, $2, $3, 'ACCESS_GRANTED', 'purchase', $4)", uuid.uuid4(), t.org, t.owner, t.purchase)
+    await x("insert into outbox_message (id, kind, topic, payload, organization_id) values ($1, 'event', $2, '{}', $3)",
+            uuid.uuid4(), f"purchase.{tag}", t.org)
+    await x("insert into stripe_event (id, type, payment_intent_id, payload, organization_id) "
+            "values ($1, 'checkout.session.completed', $2, '{}', $3)", f"evt_{tag}", f"pi_{tag}", t.org)
+    await x("insert into idempotency_record (user_id, organization_id, operation, key, request_hash, response, "
+            "expires_at) values ($1, $2, 'startCheckout', $3, 'h', '{}', now() + interval '1 day')",
+            t.customer, t.org, f"k_{tag}")
+    await x("insert into storage_cleanup (id, organization_id, key, reason, delete_after) "
+            "values ($1, $2, $3, 'LOGO_UPLOAD', now() - interval '1 day')", uuid.uuid4(), t.org, f"{t.org}/logo")
+    await x("insert into organization_invitation (id, organization_id, email, role, token_hash, expires_at, "
+            "invited_by_user_id) values ($1, $2, $3, 'MEMBER', $4, now() + interval '7 days', $5)",
+            t.invitation, t.org, t.invitation_email, f"hash-{tag}", t.owner)
+    await x("insert into pending_grant (id, organization_id, content_id, email, granted_by_id) values ($1, $2, $3, $4, $5)",
+            t.grant, t.org, t.published, t.grant_email, t.owner)
+    return t
