@@ -124,7 +124,7 @@ declare("Content", {
     "creator": Composite(_creator),
     "thumbnailUrl": Composite(_thumbnail_url),
     "viewerHasAccess": Composite(_viewer_has_access),
-    "thumbnails": Composite(_thumbnails, requires=DETAIL),
+    "thumbnails": Composite(_thumbnails),
     "playbackPosition": Composite(_playback_position, requires=DETAIL),
     "playback": Composite(_playback, requires=DETAIL),
 }, id_type="Content", organization="organization_id")
