@@ -1,5 +1,5 @@
 // Drives the storefront page in headless Chromium (Debian's /usr/bin/chromium, no browser download).
-// Run by tests/ops/test_client_examples_web.py with: PAGE_URL STAFF_EMAIL CUSTOMER_EMAIL PASSWORD UPLOAD_FILE
+// Run by tests/client_examples/test_client_examples_web.py with: PAGE_URL STAFF_EMAIL CUSTOMER_EMAIL PASSWORD UPLOAD_FILE
 // ITEM_TITLE SCREENSHOT [CHROMIUM]. Prints one JSON line of findings; exits non-zero on failure.
 import { chromium } from "playwright-core";
 
