@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, true
+from sqlalchemy import ColumnElement, and_
 
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.content.models import Content, ContentEntitlement, ContentStatus
@@ -92,7 +92,7 @@ def listed_clause(staff: bool) -> ColumnElement[bool]:
     organization and knows whether the viewer is staff there)."""
     live = Content.deleted_at.is_(None)
     if staff:
-        return and_(live, true())
+        return live
     # Unlisted (PRIVATE) items stay reachable by id but are left out of the public list.
     return and_(live, Content.status == ContentStatus.PUBLISHED, Content.listed.is_(True))
 
