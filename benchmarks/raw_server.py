@@ -159,7 +159,8 @@ FROM vw LEFT JOIN LATERAL (
 ORDER BY p.created_at DESC, p.id DESC"""  # noqa: S608 (module constants only)
 
 # $3 slug, $4 roles with ANALYTICS_READ, $5/$6 the range (NULL: the last 30 local days). Figures come
-# from the trigger-maintained summaries (analytics.types.Analytics); they are computed only when the
+# from the trigger-maintained summaries (analytics.types.Analytics; the customer count from analytics_totals,
+# as our server reads it since migration 0019); they are computed only when the
 # viewer holds ANALYTICS_READ in the organization, its active one. revenueByDay is built as JSON here;
 # the limits 5 and 10 are the literal `topContent(limit: 5)` and `recentPurchases(limit: 10)` of the document.
 ADMIN_DASHBOARD_SQL = VIEWER_CTE + """,
@@ -186,7 +187,7 @@ SELECT org.id, org.user_id, org.allowed, org.active, org.member, a.start, a.stop
   (SELECT coalesce(sum(d.refunds), 0) FROM d) AS refund_count,
   (SELECT coalesce(sum(s.gross_cents - s.refunded_cents), 0)::bigint FROM purchase_daily_stats s
    WHERE s.organization_id = a.id AND s.day BETWEEN date_trunc('month', a.today)::date AND a.today) AS month_revenue,
-  (SELECT count(*) FROM customer_summary cs WHERE cs.organization_id = a.id) AS customer_count,
+  coalesce((SELECT t.customers FROM analytics_totals t WHERE t.organization_id = a.id), 0) AS customer_count,
   (SELECT json_agg(json_build_object('day', g.day, 'revenueCents', coalesce(d.revenue, 0),
                                      'purchases', coalesce(d.purchases, 0), 'refunds', coalesce(d.refunds, 0))
                    ORDER BY g.day)::text

@@ -14,6 +14,7 @@ from codex_graphql.analytics import compiled as _analytics  # noqa: F401  (Organ
 from codex_graphql.commerce import compiled as _commerce  # noqa: F401  (Purchase, Viewer.purchases)
 from codex_graphql.content import compiled as _content  # noqa: F401  (Content, `content(id:)`)
 from codex_graphql.fastpath import registry
+from codex_graphql.org_settings import compiled as _org_settings  # noqa: F401  (Organization.branding, settings, ...)
 from codex_graphql.organizations import compiled as _organizations  # noqa: F401  (Organization, `organization`)
 
 

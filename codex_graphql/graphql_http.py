@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -40,6 +41,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from codex_graphql import graft_parents as _graft_parents  # noqa: F401  (the parents grafts are resolved on)
 from codex_graphql import tracing
 from codex_graphql.context import (
     ORGANIZATION_HEADER,
@@ -50,6 +52,7 @@ from codex_graphql.context import (
 )
 from codex_graphql.doccache import DOCUMENT_TOO_LARGE, too_large
 from codex_graphql.errors import is_client_error
+from codex_graphql.fastpath import grafts
 from codex_graphql.fastpath.engine import FastPath, Handoff
 from codex_graphql.observability import Metrics, incoming_request_id, pick_request_id, request_id_var
 from codex_graphql.persisted import (
@@ -312,7 +315,7 @@ class GraphQLEndpoint:
             return request_error(ORGANIZATION_REFUSED, "FORBIDDEN", 403 if media == GRAPHQL_RESPONSE_JSON else 200, media)
         started = time.perf_counter()
         handoff = await self._compiled(query, operation_name, viewer, variables, request)
-        if handoff is not None and handoff.body is not None:  # always data, no request errors: 200 under both
+        if handoff is not None and handoff.body is not None and handoff.grafts is None:  # data, no request errors: 200
             tracing.annotate_operation(operation_name or _document_operation_name(query), query, "compiled",
                                        handoff.report, "query")
             self._observe(operation_name or _document_operation_name(query), started, [])
@@ -327,17 +330,8 @@ class GraphQLEndpoint:
         )
         allowed = {OperationType.QUERY} if request.method == "GET" else {
             OperationType.QUERY, OperationType.MUTATION}
-        # The roots the compiled path left to the resolvers (the derived document), or the whole request.
-        run_query, run_name = query, operation_name
-        if handoff is not None:
-            ctx.charged = handoff.report  # charged once, for the whole document: the resolvers take no more
-            if handoff.query is not None:
-                run_query, run_name = handoff.query, handoff.operation_name
         try:
-            result = await self.schema.execute(
-                run_query, variable_values=variables, context_value=ctx, operation_name=run_name,
-                allowed_operation_types=allowed,
-            )
+            data, errors, extensions = await self._execute(handoff, ctx, query, operation_name, variables, allowed)
         except InvalidOperationTypeError as exc:
             await ctx.finish(success=False)
             await charge_overhead(ctx, query)
@@ -355,8 +349,7 @@ class GraphQLEndpoint:
         except BaseException:
             await ctx.finish(success=False)
             raise
-        errors = result.errors or []
-        body: dict[str, Any] = {"data": handoff.merge(result.data) if handoff is not None else result.data}
+        body: dict[str, Any] = {"data": data}
         try:
             # Mutation fields run in savepoints, so what the response reports as done is what commits.
             await ctx.finish(success=True)
@@ -373,8 +366,8 @@ class GraphQLEndpoint:
         if errors:
             body["errors"] = [self._format(e, request_id) for e in errors]
         tracing.annotate_operation(operation_name or _document_operation_name(query), query, "resolved", ctx.cost)
-        if result.extensions:
-            body["extensions"] = result.extensions  # `cost` (ratelimit.RequestLimits)
+        if extensions:
+            body["extensions"] = extensions  # `cost` (ratelimit.RequestLimits)
         self._observe(operation_name or _document_operation_name(query), started, body.get("errors", []))
         status, headers = http_status(ctx, settings)
         errors_out = body.get("errors", [])
@@ -388,6 +381,38 @@ class GraphQLEndpoint:
         response = graphql_response(body, media, status, headers)
         self._apply_cookie(response, ctx)
         return response
+
+    async def _execute(self, handoff: Handoff | None, ctx: Context, query: str | None, operation_name: str | None,
+                       variables: dict[str, Any] | None, allowed: set[OperationType],
+                       ) -> tuple[dict[str, Any] | None, list[GraphQLError], dict[str, Any] | None]:
+        """The resolvers' part of a request (data, errors, extensions): the roots the compiled path left to them
+        (the derived document) or the whole request, then the fields grafted into the compiled roots."""
+        prepared = None
+        if handoff is not None:
+            ctx.charged = handoff.report  # charged once, for the whole document: the resolvers take no more
+            if handoff.grafts is not None:
+                try:  # parents loaded and grafts placed before anything runs, so a failure costs no work twice
+                    prepared = await grafts.prepare(self.schema, ctx, handoff.grafts, variables)
+                except grafts.GraftsUnavailable as reason:
+                    log.info("grafts unavailable (%s); the whole document runs through the resolvers", reason)
+                    handoff = Handoff(handoff.report)
+        if handoff is not None and handoff.body is not None:  # every root compiled: only the grafts are left
+            data, errors, extensions = handoff.body["data"], [], handoff.body.get("extensions")
+        else:
+            run_query, run_name = query, operation_name
+            if handoff is not None and handoff.query is not None:
+                run_query, run_name = handoff.query, handoff.operation_name
+            result = await self.schema.execute(run_query, variable_values=variables, context_value=ctx,
+                                               operation_name=run_name, allowed_operation_types=allowed)
+            data = handoff.merge(result.data) if handoff is not None else result.data
+            errors, extensions = list(result.errors or []), result.extensions
+        if prepared is not None and handoff is not None and data is not None:
+            outcome = await grafts.run(prepared, data)
+            self.schema.process_errors(outcome.errors, cast(Any, _Errors(ctx)))  # logs the unexpected ones
+            order = {key: i for i, key in enumerate(handoff.order or data)}  # roots in document order
+            errors = sorted([*errors, *outcome.errors], key=lambda e: order.get(e.path[0], -1) if e.path else -1)
+            data = outcome.data
+        return data, errors, extensions
 
     async def _compiled(self, query: str, operation_name: str | None, viewer: Any, variables: dict[str, Any] | None,
                         request: Request) -> Handoff | None:
@@ -522,6 +547,13 @@ class GraphQLEndpoint:
                 settings.session_cookie_name, ctx.cookie.value, max_age=ctx.cookie.max_age, path="/",
                 secure=secure, httponly=True, samesite="lax",
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Errors:
+    """What ``CodexSchema.process_errors`` reads of strawberry's execution context (grafts have none)."""
+
+    context: Context
 
 
 NO_STORE = (b"cache-control", b"no-store")

@@ -2,6 +2,7 @@
 
 from codex_graphql.accounts.models import EmailToken, User, UserSession
 from codex_graphql.analytics.models import (
+    AnalyticsTotals,
     ContentSalesSummary,
     ContentView,
     CustomerSummary,
@@ -33,10 +34,11 @@ TENANT_TABLES = (
     "organization_invitation",
     "pending_grant",
     "purchase_refund",
+    "analytics_totals",
 )
 
 __all__ = [
-    "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AnalyticsTotals", "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "TENANT_TABLES", "User", "UserSession",
 ]

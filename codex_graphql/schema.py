@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ from codex_graphql.contributions import contribute
 from codex_graphql.cost import CostCalculator
 from codex_graphql.doccache import DocumentCaches
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
+from codex_graphql.execution import CodexExecutionContext
 from codex_graphql.input_checks import UTC_DATETIME
 from codex_graphql.input_checks import install as refuse_nul_input
 from codex_graphql.org_settings.mutations import SettingsMutations
@@ -41,7 +43,7 @@ from codex_graphql.organizations.queries import OrganizationQueries
 from codex_graphql.organizations.team_mutations import TeamMutations
 from codex_graphql.organizations.types import Organization
 from codex_graphql.ratelimit import RequestLimits
-from codex_graphql.relay import NODE_RESOLVERS, Node, from_global_id
+from codex_graphql.relay import MAX_PAGE_SIZE, NODE_RESOLVERS, Node, from_global_id
 from codex_graphql.reviews.mutations import ReviewMutations
 from codex_graphql.settings import Settings
 from codex_graphql.web_security import hide_suggestions
@@ -60,11 +62,29 @@ class Query(AccountQueries, OrganizationQueries, ContentQueries):
     async def node(self, info: strawberry.Info, id: Annotated[strawberry.ID, strawberry.argument(
             description="Global id of any object (its `id` field). A malformed or unknown id, or one the viewer may "
             "not see, returns null.")]) -> Node | None:
-        decoded = from_global_id(id)
-        if decoded is None:
-            return None
-        resolver = NODE_RESOLVERS.get(decoded[0])
-        return await resolver(info.context, decoded[1]) if resolver else None
+        return await _node(info.context, id)
+
+    @strawberry.field(description=f"Several objects by their global ids (at most {MAX_PAGE_SIZE}), in the order "
+                      "given: each position holds what `node` answers for that id, null when it is malformed, "
+                      "unknown or not visible to the viewer.")
+    async def nodes(self, info: strawberry.Info, ids: Annotated[list[strawberry.ID], strawberry.argument(
+            description=f"Global ids of the objects (their `id` fields), at most {MAX_PAGE_SIZE}; more is a "
+            "BAD_USER_INPUT error. The same id may appear more than once.")]) -> list[Node | None]:
+        if len(ids) > MAX_PAGE_SIZE:
+            raise GraphQLError(f"`ids` takes at most {MAX_PAGE_SIZE} ids.", extensions={"code": "BAD_USER_INPUT"})
+        unique = list(dict.fromkeys(ids))
+        found = dict(zip(unique, await asyncio.gather(*(_node(info.context, i) for i in unique)), strict=True))
+        return [found[i] for i in ids]
+
+
+async def _node(ctx: Context, global_id: str) -> Node | None:
+    """What the registered resolver of the id's type answers (relay.register_node), null without one; run
+    side by side for `nodes`, so each type's loaders batch their ids."""
+    decoded = from_global_id(global_id)
+    if decoded is None:
+        return None
+    resolver = NODE_RESOLVERS.get(decoded[0])
+    return await resolver(ctx, decoded[1]) if resolver else None
 
 
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
@@ -128,7 +148,7 @@ def build_schema(settings: Settings) -> CodexSchema:
     ]
     cost_calculator = CostCalculator(settings.cost_cache_bytes)
     schema = CodexSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
-                         scalar_overrides={datetime: UTC_DATETIME})
+                         scalar_overrides={datetime: UTC_DATETIME}, execution_context_class=CodexExecutionContext)
     schema.hide_suggestions = bool(settings.hide_field_suggestions)
     schema.cost_calculator = cost_calculator
     schema.document_caches = caches

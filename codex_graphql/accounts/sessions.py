@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 INVALIDATIONS = "session-invalidations"
 LOCAL_CACHE_SIZE = 10_000
+VIEWERS_PER_SESSION = 8  # viewers kept per cached session, one per organization hint (a header's value)
 
 
 def _cache_key(hashed: str) -> str:
@@ -60,8 +61,9 @@ class SessionResolver:
         self.cache_ttl = cache_ttl
         self.pubsub = pubsub
         self.local_seconds = local_seconds
-        # token hash -> (monotonic deadline, user id, session expiry, the entry)
-        self._local: OrderedDict[str, tuple[float, str, datetime, dict]] = OrderedDict()
+        # token hash -> (monotonic deadline, user id, session expiry, the entry, the viewers built from it by
+        # organization hint): a Viewer is immutable, so requests within the lifetime share one.
+        self._local: OrderedDict[str, tuple[float, str, datetime, dict, dict[str | None, Viewer]]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
         # "t:<token hash>" / "u:<user id>" -> callbacks of the open WebSockets of that session / user
         self._watchers: dict[str, set[Callable[[], None]]] = {}
@@ -72,17 +74,27 @@ class SessionResolver:
         hashed = token_hash(token)
         local = self._local.get(hashed)
         if local is not None and local[0] > time.monotonic():
-            _, _, expires, entry = local
-        else:
-            found = await self._resolve_shared(hashed)
-            if found is None:
+            _, _, expires, entry, viewers = local
+            if expires <= utcnow():
                 return ANONYMOUS
-            entry = found
-            expires = datetime.fromisoformat(entry["exp"])
-            self._remember(hashed, entry, expires)
+            viewer = viewers.get(organization_hint)
+            if viewer is None:
+                if len(viewers) >= VIEWERS_PER_SESSION:
+                    viewers.clear()
+                viewer = viewers[organization_hint] = _viewer_from(entry, organization_hint)
+            return viewer
+        entry = await self._resolve_shared(hashed)
+        if entry is None:
+            return ANONYMOUS
+        expires = datetime.fromisoformat(entry["exp"])
+        self._remember(hashed, entry, expires)
         if expires <= utcnow():
             return ANONYMOUS
-        return _viewer_from(entry, organization_hint)
+        viewer = _viewer_from(entry, organization_hint)
+        kept = self._local.get(hashed)
+        if kept is not None and kept[3] is entry:
+            kept[4][organization_hint] = viewer
+        return viewer
 
     async def reload(self, token: str | None, organization_hint: str | None = None) -> Viewer:
         """The viewer as PostgreSQL has it now, past both caches (and without refilling them: a reload
@@ -141,7 +153,7 @@ class SessionResolver:
     def _remember(self, hashed: str, entry: dict, expires: datetime) -> None:
         if self.local_seconds <= 0:
             return
-        self._local[hashed] = (time.monotonic() + self.local_seconds, entry["uid"], expires, entry)
+        self._local[hashed] = (time.monotonic() + self.local_seconds, entry["uid"], expires, entry, {})
         self._local.move_to_end(hashed)
         if len(self._local) > LOCAL_CACHE_SIZE:
             self._local.popitem(last=False)
@@ -150,7 +162,7 @@ class SessionResolver:
         if hashed is not None:
             self._local.pop(hashed, None)
         if user_id is not None:
-            for key in [k for k, (_, uid, _, _) in self._local.items() if uid == user_id]:
+            for key in [k for k, (_, uid, *_) in self._local.items() if uid == user_id]:
                 self._local.pop(key, None)
 
     async def _broadcast(self, message: dict) -> None:

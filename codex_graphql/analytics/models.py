@@ -4,7 +4,7 @@ Money columns are minor units **net of tax** (``amount_cents - tax_cents``), the
 ``Content.revenueCents`` in commerce. FREE and GRANT purchases count as purchases with 0 revenue.
 
 The three summaries are written only by PL/pgSQL triggers on ``purchase`` (and the rebuild functions),
-never by the application, which can only read them.
+``analytics_totals`` only by triggers on ``customer_summary``; never by the application, which can only read them.
 """
 
 from __future__ import annotations
@@ -74,3 +74,14 @@ class ContentSalesSummary(Base):
     purchases: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     revenue_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     refunds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class AnalyticsTotals(Base):
+    """Per organization: figures that would otherwise count summary rows on every read. ``customers`` is the
+    number of ``customer_summary`` rows, kept by statement triggers on that table (migration 0019), so every
+    way a row appears or goes (the purchase trigger, a rebuild, a cascade) moves it exactly once."""
+
+    __tablename__ = "analytics_totals"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
+    customers: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

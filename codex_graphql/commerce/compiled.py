@@ -3,11 +3,14 @@ guarded by PURCHASES_READ, are left to the resolvers) and the ``viewer.purchases
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import FieldNode
 
+from codex_graphql.authz import Permission
 from codex_graphql.commerce.routes import receipt_link_for
+from codex_graphql.fastpath.nodes import NodeTable, Source, declare_node
 from codex_graphql.fastpath.registry import Composite, Lateral, Param, Scalar, compile_object, declare
 from codex_graphql.fastpath.selection import Fragments, leaf
 from codex_graphql.fastpath.shapes import Emit, Runtime, Shape, iso
@@ -55,3 +58,13 @@ def _own_purchases(param: Param, viewer_id: str) -> str:
 declare("Viewer", {
     "purchases": Lateral("Purchase", "purchase", "p", _own_purchases, node_columns=("id", "organization_id")),
 })
+
+
+def _buyer_or_staff(shape: Shape) -> Callable[[Any, Runtime], bool]:
+    """The node resolver's rule: the buyer's own, or staff with PURCHASES_READ in its organization."""
+    user, organization = shape.column("user_id"), shape.column("organization_id")
+    return lambda row, rt: rt.viewer.owns_or_can(row[user], Permission.PURCHASES_READ, row[organization])
+
+
+PURCHASE_NODE = Source("Purchase", "purchase", "p", _buyer_or_staff)
+declare_node("Purchase", lambda field, fragments, *, many: NodeTable(PURCHASE_NODE, field, fragments, many=many))

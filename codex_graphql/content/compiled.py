@@ -18,6 +18,7 @@ from graphql import FieldNode
 from codex_graphql.analytics.stats import hour_bucket
 from codex_graphql.content import access
 from codex_graphql.db import utcnow
+from codex_graphql.fastpath.nodes import declare_node
 from codex_graphql.fastpath.registry import Composite, Scalar, compile_object, declare, declare_root
 from codex_graphql.fastpath.selection import Fragments, NotCompilable, arguments, leaf, response_key
 from codex_graphql.fastpath.shapes import Emit, NeedsResolvers, Runtime, Shape, iso, leaf_names
@@ -130,35 +131,62 @@ declare("Content", {
 }, id_type="Content", organization="organization_id")
 
 
-class ContentRoot:
-    """``content(id:)``: the item page in one statement."""
+class ContentRows:
+    """Items read by id in one statement, ``content.access.may_read`` applied to each row: one item (its
+    page: option ``detail``, a selected ``playback`` records the view) or, with ``many``, a list of ids."""
 
-    def __init__(self, field_node: FieldNode, fragments: Fragments) -> None:
-        self.key = response_key(field_node)
-        self.id = arguments(field_node, {"id"})["id"]
-        shape = compile_object("Content", field_node, fragments, "c_", nullable=True, options=frozenset({DETAIL}))
+    def __init__(self, field_node: FieldNode, fragments: Fragments, *, many: bool = False) -> None:
+        options = frozenset() if many else frozenset({DETAIL})
+        shape = compile_object("Content", field_node, fragments, "c_", nullable=True, options=options)
         self.shape = shape
+        self.id_column = shape.column("id")
         self.status = shape.column("status")
         self.organization = shape.column("organization_id")
         self.deleted = shape.column("deleted_at")
         self.entitled = shape.column("entitled", access.entitled_sql("c", "$1"))
         self.records_view = RECORDS_VIEW in shape.flags
         columns = ", ".join(f"{expression} AS {alias}" for alias, expression in shape.columns.items())
-        found = f"SELECT {columns} FROM content c {' '.join(shape.joins)} WHERE c.id = $2"
+        condition = "c.id = ANY($2::uuid[])" if many else "c.id = $2"
+        found = f"SELECT {columns} FROM content c {' '.join(shape.joins)} WHERE {condition}"
         if not self.records_view:
             self.sql = found
             return
         self.sql = (
             f"WITH found AS MATERIALIZED (SELECT {columns}, ({PLAYS}) AS k_plays FROM content c "
-            f"{' '.join(shape.joins)} WHERE c.id = $2), "
+            f"{' '.join(shape.joins)} WHERE {condition}), "
             "viewed AS (INSERT INTO content_view (content_id, organization_id, user_id, hour, created_at) "
             "SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND $1::uuid IS NOT NULL "
             "ON CONFLICT (content_id, user_id, hour) DO NOTHING) "
             "SELECT * FROM found"
         )
 
+    async def fetch(self, conn: Any, viewer: Any, key: Any) -> list[Any]:
+        if not self.records_view:
+            return list(await conn.fetch(self.sql, viewer.user_id, key))
+        active = viewer.active_organization_id
+        staff_org = active if active is not None and access.is_staff(viewer, active) else None
+        now = utcnow()
+        return list(await conn.fetch(self.sql, viewer.user_id, key, staff_org, hour_bucket(now), now))
+
+    def keys_to_sign(self, rows: list[Any]) -> list[str]:
+        return self.shape.keys_to_sign(rows)
+
+    def build_row(self, row: Any, rt: Runtime) -> dict[str, Any] | None:
+        visible = access.may_read(rt.viewer, row[self.status], row[self.deleted] is not None,
+                                  row[self.organization], row[self.entitled])
+        return self.shape.build(row, rt) if visible else None
+
+
+class ContentRoot:
+    """``content(id:)``: the item page in one statement."""
+
+    def __init__(self, field_node: FieldNode, fragments: Fragments) -> None:
+        self.key = response_key(field_node)
+        self.id = arguments(field_node, {"id"})["id"]
+        self.rows = ContentRows(field_node, fragments)
+
     def keys_to_sign(self, fetched: Any) -> list[str]:
-        return self.shape.keys_to_sign(list(fetched))
+        return self.rows.keys_to_sign(list(fetched))
 
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         raw = self.id(variables)
@@ -169,20 +197,11 @@ class ContentRoot:
     async def fetch(self, conn: Any, viewer: Any, content_id: Any) -> Any:
         if content_id is None:
             return []
-        if not self.records_view:
-            return await conn.fetch(self.sql, viewer.user_id, content_id)
-        active = viewer.active_organization_id
-        staff_org = active if active is not None and access.is_staff(viewer, active) else None
-        now = utcnow()
-        return await conn.fetch(self.sql, viewer.user_id, content_id, staff_org, hour_bucket(now), now)
+        return await self.rows.fetch(conn, viewer, content_id)
 
     def build(self, fetched: Any, rt: Runtime) -> dict[str, Any] | None:
-        if not fetched:
-            return None
-        row = fetched[0]
-        visible = access.may_read(rt.viewer, row[self.status], row[self.deleted] is not None,
-                                  row[self.organization], row[self.entitled])
-        return self.shape.build(row, rt) if visible else None
+        return self.rows.build_row(fetched[0], rt) if fetched else None
 
 
 declare_root("content", "Content", ContentRoot)
+declare_node("Content", ContentRows)

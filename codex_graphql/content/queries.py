@@ -4,15 +4,13 @@ import uuid
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 
 from codex_graphql.authz import Permission
-from codex_graphql.content import access, loaders, repository, rules
+from codex_graphql.content import access, filters, loaders, repository
 from codex_graphql.content.models import Content as ContentRow
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.types import Content
 from codex_graphql.context import Context
-from codex_graphql.errors import DomainError
 from codex_graphql.payloads import invalid_id
 from codex_graphql.relay import Connection, build_connection, check_first, decode_id, register_node
 
@@ -32,24 +30,14 @@ async def organization_contents(info: strawberry.Info, organization_id: uuid.UUI
     """Published items for everyone; every status for staff with CONTENT_READ in the active organization."""
     ctx: Context = info.context
     staff = ctx.viewer.can(Permission.CONTENT_READ, organization_id)
-    tag = None
-    if filter and filter.tag:
-        try:
-            normalized = rules.normalize_tags([filter.tag])
-        except DomainError as error:  # an argument error, not a server error
-            raise GraphQLError(f"Invalid tag filter: {error}", extensions={"code": "BAD_USER_INPUT"}) from error
-        tag = normalized[0] if normalized else None
-    filters = {
-        "kind": filter.kind if filter else None,
-        "tag": tag,
-        "search": (filter.search or "").strip()[:200] or None if filter else None,
-        "status": filter.status if filter else None,
-    }
+    narrow = (filters.normalize(filter.kind, filter.tag, filter.search, filter.status) if filter
+              else filters.CatalogueFilter())
+    values = {"kind": narrow.kind, "tag": narrow.tag, "search": narrow.search, "status": narrow.status}
     page = await repository.catalogue_page(ctx.db, organization_id, staff=staff, first=check_first(first),
-                                           after=after, **filters)
+                                           after=after, **values)
     return build_connection(
         page, Content.from_model,
-        lambda: repository.catalogue_count(ctx.db, organization_id, staff=staff, **filters),
+        lambda: repository.catalogue_count(ctx.db, organization_id, staff=staff, **values),
     )
 
 

@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
-from codex_graphql.content import access
+from codex_graphql.content import access, filters
 from codex_graphql.content.models import (
     Content,
     ContentEntitlement,
@@ -27,17 +27,11 @@ from codex_graphql.relay import Page
 
 def _catalogue(organization_id: uuid.UUID, *, staff: bool, kind: ContentKind | None, tag: str | None,
                search: str | None, status: ContentStatus | None) -> Any:
+    """The organization's list as ``access.listed_clause`` admits it, narrowed by ``content.filters``
+    (the values already normalized by ``filters.normalize``)."""
     statement = in_organization(select(Content), Content, organization_id).where(access.listed_clause(staff))
-    if staff and status is not None:
-        statement = statement.where(Content.status == status)
-    if kind is not None:
-        statement = statement.where(Content.kind == kind)
-    if tag:
-        statement = statement.where(Content.tags.contains([tag]))
-    if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(or_(Content.title.ilike(pattern), Content.description.ilike(pattern)))
-    return statement
+    narrow = filters.CatalogueFilter(kind=kind, tag=tag or None, search=search or None, status=status)
+    return statement.where(*filters.conditions(narrow, staff=staff))
 
 
 async def catalogue_page(session: AsyncSession, organization_id: uuid.UUID, *, staff: bool, first: int,

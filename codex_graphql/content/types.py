@@ -14,6 +14,7 @@ from codex_graphql.commerce import loaders as commerce_loaders
 from codex_graphql.content import downloads, loaders, service
 from codex_graphql.content.models import Content as ContentModel
 from codex_graphql.content.models import ContentKind, ContentStatus
+from codex_graphql.content.page_answers import PageAnswers, later
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from codex_graphql.permissions import HasOrgPermission, guarded
@@ -106,24 +107,39 @@ class Content(Node):
     allow_downloads: bool = strawberry.field(description="Whether buyers may download the file.")
     reviews_enabled: bool = strawberry.field(description="Whether the item accepts reviews.")
     row: strawberry.Private[ContentModel]
+    # Set on the items of a catalogue page whose loader-backed fields were loaded for the whole page at once
+    # (content/page_answers.py): their resolvers then answer synchronously.
+    answers: strawberry.Private[PageAnswers | None] = None
 
     @classmethod
     def from_model(cls, content: ContentModel) -> Content:
-        return from_row(cls, content, "Content", tags=list(content.tags), row=content)
+        return from_row(cls, content, "Content", tags=list(content.tags), row=content, answers=None)
 
     @property
     def organization_id(self) -> uuid.UUID:
         return self.row.organization_id
 
     @strawberry.field(description="The member who uploaded the item.")
-    async def creator(self, info: strawberry.Info) -> User | None:
+    def creator(self, info: strawberry.Info) -> User | None:
+        answers = self.answers
+        if answers is not None and answers.creators is not None:
+            return answers.creators[self.row.creator_id]
+        return later(self._creator(info))
+
+    async def _creator(self, info: strawberry.Info) -> User | None:
         user = await account_loaders.users(info.context).load(self.row.creator_id)
         return User.from_model(user) if user else None
 
     @strawberry.field(description="URL of the smallest thumbnail, signed (videos, and audio with cover art, once processed); null without one.")
-    async def thumbnail_url(self, info: strawberry.Info) -> str | None:
+    def thumbnail_url(self, info: strawberry.Info) -> str | None:
+        answers = self.answers
+        if answers is not None and self.row.id in answers.thumbnails:
+            return answers.thumbnails[self.row.id]
         if not self.row.thumbnails:
             return None
+        return later(self._thumbnail_url(info))
+
+    async def _thumbnail_url(self, info: strawberry.Info) -> str | None:
         smallest = min(self.row.thumbnails, key=lambda t: t["width"])
         return (await info.context.services.storage.presign_get(smallest["key"], service.URL_TTL_SECONDS)).url
 
@@ -159,7 +175,13 @@ class Content(Node):
         )
 
     @strawberry.field(description="Whether the viewer may play this item: a purchase, grant or free claim, or staff of the organization.")
-    async def viewer_has_access(self, info: strawberry.Info) -> bool:
+    def viewer_has_access(self, info: strawberry.Info) -> bool:
+        answers = self.answers
+        if answers is not None and answers.entitled is not None:
+            return service.can_play(info.context.viewer, self.row, answers.entitled[self.row.id])
+        return later(self._viewer_has_access(info))
+
+    async def _viewer_has_access(self, info: strawberry.Info) -> bool:
         ctx: Context = info.context
         entitled = await loaders.entitlements(ctx).load(self.row.id)
         return service.can_play(ctx.viewer, self.row, entitled)

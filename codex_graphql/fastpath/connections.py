@@ -8,7 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import FieldNode, GraphQLError
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    ListValueNode,
+    ObjectValueNode,
+    ValueNode,
+    VariableNode,
+    value_from_ast_untyped,
+)
 
 from codex_graphql.fastpath.selection import (
     ArgGetter,
@@ -21,6 +29,41 @@ from codex_graphql.fastpath.selection import (
 from codex_graphql.fastpath.shapes import Runtime, Shape, page_info
 from codex_graphql.pagination import decode_cursor, encode_cursor
 from codex_graphql.relay import check_first
+
+Param = Callable[[str], str]  # a named statement parameter -> its placeholder ($n)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A connection argument compiled into the connection's condition (e.g. ``filter: ContentFilter``).
+
+    ``bind(value)``: the argument's value (an input object as a dict of its fields: variables coerced,
+    literals as written, absent fields None or missing; None when not given) -> the named statement
+    parameters of the conditions it sets; raise NotCompilable for a value the resolvers answer with an
+    error, so they phrase it. ``where(param, alias, names)``: the condition on the connection's rows
+    (``alias``) over the bound parameters ``names``; it joins the connection's own condition in the same
+    statement, so it may use that condition's parameters too. The statement text depends only on which
+    parameters are bound (one prepared statement per combination); every value is a parameter."""
+
+    argument: str
+    bind: Callable[[Any], dict[str, Any]]
+    where: Callable[[Param, str, frozenset[str]], str]
+
+
+def value_getter(node: ValueNode) -> ArgGetter:
+    """An argument's value over the coerced variables, variables inside input objects and lists too (an
+    absent variable reads as None, as an absent field does)."""
+    if isinstance(node, VariableNode):
+        name = node.name.value
+        return lambda variables: variables.get(name)
+    if isinstance(node, ObjectValueNode):
+        fields = [(field.name.value, value_getter(field.value)) for field in node.fields]
+        return lambda variables: {name: get(variables) for name, get in fields}
+    if isinstance(node, ListValueNode):
+        items = [value_getter(item) for item in node.values]
+        return lambda variables: [get(variables) for get in items]
+    constant = value_from_ast_untyped(node)
+    return lambda variables: constant
 
 
 @dataclass

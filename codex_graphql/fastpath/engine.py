@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -61,8 +62,15 @@ from codex_graphql.doccache import (
     document_weight,
     too_large,
 )
+from codex_graphql.fastpath.grafts import Graft, GraftedRoot, Grafts, collect
 from codex_graphql.fastpath.registry import compile_root
-from codex_graphql.fastpath.selection import NotCompilable, fields_of, response_key
+from codex_graphql.fastpath.selection import (
+    DIRECTIVE_VALUES,
+    NotCompilable,
+    directive_variables,
+    fields_of,
+    response_key,
+)
 from codex_graphql.fastpath.shapes import NeedsResolvers, Runtime
 from codex_graphql.ratelimit import CostReport, caller_key, charge_request, refusal
 
@@ -71,7 +79,8 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 MAX_REASONS = 200  # distinct fallback reasons counted by name; the rest as "other"
 MAX_DERIVED = 16  # derived documents kept per plan (one per set of roots left to the resolvers)
-REASON_RE = re.compile(r"[^A-Za-z0-9_.]+")
+MAX_VARIANTS = 8  # plans kept per document for the values of its @skip/@include variables
+REASON_RE = re.compile(r"[^A-Za-z0-9_.:]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,10 @@ class CompiledOperation:
     document_bytes: int = 0  # the size of the document's text, charged per KiB (cost.overhead)
     # The derived document for each set of slots left to the resolvers (None: it would not validate).
     derived: dict[frozenset[int], str | None] = field(default_factory=dict)
+    # The variables @skip/@include use: if any, ``slots`` is empty and each request runs the variant for
+    # their values (compiled on first use, ``FastPath._specialized``), or all through the resolvers.
+    directive_variables: tuple[str, ...] = ()
+    variants: dict[tuple[Any, ...], CompiledOperation | Refused] = field(default_factory=dict)
 
     @property
     def roots(self) -> list[Any]:
@@ -113,7 +126,8 @@ class Handoff:
 
     ``body`` is the complete answer when every root compiled. Otherwise the resolvers run ``query``
     (None: the request's own document) with ``report`` as the request's charge, already taken (None:
-    not charged yet), and ``merge`` puts the compiled roots' answers (``data``) among theirs."""
+    not charged yet), and ``merge`` puts the compiled roots' answers (``data``) among theirs. ``grafts``:
+    fields inside the compiled roots that the endpoint still resolves and puts in place (nulls until then)."""
 
     report: CostReport | None = None
     body: dict[str, Any] | None = None
@@ -121,6 +135,7 @@ class Handoff:
     operation_name: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    grafts: Grafts | None = None  # fields inside the compiled roots left to the resolvers (fastpath.grafts)
 
     def merge(self, resolved: dict[str, Any] | None) -> dict[str, Any] | None:
         if not self.data or resolved is None:
@@ -141,6 +156,10 @@ async def _init_connection(conn: ScopedConnection) -> None:
     for json_type in ("jsonb", "json"):
         await conn.set_type_codec(json_type, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
                                   schema="pg_catalog")
+    # asyncpg's binary codec sends date.min and date.max as -infinity and infinity: a range of 0001-01-01 or
+    # 9999-12-31 (valid days a client may send) would then generate days without end. As text they stay days.
+    await conn.set_type_codec("date", encoder=date.isoformat, decoder=date.fromisoformat, schema="pg_catalog",
+                              format="text")
     conn.codex_scope = None
 
 
@@ -202,7 +221,11 @@ class FastPath:
         except GraphQLError:
             return Refused("parse"), ENTRY_OVERHEAD
         plan = self._plan_of(query, document, operation_name)
-        return plan, document_weight(query, document) if isinstance(plan, CompiledOperation) else ENTRY_OVERHEAD
+        if not isinstance(plan, CompiledOperation):
+            return plan, ENTRY_OVERHEAD
+        # Variants for @skip/@include values: their compiled forms (measured: 8 of them, about half the
+        # document's estimate) are reserved up front.
+        return plan, document_weight(query, document) * (2 if plan.directive_variables else 1)
 
     def _plan_of(self, query: str, document: DocumentNode, operation_name: str | None) -> CompiledOperation | Refused:
         if validate(self.graphql_schema, document, self.rules):
@@ -212,6 +235,19 @@ class FastPath:
             return Refused("invalid")
         if operation.operation is not OperationType.QUERY:
             return Refused(operation.operation.value)
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        names = directive_variables(operation, fragments)
+        slots: list[Slot] | Refused = [] if names else self._compiled_slots(document, operation)
+        if isinstance(slots, Refused):
+            return slots
+        analysis = self.calculator.analysis(self.graphql_schema, query, document, operation_name)
+        if analysis.introspection:
+            return Refused("introspection")
+        self.compiled += 1
+        return CompiledOperation(document, operation, slots, analysis, query, document_bytes(query),
+                                 directive_variables=names)
+
+    def _compiled_slots(self, document: DocumentNode, operation: OperationDefinitionNode) -> list[Slot] | Refused:
         try:
             slots = self._slots(document, operation)
         except NotCompilable as reason:
@@ -219,11 +255,25 @@ class FastPath:
             return Refused(str(reason))
         if any(slot.root is None for slot in slots) and not _any_data(slots, ()):
             return Refused(next((slot.reason for slot in slots if slot.root is None), "typename"))
-        analysis = self.calculator.analysis(self.graphql_schema, query, document, operation_name)
-        if analysis.introspection:
-            return Refused("introspection")
-        self.compiled += 1
-        return CompiledOperation(document, operation, slots, analysis, query, document_bytes(query))
+        return slots
+
+    def _specialized(self, plan: CompiledOperation, values: dict[str, Any]) -> CompiledOperation | Refused:
+        """The plan for this request's values of the variables @skip/@include use, compiled with them on
+        first use and kept per combination (at most MAX_VARIANTS, the oldest dropped first)."""
+        key = tuple(values.get(name) for name in plan.directive_variables)
+        found = plan.variants.get(key)
+        if found is None:
+            token = DIRECTIVE_VALUES.set(dict(zip(plan.directive_variables, key, strict=True)))
+            try:
+                slots = self._compiled_slots(plan.document, plan.operation)
+            finally:
+                DIRECTIVE_VALUES.reset(token)
+            found = slots if isinstance(slots, Refused) else replace(
+                plan, slots=slots, derived={}, directive_variables=(), variants={})
+            if len(plan.variants) >= MAX_VARIANTS:
+                del plan.variants[next(iter(plan.variants))]
+            plan.variants[key] = found
+        return found
 
     @staticmethod
     def _slots(document: DocumentNode, operation: OperationDefinitionNode) -> list[Slot]:
@@ -232,7 +282,7 @@ class FastPath:
         for node in fields_of(operation.selection_set, "Query", fragments):
             typename = node.name.value == "__typename"
             try:
-                slots.append(Slot(response_key(node), compile_root(node, fragments), typename=typename))
+                slots.append(Slot(response_key(node), compile_root(node, fragments, graft=True), typename=typename))
             except NotCompilable as reason:
                 slots.append(Slot(response_key(node), None, str(reason), typename))
         return slots
@@ -266,6 +316,12 @@ class FastPath:
             self.count("variables")
             return None  # invalid variables: normal execution reports them
         values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # graphql-core 3.3 wraps them
+        if plan.directive_variables:
+            variant = self._specialized(plan, values)
+            if isinstance(variant, Refused):
+                self.count(variant.reason)
+                return None
+            plan = variant
         resolved: dict[int, str] = {i: slot.reason for i, slot in enumerate(plan.slots) if slot.root is None}
         bound: dict[int, Any] = {}
         for i, slot in enumerate(plan.slots):
@@ -311,14 +367,27 @@ class FastPath:
         self._count_all(resolved.values())
         if not resolved:
             return Handoff(report, {"data": {slot.key: data[slot.key] for slot in plan.slots},
-                                    "extensions": {"cost": report.as_extension()}})
+                                    "extensions": {"cost": report.as_extension()}},
+                           grafts=self._grafts(plan, data, resolved))
         query = self._derived(plan, frozenset(resolved)) if _any_data(plan.slots, resolved) else None
         if query is None:
             return Handoff(report)  # the whole document through the resolvers
         name = plan.operation.name.value if plan.operation.name else None
         return Handoff(report, None, query, name, {k: v for k, v in data.items()
                                                    if k not in {plan.slots[i].key for i in resolved}},
-                       [slot.key for slot in plan.slots])
+                       [slot.key for slot in plan.slots], self._grafts(plan, data, resolved))
+
+    def _grafts(self, plan: CompiledOperation, data: dict[str, Any], resolved: dict[int, str]) -> Grafts | None:
+        """The graft sites in the compiled roots' answers (``fastpath.grafts``), each counted once per request."""
+        found: list[Graft] = []
+        for i, slot in enumerate(plan.slots):
+            if i not in resolved and isinstance(slot.root, GraftedRoot) and data.get(slot.key) is not None:
+                collect(data[slot.key], [slot.key], found)
+        if not found:
+            return None
+        grafts = Grafts(plan.document, plan.operation.name.value if plan.operation.name else None, found)
+        self._count_all(f"graft:{reason}" for reason in sorted(grafts.reasons))
+        return grafts
 
     async def _fetch(self, plan: CompiledOperation, viewer: Viewer, bound: dict[int, Any],
                      resolved: dict[int, str]) -> dict[int, Any]:
@@ -430,6 +499,7 @@ def derive(query: str, document: DocumentNode, operation: OperationDefinitionNod
             elif isinstance(selection, InlineFragmentNode):
                 if prune(selection.selection_set):
                     left = True
+                    kept_nodes.extend(selection.directives or ())  # @skip/@include: their variables stay
                 else:
                     blank(selection)
             elif isinstance(selection, FragmentSpreadNode):
@@ -442,6 +512,7 @@ def derive(query: str, document: DocumentNode, operation: OperationDefinitionNod
                         keys_left.add(name)
                 if name in keys_left:
                     left = True
+                    kept_nodes.extend(selection.directives or ())
                 else:
                     blank(selection)
         return left

@@ -9,23 +9,32 @@ and binds the served schema):
   root's statement) and ``FollowUp`` (statements run after the root's row, e.g. a dashboard). ``id`` and
   ``__typename`` come for free. Declaring the same type again adds fields (another domain's).
 - ``declare_root(name, factory)``: a root field of Query and the class compiling it.
+- ``fastpath.nodes.declare_node(type_name, factory)``: a type ``node(id:)`` and ``nodes(ids:)`` compile for
+  (those two roots are the core's own, ``declare_generic_root``; the abstract types fragments may name are
+  read by ``bind_schema`` too).
 - ``bind_schema(schema)``: reads every declared field's guard from the served schema (``guards``); a
   field is compiled only once its guard is known, and only with a compiled check for each of its rules.
 
-Public to the engine: ``compile_root(field, fragments) -> root`` (raises ``NotCompilable``) and
-``TypenameRoot``. A root has ``key``, ``bind(viewer, variables)``, ``async fetch(conn, viewer, bound)``,
-``keys_to_sign(fetched)`` and ``build(fetched, rt)``.
+Public to the engine: ``compile_root(field, fragments, graft=...) -> root`` (raises ``NotCompilable``) and
+``TypenameRoot``. With ``graft``, a field that does not compile (or whose compiled guard refuses the viewer)
+on a type the resolvers load by id (``fastpath.grafts.declare_parents``) is grafted instead of making the
+whole root not compilable; such a root comes wrapped in ``grafts.GraftedRoot``. A root has ``key``,
+``bind(viewer, variables)``, ``async fetch(conn, viewer, bound)``, ``keys_to_sign(fetched)`` and
+``build(fetched, rt)``.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from graphql import FieldNode
+from graphql import FieldNode, GraphQLObjectType, GraphQLUnionType
 
-from codex_graphql.fastpath import guards
+from codex_graphql.fastpath import grafts, guards, selection
+from codex_graphql.fastpath.connections import Filter
 from codex_graphql.fastpath.guards import Check
 from codex_graphql.fastpath.selection import (
     ArgGetter,
@@ -64,8 +73,9 @@ class Lateral:
     """A connection read in its root's statement (``LEFT JOIN LATERAL``), newest first by ``order``.
 
     ``where(param, parent_id)`` is the condition on ``table alias`` rows belonging to the parent;
-    ``values`` gives the named parameters it uses from the viewer; an argument in ``fallback_arguments``
-    is accepted by the plan but a non-null value sends the request to the resolvers."""
+    ``values`` gives the named parameters it uses from the viewer; ``filter`` compiles one more argument
+    into the condition (``connections.Filter``); an argument in ``fallback_arguments`` is accepted by
+    the plan but a non-null value sends the request to the resolvers."""
 
     node_type: str
     table: str
@@ -76,6 +86,7 @@ class Lateral:
     arguments: frozenset[str] = frozenset({"first", "after"})
     fallback_arguments: frozenset[str] = frozenset()
     node_columns: tuple[str, ...] = ()
+    filter: Filter | None = None
 
 
 class SubPlan(Protocol):
@@ -140,6 +151,28 @@ def declare_root(name: str, type_name: str, factory: Callable[[FieldNode, Fragme
     ROOT_TYPES[name] = type_name
 
 
+# Root fields the core builds over every declared node type (fastpath.nodes: `node`, `nodes`). Not in
+# `declared()`: they answer for the types declared there, whose fields are checked on their own roots.
+GENERIC_ROOTS: dict[str, Callable[[FieldNode, Fragments], Any]] = {}
+
+
+def declare_generic_root(name: str, factory: Callable[[FieldNode, Fragments], Any]) -> None:
+    GENERIC_ROOTS[name] = factory
+
+
+def _bind_supertypes(type_map: Mapping[str, Any]) -> None:
+    """Record, for each object type, the interfaces and unions it belongs to (fragments on them apply)."""
+    found: dict[str, set[str]] = {}
+    for name, graphql_type in type_map.items():
+        if isinstance(graphql_type, GraphQLObjectType):
+            found.setdefault(name, set()).update(interface.name for interface in graphql_type.interfaces)
+        elif isinstance(graphql_type, GraphQLUnionType):
+            for member in graphql_type.types:
+                found.setdefault(member.name, set()).add(name)
+    selection.SUPERTYPES.clear()
+    selection.SUPERTYPES.update({name: frozenset(names) for name, names in found.items()})
+
+
 def declared() -> Iterator[tuple[str, str, Declared | None]]:
     """Every (type, field) the registry declares: roots on Query, object fields, follow-ups' fields."""
     for name in ROOTS:
@@ -155,7 +188,8 @@ def declared() -> Iterator[tuple[str, str, Declared | None]]:
 def bind_schema(schema: Any) -> None:
     """Read the guard of every declared field from the served (strawberry) schema."""
     type_map = schema._schema.type_map
-    for type_name, name, _ in declared():
+    _bind_supertypes(type_map)
+    for type_name, name, _ in [*declared(), *(("Query", name, None) for name in GENERIC_ROOTS)]:
         graphql_type = type_map.get(type_name)
         graphql_field = getattr(graphql_type, "fields", {}).get(name)
         if graphql_field is None:
@@ -180,9 +214,13 @@ def guard(type_name: str, name: str) -> tuple[Check, ...]:
     return checks
 
 
-def _checked(emit: Emit, checks: tuple[Check, ...], organization: str | None, what: str) -> Emit:
+def _checked(emit: Emit, checks: tuple[Check, ...], organization: str | None, what: str,
+             refused: Emit | None = None) -> Emit:
+    """``emit`` behind the field's guard; refused, the field is grafted (``refused``) or the root resolved."""
     def checked_emit(row: Any, rt: Runtime) -> Any:
         if not guards.allowed(checks, rt.viewer, row[organization] if organization else None):
+            if refused is not None:
+                return refused(row, rt)  # the resolvers phrase the error, at the field's own path
             raise NeedsResolvers(f"{what} refused: the resolvers phrase the error")
         return emit(row, rt)
     return checked_emit
@@ -210,34 +248,62 @@ def compile_object(type_name: str, field_node: FieldNode, fragments: Fragments, 
             leaf(child)
             shape.emitters.append((key, global_id(object_type.id_type, shape.column("id"))))
             continue
-        declaration = object_type.fields.get(name)
-        if declaration is None:
-            raise NotCompilable(f"{type_name}.{name}")
-        checks = guard(type_name, name)
-        organization = None
-        if any(check.needs_organization for check in checks):
-            if object_type.organization is None:
-                raise NotCompilable(f"{type_name}.{name}: guarded, and the row names no organization")
-            organization = shape.column(object_type.organization)
-        emit: Emit
-        if isinstance(declaration, Scalar):
-            leaf(child)
-            expression = declaration.sql.format(t=shape.table) if declaration.sql else None
-            emit = declaration.convert(shape.column(declaration.column, expression))
-        elif isinstance(declaration, Composite):
-            if declaration.requires is not None and declaration.requires not in options:
-                raise NotCompilable(f"{type_name}.{name} here")
-            emit = declaration.compile(shape, child, fragments)
-        elif root:
-            shape.deferred.append(Deferred(key, child, declaration, checks, organization))
-            shape.emitters.append((key, DEFERRED))
+        if not grafts.graftable(type_name, object_type.id_type):
+            shape.emitters.append((key, _compile_field(object_type, shape, child, fragments, options, root)))
             continue
-        else:
-            raise NotCompilable(f"{type_name}.{name} below a root")
-        if checks:
-            emit = _checked(emit, checks, organization, f"{type_name}.{name}")
+        before, sites = _snapshot(shape), grafts.mark()
+        try:
+            emit = _compile_field(object_type, shape, child, fragments, options, root)
+        except NotCompilable as reason:  # left to the resolvers, on the parent loaded by the row's id
+            _restore(shape, before)
+            grafts.forget(sites)
+            emit = grafts.site(type_name, key, str(reason), shape.column("id"))
         shape.emitters.append((key, emit))
     return shape
+
+
+def _compile_field(object_type: ObjectType, shape: Shape, child: FieldNode, fragments: Fragments,
+                   options: frozenset[str], root: bool) -> Emit:
+    """The emitter of one declared field of ``object_type`` (DEFERRED for a root's Lateral or FollowUp)."""
+    type_name, key, name = object_type.name, response_key(child), child.name.value
+    declaration = object_type.fields.get(name)
+    if declaration is None:
+        raise NotCompilable(f"{type_name}.{name}")
+    checks = guard(type_name, name)
+    organization = None
+    if any(check.needs_organization for check in checks):
+        if object_type.organization is None:
+            raise NotCompilable(f"{type_name}.{name}: guarded, and the row names no organization")
+        organization = shape.column(object_type.organization)
+    emit: Emit
+    if isinstance(declaration, Scalar):
+        leaf(child)
+        expression = declaration.sql.format(t=shape.table) if declaration.sql else None
+        emit = declaration.convert(shape.column(declaration.column, expression))
+    elif isinstance(declaration, Composite):
+        if declaration.requires is not None and declaration.requires not in options:
+            raise NotCompilable(f"{type_name}.{name} here")
+        emit = declaration.compile(shape, child, fragments)
+    elif root:
+        shape.deferred.append(Deferred(key, child, declaration, checks, organization))
+        return DEFERRED
+    else:
+        raise NotCompilable(f"{type_name}.{name} below a root")
+    if checks:
+        refused = grafts.site(type_name, key, f"{type_name}.{name} refused", shape.column("id")) if grafts.graftable(
+            type_name, object_type.id_type) else None
+        emit = _checked(emit, checks, organization, f"{type_name}.{name}", refused)
+    return emit
+
+
+def _snapshot(shape: Shape) -> dict[str, Any]:
+    """The shape's state, to undo what a field that then failed to compile added to it."""
+    return {f.name: copy.copy(getattr(shape, f.name)) for f in dataclasses.fields(shape)}
+
+
+def _restore(shape: Shape, state: dict[str, Any]) -> None:
+    for name, value in state.items():
+        setattr(shape, name, value)
 
 
 def compile_follow_up(deferred: Deferred, fragments: Fragments, head: Shape) -> SubPlan:
@@ -269,17 +335,24 @@ class TypenameRoot:
         return "Query"
 
 
-def compile_root(field: FieldNode, fragments: Fragments) -> Any:
-    """The compiled form of one root field of a query, or NotCompilable (with the reason)."""
+def compile_root(field: FieldNode, fragments: Fragments, *, graft: bool = False) -> Any:
+    """The compiled form of one root field of a query, or NotCompilable (with the reason).
+
+    ``graft``: a field inside that does not compile, on a type the resolvers load by id, becomes a graft site
+    (``fastpath.grafts``) instead of making the whole root not compilable."""
     name = field.name.value
     if name == "__typename":
         return TypenameRoot(field)
-    factory = ROOTS.get(name)
+    factory = ROOTS.get(name) or GENERIC_ROOTS.get(name)
     if factory is None:
         raise NotCompilable(f"Query.{name}")
     if guard("Query", name):
         raise NotCompilable(f"Query.{name}: guarded root fields run through the resolvers")
-    return factory(field, fragments)
+    if not graft:
+        return factory(field, fragments)
+    with grafts.collecting() as sites:
+        root = factory(field, fragments)
+    return grafts.GraftedRoot(root, sites) if sites else root
 
 
 def argument_values(getters: dict[str, ArgGetter], variables: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Compiled root fields that read one row of a table: its declared fields, at most one connection read in
-the same statement (a ``Lateral``), and follow-up statements (``FollowUp``) run after the row.
+the same statement (a ``Lateral``, with its ``totalCount`` and its filter), and follow-up statements
+(``FollowUp``) run after the row.
 
 A domain declares such a root with a ``Table`` (the type, the table, the arguments, the row's key and
 condition) and registers ``lambda field, fragments: TableRoot(table, field, fragments)``. Statements take
@@ -17,7 +18,14 @@ from typing import Any
 from graphql import FieldNode
 
 from codex_graphql.fastpath import guards
-from codex_graphql.fastpath.connections import Connection, compile_connection, cursor, page_args, select
+from codex_graphql.fastpath.connections import (
+    Connection,
+    compile_connection,
+    cursor,
+    page_args,
+    select,
+    value_getter,
+)
 from codex_graphql.fastpath.registry import (
     DEFERRED,
     Deferred,
@@ -78,6 +86,8 @@ class TableRoot:
         self.connection: Connection | None = None
         self.lateral_args: dict[str, ArgGetter] = {}
         self.follow_ups: list[tuple[Deferred, SubPlan]] = []
+        # The connection's statements by (after a cursor, filter parameters bound), built on first use.
+        self.statements: dict[tuple[bool, frozenset[str]], tuple[str, list[str]]] = {}
         for deferred in head.deferred:
             if isinstance(deferred.declared, FollowUp):
                 self.follow_ups.append((deferred, compile_follow_up(deferred, fragments, head)))
@@ -87,13 +97,7 @@ class TableRoot:
             else:
                 raise NotCompilable("two connections in one root")
         self.sql, self.names = self._statement(after=False)
-        if self.lateral is not None:
-            self.sql_after, self.names_after = self._statement(after=True)
-            declared = self._declared_lateral()
-            count = Params(viewer=False)
-            self.count_sql = (f"SELECT count(*) FROM {declared.table} {declared.alias} "
-                              f"WHERE {declared.where(count, count('parent'))}")
-            self.count_names = count.names
+        self.statements[(False, frozenset())] = (self.sql, self.names)
 
     def _declared_lateral(self) -> Lateral:
         assert self.lateral is not None and isinstance(self.lateral.declared, Lateral)
@@ -101,14 +105,27 @@ class TableRoot:
 
     def _compile_lateral(self, deferred: Deferred, fragments: Fragments) -> None:
         declared = self._declared_lateral()
-        self.lateral_args = arguments(deferred.node, set(declared.arguments | declared.fallback_arguments))
+        allowed = set(declared.arguments | declared.fallback_arguments)
+        if declared.filter is not None:
+            allowed.add(declared.filter.argument)
+        self.lateral_args = arguments(deferred.node, allowed)
+        for argument in deferred.node.arguments or ():
+            if declared.filter is not None and argument.name.value == declared.filter.argument:
+                self.lateral_args[declared.filter.argument] = value_getter(argument.value)  # fields' variables too
         self.connection = compile_connection(
             deferred.node, fragments, declared.node_type,
             lambda node: compile_object(declared.node_type, node, fragments, f"{declared.alias}_"))
         for column in declared.node_columns:
             self.connection.node.column(column)
 
-    def _statement(self, *, after: bool) -> tuple[str, list[str]]:
+    def _lateral_statement(self, after: bool, filtered: frozenset[str]) -> tuple[str, list[str]]:
+        key = (after, filtered)
+        found = self.statements.get(key)
+        if found is None:
+            found = self.statements[key] = self._statement(after=after, filtered=filtered)
+        return found
+
+    def _statement(self, *, after: bool, filtered: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
         table, param = self.table, Params()
         where = table.where(param)
         columns, joins = select(self.head.columns), " ".join(self.head.joins)
@@ -118,11 +135,19 @@ class TableRoot:
         alias, (created, ident) = declared.alias, declared.order
         inner = select({**node.columns, "k_created": f"{alias}.{created}", "k_id": f"{alias}.{ident}"})
         condition = declared.where(param, f"{table.alias}.id")
+        if filtered:
+            assert declared.filter is not None
+            condition += f" AND {declared.filter.where(param, alias, filtered)}"
+        if self.connection.counts:  # totalCount in the same statement, counted once per parent row
+            joins += (f" CROSS JOIN LATERAL (SELECT count(*) AS x_total FROM {declared.table} {alias} "
+                      f"WHERE {condition}) x_count")
+            columns += ", x_count.x_total"
+        page = condition
         if after:
-            condition += f" AND ({alias}.{created}, {alias}.{ident}) < ({param('after_created')}, {param('after_id')})"
+            page += f" AND ({alias}.{created}, {alias}.{ident}) < ({param('after_created')}, {param('after_id')})"
         sql = (
             f"SELECT {columns}, x.* FROM {table.table} {table.alias} {joins} LEFT JOIN LATERAL ("
-            f"SELECT {inner} FROM {declared.table} {alias} {' '.join(node.joins)} WHERE {condition} "
+            f"SELECT {inner} FROM {declared.table} {alias} {' '.join(node.joins)} WHERE {page} "
             f"ORDER BY {alias}.{created} DESC, {alias}.{ident} DESC LIMIT {param('limit')}) x ON true "
             f"WHERE {where} ORDER BY x.k_created DESC, x.k_id DESC"
         )
@@ -131,14 +156,18 @@ class TableRoot:
     def bind(self, viewer: Any, variables: dict[str, Any]) -> Any:
         key = self.table.key(viewer, argument_values(self.args, variables))
         if self.lateral is None:
-            return key, 0, None, variables
-        for name in self._declared_lateral().fallback_arguments:
+            return key, 0, None, variables, {}
+        declared = self._declared_lateral()
+        for name in declared.fallback_arguments:
             if name in self.lateral_args and self.lateral_args[name](variables) is not None:
                 raise NotCompilable(f"{name} runs through the resolvers")
-        return (key, *page_args(self.lateral_args, variables), variables)
+        filtered: dict[str, Any] = {}
+        if declared.filter is not None and declared.filter.argument in self.lateral_args:
+            filtered = declared.filter.bind(self.lateral_args[declared.filter.argument](variables))
+        return (key, *page_args(self.lateral_args, variables), variables, filtered)
 
     async def fetch(self, conn: Any, viewer: Any, bound: Any) -> Any:
-        key, first, after, variables = bound
+        key, first, after, variables, filtered = bound
         if key is None:
             return None
         values: dict[str, Any] = {"viewer": viewer.user_id, "key": key}
@@ -148,15 +177,14 @@ class TableRoot:
         else:
             declared = self._declared_lateral()
             values.update({name: value(viewer) for name, value in declared.values.items()}, limit=first + 1)
-            if after is None:
-                rows = await conn.fetch(self.sql, *[values[name] for name in self.names])
-            else:
+            values.update(filtered)
+            if after is not None:
                 values.update(after_created=after[0], after_id=after[1])
-                rows = await conn.fetch(self.sql_after, *[values[name] for name in self.names_after])
+            sql, names = self._lateral_statement(after is not None, frozenset(filtered))
+            rows = await conn.fetch(sql, *[values[name] for name in names])
             assert self.connection is not None
             if rows and self.connection.counts:
-                values["parent"] = rows[0][self.head_id]
-                total = await conn.fetchval(self.count_sql, *[values[name] for name in self.count_names])
+                total = rows[0]["x_total"]
         follow: list[Any] = []
         if rows:
             for deferred, plan in self.follow_ups:

@@ -19,6 +19,7 @@ Algorithm (all computed with coloraide):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from coloraide import Color
 
@@ -59,11 +60,13 @@ def shade_color(primary: str, shade: int) -> str:
     return str(fitted.to_string(hex=True))
 
 
-def generate(primary: str) -> list[Swatch]:
+# A pure function of the color costing about 7 ms (coloraide): remembered for the colors in use.
+@lru_cache(maxsize=1024)
+def generate(primary: str) -> tuple[Swatch, ...]:
     """Shades 50 to 950 of ``primary`` (a ``#rrggbb`` color), each with its text color and ratio."""
     swatches = []
     for shade in SHADES:
         color = shade_color(primary, shade)
         text = text_color_for(color)
         swatches.append(Swatch(shade=shade, color=color, text_color=text, contrast=round(contrast(text, color), 2)))
-    return swatches
+    return tuple(swatches)

@@ -54,6 +54,7 @@ _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1024 * 1024
 _SIGNING_CONTEXT = b"codex-storage-url-v1"
 STAGING_FOLDER = "uploads"
+SIGNED_GETS_KEPT = 4096  # signed reads remembered within one second (presign_get)
 
 
 def _now() -> float:
@@ -121,6 +122,8 @@ class LocalStorage:
         self.base_url = base_url.rstrip("/")
         self.max_object_bytes = max_object_bytes
         self._key = hmac.new(secret_key.encode(), _SIGNING_CONTEXT, hashlib.sha256).digest()
+        self._gets: dict[tuple[str, int, str | None, str | None], SignedRequest] = {}  # presign_get's memo
+        self._gets_second = 0
         self._objects = self.root / "objects"
         self._meta = self.root / "meta"
         self._multipart = self.root / "multipart"
@@ -152,8 +155,9 @@ class LocalStorage:
         message = "\n".join(f"{name}={value}" for name, value in fields).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def _sign(self, op: str, key: str, expires_in: int, params: dict[str, str]) -> tuple[str, datetime]:
-        exp = int(_now()) + int(expires_in)
+    def _sign(self, op: str, key: str, expires_in: int, params: dict[str, str],
+              exp: int | None = None) -> tuple[str, datetime]:
+        exp = int(_now()) + int(expires_in) if exp is None else exp
         signature = self._signature(op, key, exp, params)
         # Keys are safe segments already (validate_key); quoting them would change nothing. Catalogue
         # pages sign dozens of thumbnails per request, so the common case skips urlencode.
@@ -268,6 +272,15 @@ class LocalStorage:
 
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None,
                           content_type: str | None = None) -> SignedRequest:
+        # A URL is a function of the key, its parameters and the expiry second: the same read signed again
+        # within one second is the same URL, so it is kept for that second (a catalogue page signs dozens of
+        # thumbnails per request, and a busy one is asked for many times a second).
+        second = int(_now())
+        exp = second + int(expires_in)
+        memo_key = (key, exp, filename, content_type)
+        signed = self._gets.get(memo_key)
+        if signed is not None:
+            return signed
         validate_key(key)
         if is_staging_key(key):
             raise ValueError("staging keys are never served")
@@ -276,8 +289,13 @@ class LocalStorage:
             params["fn"] = _validate_header_value(filename, "file name")
         if content_type is not None:
             params["ct"] = _validate_header_value(content_type, "content type")
-        url, expires_at = self._sign("get", key, expires_in, params)
-        return SignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
+        url, expires_at = self._sign("get", key, expires_in, params, exp)
+        signed = SignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
+        if second != self._gets_second or len(self._gets) >= SIGNED_GETS_KEPT:
+            self._gets.clear()  # only the current second's URLs are ever reused
+            self._gets_second = second
+        self._gets[memo_key] = signed
+        return signed
 
     async def download(self, key: str, destination: Path) -> None:
         source = self.object_path(key)

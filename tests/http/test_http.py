@@ -21,7 +21,7 @@ from tests.support import Factory, GraphQLClient, bare
 ORG_QUERY = "query Org($s:String!){organization(slug:$s){ id name }}"
 # The same lookup with a field the compiled fast path leaves to the resolvers: for tests of resolver
 # execution itself (error masking, strawberry's parse and validation caches).
-RESOLVED_ORG_QUERY = "query Org($s:String!){organization(slug:$s){ id name viewerRole }}"
+RESOLVED_ORG_QUERY = "query Org($s:String!){organization(slug:$s){ id name viewerRole }}"  # on `resolvers`
 
 
 def _error(response, status: int, code: str, message_part: str = "") -> dict:
@@ -62,6 +62,17 @@ async def shared(template_db):
         await admin.close()
         await database.dispose()
         await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+async def resolvers(shared):
+    """The same database behind an app whose compiled path is off: for what only the resolvers' executor does
+    (its repository calls, its document caches, its masking of a resolver's exception)."""
+    app = create_app(shared.settings.model_copy(update={"fast_path_enabled": False}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4321))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield SimpleNamespace(http=client, gql=GraphQLClient(client), app=app)
 
 
 @pytest.fixture
@@ -260,7 +271,8 @@ def _deep_query(levels: int) -> str:
     return f'{{ organization(slug: "x") {{ {inner} }} }}'
 
 
-async def test_depth_over_limit_is_refused_before_execution(gql, settings, count_org_lookups):
+async def test_depth_over_limit_is_refused_before_execution(resolvers, settings, count_org_lookups):
+    gql = resolvers.gql
     body = await gql(_deep_query(5))  # 1 + 3 * 5 + 1 = 17 levels > 12
     assert body["data"] is None
     codes = {e["extensions"]["code"] for e in body["errors"]}
@@ -297,8 +309,9 @@ async def test_tokens_over_limit_are_refused_before_execution(gql, settings, cou
     assert count_org_lookups == []
 
 
-async def test_validation_and_parse_caches_are_hit(gql, shared):
-    caches = shared.app.state.runtime["graphql"].schema.document_caches
+async def test_validation_and_parse_caches_are_hit(resolvers):
+    gql = resolvers.gql
+    caches = resolvers.app.state.runtime["graphql"].schema.document_caches
     validate_cache, parse_cache = caches.validated, caches.parsed
     query = f'query CacheProbe {{ organization(slug: "cache-{uuid.uuid4().hex}") {{ id viewerRole }} }}'  # unique
     await gql(query)
@@ -308,7 +321,8 @@ async def test_validation_and_parse_caches_are_hit(gql, shared):
     assert (parse_cache.hits, parse_cache.misses) == (parse_before[0] + 1, parse_before[1])
 
 
-async def test_unexpected_exceptions_are_masked_and_logged_with_the_request_id(http, monkeypatch, caplog):
+async def test_unexpected_exceptions_are_masked_and_logged_with_the_request_id(resolvers, monkeypatch, caplog):
+    http = resolvers.http
     async def broken(session, slug):
         raise RuntimeError("secret connection string postgres://u:p@db")
 
@@ -330,7 +344,8 @@ async def test_unexpected_exceptions_are_masked_and_logged_with_the_request_id(h
     assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in records)
 
 
-async def test_a_client_supplied_request_id_is_echoed(http, monkeypatch, caplog):
+async def test_a_client_supplied_request_id_is_echoed(resolvers, monkeypatch, caplog):
+    http = resolvers.http
     async def broken(session, slug):
         raise RuntimeError("boom")
 

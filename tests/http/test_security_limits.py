@@ -101,7 +101,10 @@ async def test_variables_change_the_cost(gql):
     assert await cost(MEMBERS_N.replace("$n:Int", "$n:Int = 3"), {}) == 5  # the variable's default
 
 
-async def test_the_cost_analysis_runs_once_per_document(gql, app, monkeypatch):
+@pytest.mark.parametrize("fast_path", [True, False], ids=["compiled", "resolvers"])
+async def test_the_cost_analysis_runs_once_per_document(settings, monkeypatch, fast_path):
+    """Once per document on either executor: the compiled path analyses it while planning (the plan is
+    cached), the resolvers through the calculator's cache."""
     calls: list[str | None] = []
     original = cost_module.analyze
 
@@ -110,17 +113,29 @@ async def test_the_cost_analysis_runs_once_per_document(gql, app, monkeypatch):
         return original(schema, document, operation_name)
 
     monkeypatch.setattr(cost_module, "analyze", counting)
-    calculator = app.state.runtime["graphql"].schema.cost_calculator
-    query = MEMBERS_N.replace("query(", f"query Probe{uuid.uuid4().hex[:8]}(")
-    hits = calculator.hits
-    for n in (1, 2, 3):
-        body = await gql(query, {"n": n})
-        assert body["extensions"]["cost"]["requestedQueryCost"] == n + 2
-    assert len(calls) == 1
-    assert calculator.hits == hits + 2
+    async with running(settings, fast_path_enabled=fast_path) as app, client(app) as http:
+        calculator = app.state.runtime["graphql"].schema.cost_calculator
+        query = MEMBERS_N.replace("query(", f"query Probe{uuid.uuid4().hex[:8]}(")
+        hits = calculator.hits
+        for n in (1, 2, 3):
+            body = (await post(http, query, {"n": n})).json()
+            assert body["extensions"]["cost"]["requestedQueryCost"] == n + 2
+        assert len(calls) == 1
+        if not fast_path:
+            assert calculator.hits == hits + 2
 
 
-async def test_a_query_over_the_maximum_cost_is_refused_before_execution(gql, settings, org_lookups):
+async def test_a_query_over_the_maximum_cost_is_refused_before_execution(settings, org_lookups):
+    # The resolvers' executor: `org_lookups` counts its `organization(slug:)` resolver (the compiled path's
+    # refusal before execution is tests/fastpath/test_limits_once.py's).
+    async with running(settings, fast_path_enabled=False) as app, client(app) as http:
+        await _over_the_maximum_cost(http, settings, org_lookups)
+
+
+async def _over_the_maximum_cost(http: httpx.AsyncClient, settings: Settings, org_lookups: list[str]) -> None:
+    async def gql(query: str, variables: dict) -> dict:
+        return (await post(http, query, variables)).json()
+
     body = await gql(HEAVY, {"n": 100})
     assert body["data"] is None
     assert codes(body) == {"QUERY_TOO_COMPLEX"}
@@ -137,7 +152,9 @@ async def test_a_query_over_the_maximum_cost_is_refused_before_execution(gql, se
 
 async def test_a_burst_over_capacity_is_throttled_with_429_and_refills(settings, org_lookups):
     # COST_5 charges 6: its query cost 5 plus MIN_REQUEST_COST 1 (its document is under 1 KiB).
-    async with running(settings, rate_limit_capacity=12, rate_limit_restore_rate=20.0) as app, client(app) as http:
+    # On the resolvers' executor, whose `organization(slug:)` resolver `org_lookups` counts.
+    async with running(settings, rate_limit_capacity=12, rate_limit_restore_rate=20.0,
+                       fast_path_enabled=False) as app, client(app) as http:
         for _ in range(2):
             response = await post(http, COST_5)
             assert response.status_code == 200 and "errors" not in response.json()

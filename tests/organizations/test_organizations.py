@@ -14,6 +14,7 @@ from codex_graphql.authz import OrgRole, PlatformRole
 from codex_graphql.relay import to_global_id
 from tests.conftest import module_database
 from tests.support import GraphQLClient, assert_authz_matrix, make_actors
+from tests.support import statements as every_statement
 
 # One database for this module (tests use their own organizations and slugs): a fresh clone
 # per test costs a checkpoint on DROP DATABASE, which dominates these tests' runtime.
@@ -483,9 +484,24 @@ async def test_members_pagination(gql, admin_db, org):
 
 
 @pytest.fixture
-def statements(app):
-    """SQL statements the app's engine executes while recording."""
-    engine = app.state.runtime["services"].db.engine.sync_engine
+async def resolvers_app(settings):
+    """The same server with compiled execution turned off: the statements the resolvers send."""
+    app = create_app(settings.model_copy(update={"fast_path_enabled": False}))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def resolvers_gql(resolvers_app):
+    transport = httpx.ASGITransport(app=resolvers_app, client=("203.0.113.7", 4321))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+def statements(resolvers_app):
+    """SQL statements the resolvers-only app's engine executes while recording."""
+    engine = resolvers_app.state.runtime["services"].db.engine.sync_engine
     recorded: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -496,17 +512,19 @@ def statements(app):
     event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_members_statement_count_does_not_grow_with_page_size(app, gql, admin_db, org, statements):
+async def test_members_statement_count_does_not_grow_with_page_size(app, gql, resolvers_app, resolvers_gql, admin_db,
+                                                                    org, statements):
     owner, org_id, slug = org
     await _add_members(admin_db, org_id, 55)
-    await app.state.runtime["services"].relay.stop()  # its polling would add statements of its own
+    await resolvers_app.state.runtime["services"].relay.stop()  # its polling would add statements of its own
     query = """query($s:String!,$f:Int!){ organization(slug:$s){ members(first:$f){ nodes { role email user { name } } } } }"""
-    await gql.ok(query, {"s": slug, "f": 1}, owner.token)  # warms the session cache
+    await resolvers_gql.ok(query, {"s": slug, "f": 1}, owner.token)  # warms the session cache
 
+    # Through the resolvers:
     counts = {}
     for first in (5, 50):
         statements.clear()
-        data = await gql.ok(query, {"s": slug, "f": first}, owner.token)
+        data = await resolvers_gql.ok(query, {"s": slug, "f": first}, owner.token)
         nodes = data["organization"]["members"]["nodes"]
         assert len(nodes) == first
         assert all(n["user"]["name"] and "@" in n["email"] for n in nodes)
@@ -517,3 +535,19 @@ async def test_members_statement_count_does_not_grow_with_page_size(app, gql, ad
         assert sum("FROM organization_membership" in s for s in listed) == 1, listed
         assert sum("FROM user_account" in s and "user_account.id IN" in s for s in listed) == 1, listed
         assert sum("WHERE organization.slug =" in s for s in listed) == 1, listed
+
+    # Through the compiled path (the default): one root statement finds the organization, and `members`,
+    # grafted onto the organization loaded by id, costs the resolvers' page and user batch: as flat.
+    await gql.ok(query, {"s": slug, "f": 1}, owner.token)  # warms the session cache and the pool's scope
+    compiled: dict[int, list[str]] = {}
+    for first in (5, 50):
+        async with every_statement(app) as compiled[first]:
+            data = await gql.ok(query, {"s": slug, "f": first}, owner.token)
+        nodes = data["organization"]["members"]["nodes"]
+        assert len(nodes) == first
+        assert all(n["user"]["name"] and "@" in n["email"] for n in nodes)
+    assert len(compiled[5]) == len(compiled[50]), compiled
+    for listed in compiled.values():
+        assert sum("FROM organization o " in s for s in listed) == 1, listed  # the compiled root's statement
+        assert sum("FROM organization_membership" in s for s in listed) == 1, listed
+        assert sum("FROM user_account" in s and "user_account.id IN" in s for s in listed) == 1, listed

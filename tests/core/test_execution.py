@@ -1,0 +1,108 @@
+"""The resolvers' executor (codex_graphql/execution.py): plain leaf fields answered inline give the same data
+and the same errors as graphql-core's own execution, and no field with a resolver, an argument or a
+permission is ever answered inline."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from codex_graphql.execution import CodexExecutionContext, plans_of, streamline
+from codex_graphql.schema import build_schema
+from codex_graphql.settings import Settings
+
+
+@strawberry.enum(description="A colour.")
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.type(description="Leaves of every shape, filled from whatever the test puts in.")
+class Leaves:
+    name: str
+    maybe: str | None
+    count: int
+    ratio: float | None
+    colour: Colour
+    tags: list[str]
+    loose: list[str | None] | None
+    flag: bool
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    def asked(self, info: strawberry.Info) -> str:
+        return f"{info.context['who']} asked {info.field_name} at {info.path.as_list()}"
+
+    @strawberry.field
+    def repeat(self, times: int) -> list[str]:
+        return [self.name] * times
+
+
+GOOD: dict[str, Any] = {"name": "a", "maybe": None, "count": 3, "ratio": 1.5, "colour": Colour.BLUE, "tags": ["x", "y"],
+                        "loose": ["p", None], "flag": True}
+# Values graphql-core refuses, each in a field of its own: the error (message, path) must be identical.
+BAD: list[dict[str, Any]] = [
+    {"name": None}, {"count": "three"}, {"count": 2**40}, {"colour": "GREEN"}, {"tags": ["x", None]},
+    {"tags": "not a list"}, {"loose": [1.5, object()]}, {"ratio": "x"}, {"flag": ValueError("boom")},
+    {"tags": ("a", "b")}, {"maybe": 7},
+]
+
+
+def run(executor: type, items: list[Leaves]) -> Any:
+    @strawberry.type(description="Root.")
+    class Query:
+        @strawberry.field
+        def items(self) -> list[Leaves | None]:
+            return items
+
+    schema = strawberry.Schema(query=Query, execution_context_class=executor)
+    result = schema.execute_sync("{ items { name maybe count ratio colour tags loose flag shout alias: name asked "
+                                 "repeat(times: 2) } }", context_value={"who": "tester"})
+    errors = sorted((e.message, tuple(e.path or ())) for e in result.errors or [])
+    return result.data, errors
+
+
+@pytest.mark.parametrize("change", [{}, *BAD], ids=lambda c: ",".join(f"{k}={v!r}" for k, v in c.items()) or "good")
+def test_inline_leaves_answer_like_graphql_core(change: dict[str, Any]) -> None:
+    items = [Leaves(**GOOD), Leaves(**{**GOOD, **change}), Leaves(**GOOD)]
+    assert run(CodexExecutionContext, items) == run(StrawberryGraphQLCoreExecutionContext, items)
+
+
+def test_only_plain_fields_are_answered_inline() -> None:
+    schema = build_schema(Settings(database_url=None))
+    graphql_schema = schema._schema
+    assert schema.execution_context_class is CodexExecutionContext
+    inline = 0
+    for graphql_type in graphql_schema.type_map.values():
+        if graphql_type.name.startswith("__") or not hasattr(graphql_type, "is_type_of") or not hasattr(graphql_type, "fields"):
+            continue
+        plans = plans_of(graphql_type)
+        for name in plans:
+            field = graphql_type.fields[name]
+            definition = field.extensions["strawberry-definition"]
+            # No resolver, no extension (permission rules are extensions), no arguments: a plain attribute.
+            assert definition.base_resolver is None and not definition.extensions and not field.args, name
+            inline += 1
+    assert inline > 50
+    # Resolver methods called directly: never one with a permission rule (an extension) or arguments.
+    streamline(graphql_schema)
+    direct = {(t.name, name) for t in graphql_schema.type_map.values() if hasattr(t, "is_type_of")
+              for name, field in getattr(t, "fields", {}).items() if getattr(field.resolve, "__name__", "") == "lean"}
+    assert ("Content", "viewerHasAccess") in direct and ("Organization", "viewerRole") in direct
+    for type_name, name in direct:
+        field = graphql_schema.get_type(type_name).fields[name]
+        definition = field.extensions["strawberry-definition"]
+        assert not definition.extensions and not field.args and not definition.base_resolver.is_async, name
+    assert ("Content", "failureReason") not in direct and ("Content", "media") not in direct  # guarded
+    content = graphql_schema.get_type("Content")
+    for guarded in ("failureReason", "media", "revenueCents", "stats", "viewerHasAccess", "thumbnailUrl"):
+        assert guarded not in plans_of(content)
+    assert {"id", "title", "priceCents", "tags", "kind"} <= set(plans_of(content))
