@@ -53,6 +53,13 @@ def is_staff(viewer: Viewer, organization_id: uuid.UUID) -> bool:
     return viewer.can(Permission.CONTENT_READ, organization_id)
 
 
+def staff_organization(viewer: Viewer) -> uuid.UUID | None:
+    """The viewer's active organization when they are staff there, else None: the value the SQL forms
+    (``plays_sql``, ``listed_sql``, ``filters.filter_sql``) take as ``staff_organization``."""
+    active = viewer.active_organization_id
+    return active if active is not None and is_staff(viewer, active) else None
+
+
 def readable_without_entitlement(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.UUID) -> bool:
     """``may_read`` for a viewer without an entitlement; when False, only an entitlement admits them."""
     if deleted:

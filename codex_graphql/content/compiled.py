@@ -163,10 +163,9 @@ class ContentRows:
     async def fetch(self, conn: Any, viewer: Any, key: Any) -> list[Any]:
         if not self.records_view:
             return list(await conn.fetch(self.sql, viewer.user_id, key))
-        active = viewer.active_organization_id
-        staff_org = active if active is not None and access.is_staff(viewer, active) else None
         now = utcnow()
-        return list(await conn.fetch(self.sql, viewer.user_id, key, staff_org, hour_bucket(now), now))
+        return list(await conn.fetch(self.sql, viewer.user_id, key, access.staff_organization(viewer),
+                                     hour_bucket(now), now))
 
     def keys_to_sign(self, rows: list[Any]) -> list[str]:
         return self.shape.keys_to_sign(rows)

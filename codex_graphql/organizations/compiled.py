@@ -21,12 +21,6 @@ def _listed(param: Param, organization_id: str) -> str:
     return f"c.organization_id = {organization_id} AND {access.listed_sql('c', param('staff_org'))}"
 
 
-def _staff_organization(viewer: Any) -> Any:
-    """The viewer's active organization when they are staff there (every item is listed to them)."""
-    active = viewer.active_organization_id
-    return active if active is not None and access.is_staff(viewer, active) else None
-
-
 def _filter_parameters(value: Any) -> dict[str, Any]:
     """``filter: ContentFilter`` read as the resolvers read it; a value they refuse is left to them."""
     if value is None:
@@ -45,7 +39,7 @@ CONTENT_FILTER = Filter("filter", _filter_parameters,
 
 declare("Organization", {
     "slug": Scalar("slug"), "name": Scalar("name"), "createdAt": Scalar("created_at", iso),
-    "contents": Lateral("Content", "content", "c", _listed, values={"staff_org": _staff_organization},
+    "contents": Lateral("Content", "content", "c", _listed, values={"staff_org": access.staff_organization},
                         arguments=frozenset({"first", "after"}), filter=CONTENT_FILTER),
 }, id_type="Organization", organization="id")
 
