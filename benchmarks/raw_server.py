@@ -131,7 +131,7 @@ viewed AS (
   ON CONFLICT DO NOTHING
 )
 SELECT v.id, v.title, v.description, v.kind, v.price_cents, v.currency, v.tags, v.duration_seconds,
-       v.published_at, v.thumbnails::text AS thumbnails, v.storage_key, v.can_play, v.user_id,
+       v.published_at, v.thumbnails::text AS thumbnails, v.storage_key, v.mime_type, v.can_play, v.user_id,
        u.id AS creator_id, u.name AS creator_name, p.position_seconds
 FROM v LEFT JOIN user_account u ON u.id = v.creator_id
 LEFT JOIN playback_position p ON v.can_play AND p.user_id = v.user_id AND p.content_id = v.id"""  # noqa: S608 (module constants only)
@@ -392,7 +392,8 @@ class RawServer:
         can_play = row["can_play"]
         errors = []
         if can_play:
-            signed = await self.storage.presign_get(row["storage_key"], URL_TTL_SECONDS)
+            # Signed with the item's type, as our server signs playback (content.service.playback_url).
+            signed = await self.storage.presign_get(row["storage_key"], URL_TTL_SECONDS, content_type=row["mime_type"])
             assert signed.expires_at is not None
             playback: dict[str, Any] | None = {"url": signed.url, "expiresAt": signed.expires_at.isoformat()}
         else:

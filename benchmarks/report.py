@@ -15,7 +15,8 @@ from typing import Any
 README = Path(__file__).resolve().parent / "README.md"
 BEGIN, END = "<!-- harness:begin -->", "<!-- harness:end -->"
 LABELS = {"raw": "raw SQL", "codex-adhoc": "codex ad hoc", "codex-persisted": "codex persisted",
-          "postgraphile-v4": "PostGraphile v4", "postgraphile-v5": "PostGraphile v5"}
+          "codex-resolvers": "codex resolvers (compiled path off)", "postgraphile-v4": "PostGraphile v4",
+          "postgraphile-v5": "PostGraphile v5"}
 ORDER = list(LABELS)
 # (op, variant, minimum ratio of req/s to the raw server's)
 THROUGHPUT_TARGETS = (("storefront", "codex-adhoc", 0.6), ("storefront", "codex-persisted", 0.8),
@@ -24,6 +25,10 @@ THROUGHPUT_TARGETS = (("storefront", "codex-adhoc", 0.6), ("storefront", "codex-
 # and the mixed workload (80 % benchmark shapes, 20 % varied) at this share of the raw server's.
 VARIED_TARGET = 0.7
 MIXED_TARGET = 0.6
+# Issue 22, item 3: a document the compiled path cannot answer at this share of the raw server's req/s,
+# measured with the compiled path off (codex-resolvers: every field through the resolvers).
+RESOLVERS = "codex-resolvers"
+RESOLVER_TARGET = 0.3
 RSS_LIMIT_MB = 200.0
 # Statements/request may differ by this much between page sizes and still count as independent of them:
 # background statements that land in a run are noise of a few hundredths; an N+1 would add one per row.
@@ -63,6 +68,26 @@ def _rps(out: dict[str, Any], op: str, variant: str) -> float | None:
     return found[0]["rps"] if found else None
 
 
+def annotate(out: dict[str, Any]) -> None:
+    """Into the results JSON: ``x_raw`` on every closed-loop run but the raw server's (its req/s over the raw
+    server's on the same operation or mix) and ``resolver_path``, the compiled-path-off variant's ratios."""
+    for run in out["runs"]:
+        if run["kind"] == "closed" and not run.get("skipped") and run["variant"] != "raw":
+            ratio = _ratio(out, run["op"], run["variant"])
+            if ratio is not None:
+                run["x_raw"] = round(ratio, 3)
+    ratios = {op: round(ratio, 3) for op in out["meta"]["ops"] if (ratio := _ratio(out, op, RESOLVERS)) is not None}
+    lowest = min(ratios.values(), default=None)
+    out["resolver_path"] = {"variant": RESOLVERS, "setting": "FAST_PATH_ENABLED=false", "target": RESOLVER_TARGET,
+                            "x_raw": ratios, "lowest": lowest, "met": None if lowest is None else lowest >= RESOLVER_TARGET,
+                            "answers_differ": _differing(out, RESOLVERS)}
+
+
+def _differing(out: dict[str, Any], variant: str) -> list[str]:
+    """The operations whose answers from ``variant`` differed from the raw server's (never timed)."""
+    return [op for op, check in (out.get("checks") or {}).get(variant, {}).items() if not check["equal"]]
+
+
 def varied_table(out: dict[str, Any]) -> list[str]:
     """Each varied document's req/s as a share of the benchmark storefront's on the same server, and of
     the raw server's on the same document (its hand-written twin)."""
@@ -84,6 +109,15 @@ def varied_table(out: dict[str, Any]) -> list[str]:
             lines.append(f"| {op} | {LABELS[variant]} | {_num(rps)} | {share} | "
                          f"{f'{ratio:.2f}' if ratio is not None else '–'} |")
     return [*lines, ""]
+
+
+def resolvers_note(out: dict[str, Any]) -> list[str]:
+    if RESOLVERS not in (out["meta"].get("variants") or []):
+        return []
+    return ["", f"{LABELS[RESOLVERS]}: the same server with `FAST_PATH_ENABLED=false`, every field of every document "
+                "through the resolvers, as for a document the compiled path cannot answer (ad hoc requests; "
+                f"target ≥ {RESOLVER_TARGET}× raw), on "
+                + ", ".join(f"`{op}`" for op in out["meta"].get("resolver_ops") or []) + "."]
 
 
 def noise_line(out: dict[str, Any]) -> list[str]:
@@ -157,6 +191,17 @@ def targets(out: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             rows.append((f"every varied document, {LABELS[variant]} ≥ {VARIED_TARGET}× its storefront req/s",
                          f"lowest {shares[worst]:.2f}× ({worst}); {sum(v >= VARIED_TARGET for v in shares.values())}"
                          f" of {len(shares)} met", min(shares.values()) >= VARIED_TARGET))
+    ratios = {op: ratio for op in out["meta"]["ops"] if (ratio := _ratio(out, op, RESOLVERS)) is not None}
+    if ratios or RESOLVERS in (out["meta"].get("variants") or []):
+        worst = min(ratios, key=lambda op: ratios[op]) if ratios else None
+        differ = _differing(out, RESOLVERS)
+        rows.append((f"a non-compilable document (compiled path off: every field through the resolvers) ≥ "
+                     f"{RESOLVER_TARGET}× raw", ("not run" if worst is None else
+                     f"lowest {ratios[worst]:.2f}× ({worst}); {sum(v >= RESOLVER_TARGET for v in ratios.values())} "
+                     f"of {len(ratios)} met") + (f"; not timed, answers differ: {', '.join(differ)}" if differ else ""),
+                     # unknown while some answers differ (untimed), unless a timed one already misses it
+                     None if worst is None or (differ and ratios[worst] >= RESOLVER_TARGET)
+                     else ratios[worst] >= RESOLVER_TARGET))
     for op in ("storefront", "purchase_history"):
         found = [r for r in out["page_size"] if r["variant"] == "codex-adhoc" and r["op"] == op]
         if not found:
@@ -190,10 +235,12 @@ def render(out: dict[str, Any], path: Path | None = None) -> str:
                        for k, v in (meta.get("postgraphile") or {}).items())
              + ". Load generator, servers and PostgreSQL share the machine.", "",
              f"Closed loop: wrk -t{meta['wrk_threads']} -c{meta['connections']} for {meta['duration_s']:g} s after "
-             f"{meta['warmup_s']:g} s of warm-up. Open loop: benchmarks/openloop.py for {meta['open_duration_s']:g} s "
-             f"at the rates in brackets ({', '.join(f'{f:.0%}' for f in meta['open_fractions'])} of the raw "
-             f"server's saturation req/s for that operation). Every server: {meta['workers']} worker processes.",
-             "", *results_table(out), "", *varied_table(out), *noise_line(out)]
+             f"{meta['warmup_s']:g} s of warm-up. "
+             + (f"Open loop: benchmarks/openloop.py for {meta['open_duration_s']:g} s at the rates in brackets "
+                f"({', '.join(f'{f:.0%}' for f in meta['open_fractions'])} of the raw server's saturation req/s for "
+                "that operation)." if meta["open_fractions"] else "No open-loop runs (`--open-fractions ''`).")
+             + f" Every server: {meta['workers']} worker processes.",
+             *resolvers_note(out), "", *results_table(out), "", *varied_table(out), *noise_line(out)]
     lines += ["Targets:", "", "| target | measured | met |", "|---|---|---|"]
     for name, value, ok in targets(out):
         lines.append(f"| {name} | {value} | {'–' if ok is None else ('yes' if ok else '**no**')} |")

@@ -54,8 +54,8 @@ DOCUMENTS = {"storefront": OPERATIONS / "storefront.graphql",
 WARMUP = 20
 
 
-async def seeded_database(reuse: bool) -> tuple[str, dict[str, Any]]:
-    url = ADMIN_URL.rpartition("/")[0] + "/" + DB_NAME
+async def seeded_database(reuse: bool, name: str = DB_NAME) -> tuple[str, dict[str, Any]]:
+    url = ADMIN_URL.rpartition("/")[0] + "/" + name
     if reuse:
         conn = await asyncpg.connect(url)
         try:
@@ -64,7 +64,7 @@ async def seeded_database(reuse: bool) -> tuple[str, dict[str, Any]]:
             return url, {"org_slug": slug, "customer_token": token}
         finally:
             await conn.close()
-    url = await create_database(ADMIN_URL, DB_NAME)
+    url = await create_database(ADMIN_URL, name)
     conn = await asyncpg.connect(url)
     try:
         fixture = await seed_into(conn, "small", database_url=url)
@@ -77,7 +77,7 @@ async def seeded_database(reuse: bool) -> tuple[str, dict[str, Any]]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    url, fixture = await seeded_database(args.reuse)
+    url, fixture = await seeded_database(args.reuse, args.database)
     settings = Settings(database_url=url, redis_url=REDIS_URL, redis_namespace=f"bench-{uuid.uuid4().hex[:8]}",
                         environment="test", secret_key="benchmark-secret-key", public_base_url="http://bench",
                         log_json=False, log_level="WARNING", smtp_url=None, rate_limit_enabled=False,
@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--fast-path", action="store_true", help="leave the compiled path on (for comparison)")
     parser.add_argument("--dump", metavar="PREFIX", help="also write PREFIX-<document>.prof (pstats)")
     parser.add_argument("--reuse", action="store_true", help="reuse the database a previous run seeded")
+    parser.add_argument("--database", default=DB_NAME,
+                        help="name of the database to seed (default %(default)s; runs side by side need their own)")
     asyncio.run(run(parser.parse_args()))
 
 

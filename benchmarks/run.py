@@ -1,14 +1,17 @@
-"""Side-by-side benchmark: this server (ad hoc and persisted), the raw-SQL limit and PostGraphile v4/v5.
+"""Side-by-side benchmark: this server (ad hoc, persisted, and with its compiled path off), the raw-SQL limit
+and PostGraphile v4/v5.
 
     .venv/bin/python benchmarks/run.py --scale small --duration 20 --connections 32 \\
-        --servers codex,raw,postgraphile-v4,postgraphile-v5 --workers 2
+        --servers codex,raw,codex-resolvers,postgraphile-v4,postgraphile-v5 --workers 2
 
 Starts the benchmark cluster (pgcluster.py), seeds or reuses the database, then one server at a time (raw
 first: the reference for answers and arrival rates); refuses to time a server whose answers differ; per
 operation a warm-up, a closed-loop wrk run and open-loop runs (openloop.py) with the server's CPU,
 PostgreSQL's CPU, statements and peak RSS per run (procstats.Meter); the varied documents
-(operations/varied/) and the mixed workload (mix.py) in the closed loop; the raw server's first operation
-again at the end of its runs (the noise figure). Writes
+(operations/varied/) and the mixed workload (mix.py) in the closed loop; our server again with
+FAST_PATH_ENABLED=false (``codex-resolvers``: every field through the resolvers, as for a document the
+compiled path cannot answer) on the operations of --resolver-ops; the raw server's first operation again
+at the end of its runs (the noise figure). Writes
 benchmarks/results/<timestamp>-<scale>.json and the block between the harness markers in
 benchmarks/README.md (report.py). The README's "Side-by-side harness" section describes it all.
 """
@@ -38,6 +41,7 @@ ROOT = BENCH.parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+import answers  # noqa: E402
 import mix  # noqa: E402
 import pgcluster  # noqa: E402
 import procstats  # noqa: E402
@@ -45,7 +49,7 @@ import report  # noqa: E402
 from harness_setup import ensure_seeded, ensure_wrk  # noqa: E402
 from openloop import run_openloop, run_wrk  # noqa: E402
 from pagesizes import page_size_check  # noqa: E402
-from workload import ALL_BY_KEY, DATA_DIR, OPERATIONS, VARIED, Operation  # noqa: E402
+from workload import ALL_BY_KEY, DATA_DIR, OPERATIONS, VARIED, Operation, select_operations  # noqa: E402
 
 RESULTS_DIR = BENCH / "results"
 WORK_DIR = DATA_DIR / "harness"
@@ -58,7 +62,10 @@ PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 # Our server keeps each resolved session in memory for SESSION_LOCAL_CACHE_SECONDS (codex_graphql/settings.py,
 # default 5 s; it inherits the harness's environment); PostGraphile gets the same window (PGB_SESSION_CACHE_MS).
 SESSION_CACHE_MS = round(float(os.environ.get("SESSION_LOCAL_CACHE_SECONDS") or 5.0) * 1000)
-ALL_SERVERS = ("codex", "raw", "postgraphile-v4", "postgraphile-v5")
+ALL_SERVERS = ("codex", "raw", "codex-resolvers", "postgraphile-v4", "postgraphile-v5")
+# Our server with the compiled path switched off (settings.fast_path_enabled): every field of every document
+# through the resolvers, the path a document the compiled path cannot answer takes (issue 22, item 3).
+RESOLVERS = "codex-resolvers"
 
 Request = tuple[str, bytes, dict[str, str]]  # path, body, headers
 
@@ -199,7 +206,7 @@ def postgraphile_request(op: Operation, fixture: dict[str, Any]) -> Request:
 
 @dataclass(frozen=True)
 class Variant:
-    key: str  # codex-adhoc, codex-persisted, raw, postgraphile-v4, postgraphile-v5 (report.LABELS)
+    key: str  # codex-adhoc, codex-persisted, codex-resolvers, raw, postgraphile-v4/v5 (report.LABELS)
     server: str
     build: Callable[..., Request]
     compare: str  # "raw" (normalize both sides with the raw server's normalizer) or "postgraphile"
@@ -209,6 +216,7 @@ VARIANTS = (
     Variant("raw", "raw", raw_request, "raw"),
     Variant("codex-adhoc", "codex", graphql_request, "raw"),
     Variant("codex-persisted", "codex", persisted_request, "raw"),
+    Variant(RESOLVERS, RESOLVERS, graphql_request, "raw"),  # its own process: FAST_PATH_ENABLED=false
     Variant("postgraphile-v4", "postgraphile-v4", postgraphile_request, "postgraphile"),
     Variant("postgraphile-v5", "postgraphile-v5", postgraphile_request, "postgraphile"),
 )
@@ -239,54 +247,6 @@ def _verifying_storage() -> Any:
     return _STORAGE[0]
 
 
-def comparable(variant: Variant, op: Operation, answer: Any, reference: Any) -> tuple[Any, Any]:
-    if variant.compare == "postgraphile":
-        import postgraphile_servers as pgs
-
-        storage = _verifying_storage()
-        return pgs.normalize(op.key, answer, storage), pgs.normalize_codex(op.key, reference, storage)
-    from compare import normalize
-
-    storage = _verifying_storage()
-    return normalize(answer, storage), normalize(reference, storage)
-
-
-def diff_text(left: Any, right: Any, limit: int = 40) -> str:
-    import difflib
-
-    a = json.dumps(left, indent=1, sort_keys=True, default=str).splitlines()
-    b = json.dumps(right, indent=1, sort_keys=True, default=str).splitlines()
-    lines = list(difflib.unified_diff(b, a, "reference (raw)", "this server", lineterm="", n=2))
-    return "\n".join(lines[:limit]) + ("\n…" if len(lines) > limit else "")
-
-
-def check_answers(variant: Variant, port: int, ops: list[Operation], fixture: dict[str, Any],
-                  reference: dict[str, Any]) -> dict[str, Any]:
-    checks: dict[str, Any] = {}
-    for op in ops:
-        status, body = post(port, variant.build(op, fixture))
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            checks[op.key] = {"equal": False, "diff": f"HTTP {status}, not JSON: {body[:300]!r}"}
-            continue
-        try:
-            if variant.key == "raw":  # the reference: no errors, and its signed URLs verify
-                reference[op.key] = answer
-                comparable(variant, op, answer, answer)
-                ok = status == 200 and "errors" not in answer and answer.get("data") is not None
-                checks[op.key] = {"equal": ok, "diff": "" if ok else f"HTTP {status}: {body[:500]!r}"}
-                continue
-            left, right = comparable(variant, op, answer, reference[op.key])
-        except Exception as exc:  # a signed URL that does not verify, an answer of another shape
-            checks[op.key] = {"equal": False, "diff": f"HTTP {status}, normalization refused the answer: "
-                                                      f"{exc!r}\n{body[:500]!r}"}
-            continue
-        equal = status == 200 and left == right
-        checks[op.key] = {"equal": equal, "diff": "" if equal else f"HTTP {status}\n{diff_text(left, right)}"}
-    return checks
-
-
 # -- load -------------------------------------------------------------------------------------------------
 
 def write_request_files(variant: Variant, op: Operation, request: Request) -> tuple[Path, Path]:
@@ -314,7 +274,8 @@ def server_command(name: str, db_url: str, port: int, args: argparse.Namespace,
                PUBLIC_BASE_URL=PUBLIC_BASE_URL, DATA_DIR=str(WORK_DIR / "data"), PYTHONUNBUFFERED="1")
     if "codex-persisted" in args.variant_keys:
         env["PERSISTED_OPERATIONS_FILE"] = str(persisted_manifest())
-    if name == "codex":
+    if name in ("codex", RESOLVERS):  # the same server and environment; the compiled path on, or off
+        env["FAST_PATH_ENABLED"] = "false" if name == RESOLVERS else "true"
         return [str(CODEX), "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(args.workers)], env
     if name == "raw":
@@ -344,7 +305,8 @@ def postgraphile_versions(version: str) -> dict[str, str | None]:
 def variant_operations(variant: Variant, ops: list[Operation],
                        args: argparse.Namespace) -> tuple[list[Operation], list[Operation]]:
     """The operations this variant times, and those whose answers it must get right first (the mix's
-    components too). PostGraphile has equivalents of the benchmark shapes only."""
+    components too). PostGraphile has equivalents of the benchmark shapes only; codex-resolvers runs the
+    operations of --resolver-ops (those also in --ops)."""
     if variant.compare == "postgraphile":
         left_out = [op.key for op in ops if op.folder]
         if left_out or args.mixed:
@@ -353,8 +315,13 @@ def variant_operations(variant: Variant, ops: list[Operation],
                 "written for its schema)")
         timed = [op for op in ops if not op.folder]
         return timed, timed
-    extra = [op for op in mix.components() if args.mixed and op.key not in {o.key for o in ops}]
-    return ops, ops + extra
+    timed = args.resolver_ops if variant.key == RESOLVERS else ops
+    extra = [op for op in mix.components() if runs_mix(variant, args) and op.key not in {o.key for o in timed}]
+    return timed, timed + extra
+
+
+def runs_mix(variant: Variant, args: argparse.Namespace) -> bool:
+    return variant.compare == "raw" and (args.resolver_mixed if variant.key == RESOLVERS else args.mixed)
 
 
 def mixed_workload(variant: Variant, port: int, fixture: dict[str, Any], meter: procstats.Meter, bad: list[str],
@@ -366,6 +333,7 @@ def mixed_workload(variant: Variant, port: int, fixture: dict[str, Any], meter: 
         return
     mix.mixed_run(variant.build, fixture, port, WORK_DIR, variant.key, args.connections, args.wrk_threads,
                   args.warmup, run_wrk)
+    procstats.settle(meter.root)  # the warm-up's backlog first
     closed = meter(lambda: mix.mixed_run(variant.build, fixture, port, WORK_DIR, variant.key, args.connections,
                                          args.wrk_threads, args.duration, run_wrk))
     closed.update(variant=variant.key, server=variant.server, op="mixed", kind="closed")
@@ -415,7 +383,8 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
         meter = procstats.Meter(server.pid, db_url, args.pg_datadir)
         for variant in variants:
             variant_ops, checked = variant_operations(variant, ops, args)
-            checks = check_answers(variant, port, checked, fixture, ctx["reference"])
+            checks = answers.check_answers(variant, lambda r: post(port, r), checked, fixture,
+                                           ctx["reference"], _verifying_storage())
             out["checks"][variant.key] = checks
             bad = [key for key, check in checks.items() if not check["equal"]]
             for key in bad:
@@ -432,6 +401,9 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
                 request = variant.build(op, fixture)
                 files = write_request_files(variant, op, request)
                 run_wrk(port, request[0], files, args.connections, args.wrk_threads, args.warmup)
+                # The warm-up's backlog (up to --connections requests, a second's work for a slow server such
+                # as codex-resolvers) is served before the idle baseline and the timed run, not during them.
+                procstats.settle(server.pid)
                 if name not in out["idle"]:
                     out["idle"][name] = procstats.idle_baseline(meter)
                 closed = meter(lambda r=request, f=files: run_wrk(port, r[0], f, args.connections,
@@ -467,7 +439,7 @@ def bench_server(name: str, variants: list[Variant], ops: list[Operation], ctx: 
                         f"p99 {lat['p99']} ms, {opened['errors']} errors, generator "
                         f"{opened['generator']['cpu_util']:.0%} of a core")
                     procstats.settle(server.pid)
-            if args.mixed and variant.compare == "raw":
+            if runs_mix(variant, args):
                 mixed_workload(variant, port, fixture, meter, bad, ctx, args, out)
             if variant.key in ("codex-adhoc", "raw") and args.page_sizes:
                 if name not in out["idle"]:
@@ -485,13 +457,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="small", choices=("small", "medium", "large"))
     parser.add_argument("--servers", default=",".join(ALL_SERVERS),
-                        help="comma list of codex (both modes), codex-adhoc, codex-persisted, raw, "
-                             "postgraphile-v4, postgraphile-v5; raw always runs")
+                        help="comma list of codex (both modes), codex-adhoc, codex-persisted, codex-resolvers "
+                             "(compiled path off), raw, postgraphile-v4, postgraphile-v5; raw always runs")
     parser.add_argument("--ops", default="benchmark,varied,mixed",
                         help="comma list of operation keys, `benchmark` (operations/*.graphql), `varied` "
                              "(operations/varied/, closed loop only) and `mixed` (80 %% benchmark shapes, 20 %% "
                              "varied, closed loop; benchmarks/mix.py)")
     parser.add_argument("--open-varied", action="store_true", help="open-loop runs for the varied documents too")
+    parser.add_argument("--resolver-ops", default="benchmark",
+                        help="what codex-resolvers (FAST_PATH_ENABLED=false) runs, as --ops and among them: operation "
+                             "keys, `benchmark`, `varied`, `mixed` (default: benchmark)")
     parser.add_argument("--noise", action=argparse.BooleanOptionalAction, default=True,
                         help="run the raw server's first operation again after its other runs (the noise figure)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per closed-loop run")
@@ -523,13 +498,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     keys = [k.strip() for k in args.ops.split(",") if k.strip()]
-    args.mixed = "mixed" in keys
-    groups = {"benchmark": OPERATIONS, "varied": VARIED}
-    args.ops = list({op.key: op for k in keys if k != "mixed"
-                     for op in groups.get(k, (ALL_BY_KEY[k],) if k in ALL_BY_KEY else ())}.values())
-    unknown = [k for k in keys if k not in groups and k != "mixed" and k not in ALL_BY_KEY]
+    args.ops, args.mixed, unknown = select_operations(keys)
     if unknown or not (args.ops or args.mixed):
         parser.error(f"unknown operation(s): {', '.join(unknown) or '(none given)'}")
+    chosen, mixed, unknown = select_operations([k.strip() for k in args.resolver_ops.split(",") if k.strip()])
+    if unknown:
+        parser.error(f"unknown operation(s) in --resolver-ops: {', '.join(unknown)}")
+    args.resolver_ops = [op for op in args.ops if op.key in {c.key for c in chosen}]
+    args.resolver_mixed = mixed and args.mixed
     args.open_fractions = [float(f) for f in args.open_fractions.split(",") if f.strip()]
     args.open_duration = args.open_duration or args.duration
     return args
@@ -543,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, _on_signal)
     signal.alarm(int(args.time_limit * 60))  # the whole run, setup included, then servers are stopped
     variants = selected_variants(args.servers)
+    if any(v.key == RESOLVERS for v in variants) and not (args.resolver_ops or args.resolver_mixed):
+        log(f"{RESOLVERS}: not run (nothing of --resolver-ops is in --ops)")
+        variants = [v for v in variants if v.key != RESOLVERS]
     args.variant_keys = {v.key for v in variants}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     wrk_version = ensure_wrk()
@@ -568,10 +547,11 @@ def main(argv: list[str] | None = None) -> int:
                  "open_fractions": args.open_fractions, "open_overload": args.open_overload, "warmup_s": args.warmup,
                  "ops": [op.key for op in args.ops] + (["mixed"] if args.mixed else []),
                  "varied": [op.key for op in VARIED], "variants": [v.key for v in variants],
+                 "resolver_ops": [op.key for op in args.resolver_ops] + (["mixed"] if args.resolver_mixed else []),
                  "postgraphile": postgraphile, "postgraphile_session_cache_ms": SESSION_CACHE_MS},
         "checks": {}, "skipped": {}, "idle": {}, "processes": {}, "runs": [], "page_size": [], "errors": {},
         "noise": None}
-    order = [s for s in ("raw", "codex", "postgraphile-v4", "postgraphile-v5")
+    order = [s for s in ("raw", "codex", RESOLVERS, "postgraphile-v4", "postgraphile-v5")
              if any(v.server == s for v in variants)]
     try:
         for name in order:
@@ -585,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         out["meta"]["rates"] = ctx["rates"]
         out["meta"]["finished"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        report.annotate(out)  # x_raw on every closed-loop run; the resolver path's summary
         path = args.output or RESULTS_DIR / f"{stamp}-{args.scale}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=1, default=str))

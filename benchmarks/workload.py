@@ -70,6 +70,18 @@ VARIED: tuple[Operation, ...] = (
 )
 VARIED_BY_KEY = {op.key: op for op in VARIED}
 ALL_BY_KEY = {**BY_KEY, **VARIED_BY_KEY}
+GROUPS = {"benchmark": OPERATIONS, "varied": VARIED}
+
+
+def select_operations(keys: list[str]) -> tuple[list[Operation], bool, list[str]]:
+    """The operations a comma list names (operation keys and the groups ``benchmark`` and ``varied``, in
+    order, each once), whether it names ``mixed`` (the mixed workload), and the keys it does not know."""
+    found: dict[str, Operation] = {}
+    for key in keys:
+        for op in GROUPS.get(key, (ALL_BY_KEY[key],) if key in ALL_BY_KEY else ()):
+            found.setdefault(op.key, op)
+    unknown = [key for key in keys if key not in GROUPS and key != "mixed" and key not in ALL_BY_KEY]
+    return list(found.values()), "mixed" in keys, unknown
 
 
 def varied_variables(key: str, fixture: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from starlette.routing import Route, WebSocketRoute
 from codex_graphql import idempotency, tracing
 from codex_graphql.commerce import reconcile
 from codex_graphql.commerce.routes import commerce_routes
+from codex_graphql.credits import jobs as credit_jobs
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
 from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
@@ -37,6 +38,7 @@ from codex_graphql.storage import hygiene
 from codex_graphql.storage.factory import build_storage
 from codex_graphql.storage.local import LocalStorage
 from codex_graphql.storage.routes import storage_routes
+from codex_graphql.subscriptions import jobs as tier_jobs
 from codex_graphql.web_security import security_middleware
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class CodexApp(Starlette):
     direct_graphql: Any = None  # GraphQLEndpoint, set by the lifespan
     hsts = False
     cors = False
+    graphql_counts: dict[int, Any]  # status -> its series of codex_http_requests_total{route="/graphql"}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         endpoint = self.direct_graphql
@@ -98,23 +101,19 @@ class CodexApp(Starlette):
             return
         scope["app"] = self
         status = 500
-        started = False
-
-        async def send_tracked(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
-            status = await endpoint.asgi(scope, receive, send_tracked, self.hsts)
+            status = await endpoint.asgi(scope, receive, send, self.hsts)
         except Exception:
-            # As Starlette's ServerErrorMiddleware: a plain 500 when nothing was sent yet, then re-raise
-            # (the server logs it).
-            if not started:
+            # As Starlette's ServerErrorMiddleware: a plain 500 when nothing was sent yet (the endpoint marks
+            # ``codex.started`` before its first message), then re-raise (the server logs it).
+            if not scope.get("codex.started"):
                 await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
             raise
         finally:
-            self.state.metrics.http_requests.labels("/graphql", str(status)).inc()
+            counted = self.graphql_counts.get(status)
+            if counted is None:
+                counted = self.graphql_counts[status] = self.state.metrics.http_requests.labels("/graphql", str(status))
+            counted.inc()
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, *,
@@ -157,6 +156,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                          lambda: idempotency.cleanup_expired(built.db)),
                 Periodic("refund-reconciliation", reconcile.INTERVAL_SECONDS,
                          lambda: reconcile.reconcile_refunds(built.db, built.payments)),
+                Periodic("credit-expiry", credit_jobs.INTERVAL_SECONDS, lambda: credit_jobs.expire_due_lots(built.db)),
+                Periodic("tier-reconciliation", tier_jobs.INTERVAL_SECONDS,
+                         lambda: tier_jobs.reconcile_tiers(built.db, built.payments)),
             ]
             for task in maintenance:
                 task.start()
@@ -237,6 +239,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.metrics = metrics
     app.hsts = settings.public_base_url.startswith("https://")  # as security_middleware (web_security.py)
     app.cors = bool(settings.cors_origins)
+    app.graphql_counts = {}
     app.state.runtime = state
     return app
 

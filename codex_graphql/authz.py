@@ -67,6 +67,8 @@ class Permission(enum.StrEnum):
     CUSTOMERS_MANAGE = "CUSTOMERS_MANAGE"
     ANALYTICS_READ = "ANALYTICS_READ"
     SETTINGS_MANAGE = "SETTINGS_MANAGE"
+    CREDITS_MANAGE = "CREDITS_MANAGE"
+    SUBSCRIPTIONS_MANAGE = "SUBSCRIPTIONS_MANAGE"
     AUDIT_LOG_READ = "AUDIT_LOG_READ"
     OWNERSHIP_TRANSFER = "OWNERSHIP_TRANSFER"
 
@@ -93,6 +95,10 @@ describe_values(Permission, {
     "ANALYTICS_READ": "Read sales and audience figures (`Organization.analytics`). OWNER and ADMIN.",
     "SETTINGS_MANAGE": "Change the organization's settings and logo (`updateOrganizationSettings`, "
                        "`createOrganizationLogoUpload`). OWNER and ADMIN.",
+    "CREDITS_MANAGE": "Correct customers' credit balances (`adjustCredits`, audited). OWNER and ADMIN.",
+    "SUBSCRIPTIONS_MANAGE": "Create, change, publish and archive subscription tiers (`createSubscriptionTier`, "
+                            "`updateSubscriptionTier`, `archiveSubscriptionTier`, audited) and see every tier, drafts "
+                            "and archived ones included. OWNER and ADMIN.",
     "AUDIT_LOG_READ": "Read the organization's audit log (`Organization.auditLog`). OWNER only.",
     "OWNERSHIP_TRANSFER": "Hand the OWNER role to another member (`transferOrganizationOwnership`). OWNER "
                           "only.",

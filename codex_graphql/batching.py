@@ -1,6 +1,7 @@
 """The generic parts of the request's dataloaders; each domain's ``loaders.py`` declares only its query.
 
-- ``ContextLoader``: a loader built for one request's ``Context`` (``self.ctx``).
+- ``ContextLoader``: a loader built for one request's ``Context`` (``self.ctx``); ``load_all(keys)`` is
+  ``load_many`` for a page of keys without the per-key futures, callbacks and tasks (content/page_answers.py).
 - ``KeyedLoader``: one ``query(db, *scope, keys) -> {key: value}`` per batch, answered in key order.
   ``RowLoader``: the query returns rows, each key is answered with the row of that id.
 - ``GroupedLoader``: keys are ``(id, *shared)``; ids sharing the rest (page size, cursor, statuses) are
@@ -15,6 +16,7 @@ is sent.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections import defaultdict
@@ -49,6 +51,37 @@ class ContextLoader(DataLoader[K, V]):
     def __init__(self, ctx: Context) -> None:
         super().__init__()
         self.ctx = ctx
+
+    async def load_all(self, keys: list[K]) -> list[V]:
+        """``load_many`` for a page of keys, without a queued entry, a gather callback and a task per key.
+
+        The keys not cached yet are loaded at once, in one batch: the statement ``load_many`` would send. Their
+        futures are cached before it runs, so a ``load`` of one of them meanwhile waits for this batch instead
+        of sending another. When the loader's queue already holds keys (a batch about to be dispatched), the
+        keys join it through ``load_many``, as before. A failed batch is forgotten (the next load tries again)."""
+        cache = self._cache
+        if self._queue or not self.cache:
+            return await self.load_many(keys)
+        missing = [key for key in dict.fromkeys(keys) if key not in cache]
+        if missing:
+            futures = [self.loop.create_future() for _ in missing]
+            cache.update(zip(missing, futures, strict=True))
+            try:
+                values = await self.batch_load_fn(missing)
+            except BaseException as error:
+                for key, future in zip(missing, futures, strict=True):
+                    if cache.get(key) is future:
+                        del cache[key]
+                    if isinstance(error, asyncio.CancelledError):
+                        future.cancel()
+                    else:
+                        future.set_exception(error)
+                        future.exception()  # retrieved: a waiter (if any) gets it, nothing is logged
+                raise
+            for future, value in zip(futures, values, strict=True):
+                future.set_result(value)
+        found = [cache[key] for key in keys]
+        return [future.result() if future.done() else await future for future in found]
 
 
 class _QueryLoader(ContextLoader[K, V]):

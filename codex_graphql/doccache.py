@@ -46,7 +46,7 @@ def document_digest(text: str) -> str:
 
 
 def document_bytes(text: str) -> int:
-    return len(text.encode())
+    return len(text) if text.isascii() else len(text.encode())  # isascii is O(1): the string knows
 
 
 def too_large(text: str, limit: int) -> bool:
@@ -75,6 +75,7 @@ class ByteLRU(Generic[V]):
         self._cache: LRUCache[Any, tuple[V, int]] = LRUCache(maxsize=max(1, budget), getsizeof=lambda entry: entry[1])
         self.hits = 0
         self.misses = 0
+        self.front: HotMap[V] | None = None  # a HotMap serving the same values by text, cleared with this one
 
     @property
     def bytes(self) -> int:
@@ -112,6 +113,41 @@ class ByteLRU(Generic[V]):
 
     def clear(self) -> None:
         self._cache.clear()
+        if self.front is not None:
+            self.front.clear()
+
+
+class HotMap(Generic[V]):
+    """The values of the documents served most recently, by the document's text itself: one dict lookup
+    (Python hashes the string, no SHA-256, no LRU bookkeeping), in front of a ``ByteLRU`` keyed by digest.
+
+    Bounded by the estimated bytes its entries keep alive (``budget``; an entry weighing more than an
+    eighth of it is never kept): when a new entry would pass the budget, the map is cleared and starts
+    over, so the documents in use come back after at most one slower lookup each."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.weight = 0
+        self.entries: dict[Any, V] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, key: Any) -> V | None:
+        return self.entries.get(key)
+
+    def put(self, key: Any, value: V, weight: int) -> None:
+        if weight > self.budget // 8 or key in self.entries:
+            return
+        if self.weight + weight > self.budget:
+            self.entries.clear()
+            self.weight = 0
+        self.entries[key] = value
+        self.weight += weight
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.weight = 0
 
 
 def check_document_size(text: str | None, limit: int) -> None:

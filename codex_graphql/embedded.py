@@ -40,6 +40,8 @@ START_TIMEOUT = 60
 STOP_TIMEOUT = 30
 # Unix socket paths are limited to ~107 bytes; ".s.PGSQL.NNNNN" must fit after the directory.
 MAX_SOCKET_DIR = 90
+# Held around pgserver's setup that the whole machine shares (as root: its `pgserver` system user).
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "codex-graphql-pgserver-setup.lock"
 
 
 class EmbeddedError(RuntimeError):
@@ -153,8 +155,15 @@ class EmbeddedPostgres:
 
     def _server(self) -> object:
         pgserver = load_pgserver()
-        # start=False: pgserver would start PostgreSQL on a Unix socket only; we start it on TCP below.
-        return pgserver.get_server(self.pgdata, cleanup_mode=None, start=False)
+        # As root, pgserver creates its system user with `useradd` on first use: processes that start clusters
+        # of their own at the same moment (parallel test workers) take turns, or all but one useradd fail.
+        with open(MACHINE_LOCK, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                # start=False: pgserver would start PostgreSQL on a Unix socket only; we start it on TCP below.
+                return pgserver.get_server(self.pgdata, cleanup_mode=None, start=False)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @staticmethod
     def _make_url(port: int) -> str:

@@ -36,6 +36,7 @@ class ErrorCode(enum.StrEnum):
     DOWNLOAD_LIMIT_REACHED = "DOWNLOAD_LIMIT_REACHED"
     LAST_OWNER = "LAST_OWNER"
     EMAIL_ALREADY_VERIFIED = "EMAIL_ALREADY_VERIFIED"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
 
 
 describe_values(ErrorCode, {
@@ -74,6 +75,8 @@ describe_values(ErrorCode, {
                   "leaving of its last owner).",
     "EMAIL_ALREADY_VERIFIED": "The account's email address is verified already; no verification email is "
                               "sent.",
+    "INSUFFICIENT_CREDITS": "The customer's credit balance is smaller than the credits to spend or take away; "
+                            "balances never go below zero. Nothing was changed.",
 })
 
 

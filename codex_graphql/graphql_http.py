@@ -43,6 +43,14 @@ from strawberry.types.graphql import OperationType
 
 from codex_graphql import graft_parents as _graft_parents  # noqa: F401  (the parents grafts are resolved on)
 from codex_graphql import tracing
+from codex_graphql.asgi_request import (  # noqa: F401  (negotiate: re-exported, the spec tests use it)
+    CONTENT_TYPES,
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    ScopeRequest,
+    negotiate,
+    negotiated,
+)
 from codex_graphql.context import (
     ORGANIZATION_HEADER,
     ORGANIZATION_REFUSED,
@@ -74,64 +82,7 @@ OPERATION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # (a label only: a document that fools it is merely counted under another name).
 DOCUMENT_OPERATION_RE = re.compile(r"(?:^|[\s}])(?:query|mutation|subscription)\s+([A-Za-z_][A-Za-z0-9_]*)")
 MAX_METRIC_OPERATIONS = 500
-
-
-JSON = "application/json"
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-CONTENT_TYPES = {JSON: JSON, GRAPHQL_RESPONSE_JSON: f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"}
-MAX_ACCEPT_CHARS = 4096
-
-
-def negotiate(accept: str | None) -> str | None:
-    """The response media type for an `Accept` header, or None when it accepts neither of ours (406).
-
-    Each type takes the q-value of the most specific range naming it (`type/sub` over `type/*` over
-    `*/*`); the highest q wins, then the more specific match; between two types named explicitly with
-    equal q the spec's `application/graphql-response+json` wins, while wildcards alone and a missing or
-    unparsable header mean `application/json` (the legacy default during the spec's watershed).
-    """
-    if accept is None or not accept.strip():
-        return JSON
-    ranges: list[tuple[str, str, float]] = []
-    for part in accept[:MAX_ACCEPT_CHARS].split(","):
-        media, _, params = part.partition(";")
-        kind, slash, sub = media.strip().lower().partition("/")
-        if not slash or not kind or not sub:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value.strip()), 0.0), 1.0)
-                except ValueError:
-                    q = -1.0
-        if q >= 0:
-            ranges.append((kind, sub, q))
-    if not ranges:
-        return JSON
-    best: tuple[float, int, bool] | None = None
-    chosen: str | None = None
-    for candidate in (JSON, GRAPHQL_RESPONSE_JSON):
-        kind, _, sub = candidate.partition("/")
-        match: tuple[int, float] | None = None  # (specificity, q) of the most specific matching range
-        for range_kind, range_sub, q in ranges:
-            if range_kind == kind and range_sub == sub:
-                specificity = 2
-            elif range_kind == kind and range_sub == "*":
-                specificity = 1
-            elif range_kind == "*" and range_sub == "*":
-                specificity = 0
-            else:
-                continue
-            if match is None or specificity > match[0] or (specificity == match[0] and q > match[1]):
-                match = (specificity, q)
-        if match is None or match[1] <= 0:
-            continue
-        key = (match[1], match[0], candidate == GRAPHQL_RESPONSE_JSON and match[0] == 2)
-        if best is None or key > best:
-            best, chosen = key, candidate
-    return chosen
+AnyRequest = Request | ScopeRequest  # Starlette's (the route, behind the middleware) or the scope's (CodexApp)
 
 
 class BadRequest(Exception):
@@ -160,6 +111,7 @@ class GraphQLResponse(Response):
         if headers:
             raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         self.raw_headers = raw
+        self.plain = not headers  # JSON with none of the headers the endpoint adds or replaces (set-cookie aside)
 
 
 VARY_ACCEPT = (b"vary", b"Accept")
@@ -182,18 +134,19 @@ def request_error(message: str, code: str, status: int, media: str,
     return graphql_response(body, media, status, headers)
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+def client_ip(request: AnyRequest) -> str:
+    client = request.scope.get("client")
+    return str(client[0]) if client else ""
 
 
-def bearer_token(request: Request, cookie_name: str) -> str | None:
+def bearer_token(request: AnyRequest, cookie_name: str) -> str | None:
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return request.cookies.get(cookie_name)
 
 
-def organization_hint(request: Request) -> str | None:
+def organization_hint(request: AnyRequest) -> str | None:
     return organization_choice(request.headers.get(ORGANIZATION_HEADER))
 
 
@@ -262,16 +215,23 @@ class GraphQLEndpoint:
         state["request_id"] = request_id
         token = request_id_var.set(request_id)
         try:
-            response = await self._respond(Request(scope, receive), request_id)
-            headers = add_security_headers(_final_headers(response.raw_headers, request_id), hsts)
+            response = await self._respond(ScopeRequest(scope, receive), request_id)
+            headers = response.raw_headers
+            if getattr(response, "plain", False):  # nothing to replace: the same headers, appended at once
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append(NO_STORE)
+                headers.extend(JSON_SECURITY_HEADERS[hsts])
+            else:
+                headers = add_security_headers(_final_headers(headers, request_id), hsts)
+            scope["codex.started"] = True  # for CodexApp: a failure from here on cannot answer 500 any more
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             await send({"type": "http.response.body", "body": response.body})
         finally:
             request_id_var.reset(token)
         return response.status_code
 
-    async def _respond(self, request: Request, request_id: str) -> Response:
-        media = negotiate(request.headers.get("accept"))
+    async def _respond(self, request: AnyRequest, request_id: str) -> Response:
+        media = negotiated(request.headers.get("accept"))
         try:
             with tracing.operation_span():  # one span per operation while tracing is on (tracing.py)
                 return await self._handle(request, request_id, media)
@@ -280,7 +240,7 @@ class GraphQLEndpoint:
             return request_error("The service is temporarily unavailable; retry shortly.", "SERVICE_UNAVAILABLE",
                                  503, media or JSON, headers={"retry-after": "5"})
 
-    async def _handle(self, request: Request, request_id: str, negotiated: str | None) -> Response:
+    async def _handle(self, request: AnyRequest, request_id: str, negotiated: str | None) -> Response:
         settings = self.services.settings
         media = negotiated or JSON
         if request.method == "GET" and "query" not in request.query_params and "extensions" not in request.query_params:
@@ -297,8 +257,10 @@ class GraphQLEndpoint:
         chosen = organization_hint(request)
         viewer = await self.services.sessions.resolve(bearer_token(request, settings.session_cookie_name), chosen)
         try:
-            # APQ registration quotas are per user when signed in, per client address otherwise.
-            registrant = Registrant(f"user:{viewer.user_id}", True) if viewer.user_id is not None else Registrant(
+            # APQ registration quotas are per user when signed in, per client address otherwise (named only
+            # when a document is sent with its hash, the one case that registers).
+            registrant = None if raw_query is None or not extensions else Registrant(
+                f"user:{viewer.user_id}", True) if viewer.user_id is not None else Registrant(
                 f"ip:{client_ip(request) or 'unknown'}", False)
             query = await self.persisted.resolve(raw_query, extensions, registrant)
         except PersistedQueryError as exc:
@@ -316,9 +278,9 @@ class GraphQLEndpoint:
         started = time.perf_counter()
         handoff = await self._compiled(query, operation_name, viewer, variables, request)
         if handoff is not None and handoff.body is not None and handoff.grafts is None:  # data, no request errors: 200
-            tracing.annotate_operation(operation_name or _document_operation_name(query), query, "compiled",
-                                       handoff.report, "query")
-            self._observe(operation_name or _document_operation_name(query), started, [])
+            name = operation_name or _document_operation_name(query)
+            tracing.annotate_operation(name, query, "compiled", handoff.report, "query")
+            self._observe(name, started, [])
             return graphql_response(handoff.body, media)
         ctx = Context(
             services=self.services,
@@ -415,7 +377,7 @@ class GraphQLEndpoint:
         return data, errors, extensions
 
     async def _compiled(self, query: str, operation_name: str | None, viewer: Any, variables: dict[str, Any] | None,
-                        request: Request) -> Handoff | None:
+                        request: AnyRequest) -> Handoff | None:
         """What the compiled path answered (all of it, or some roots), or None: all to the resolvers."""
         plan = self.fast.route(query, operation_name) if self.fast is not None else None
         if plan is None:
@@ -425,6 +387,13 @@ class GraphQLEndpoint:
             return await self.fast.execute(plan, viewer, variables, client_ip(request))
         except DATABASE_UNAVAILABLE:
             raise
+        except asyncpg.QueryCanceledError:
+            # DATABASE_STATEMENT_TIMEOUT_MS ran out: answered as a masked error, not tried again through the
+            # resolvers (which would wait as long once more).
+            log.exception("compiled statement canceled (statement timeout)")
+            return Handoff(None, {"data": None, "errors": [{
+                "message": "Internal server error.",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id_var.get()}}]})
         except Exception:  # a defect of the compiled form must not cost the client its answer
             log.exception("compiled execution failed; answering through the resolvers")
             return None
@@ -440,7 +409,7 @@ class GraphQLEndpoint:
         for error in errors:
             self.metrics.errors.labels(label, error["extensions"]["code"]).inc()
 
-    async def _read(self, request: Request) -> tuple[str | None, dict[str, Any] | None, str | None, Any]:
+    async def _read(self, request: AnyRequest) -> tuple[str | None, dict[str, Any] | None, str | None, Any]:
         if request.method == "GET":
             params = request.query_params
             variables = self._decode(params["variables"], "`variables`") if params.get("variables") else None
@@ -463,7 +432,7 @@ class GraphQLEndpoint:
         return (*self._validate(data.get("query"), data.get("variables"), data.get("operationName"), extensions),
                 extensions)
 
-    async def _body(self, request: Request) -> bytes:
+    async def _body(self, request: AnyRequest) -> bytes:
         limit = self.services.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -557,6 +526,8 @@ class _Errors:
 
 
 NO_STORE = (b"cache-control", b"no-store")
+# The security headers of a JSON response (web_security), by HSTS on or off.
+JSON_SECURITY_HEADERS = {hsts: tuple(add_security_headers([], hsts)) for hsts in (False, True)}
 _REPLACED = frozenset((b"x-request-id", b"cache-control"))
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from codex_graphql.accounts.loaders import UserLoader
 from codex_graphql.analytics.loaders import CustomerPurchasesLoader, OwnedContentLoader
 from codex_graphql.analytics.stats import StatsLoader, ViewRecorder
+from codex_graphql.categories.loaders import ContentCategoriesLoader, ListedCountLoader
 from codex_graphql.commerce.loaders import PurchasedContentLoader, RevenueLoader
 from codex_graphql.content.loaders import EntitlementLoader, PositionLoader
 from codex_graphql.organizations.loaders import OrganizationLoader
@@ -87,3 +88,11 @@ class Loaders:
     @cached_property
     def reviews_counts(self) -> CountLoader:
         return CountLoader(self._ctx)
+
+    @cached_property
+    def categories_of_content(self) -> ContentCategoriesLoader:
+        return ContentCategoriesLoader(self._ctx)
+
+    @cached_property
+    def categories_listed_counts(self) -> ListedCountLoader:
+        return ListedCountLoader(self._ctx)

@@ -23,6 +23,9 @@ def create_app_role() -> None:
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
             CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
           END IF;
+        -- Roles belong to the cluster: a migration of another database running at the same time may have
+        -- created it between the check and CREATE ROLE.
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END $$;
     """)
     # The login role must be able to `set role codex_app`.
@@ -31,6 +34,7 @@ def create_app_role() -> None:
           IF NOT pg_has_role(current_user, '{APP_ROLE}', 'MEMBER') THEN
             EXECUTE format('GRANT {APP_ROLE} TO %I', current_user);
           END IF;
+        EXCEPTION WHEN unique_violation THEN NULL;  -- granted by a concurrent migration
         END $$;
     """)
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")

@@ -9,6 +9,7 @@ from codex_graphql.analytics.models import (
     PurchaseDailyStats,
 )
 from codex_graphql.audit.models import AuditLogEntry
+from codex_graphql.categories.models import Category, ContentCategory
 from codex_graphql.commerce.models import (
     CheckoutSession,
     IdempotencyRecord,
@@ -19,11 +20,17 @@ from codex_graphql.commerce.models import (
 )
 from codex_graphql.content.download_models import DownloadCounter
 from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPosition
+from codex_graphql.credits.models import CreditBalance, CreditLot, CreditTransaction
 from codex_graphql.db import Base
 from codex_graphql.events import OutboxMessage, ProcessedMessage
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.reviews.models import ContentRating, Review
 from codex_graphql.storage.models import StorageCleanup
+from codex_graphql.subscriptions.models import (
+    SubscriptionTier,
+    SubscriptionTierCategory,
+    SubscriptionTierPrice,
+)
 
 TENANT_TABLES = (
     "organization_membership", "content", "content_entitlement", "playback_position", "checkout_session", "purchase",
@@ -35,10 +42,13 @@ TENANT_TABLES = (
     "pending_grant",
     "purchase_refund",
     "analytics_totals",
+    "category", "content_category",
+    "credit_transaction", "credit_balance", "credit_lot",
+    "subscription_tier", "subscription_tier_category", "subscription_tier_price",
 )
 
 __all__ = [
-    "AnalyticsTotals", "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
-    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
-    "ProcessedMessage", "StorageCleanup", "TENANT_TABLES", "User", "UserSession",
+    "AnalyticsTotals", "Category", "ContentCategory", "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
+    "ProcessedMessage", "StorageCleanup", "SubscriptionTier", "SubscriptionTierCategory", "SubscriptionTierPrice", "TENANT_TABLES", "User", "UserSession",
 ]

@@ -18,6 +18,36 @@ def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{id_}".encode()).decode()
 
 
+CURSOR_MEMO_BOUND = 8_192
+
+
+class Cursors:
+    """``encode_cursor`` remembered by row id (with the instant it was encoded for, compared on every hit,
+    so a row whose ``created_at`` differs, or is in another time zone, gets its own cursor): a page's rows come back request after
+    request. Bounded: at ``bound`` entries the memo is cleared and starts over (``known`` stays the same dict,
+    so a caller may hold it)."""
+
+    __slots__ = ("bound", "known")
+
+    def __init__(self, bound: int = CURSOR_MEMO_BOUND) -> None:
+        self.bound = bound
+        self.known: dict[Any, tuple[datetime, str]] = {}
+
+    def __call__(self, created_at: datetime, id_: uuid.UUID) -> str:
+        found = self.known.get(id_)
+        # Equal instants in the same tzinfo object encode alike (the driver's are UTC); anything else is a miss.
+        if found is not None and found[0] == created_at and found[0].tzinfo is created_at.tzinfo:
+            return found[1]
+        cursor = encode_cursor(created_at, id_)
+        if len(self.known) >= self.bound:
+            self.known.clear()
+        self.known[id_] = (created_at, cursor)
+        return cursor
+
+
+memo_cursor = Cursors()  # the process's memo (the compiled path's connections); ``encode_cursor`` stays plain
+
+
 def invalid_cursor() -> GraphQLError:
     return GraphQLError("Invalid cursor.", extensions={"code": "BAD_USER_INPUT"})
 

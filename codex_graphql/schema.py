@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions.context import (
+    ExecutingContextManager,
+    ExtensionContextManagerBase,
+    OperationContextManager,
+    ParsingContextManager,
+    ValidationContextManager,
+    WrappedHook,
+)
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
 from codex_graphql import compiled_fields, tracing
@@ -20,6 +33,8 @@ from codex_graphql.accounts.queries import AccountQueries
 from codex_graphql.accounts.viewer import Viewer
 from codex_graphql.analytics.organization_fields import OrganizationAnalytics
 from codex_graphql.audit.organization_fields import OrganizationAudit
+from codex_graphql.categories.mutations import CategoryMutations
+from codex_graphql.categories.queries import ContentCategories, OrganizationCategories
 from codex_graphql.commerce import queries as _commerce_nodes  # noqa: F401  (registers Purchase, PendingGrant nodes)
 from codex_graphql.commerce.mutations import CommerceMutations
 from codex_graphql.commerce.organization_fields import OrganizationCommerce
@@ -29,9 +44,14 @@ from codex_graphql.content.download_mutations import DownloadMutations
 from codex_graphql.content.mutations import ContentMutations
 from codex_graphql.content.queries import ContentQueries
 from codex_graphql.content.subscriptions import ContentSubscriptions
+from codex_graphql.content.types import Content
 from codex_graphql.context import Context
 from codex_graphql.contributions import contribute
 from codex_graphql.cost import CostCalculator
+from codex_graphql.credits import types as _credit_nodes  # noqa: F401  (registers the CreditTransaction node)
+from codex_graphql.credits.mutations import CreditMutations
+from codex_graphql.credits.organization_fields import OrganizationCredits
+from codex_graphql.credits.viewer_fields import ViewerCredits
 from codex_graphql.doccache import DocumentCaches
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.execution import CodexExecutionContext
@@ -46,14 +66,21 @@ from codex_graphql.ratelimit import RequestLimits
 from codex_graphql.relay import MAX_PAGE_SIZE, NODE_RESOLVERS, Node, from_global_id
 from codex_graphql.reviews.mutations import ReviewMutations
 from codex_graphql.settings import Settings
+from codex_graphql.subscriptions import types as _tier_nodes  # noqa: F401  (registers the SubscriptionTier node)
+from codex_graphql.subscriptions.mutations import SubscriptionMutations
+from codex_graphql.subscriptions.organization_fields import OrganizationSubscriptions
 from codex_graphql.web_security import hide_suggestions
 
 log = logging.getLogger("codex_graphql.graphql")
 
 # Fields of one domain's type that another domain owns, each declared once in its owner and placed here in
 # the order schema.graphql prints them (contributions.py).
-contribute(Organization, OrganizationCommerce, OrganizationAnalytics, OrganizationAudit, before="members")
-contribute(Viewer, ViewerCommerce, before="permissions")
+contribute(Organization, OrganizationCommerce, OrganizationAnalytics, OrganizationAudit, OrganizationCredits,
+           before="members")
+contribute(Viewer, ViewerCommerce, ViewerCredits, before="permissions")
+contribute(Organization, OrganizationCategories, before="members")
+contribute(Organization, OrganizationSubscriptions, before="members")
+contribute(Content, ContentCategories)
 
 
 @strawberry.type(description="Entry points for reading.")
@@ -89,7 +116,7 @@ async def _node(ctx: Context, global_id: str) -> Node | None:
 
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
 class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMutations, CommerceMutations, SettingsMutations,
-               DownloadMutations, ReviewMutations):
+               DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations):
     pass
 
 
@@ -102,11 +129,73 @@ class Subscription(ContentSubscriptions, CommerceSubscriptions):
 # the transports; both names stay importable from here.
 
 
+# Which of an extension class's hooks strawberry must wrap, and how, decided once per class (strawberry's
+# ``get_hook`` inspects each hook of each extension again for every request): per class, per hook name, None
+# (the default hook: nothing to run), the context-manager factory of the class's generator hook and whether it
+# is asynchronous, or a plain callable hook (wrapped per request by strawberry's ``from_callable``).
+_hook_factories: WeakKeyDictionary[type, dict[str, Any]] = WeakKeyDictionary()
+_OTHER = object()  # not a hook strawberry accepts: its own get_hook raises its error
+
+
+def _lean_get_hook(self: Any, extension: SchemaExtension) -> WrappedHook | None:
+    cls = type(extension)
+    factories = _hook_factories.get(cls)
+    if factories is None:
+        factories = _hook_factories[cls] = {}
+    factory = factories.get(self.HOOK_NAME, _OTHER)
+    if factory is _OTHER and self.HOOK_NAME not in factories:
+        hook_fn = getattr(cls, self.HOOK_NAME)
+        if hook_fn is self.default_hook:
+            factory = None
+        elif inspect.isgeneratorfunction(hook_fn):
+            factory = (contextlib.contextmanager(hook_fn), False)
+        elif inspect.isasyncgenfunction(hook_fn):
+            factory = (contextlib.asynccontextmanager(hook_fn), True)
+        elif callable(hook_fn):
+            factory = hook_fn
+        factories[self.HOOK_NAME] = factory
+    if factory is None:
+        return None
+    if factory is _OTHER:  # not callable: strawberry's own error
+        return ExtensionContextManagerBase.get_hook(self, extension)
+    if not isinstance(factory, tuple):  # a plain or async callable, run before the stage
+        return self.from_callable(extension, factory)  # type: ignore[no-any-return]
+    return WrappedHook(extension=extension, hook=partial(factory[0], extension), is_async=factory[1])
+
+
+def _lean(manager: type) -> type:
+    return type(manager.__name__, (manager,), {"get_hook": _lean_get_hook, "__slots__": ()})
+
+
+_LeanOperation, _LeanValidation, _LeanParsing, _LeanExecuting = map(
+    _lean, (OperationContextManager, ValidationContextManager, ParsingContextManager, ExecutingContextManager))
+
+
+class _LeanExtensionsRunner(SchemaExtensionsRunner):
+    """strawberry's runner with each hook's kind looked up instead of inspected per request."""
+
+    def operation(self) -> Any:
+        return _LeanOperation(self.extensions)
+
+    def validation(self) -> Any:
+        return _LeanValidation(self.extensions)
+
+    def parsing(self) -> Any:
+        return _LeanParsing(self.extensions)
+
+    def executing(self) -> Any:
+        return _LeanExecuting(self.extensions)
+
+
 class CodexSchema(strawberry.Schema):
     cost_calculator: CostCalculator
     document_caches: DocumentCaches
     validation_rules: list[Any]
     hide_suggestions = False
+
+    def create_extensions_runner(self, execution_context: ExecutionContext,
+                                 extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
+        return _LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         if self.hide_suggestions:

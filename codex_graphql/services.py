@@ -55,7 +55,9 @@ def build_services(settings: Settings, send_job: JobSender, storage: Storage | N
         raise RuntimeError("DATABASE_URL is not set; start through `codex-graphql dev` for the embedded database.")
     db = Database(settings.database_url,
                   pool_size=settings.db_pool_size if pool_size is None else pool_size,
-                  max_overflow=settings.db_max_overflow if max_overflow is None else max_overflow)
+                  max_overflow=settings.db_max_overflow if max_overflow is None else max_overflow,
+                  statement_timeout_ms=settings.database_statement_timeout_ms,
+                  idle_in_transaction_timeout_ms=settings.database_idle_in_transaction_timeout_ms)
     kv, pubsub, redis = build_kv(settings.redis_url, settings.redis_namespace)
     if redis is None and warn_without_redis:
         log.warning("REDIS_URL is not set: in-process jobs, pub/sub and caches; this mode is single-instance only")

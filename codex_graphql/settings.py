@@ -35,6 +35,12 @@ class Settings(BaseSettings):
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Server-side limits on every connection the app opens (the SQLAlchemy pool of the API and the workers,
+    # and the compiled read path's asyncpg pool; not migrations or CLI commands): a statement running longer
+    # is cancelled (the request answers INTERNAL_SERVER_ERROR), and a session left idle inside an open
+    # transaction this long is ended by the server, releasing its locks. 0 disables either.
+    database_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    database_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0)
 
     session_ttl_seconds: int = 30 * 24 * 3600
     session_cookie_name: str = "codex_session"

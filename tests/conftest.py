@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,11 @@ pytest_plugins = ["tests.support.media", "tests.support.s3_server", "tests.suppo
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# One per process, so one per pytest-xdist worker too: every database a test run creates carries it, and
+# two workers (or two runs on the same server) never share a name.
 RUN_ID = uuid.uuid4().hex[:8]
+# Any fixed number: the key of the advisory lock that serializes cluster-wide setup between processes.
+CLUSTER_SETUP_LOCK = 0x636F646578
 
 
 # The role the API logs in as (migration 0016 creates it): owns nothing, holds nothing but membership of
@@ -62,11 +67,27 @@ async def admin_execute(*statements: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def cluster_setup_lock() -> AsyncIterator[None]:
+    """Held while this process changes what the whole PostgreSQL cluster shares (roles): parallel workers and
+    other test runs on the same server take turns. An advisory lock in the admin database, which every
+    process connects to; PostgreSQL releases it if the process dies."""
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute("select pg_advisory_lock($1)", CLUSTER_SETUP_LOCK)
+        yield
+    finally:
+        await conn.close()  # ends the session, and with it the lock
+
+
 @pytest.fixture(scope="session")
 async def template_db() -> AsyncIterator[str]:
+    """This process's migrated template (per xdist worker: the name carries RUN_ID). Migrations create the
+    cluster's roles on first run, so they are built one process at a time."""
     name = f"codex_tpl_{RUN_ID}"
     await admin_execute(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
-    await asyncio.to_thread(command.upgrade, alembic_config(db_url(name)), "head")
+    async with cluster_setup_lock():
+        await asyncio.to_thread(command.upgrade, alembic_config(db_url(name)), "head")
     yield name
     await admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -10,11 +10,13 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from codex_graphql import idempotency, tracing
 from codex_graphql.commerce import reconcile
+from codex_graphql.credits import jobs as credit_jobs
 from codex_graphql.events import OutboxRelay
 from codex_graphql.observability import configure_logging
 from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
 from codex_graphql.storage import hygiene
+from codex_graphql.subscriptions import jobs as tier_jobs
 from workers.broker import setup_broker
 from workers.runtime import configure, runtime
 from workers.runtime import shutdown as shutdown_runtime
@@ -58,6 +60,10 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
                          lambda: idempotency.cleanup_expired(runtime().db)),
                 Periodic("refund-reconciliation", reconcile.INTERVAL_SECONDS,
                          lambda: reconcile.reconcile_refunds(runtime().db, runtime().payments)),
+                Periodic("credit-expiry", credit_jobs.INTERVAL_SECONDS,
+                         lambda: credit_jobs.expire_due_lots(runtime().db)),
+                Periodic("tier-reconciliation", tier_jobs.INTERVAL_SECONDS,
+                         lambda: tier_jobs.reconcile_tiers(runtime().db, runtime().payments)),
             ]
             for task in cleanup:
                 task.start()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codex_graphql.authz import PlatformRole
@@ -14,6 +14,10 @@ class User(IdMixin, TimestampMixin, Base):
     """A platform account: customers and staff alike. Platform table (not tenant-scoped)."""
 
     __tablename__ = "user_account"
+    # Trigram indexes for the customers list's ``search`` (ILIKE '%words%' on email and name; migration 0020).
+    __table_args__ = tuple(
+        Index(f"ix_user_account_{column}_trgm", column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+        for column in ("email", "name"))
     # Stored normalized (trimmed, lower-cased) by the service, so a plain unique index suffices.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="", server_default="")

@@ -39,6 +39,17 @@ class AuditAction(enum.Enum):
     REVIEW_MODERATED = strawberry.enum_value(
         "REVIEW_MODERATED", description="Staff approved, rejected, hid or unhid a review (status before and after)."
     )
+    CREDITS_ADJUSTED = strawberry.enum_value(
+        "CREDITS_ADJUSTED", description="Staff corrected a customer's credit balance (amount, reason, balance before "
+        "and after).")
+    SUBSCRIPTION_TIER_CREATED = strawberry.enum_value(
+        "SUBSCRIPTION_TIER_CREATED", description="Staff created a subscription tier (its settings and prices).")
+    SUBSCRIPTION_TIER_CHANGED = strawberry.enum_value(
+        "SUBSCRIPTION_TIER_CHANGED", description="Staff changed a subscription tier: settings, prices, categories or "
+        "publication (changed values only, before and after).")
+    SUBSCRIPTION_TIER_ARCHIVED = strawberry.enum_value(
+        "SUBSCRIPTION_TIER_ARCHIVED", description="Staff archived a subscription tier: no new subscribers; existing "
+        "subscribers keep it.")
     LOGIN_NEW_DEVICE = strawberry.enum_value(
         "LOGIN_NEW_DEVICE", description="A sign-in from a browser and network (IP /24) not seen for this account before."
     )

@@ -13,7 +13,8 @@ bundles) adds entitlement rows or a source to ``entitled_sql``; nothing else her
 - Playing: the media must be ready; then an entitled viewer, or staff while the item is not deleted.
 
 Each rule stands here in the forms its callers need, side by side: on plain values (``may_read``,
-``may_play``, ``is_listed``: the resolvers and the compiled path's shaping), as SQLAlchemy conditions
+``may_play``, ``is_listed``: the resolvers; ``reads``, ``plays``: the compiled path's shaping, over the
+viewer's ``staff_organization`` computed once per request), as SQLAlchemy conditions
 (``listed_clause``, ``entitled_clause``: the repositories) and as SQL text (``entitled_sql``,
 ``plays_sql``, ``listed_sql``: the compiled statements). ``tests/content/test_access_rules.py`` evaluates
 every form on every combination of status, listing, deletion, staff and entitlement and requires the same
@@ -77,6 +78,28 @@ def may_play(viewer: Viewer, status: str, deleted: bool, organization_id: uuid.U
     if entitled:
         return True
     return not deleted and is_staff(viewer, organization_id)
+
+
+# The values of PLAYABLE, for rows read as text (a StrEnum member hashes and compares as its value).
+PLAYABLE_VALUES = frozenset(status.value for status in PLAYABLE)
+
+
+def plays(staff_organization: uuid.UUID | None, status: str, deleted: bool, organization_id: uuid.UUID,
+          entitled: bool) -> bool:
+    """``may_play`` with the viewer's standing taken once per request (``staff_organization(viewer)``),
+    as ``plays_sql`` takes it: the compiled path's per-row form."""
+    if status not in PLAYABLE_VALUES:
+        return False
+    return entitled or (not deleted and staff_organization is not None and organization_id == staff_organization)
+
+
+def reads(staff_organization: uuid.UUID | None, status: str, deleted: bool, organization_id: uuid.UUID,
+          entitled: bool) -> bool:
+    """``may_read`` with the viewer's standing taken once per request, like ``plays``."""
+    if entitled:
+        return True
+    return not deleted and (status == ContentStatus.PUBLISHED or (
+        staff_organization is not None and organization_id == staff_organization))
 
 
 def listed_sql(table: str, staff_organization: str) -> str:

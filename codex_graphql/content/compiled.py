@@ -1,7 +1,8 @@
 """Content in the compiled read path: the ``Content`` type's compilable fields and the ``content(id:)`` root.
 
 Who may see and play an item comes only from ``content.access`` (``entitled_sql`` read in the same
-statement, then ``may_read`` / ``may_play`` on the row). ``thumbnails``, ``playbackPosition`` and
+statement, then ``reads`` / ``plays`` on the row, the rule's per-row form over the viewer's standing taken
+once per response). ``thumbnails``, ``playbackPosition`` and
 ``playback`` compile on the item page (``content(id:)``, option ``detail``). When ``playback`` is
 selected the root's statement records the view (at most one per viewer, item and hour, like
 ``analytics.stats.record_view``) through a writable CTE, under ``plays_sql``, the condition ``may_play``
@@ -21,7 +22,7 @@ from codex_graphql.db import utcnow
 from codex_graphql.fastpath.nodes import declare_node
 from codex_graphql.fastpath.registry import Composite, Scalar, compile_object, declare, declare_root
 from codex_graphql.fastpath.selection import Fragments, NotCompilable, arguments, leaf, response_key
-from codex_graphql.fastpath.shapes import Emit, NeedsResolvers, Runtime, Shape, iso, leaf_names
+from codex_graphql.fastpath.shapes import Emit, NeedsResolvers, Runtime, Shape, iso, leaf_names, signed_column
 from codex_graphql.relay import decode_id
 
 DETAIL = "detail"  # the option of a single item's page
@@ -30,32 +31,44 @@ RECORDS_VIEW = "records_view"  # shape flag: `playback` was selected, the statem
 PLAYS = access.plays_sql("c", "$1", "$3")
 
 
-def _smallest_thumbnail_key(alias: str) -> Callable[[Any], list[str]]:
-    def key(row: Any) -> list[str]:
-        thumbnails = row[alias]
-        return [min(thumbnails, key=lambda t: t["width"])["key"]] if thumbnails else []
-    return key
+# The storage key of the smallest thumbnail (by width; the first of equals, as ``min`` in ContentType's
+# ``thumbnailUrl``), NULL without thumbnails: read in the statement, so shaping neither decodes the list
+# nor searches it.
+SMALLEST_THUMBNAIL = ("(SELECT t->>'key' FROM jsonb_array_elements({table}.thumbnails) WITH ORDINALITY x(t, n) "
+                      "ORDER BY (t->'width')::numeric, n LIMIT 1)")
+STAFF_ORGANIZATION = "content.staff_organization"  # Runtime.memo: access.staff_organization(viewer), once
 
 
 def _thumbnail_url(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
     leaf(field_node)
-    smallest = _smallest_thumbnail_key(shape.column("thumbnails"))
-    shape.signed_keys.append(smallest)
+    smallest = shape.column("thumbnail_key", SMALLEST_THUMBNAIL.format(table=shape.table))
+    shape.signed_keys.append(signed_column(smallest))
 
     def emit(row: Any, rt: Runtime) -> str | None:
-        keys = smallest(row)
-        return rt.urls[keys[0]].url if keys else None
+        key = row[smallest]
+        return rt.urls[key].url if key is not None else None
     return emit
 
 
+def staff_organization(rt: Runtime) -> Any:
+    """The viewer's ``access.staff_organization``, computed once per response."""
+    memo = rt.memo
+    if STAFF_ORGANIZATION not in memo:
+        memo[STAFF_ORGANIZATION] = access.staff_organization(rt.viewer)
+    return memo[STAFF_ORGANIZATION]
+
+
 def _plays(shape: Shape) -> Callable[[Any, Runtime], bool]:
-    """content.access.may_play on the row; the entitlement comes from the same statement."""
+    """content.access.may_play on the row (as ``access.plays``); the entitlement comes from the same statement."""
     status, deleted, organization = shape.column("status"), shape.column("deleted_at"), shape.column("organization_id")
     # $1 is always the viewer's user id (NULL when anonymous); RLS scopes entitlements to the viewer too.
     entitled = shape.column("entitled", access.entitled_sql(shape.table, "$1"))
+    rule = access.plays
 
     def plays(row: Any, rt: Runtime) -> bool:
-        return access.may_play(rt.viewer, row[status], row[deleted] is not None, row[organization], row[entitled])
+        memo = rt.memo
+        staff = memo[STAFF_ORGANIZATION] if STAFF_ORGANIZATION in memo else staff_organization(rt)
+        return rule(staff, row[status], row[deleted] is not None, row[organization], row[entitled])
     return plays
 
 
@@ -102,15 +115,16 @@ def _playback_position(shape: Shape, field_node: FieldNode, fragments: Fragments
 def _playback(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
     """The signed URL; the view it counts is recorded by the root's statement (see ContentRoot)."""
     plays = _plays(shape)
-    storage_key = shape.column("storage_key")
+    storage_key, mime_type = shape.column("storage_key"), shape.column("mime_type")
     parts = leaf_names(field_node, fragments, "Playback", {"url", "expiresAt", "__typename"})
-    shape.signed_keys.append(lambda row: [row[storage_key]] if row[storage_key] else [])
+    # Signed with the item's type, as content.service.playback_url signs it (the URL serves that type).
+    shape.signed_keys.append(lambda row: [(row[storage_key], row[mime_type])] if row[storage_key] else [])
     shape.flags.add(RECORDS_VIEW)
 
     def emit(row: Any, rt: Runtime) -> dict[str, Any]:
         if not plays(row, rt):
             raise NeedsResolvers("playback refused: the resolvers phrase the error")
-        signed = rt.urls[row[storage_key]]
+        signed = rt.urls[(row[storage_key], row[mime_type])]
         return {key: signed.url if name == "url" else signed.expires_at.isoformat() if name == "expiresAt"
                 else "Playback" for key, name in parts}
     return emit
@@ -171,8 +185,8 @@ class ContentRows:
         return self.shape.keys_to_sign(rows)
 
     def build_row(self, row: Any, rt: Runtime) -> dict[str, Any] | None:
-        visible = access.may_read(rt.viewer, row[self.status], row[self.deleted] is not None,
-                                  row[self.organization], row[self.entitled])
+        visible = access.reads(staff_organization(rt), row[self.status], row[self.deleted] is not None,
+                               row[self.organization], row[self.entitled])
         return self.shape.build(row, rt) if visible else None
 
 

@@ -3,12 +3,13 @@ conditions stated in the two forms its callers need, side by side.
 
 - ``normalize``: the argument as both executors apply it (the tag normalized like tags, a tag no item
   could carry is a ``BAD_USER_INPUT`` error; words trimmed and cut to 200 characters; empty values
-  dropped).
+  dropped; the category a ``Category`` global id, a malformed one a ``BAD_USER_INPUT`` error, an unknown
+  or another organization's one matching no item).
 - ``conditions``: SQLAlchemy conditions on ``Content`` (the catalogue repository).
 - ``parameters`` and ``filter_sql``: SQL text over named parameters (the compiled statement); no value
   is ever written into the text.
 
-Kind, tag and words narrow every viewer's list. ``status`` narrows staff's list only: everyone else
+Kind, tag, words and category narrow every viewer's list. ``status`` narrows staff's list only: everyone else
 sees published items whatever they ask (the listing rule, ``access.listed_clause`` / ``listed_sql``,
 already keeps them to those). ``tests/content/test_catalogue_filters.py`` runs both forms on a grid of
 rows, filters and viewers and requires the same rows.
@@ -16,19 +17,23 @@ rows, filters and viewers and requires the same rows.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, exists, or_
 
+from codex_graphql.categories.models import ContentCategory
 from codex_graphql.content import rules
 from codex_graphql.content.models import Content, ContentKind, ContentStatus
 from codex_graphql.errors import DomainError
+from codex_graphql.relay import decode_id
 
 MAX_WORDS = 200
 KIND, TAG, WORDS, STATUS = "filter_kind", "filter_tag", "filter_words", "filter_status"
+CATEGORY = "filter_category"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +44,11 @@ class CatalogueFilter:
     tag: str | None = None
     search: str | None = None
     status: ContentStatus | None = None
+    category: uuid.UUID | None = None
 
 
-def normalize(kind: Any, tag: str | None, search: str | None, status: Any) -> CatalogueFilter:
+def normalize(kind: Any, tag: str | None, search: str | None, status: Any,
+              category: str | None = None) -> CatalogueFilter:
     """The filter's fields as given (enum members or their names) as the catalogue applies them."""
     normalized = None
     if tag:
@@ -50,11 +57,17 @@ def normalize(kind: Any, tag: str | None, search: str | None, status: Any) -> Ca
         except DomainError as error:  # an argument error, not a server error
             raise GraphQLError(f"Invalid tag filter: {error}", extensions={"code": "BAD_USER_INPUT"}) from error
         normalized = tags[0] if tags else None
+    category_id = None
+    if category is not None:
+        category_id = decode_id(category, "Category")
+        if category_id is None:
+            raise GraphQLError("Invalid category filter: not a Category id.", extensions={"code": "BAD_USER_INPUT"})
     return CatalogueFilter(
         kind=ContentKind(kind) if kind is not None else None,
         tag=normalized,
         search=(search or "").strip()[:MAX_WORDS] or None,
         status=ContentStatus(status) if status is not None else None,
+        category=category_id,
     )
 
 
@@ -75,6 +88,9 @@ def conditions(narrow: CatalogueFilter, *, staff: bool) -> list[ColumnElement[bo
     if narrow.search is not None:
         pattern = like_pattern(narrow.search)
         found.append(or_(Content.title.ilike(pattern), Content.description.ilike(pattern)))
+    if narrow.category is not None:
+        found.append(exists().where(ContentCategory.content_id == Content.id,
+                                    ContentCategory.category_id == narrow.category))
     return found
 
 
@@ -89,6 +105,8 @@ def parameters(narrow: CatalogueFilter) -> dict[str, Any]:
         values[WORDS] = like_pattern(narrow.search)
     if narrow.status is not None:
         values[STATUS] = narrow.status.value
+    if narrow.category is not None:
+        values[CATEGORY] = narrow.category
     return values
 
 
@@ -107,4 +125,8 @@ def filter_sql(table: str, param: Callable[[str], str], names: Collection[str], 
     if WORDS in names:
         pattern = param(WORDS)
         found.append(f"({table}.title ILIKE {pattern} OR {table}.description ILIKE {pattern})")
+    if CATEGORY in names:
+        # The alias and the placeholder come from the compiled path's own constants, never from a request.
+        found.append(f"EXISTS (SELECT 1 FROM content_category {table}_k WHERE "  # noqa: S608
+                     f"{table}_k.content_id = {table}.id AND {table}_k.category_id = {param(CATEGORY)})")
     return " AND ".join(found) or "true"

@@ -5,6 +5,8 @@ from typing import Annotated
 import strawberry
 
 from codex_graphql.authz import Permission
+from codex_graphql.categories import rules as category_rules
+from codex_graphql.categories import service as categories
 from codex_graphql.content import queries, service
 from codex_graphql.content.models import ContentKind
 from codex_graphql.content.types import Content, Upload, upload_from
@@ -50,6 +52,10 @@ class UpdateContentInput:
     listed: bool | None = strawberry.field(default=None, description="Whether the item appears in the public catalogue list.")
     allow_downloads: bool | None = strawberry.field(default=None, description="Whether buyers may download the file.")
     reviews_enabled: bool | None = strawberry.field(default=None, description="Whether the item accepts reviews.")
+    category_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Replaces the item's categories (an empty list takes it out of all of them), at "
+        f"most {category_rules.MAX_CATEGORIES_PER_ITEM}. Every id must be a category of the item's organization: "
+        "otherwise NOT_FOUND on `categoryIds` and nothing is changed.")
 
 
 @strawberry.input(description="A content item to act on.")
@@ -147,7 +153,7 @@ class ContentMutations:
 
         return await run_mutation(info, ContentPayload, action)
 
-    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price, tags, listing, downloads or reviews." + MANAGE_RULE)
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price, tags, categories, listing, downloads or reviews." + MANAGE_RULE)
     async def update_content(
         self, info: strawberry.Info,
         input: Annotated[UpdateContentInput, strawberry.argument(description=(
@@ -162,6 +168,9 @@ class ContentMutations:
                                              price_cents=input.price_cents, tags=input.tags,
                                              listed=input.listed, allow_downloads=input.allow_downloads,
                                              reviews_enabled=input.reviews_enabled)
+            if input.category_ids is not None:  # a refusal rolls back the whole mutation (its savepoint)
+                await categories.set_for_content(ctx.db, content,
+                                                 [decode_id(raw, "Category") for raw in input.category_ids])
             return {"content": Content.from_model(await service.edit(ctx.db, content, changes))}
 
         return await run_mutation(info, ContentPayload, action)

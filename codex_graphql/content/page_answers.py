@@ -102,10 +102,10 @@ async def prefetch(info: strawberry.Info, connection: Connection[Any]) -> None:
     ids = [item.row.id for item in items]
     try:
         if "viewerHasAccess" in wanted:
-            answers.entitled = dict(zip(ids, await loaders.entitlements(ctx).load_many(ids), strict=True))
+            answers.entitled = dict(zip(ids, await loaders.entitlements(ctx).load_all(ids), strict=True))
         if "creator" in wanted:
             creator_ids = list(dict.fromkeys(item.row.creator_id for item in items))
-            users = await account_loaders.users(ctx).load_many(creator_ids)
+            users = await account_loaders.users(ctx).load_all(creator_ids)
             answers.creators = {key: User.from_model(user) if user else None
                                 for key, user in zip(creator_ids, users, strict=True)}
     except Exception:  # noqa: BLE001  (each item's resolver loads again and reports the failure where it did)

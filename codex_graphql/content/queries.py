@@ -23,6 +23,9 @@ class ContentFilter:
     status: ContentStatus | None = strawberry.field(
         default=None, description="Staff only: only this status. Others always see PUBLISHED items."
     )
+    category: strawberry.ID | None = strawberry.field(
+        default=None, description="Only items in this category (a `Category` id); another organization's "
+                                  "category matches no item.")
 
 
 async def organization_contents(info: strawberry.Info, organization_id: uuid.UUID, first: int | None,
@@ -30,9 +33,10 @@ async def organization_contents(info: strawberry.Info, organization_id: uuid.UUI
     """Published items for everyone; every status for staff with CONTENT_READ in the active organization."""
     ctx: Context = info.context
     staff = ctx.viewer.can(Permission.CONTENT_READ, organization_id)
-    narrow = (filters.normalize(filter.kind, filter.tag, filter.search, filter.status) if filter
+    narrow = (filters.normalize(filter.kind, filter.tag, filter.search, filter.status, filter.category) if filter
               else filters.CatalogueFilter())
-    values = {"kind": narrow.kind, "tag": narrow.tag, "search": narrow.search, "status": narrow.status}
+    values = {"kind": narrow.kind, "tag": narrow.tag, "search": narrow.search, "status": narrow.status,
+              "category": narrow.category}
     page = await repository.catalogue_page(ctx.db, organization_id, staff=staff, first=check_first(first),
                                            after=after, **values)
     return build_connection(

@@ -27,7 +27,7 @@ from codex_graphql.fastpath.selection import (
     response_key,
 )
 from codex_graphql.fastpath.shapes import Runtime, Shape, page_info
-from codex_graphql.pagination import decode_cursor, encode_cursor
+from codex_graphql.pagination import decode_cursor, memo_cursor
 from codex_graphql.relay import check_first
 
 Param = Callable[[str], str]  # a named statement parameter -> its placeholder ($n)
@@ -77,19 +77,19 @@ class Connection:
 
     def build(self, rows: list[Any], first: int, after: bool, rt: Runtime, cursor_of: Callable[[Any], str],
               total: int | None) -> dict[str, Any]:
-        rows = rows[: first + 1]
         has_next = len(rows) > first
-        rows = rows[:first]
-        cursors = [cursor_of(row) for row in rows]
-        nodes = [self.node.build(row, rt) for row in rows]
+        if has_next:
+            rows = rows[:first]
+        node = self.node.builder()
         out: dict[str, Any] = {}
         for key, kind, detail in self.parts:
             if kind == "edges":
-                out[key] = [detail(cursor, node) for cursor, node in zip(cursors, nodes, strict=True)]
+                out[key] = detail(rows, rt, node, cursor_of)
             elif kind == "nodes":
-                out[key] = nodes
+                out[key] = [node(row, rt) for row in rows]
             elif kind == "pageInfo":
-                out[key] = detail(cursors, has_next, after)
+                out[key] = detail(cursor_of(rows[0]) if rows else None, cursor_of(rows[-1]) if rows else None,
+                                  has_next, after)
             elif kind == "totalCount":
                 out[key] = total
             else:
@@ -130,7 +130,7 @@ def compile_connection(field_node: FieldNode, fragments: Fragments, type_name: s
 
 
 def _edge(field_node: FieldNode, fragments: Fragments, type_name: str,
-          node_shape: Callable[[FieldNode], Shape]) -> tuple[Shape, Callable[[str, Any], dict[str, Any]]]:
+          node_shape: Callable[[FieldNode], Shape]) -> tuple[Shape, EdgesBuilder]:
     node: Shape | None = None
     parts: list[tuple[str, str]] = []
     for child in fields_of(field_node.selection_set, f"{type_name}Edge", fragments):
@@ -143,11 +143,23 @@ def _edge(field_node: FieldNode, fragments: Fragments, type_name: str,
             parts.append((key, name))
         else:
             raise NotCompilable(f"{type_name}Edge.{name}")
-    typename = f"{type_name}Edge"
+    return node or Shape("x_"), _edges(parts, f"{type_name}Edge")
 
-    def build(cursor: str, built: Any) -> dict[str, Any]:
-        return {key: built if kind == "node" else cursor if kind == "cursor" else typename for key, kind in parts}
-    return node or Shape("x_"), build
+
+EdgesBuilder = Callable[[list[Any], Runtime, Callable[[Any, Runtime], Any], Callable[[Any], str]], list[Any]]
+
+
+def _edges(parts: list[tuple[str, str]], typename: str) -> EdgesBuilder:
+    """The page's edges as one generated list display: ``edges(rows, rt, node, cursor_of)`` builds each
+    row's ``{cursor, node, __typename}`` in the selection's order (keys as selected, a repeated key once,
+    where it first appears, holding the last value, as a dict display does)."""
+    values = {"node": "node(row, rt)", "cursor": "cursor_of(row)", "__typename": repr(typename)}
+    items = ", ".join(f"{key!r}: {values[kind]}" for key, kind in parts)
+    scope: dict[str, Any] = {}
+    source = f"def edges(rows, rt, node, cursor_of):\n    return [{{{items}}} for row in rows]\n"
+    exec(source, scope)  # noqa: S102 (only reprs of the compiler's own keys)
+    built: EdgesBuilder = scope["edges"]
+    return built
 
 
 def select(columns: dict[str, str]) -> str:
@@ -163,6 +175,14 @@ def page_args(getters: dict[str, ArgGetter], variables: dict[str, Any]) -> tuple
         raise NotCompilable("invalid paging arguments") from error
 
 
+_KNOWN_CURSORS = memo_cursor.known
+
+
 def cursor(row: Any) -> str:
-    """The cursor of a page row read with ``k_created`` and ``k_id`` (the order columns)."""
-    return encode_cursor(row["k_created"], row["k_id"])
+    """The cursor of a page row read with ``k_created`` and ``k_id`` (the order columns), remembered
+    (``pagination.memo_cursor``, whose hit test is repeated here to save a call per row)."""
+    created, id_ = row["k_created"], row["k_id"]
+    found = _KNOWN_CURSORS.get(id_)
+    if found is not None and found[0] == created and found[0].tzinfo is created.tzinfo:
+        return found[1]
+    return memo_cursor(created, id_)

@@ -46,7 +46,6 @@ from graphql import (
     specified_rules,
     validate,
 )
-from graphql.execution.values import get_variable_values
 from graphql.language import Visitor, visit
 from sqlalchemy.engine import make_url
 
@@ -57,6 +56,7 @@ from codex_graphql.db import TenantScope, register_scope_key, set_connection_sco
 from codex_graphql.doccache import (
     ENTRY_OVERHEAD,
     ByteLRU,
+    HotMap,
     document_bytes,
     document_digest,
     document_weight,
@@ -72,6 +72,7 @@ from codex_graphql.fastpath.selection import (
     response_key,
 )
 from codex_graphql.fastpath.shapes import NeedsResolvers, Runtime
+from codex_graphql.fastpath.variables import CoercedVariables
 from codex_graphql.ratelimit import CostReport, caller_key, charge_request, refusal
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class CompiledOperation:
     # their values (compiled on first use, ``FastPath._specialized``), or all through the resolvers.
     directive_variables: tuple[str, ...] = ()
     variants: dict[tuple[Any, ...], CompiledOperation | Refused] = field(default_factory=dict)
+    coerced: CoercedVariables = field(default_factory=CoercedVariables)  # the variable sets sent lately
 
     @property
     def roots(self) -> list[Any]:
@@ -150,12 +152,23 @@ class ScopedConnection(asyncpg.Connection):  # type: ignore[misc]
     codex_scope: TenantScope | None = None
 
 
+JSONB_VERSION = b"\x01"  # jsonb's binary format: this version byte, then the JSON text
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    if data[:1] != JSONB_VERSION:
+        raise ValueError(f"jsonb binary format {data[:1]!r}")
+    return orjson.loads(data[1:])
+
+
 async def _init_connection(conn: ScopedConnection) -> None:
     if not conn.codex_key:  # init runs again after a reset; the key is registered once per connection
         conn.codex_key = await register_scope_key(conn)
-    for json_type in ("jsonb", "json"):
-        await conn.set_type_codec(json_type, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
-                                  schema="pg_catalog")
+    # Binary json/jsonb codecs: asyncpg decodes the fields of anonymous records (``ARRAY(SELECT ROW(...))``)
+    # in binary whatever a codec's format, so a text codec would be handed jsonb's version byte there.
+    for json_type, encode, decode in (("jsonb", lambda value: JSONB_VERSION + orjson.dumps(value), _jsonb_decode),
+                                      ("json", orjson.dumps, orjson.loads)):
+        await conn.set_type_codec(json_type, encoder=encode, decoder=decode, schema="pg_catalog", format="binary")
     # asyncpg's binary codec sends date.min and date.max as -infinity and infinity: a range of 0001-01-01 or
     # 9999-12-31 (valid days a client may send) would then generate days without end. As text they stay days.
     await conn.set_type_codec("date", encoder=date.isoformat, decoder=date.fromisoformat, schema="pg_catalog",
@@ -181,6 +194,9 @@ class FastPath:
         # Plans (or Refused) by (document hash, operation name), bounded by estimated bytes: a plan keeps
         # its parsed document alive.
         self.plans: ByteLRU[CompiledOperation | Refused] = ByteLRU(cache_bytes)
+        # The same plans by text (doccache.HotMap, a tenth of the budget): recent documents skip digest and LRU.
+        self.hot: HotMap[CompiledOperation | Refused] = HotMap(cache_bytes // 10)
+        self.plans.front = self.hot
         self.compiled = 0
         self.fallbacks = fallbacks  # prometheus Counter codex_fastpath_fallback_total{reason}, or None
         self._reasons: set[str] = set()
@@ -203,15 +219,19 @@ class FastPath:
         return found
 
     def lookup(self, query: str, operation_name: str | None) -> CompiledOperation | Refused:
+        hot = self.hot.get((query, operation_name))  # a document served lately: one dict lookup
+        if hot is not None:
+            return hot
         if too_large(query, self.settings.max_document_bytes):
             return Refused("too_large")  # never compiled nor cached (the endpoint refuses it before asking)
         key = (document_digest(query), operation_name)
         found, plan = self.plans.lookup(key)
-        if found:
-            assert plan is not None
-            return plan
-        plan, weight = self._compile(query, operation_name)
-        self.plans.put(key, plan, weight)
+        if not found:
+            plan, weight = self._compile(query, operation_name)
+            self.plans.put(key, plan, weight)
+        assert plan is not None  # kept by text too, weighing the text (twice at most) and the parsed document
+        self.hot.put((query, operation_name), plan, ENTRY_OVERHEAD + 2 * len(query) + (
+            document_weight(query, plan.document) if isinstance(plan, CompiledOperation) else 0))
         return plan
 
     def _compile(self, query: str, operation_name: str | None) -> tuple[CompiledOperation | Refused, int]:
@@ -311,11 +331,10 @@ class FastPath:
                       client_ip: str) -> Handoff | None:
         """What the compiled path answered, or None to run the whole request through the resolvers
         (which then price and charge it themselves)."""
-        coerced = get_variable_values(self.graphql_schema, plan.operation.variable_definitions or (), variables or {})
-        if isinstance(coerced, list):
+        values = plan.coerced.values(self.graphql_schema, plan.operation.variable_definitions, variables)
+        if values is None:
             self.count("variables")
             return None  # invalid variables: normal execution reports them
-        values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # graphql-core 3.3 wraps them
         if plan.directive_variables:
             variant = self._specialized(plan, values)
             if isinstance(variant, Refused):
@@ -337,7 +356,7 @@ class FastPath:
                                       evaluate(plan.analysis.cost, variables))
         try:
             return await self._answer(plan, viewer, report, bound, resolved)
-        except UNAVAILABLE:
+        except (*UNAVAILABLE, asyncpg.QueryCanceledError):
             raise
         except Exception:  # a defect of the compiled form must not cost the client its answer (nor a 2nd charge)
             log.exception("compiled execution failed; answering through the resolvers")
@@ -354,8 +373,9 @@ class FastPath:
         storage = self.services.storage
         for i, rows in fetched.items():
             for key in plan.slots[i].root.keys_to_sign(rows):  # type: ignore[union-attr]
-                if key not in urls:
-                    urls[key] = await storage.presign_get(key, URL_TTL_SECONDS)
+                if key not in urls:  # a key, or (key, content type) for media served with its type
+                    urls[key] = await (storage.presign_get(key, URL_TTL_SECONDS) if isinstance(key, str) else
+                                       storage.presign_get(key[0], URL_TTL_SECONDS, content_type=key[1]))
         rt = Runtime(viewer, self.settings, urls)
         data: dict[str, Any] = {}
         for i, rows in fetched.items():
@@ -424,7 +444,7 @@ class FastPath:
                 fetched[i] = await plan.slots[i].root.fetch(conn, viewer, bound[i])  # type: ignore[union-attr]
             except NeedsResolvers:
                 resolved[i] = "needs_resolvers"
-            except UNAVAILABLE:
+            except (*UNAVAILABLE, asyncpg.QueryCanceledError):  # a statement timeout is not retried by the resolvers
                 raise
             except asyncpg.PostgresError:  # the statement failed, the connection is fine (no transaction)
                 log.exception("compiled statement failed; answering through the resolvers")
@@ -437,6 +457,7 @@ class FastPath:
                 url.render_as_string(hide_password=False), min_size=1, max_size=self.settings.db_pool_size,
                 connection_class=ScopedConnection, init=_init_connection, reset=_reset_connection,
                 max_inactive_connection_lifetime=300,
+                server_settings=dict(self.services.db.server_settings),  # the app pool's timeouts (db.py)
             )
         return self._pool
 

@@ -6,22 +6,27 @@ compiled check, a detail field inside a list...) on an object type the resolvers
 carries the object's id, and the field's place in the built answer holds a ``Pending`` marker. After the
 root is built, ``collect`` finds the markers (each: the parent object's response path, its type and id).
 
-The endpoint then (``prepare``, ``run``) loads the resolvers' own parent objects for those ids, one batch
-per type (``declare_parents``: the domains say how, with the loaders their resolvers use), and runs
-graphql-core's executor for the graft fields on them, with the request's document, operation, variables
+The endpoint then (``prepare``, ``run``) gets the resolvers' own parent objects and runs graphql-core's
+executor for the graft fields on them, with the request's document, operation, variables
 and Context, the field nodes normal execution would collect there (``@skip``/``@include`` and fragments
 included) and the real response path: field permission extensions run inside the resolvers as always, and
 errors carry the path and locations normal execution gives them. A null in a non-null graft field
 propagates up through the compiled positions (walked with the schema's types) to the nearest nullable one.
 
-A graft is only allowed where the compiled object is exactly the resolvers' parent: the row of that id
-as the request's tenant scope lets it be read (row-level security applies to both), built by the same
-``from_model``. The parent loader of a type must hold for every position the type is compiled at.
+The parents (``declare_parents``: the domains say how, per type): where a type is declared ``from_row``,
+the shape of every object of that type with a graft site also reads the columns its parent is built from
+(under the shape's prefix, as ``<prefix>_<name>``, decoded by the driver like every other column), the
+marker carries their values, and the parent is built from exactly the row the compiled statement read, with
+the resolvers' own builder: no second read. A type declared with a ``load`` only has its parents loaded by
+id, one batch per type, with the loaders its resolvers use (the row of that id as the request's tenant scope
+lets it be read: row-level security applies to both). Either must hold for every position the type is
+compiled at.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -42,14 +47,38 @@ from graphql.execution.collect_fields import collect_fields
 from graphql.pyutils import Path
 from strawberry.execution import optimized_is_awaitable
 
+log = logging.getLogger(__name__)
+
 # type name -> async (ctx, ids) -> {id: the resolvers' parent object}; one statement per call
 ParentLoader = Callable[[Any, list[Any]], Awaitable[dict[Any, Any]]]
 PARENTS: dict[str, ParentLoader] = {}
 
 
-def declare_parents(type_name: str, load: ParentLoader) -> None:
-    """How the resolvers' parent objects of ``type_name`` are loaded by id (one batch for many ids)."""
-    PARENTS[type_name] = load
+@dataclass(frozen=True, slots=True)
+class FromRow:
+    """The resolvers' parent object of a type built from its row: ``columns`` (name, SQL expression over
+    ``{t}``, the alias of the type's table), read beside the compiled ones, and ``build(values)`` (their
+    values in that order, as the driver decoded them -> the parent). The expressions may also be read inside
+    an anonymous record (a list aggregated in a statement), where the driver decodes no arrays: read those
+    and JSON as text."""
+
+    columns: tuple[tuple[str, str], ...]
+    build: Callable[[tuple[Any, ...]], Any]
+
+
+FROM_ROW: dict[str, FromRow] = {}
+
+
+def declare_parents(type_name: str, load: ParentLoader | None = None, *,
+                    from_row: FromRow | None = None) -> None:
+    """How the resolvers' parent objects of ``type_name`` are made: ``from_row``, from the row the compiled
+    statement read (preferred: no second read); ``load``, loaded by id (one batch for many ids)."""
+    if load is None and from_row is None:
+        raise ValueError(f"{type_name}: parents from the row, by id, or both")
+    if load is not None:
+        PARENTS[type_name] = load
+    if from_row is not None:
+        FROM_ROW[type_name] = from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +91,15 @@ class Site:
 
 
 class Pending:
-    """The placeholder a graft site emits in the built answer (replaced before the answer leaves)."""
+    """The placeholder a graft site emits in the built answer (replaced before the answer leaves); ``values``:
+    the parent's row (``FromRow.columns``), or None when the parent is loaded by id."""
 
-    __slots__ = ("parent_id", "site")
+    __slots__ = ("parent_id", "site", "values")
 
-    def __init__(self, site: Site, parent_id: Any) -> None:
+    def __init__(self, site: Site, parent_id: Any, values: tuple[Any, ...] | None = None) -> None:
         self.site = site
         self.parent_id = parent_id
+        self.values = values
 
 
 # The sites of the root being compiled (None: grafting is not allowed, compile_object stays strict).
@@ -87,7 +118,8 @@ def collecting() -> Iterator[list[Site]]:
 
 
 def graftable(type_name: str, id_type: str | None) -> bool:
-    return id_type is not None and type_name in PARENTS and _SITES.get() is not None
+    made = type_name in FROM_ROW or type_name in PARENTS
+    return id_type is not None and made and _SITES.get() is not None
 
 
 def mark() -> int:
@@ -102,13 +134,25 @@ def forget(mark_: int) -> None:
         del sites[mark_:]
 
 
-def site(type_name: str, key: str, reason: str, id_alias: str) -> Callable[[Any, Any], Pending]:
-    """Record a graft site and return its emitter (a marker holding the row's id)."""
+def site(type_name: str, key: str, reason: str, shape: Any, *,
+         row: bool = True) -> Callable[[Any, Any], Pending]:
+    """Record a graft site on the object ``shape`` compiles and return its emitter: a marker holding the
+    row's id and, for a type built from its row, the parent's columns (added to the shape once).
+
+    ``row=False``: a site that may never graft (a compiled guard's refusal), whose columns would cost every
+    allowed viewer: its parent is loaded by id where the type has a loader, unless another site of the same
+    object carries the row."""
     found = Site(type_name, key, reason)
     sites = _SITES.get()
     assert sites is not None
     sites.append(found)
-    return lambda row, rt: Pending(found, row[id_alias])
+    id_alias = shape.column("id")
+    from_row = FROM_ROW.get(type_name)
+    if from_row is None or not row and type_name in PARENTS:
+        return lambda row, rt: Pending(found, row[id_alias])
+    # "<prefix>_<name>": apart from the shape's own aliases, which may name an expression after a column
+    aliases = tuple(shape.column(f"_{name}", sql.format(t=shape.table)) for name, sql in from_row.columns)
+    return lambda row, rt: Pending(found, row[id_alias], tuple([row[alias] for alias in aliases]))
 
 
 class GraftedRoot:
@@ -127,6 +171,7 @@ class Graft:
     path: list[str | int]  # the parent object's response path
     site: Site
     parent_id: Any
+    values: tuple[Any, ...] | None = None  # the parent's row, for a type built from it (FromRow)
 
 
 def collect(value: Any, path: list[str | int], found: list[Graft]) -> None:
@@ -135,7 +180,7 @@ def collect(value: Any, path: list[str | int], found: list[Graft]) -> None:
         for key, item in value.items():
             if isinstance(item, Pending):
                 value[key] = None
-                found.append(Graft(path, item.site, item.parent_id))
+                found.append(Graft(path, item.site, item.parent_id, item.values))
             elif isinstance(item, dict | list):
                 collect(item, [*path, key], found)
     elif isinstance(value, list):
@@ -190,12 +235,18 @@ async def prepare(schema: Any, ctx: Any, grafts: Grafts, variables: dict[str, An
     if isinstance(executor, list):
         raise GraftsUnavailable("the request's variables")
     by_parent: dict[tuple[str | int, ...], list[Graft]] = {}
-    ids: dict[str, list[Any]] = {}
     for graft in grafts.found:
         by_parent.setdefault(tuple(graft.path), []).append(graft)
-        wanted = ids.setdefault(graft.site.type_name, [])
-        if graft.parent_id not in wanted:
-            wanted.append(graft.parent_id)
+    sources = _from_rows(by_parent)
+    ids: dict[str, list[Any]] = {}  # the parents not built from their row, loaded by id
+    for path, found in by_parent.items():
+        if path not in sources:
+            wanted = ids.setdefault(found[0].site.type_name, [])
+            if found[0].parent_id not in wanted:
+                wanted.append(found[0].parent_id)
+    missing = [type_name for type_name in ids if type_name not in PARENTS]
+    if missing:
+        raise GraftsUnavailable(f"no parent loader for {missing}")
     parents = {type_name: await PARENTS[type_name](ctx, wanted) for type_name, wanted in ids.items()}
     root_type = executor.schema.query_type
     root_fields = collect_fields(executor.schema, executor.fragments, executor.variable_values, root_type,
@@ -203,7 +254,7 @@ async def prepare(schema: Any, ctx: Any, grafts: Grafts, variables: dict[str, An
     jobs = []
     for path, found in by_parent.items():
         type_name, parent_id = found[0].site.type_name, found[0].parent_id
-        source = parents[type_name].get(parent_id)
+        source = sources[path] if path in sources else parents[type_name].get(parent_id)
         if source is None:
             raise GraftsUnavailable(f"{type_name} {parent_id} is gone")
         positions, parent_type, details = _place(executor, root_fields, list(path), type_name)
@@ -217,6 +268,22 @@ async def prepare(schema: Any, ctx: Any, grafts: Grafts, variables: dict[str, An
                 job.absent.append(key)
         jobs.append(job)
     return Prepared(executor, jobs)
+
+
+def _from_rows(by_parent: dict[tuple[str | int, ...], list[Graft]]) -> dict[tuple[str | int, ...], Any]:
+    """The parents built from the rows the compiled statements read, by response path (one per object,
+    however many of its fields are grafted)."""
+    sources: dict[tuple[str | int, ...], Any] = {}
+    for path, found in by_parent.items():
+        values = next((graft.values for graft in found if graft.values is not None), None)
+        if values is None:
+            continue
+        try:
+            sources[path] = FROM_ROW[found[0].site.type_name].build(values)
+        except Exception as error:  # a defect of the declared builder: the resolvers answer, and it is logged
+            log.exception("compiled graft parent %s could not be built from its row", found[0].site.type_name)
+            raise GraftsUnavailable(f"{found[0].site.type_name} from its row") from error
+    return sources
 
 
 def _place(executor: Any, root_fields: Any, keys: list[str | int],

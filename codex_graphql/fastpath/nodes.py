@@ -27,7 +27,7 @@ from codex_graphql.fastpath import grafts
 from codex_graphql.fastpath.connections import select
 from codex_graphql.fastpath.registry import compile_object, declare_generic_root
 from codex_graphql.fastpath.selection import ArgGetter, Fragments, NotCompilable, arguments, response_key
-from codex_graphql.fastpath.shapes import Runtime, Shape
+from codex_graphql.fastpath.shapes import Runtime, Shape, SignKey
 from codex_graphql.fastpath.tables import _typed_viewer
 from codex_graphql.relay import from_global_id
 
@@ -38,7 +38,7 @@ class NodeRows(Protocol):
     id_column: str  # the row's column holding its id
 
     async def fetch(self, conn: Any, viewer: Any, key: Any) -> list[Any]: ...
-    def keys_to_sign(self, rows: list[Any]) -> list[str]: ...
+    def keys_to_sign(self, rows: list[Any]) -> list[SignKey]: ...
     def build_row(self, row: Any, rt: Runtime) -> dict[str, Any] | None: ...
 
 
@@ -74,7 +74,7 @@ class NodeTable:
     async def fetch(self, conn: Any, viewer: Any, key: Any) -> list[Any]:
         return list(await conn.fetch(self.sql, viewer.user_id, key))
 
-    def keys_to_sign(self, rows: list[Any]) -> list[str]:
+    def keys_to_sign(self, rows: list[Any]) -> list[SignKey]:
         return self.shape.keys_to_sign(rows)
 
     def build_row(self, row: Any, rt: Runtime) -> dict[str, Any] | None:
@@ -137,7 +137,7 @@ class NodeRoot(_ByIds):
         plan, ident = bound
         return plan, await plan.fetch(conn, viewer, ident)
 
-    def keys_to_sign(self, fetched: Any) -> list[str]:
+    def keys_to_sign(self, fetched: Any) -> list[SignKey]:
         return fetched[0].keys_to_sign(fetched[1]) if fetched else []
 
     def build(self, fetched: Any, rt: Runtime) -> dict[str, Any] | None:
@@ -175,7 +175,7 @@ class NodesRoot(_ByIds):
             rows[type_name] = {row[plan.id_column]: row for row in await plan.fetch(conn, viewer, ids)}
         return decoded, rows
 
-    def keys_to_sign(self, fetched: Any) -> list[str]:
+    def keys_to_sign(self, fetched: Any) -> list[SignKey]:
         return [key for type_name, found in fetched[1].items()
                 for key in self.plans[type_name].keys_to_sign(list(found.values()))]
 

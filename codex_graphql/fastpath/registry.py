@@ -6,7 +6,7 @@ and binds the served schema):
 - ``declare(type_name, fields, id_type=..., organization=...)``: an object type's compilable fields by
   GraphQL name: ``Scalar`` (a column or SQL expression and its converter), ``Composite`` (a function that
   adds what it needs to the row's shape and returns the emitter), ``Lateral`` (a connection read in the
-  root's statement) and ``FollowUp`` (statements run after the root's row, e.g. a dashboard). ``id`` and
+  root's statement) and ``FollowUp`` (a subquery over the root's row, e.g. a dashboard). ``id`` and
   ``__typename`` come for free. Declaring the same type again adds fields (another domain's).
 - ``declare_root(name, factory)``: a root field of Query and the class compiling it.
 - ``fastpath.nodes.declare_node(type_name, factory)``: a type ``node(id:)`` and ``nodes(ids:)`` compile for
@@ -17,8 +17,8 @@ and binds the served schema):
 
 Public to the engine: ``compile_root(field, fragments, graft=...) -> root`` (raises ``NotCompilable``) and
 ``TypenameRoot``. With ``graft``, a field that does not compile (or whose compiled guard refuses the viewer)
-on a type the resolvers load by id (``fastpath.grafts.declare_parents``) is grafted instead of making the
-whole root not compilable; such a root comes wrapped in ``grafts.GraftedRoot``. A root has ``key``,
+on a type whose resolvers' parents are declared (``fastpath.grafts.declare_parents``) is grafted instead of
+making the whole root not compilable; such a root comes wrapped in ``grafts.GraftedRoot``. A root has ``key``,
 ``bind(viewer, variables)``, ``async fetch(conn, viewer, bound)``, ``keys_to_sign(fetched)`` and
 ``build(fetched, rt)``.
 """
@@ -44,7 +44,16 @@ from codex_graphql.fastpath.selection import (
     leaf,
     response_key,
 )
-from codex_graphql.fastpath.shapes import Emit, NeedsResolvers, Runtime, Shape, constant, global_id, plain
+from codex_graphql.fastpath.shapes import (
+    Emit,
+    NeedsResolvers,
+    Runtime,
+    Shape,
+    SignKey,
+    constant,
+    global_id,
+    plain,
+)
 
 Param = Callable[[str], str]  # a named statement parameter -> its placeholder ($n); "viewer" is always $1
 
@@ -90,15 +99,28 @@ class Lateral:
 
 
 class SubPlan(Protocol):
-    def keys_to_sign(self, fetched: Any) -> list[str]: ...
-    async def fetch(self, conn: Any, viewer: Any, head: Any, variables: dict[str, Any]) -> Any: ...
+    """A FollowUp's compiled form: a subquery answering at most one row over its root's row.
+
+    ``bind`` (before any statement; NotCompilable leaves the root to the resolvers) gives the statement's
+    variant (what is written into its text, hashable) and the named parameters' values; ``sql`` is the
+    subquery over the root table's alias (its own columns only), its columns named with ``prefix``, answering
+    no row unless ``condition`` (its guard, over the root's row; in its own WHERE, so that PostgreSQL tests
+    it once before running anything else of it) holds; ``read`` takes them from the row (None: the subquery
+    answered no row, the resolvers answer)."""
+
+    def bind(self, viewer: Any, variables: dict[str, Any]) -> tuple[Any, dict[str, Any]]: ...
+    def sql(self, param: Param, prefix: str, variant: Any, condition: str) -> str: ...
+    def read(self, row: Any, prefix: str) -> Any: ...
+    def keys_to_sign(self, fetched: Any) -> list[SignKey]: ...
     def build(self, fetched: Any, rt: Runtime) -> Any: ...
 
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A field of a root object answered by statements run after the root's row:
-    ``compile(field, fragments, head_shape) -> SubPlan``. ``fields``: what it compiles of ``type_name``."""
+    """A field of a root object answered by a subquery over the root's row (``SubPlan``):
+    ``compile(field, fragments, head_shape) -> SubPlan``. ``fields``: what it compiles of ``type_name``.
+    A single-row root reads it in its own statement (``LEFT JOIN LATERAL``), a root with a connection in
+    one more statement over its row's id (``fastpath.tables``); either way only where its guard can hold."""
 
     type_name: str
     fields: frozenset[str]
@@ -254,10 +276,10 @@ def compile_object(type_name: str, field_node: FieldNode, fragments: Fragments, 
         before, sites = _snapshot(shape), grafts.mark()
         try:
             emit = _compile_field(object_type, shape, child, fragments, options, root)
-        except NotCompilable as reason:  # left to the resolvers, on the parent loaded by the row's id
+        except NotCompilable as reason:  # left to the resolvers, on their parent (from the row, or by id)
             _restore(shape, before)
             grafts.forget(sites)
-            emit = grafts.site(type_name, key, str(reason), shape.column("id"))
+            emit = grafts.site(type_name, key, str(reason), shape)
         shape.emitters.append((key, emit))
     return shape
 
@@ -290,8 +312,9 @@ def _compile_field(object_type: ObjectType, shape: Shape, child: FieldNode, frag
     else:
         raise NotCompilable(f"{type_name}.{name} below a root")
     if checks:
-        refused = grafts.site(type_name, key, f"{type_name}.{name} refused", shape.column("id")) if grafts.graftable(
-            type_name, object_type.id_type) else None
+        # A refusal reads the parent's row where it is one row (a root's); in a list, by id (an error path).
+        refused = grafts.site(type_name, key, f"{type_name}.{name} refused", shape,
+                              row=root) if grafts.graftable(type_name, object_type.id_type) else None
         emit = _checked(emit, checks, organization, f"{type_name}.{name}", refused)
     return emit
 
@@ -328,7 +351,7 @@ class TypenameRoot:
     async def fetch(self, conn: Any, viewer: Any, bound: Any) -> Any:
         return None
 
-    def keys_to_sign(self, fetched: Any) -> list[str]:
+    def keys_to_sign(self, fetched: Any) -> list[SignKey]:
         return []
 
     def build(self, fetched: Any, rt: Runtime) -> str:

@@ -16,20 +16,25 @@ from typing import Any
 from graphql import FieldNode
 
 from codex_graphql.fastpath.selection import Fragments, NotCompilable, fields_of, leaf, response_key
-from codex_graphql.relay import to_global_id
+from codex_graphql.relay import global_ids
 
 Emit = Callable[[Any, "Runtime"], Any]
+# What a field asks to have signed: a storage key, or (key, content type) for media served with its type.
+SignKey = str | tuple[str, str | None]
 
 
 class Runtime:
-    """What shaping needs besides the row: the viewer, signed URLs prepared for this response, settings."""
+    """What shaping needs besides the row: the viewer, signed URLs prepared for this response, settings,
+    and ``memo``: facts an emitter computes once per response rather than per row (e.g. the viewer's
+    standing in an organization), under keys of the emitter's own."""
 
-    __slots__ = ("settings", "urls", "viewer")
+    __slots__ = ("memo", "settings", "urls", "viewer")
 
     def __init__(self, viewer: Any, settings: Any, urls: dict[str, Any]) -> None:  # key -> SignedRequest
         self.viewer = viewer
         self.settings = settings
         self.urls = urls
+        self.memo: dict[Any, Any] = {}
 
 
 class NeedsResolvers(Exception):
@@ -44,7 +49,7 @@ class Shape:
     columns: dict[str, str] = field(default_factory=dict)
     joins: list[str] = field(default_factory=list)
     emitters: list[tuple[str, Emit]] = field(default_factory=list)
-    signed_keys: list[Callable[[Any], list[str]]] = field(default_factory=list)  # storage keys to sign per row
+    signed_keys: list[Callable[[Any], list[SignKey]]] = field(default_factory=list)  # storage keys to sign per row
     presence: str | None = None  # a column that is NULL when the (left-joined) object is absent
     flags: set[str] = field(default_factory=set)  # what the statement must do besides reading (e.g. record a view)
     deferred: list[Any] = field(default_factory=list)  # root-level fields its root fetches (registry.Deferred)
@@ -76,8 +81,15 @@ class Shape:
             self._built_for = len(self.emitters)
         return self._builder
 
-    def keys_to_sign(self, rows: list[Any]) -> list[str]:
-        return [key for row in rows for keys_of in self.signed_keys for key in keys_of(row)]
+    def keys_to_sign(self, rows: list[Any]) -> list[SignKey]:
+        keys: list[SignKey] = []
+        for keys_of in self.signed_keys:
+            column = getattr(keys_of, "column", None)
+            if isinstance(column, str):  # signed_column: read in place
+                keys.extend([key for row in rows if (key := row[column]) is not None])
+            else:
+                keys.extend([key for row in rows for key in keys_of(row)])
+        return keys
 
     def absorb(self, child: Shape) -> None:
         self.columns.update(child.columns)
@@ -99,8 +111,9 @@ def _builder(presence: str | None, emitters: list[tuple[str, Emit]]) -> Callable
             continue
         if hasattr(emit, "global_id"):
             type_name, alias = emit.global_id
-            scope["to_global_id"] = to_global_id
-            items.append(f"{key!r}: to_global_id({type_name!r}, row[{alias!r}])")
+            memo = global_ids(type_name)  # a hit costs one dict lookup (relay.GlobalIds)
+            scope[f"m{i}"], scope[f"g{i}"] = memo.ids.get, memo
+            items.append(f"{key!r}: m{i}(row[{alias!r}]) or g{i}(row[{alias!r}])")
             continue
         if hasattr(emit, "constant"):
             scope[f"c{i}"] = emit.constant
@@ -132,6 +145,15 @@ def plain(alias: str) -> Emit:
     return emit
 
 
+def signed_column(alias: str) -> Callable[[Any], list[str]]:
+    """A ``signed_keys`` entry: the storage key in column ``alias`` (none when NULL)."""
+    def keys_of(row: Any) -> list[str]:
+        key = row[alias]
+        return [key] if key is not None else []
+    keys_of.column = alias  # type: ignore[attr-defined]  # read in place by Shape.keys_to_sign
+    return keys_of
+
+
 def iso(alias: str) -> Emit:
     def emit(row: Any, rt: Runtime) -> str | None:
         value: datetime | None = row[alias]
@@ -140,8 +162,10 @@ def iso(alias: str) -> Emit:
 
 
 def global_id(type_name: str, alias: str) -> Emit:
+    memo = global_ids(type_name)
+
     def emit(row: Any, rt: Runtime) -> Any:
-        return to_global_id(type_name, row[alias])
+        return memo(row[alias])
     emit.global_id = (type_name, alias)  # type: ignore[attr-defined]  # inlined by Shape.build (_builder)
     return emit
 
@@ -157,20 +181,21 @@ def leaf_names(field_node: FieldNode, fragments: Fragments, type_name: str, allo
     return parts
 
 
-PageInfoGetter = Callable[[list[str], bool, bool], Any]
+PageInfoGetter = Callable[[str | None, str | None, bool, bool], Any]
 PAGE_INFO: dict[str, PageInfoGetter] = {
-    "hasNextPage": lambda cursors, has_next, has_previous: has_next,
-    "hasPreviousPage": lambda cursors, has_next, has_previous: has_previous,  # an `after` was given
-    "startCursor": lambda cursors, has_next, has_previous: cursors[0] if cursors else None,
-    "endCursor": lambda cursors, has_next, has_previous: cursors[-1] if cursors else None,
-    "__typename": lambda cursors, has_next, has_previous: "PageInfo",
+    "hasNextPage": lambda start, end, has_next, has_previous: has_next,
+    "hasPreviousPage": lambda start, end, has_next, has_previous: has_previous,  # an `after` was given
+    "startCursor": lambda start, end, has_next, has_previous: start,  # the first item's cursor (None: empty)
+    "endCursor": lambda start, end, has_next, has_previous: end,
+    "__typename": lambda start, end, has_next, has_previous: "PageInfo",
 }
 
 
-def page_info(field_node: FieldNode, fragments: Fragments) -> Callable[[list[str], bool, bool], dict[str, Any]]:
-    """PageInfo from the page's cursors: hasNextPage, hasPreviousPage, start/end cursor."""
+def page_info(field_node: FieldNode, fragments: Fragments) -> Callable[[str | None, str | None, bool, bool], dict[str, Any]]:
+    """PageInfo from the page's first and last cursors (None when empty): hasNextPage, hasPreviousPage,
+    start/end cursor."""
     parts = [(key, PAGE_INFO[name]) for key, name in leaf_names(field_node, fragments, "PageInfo", set(PAGE_INFO))]
 
-    def build(cursors: list[str], has_next: bool, has_previous: bool) -> dict[str, Any]:
-        return {key: getter(cursors, has_next, has_previous) for key, getter in parts}
+    def build(start: str | None, end: str | None, has_next: bool, has_previous: bool) -> dict[str, Any]:
+        return {key: getter(start, end, has_next, has_previous) for key, getter in parts}
     return build

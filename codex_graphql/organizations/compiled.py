@@ -28,7 +28,8 @@ def _filter_parameters(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise NotCompilable("filter")
     try:
-        narrow = filters.normalize(value.get("kind"), value.get("tag"), value.get("search"), value.get("status"))
+        narrow = filters.normalize(value.get("kind"), value.get("tag"), value.get("search"), value.get("status"),
+                                   value.get("category"))
     except (GraphQLError, ValueError) as error:  # the resolvers phrase the error, with its path
         raise NotCompilable("invalid filter") from error
     return filters.parameters(narrow)

@@ -4,30 +4,47 @@ except the viewer's own memberships, which RLS lets a user read across organizat
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import any_, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import authz
 from codex_graphql.accounts.models import User
 from codex_graphql.authz import in_organization
-from codex_graphql.db import utcnow
+from codex_graphql.db import SerializedSession, raw_read, utcnow
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.pagination import keyset_page
 from codex_graphql.relay import Page
 
+# An organization as read for answers: an immutable tuple with the columns of ``Organization`` as attributes
+# (what the ``Organization`` type and the settings document read), without an ORM instance.
+OrganizationRecord = namedtuple("OrganizationRecord", [column.key for column in Organization.__table__.columns])  # type: ignore[misc]
+_record = partial(tuple.__new__, OrganizationRecord)
+# Built and compiled once, run straight on the driver (``SerializedSession.fetch``).
+_BY_SLUG = raw_read(select(*Organization.__table__.columns).where(Organization.slug == bindparam("slug")))
 
-async def by_slug(session: AsyncSession, slug: str) -> Organization | None:
-    return await session.scalar(select(Organization).where(Organization.slug == slug))
+
+async def by_slug(session: SerializedSession, slug: str) -> Any | None:
+    """The organization of that slug as a read-only ``OrganizationRecord`` (change one through ``by_id``)."""
+    found = await session.fetch(_BY_SLUG, {"slug": slug}, _record)
+    return found[0] if found else None
 
 
 async def by_id(session: AsyncSession, organization_id: uuid.UUID) -> Organization | None:
     return await session.get(Organization, organization_id)
 
 
-async def by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Organization]:
-    return list((await session.scalars(select(Organization).where(Organization.id.in_(ids)))).all())
+_BY_IDS = raw_read(select(*Organization.__table__.columns).where(
+    Organization.id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))))
+
+
+async def by_ids(session: SerializedSession, ids: list[uuid.UUID]) -> list[Any]:
+    """The organizations loader's batch, as read-only ``OrganizationRecord`` tuples (one array parameter)."""
+    return await session.fetch(_BY_IDS, {"ids": list(ids)}, _record)
 
 
 async def memberships_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[OrganizationMembership, Organization]]:

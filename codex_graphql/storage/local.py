@@ -46,6 +46,8 @@ from codex_graphql.storage import (
     is_staging_key,
     require_staging_key,
 )
+from codex_graphql.storage.memo import SIGNED_GETS_KEPT as SIGNED_GETS_KEPT  # re-exported
+from codex_graphql.storage.memo import SignedGets
 
 DEFAULT_MAX_OBJECT_BYTES = 5 * 1024**3
 MAX_PART_NUMBER = 10_000
@@ -54,7 +56,6 @@ _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1024 * 1024
 _SIGNING_CONTEXT = b"codex-storage-url-v1"
 STAGING_FOLDER = "uploads"
-SIGNED_GETS_KEPT = 4096  # signed reads remembered within one second (presign_get)
 
 
 def _now() -> float:
@@ -122,8 +123,7 @@ class LocalStorage:
         self.base_url = base_url.rstrip("/")
         self.max_object_bytes = max_object_bytes
         self._key = hmac.new(secret_key.encode(), _SIGNING_CONTEXT, hashlib.sha256).digest()
-        self._gets: dict[tuple[str, int, str | None, str | None], SignedRequest] = {}  # presign_get's memo
-        self._gets_second = 0
+        self._gets = SignedGets()  # presign_get's memo (storage/memo.py)
         self._objects = self.root / "objects"
         self._meta = self.root / "meta"
         self._multipart = self.root / "multipart"
@@ -273,12 +273,11 @@ class LocalStorage:
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None,
                           content_type: str | None = None) -> SignedRequest:
         # A URL is a function of the key, its parameters and the expiry second: the same read signed again
-        # within one second is the same URL, so it is kept for that second (a catalogue page signs dozens of
-        # thumbnails per request, and a busy one is asked for many times a second).
+        # within one second is the same URL, so it is kept for that second (storage/memo.py).
         second = int(_now())
         exp = second + int(expires_in)
         memo_key = (key, exp, filename, content_type)
-        signed = self._gets.get(memo_key)
+        signed = self._gets.recall(second, memo_key)
         if signed is not None:
             return signed
         validate_key(key)
@@ -291,10 +290,7 @@ class LocalStorage:
             params["ct"] = _validate_header_value(content_type, "content type")
         url, expires_at = self._sign("get", key, expires_in, params, exp)
         signed = SignedRequest(url=url, method="GET", headers={}, expires_at=expires_at)
-        if second != self._gets_second or len(self._gets) >= SIGNED_GETS_KEPT:
-            self._gets.clear()  # only the current second's URLs are ever reused
-            self._gets_second = second
-        self._gets[memo_key] = signed
+        self._gets.remember(second, memo_key, signed)
         return signed
 
     async def download(self, key: str, destination: Path) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from codex_graphql.storage import (
     is_staging_key,
     require_staging_key,
 )
+from codex_graphql.storage.memo import SignedGets
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ _BAD_COMPLETION = {"InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityToo
                    "PreconditionFailed", "ConditionalRequestConflict"}
 COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one CopyObject may copy
 COPY_PART_SIZE = 1024**3
+
+
+def _now() -> float:
+    """Current unix time; a function so tests can move the clock (with botocore's, which signs the URL)."""
+    return time.time()
 
 
 def _code(exc: ClientError) -> str:
@@ -77,6 +84,7 @@ class S3Storage:
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
         self._lock = asyncio.Lock()
+        self._gets = SignedGets()  # presign_get's memo (storage/memo.py)
 
     async def _s3(self) -> Any:
         if self._client is None:
@@ -203,6 +211,13 @@ class S3Storage:
 
     async def presign_get(self, key: str, expires_in: int, filename: str | None = None,
                           content_type: str | None = None) -> SignedRequest:
+        # SigV4 signs the second (X-Amz-Date) and the lifetime: the same read signed again within one second
+        # is the same URL, so it is kept for that second (storage/memo.py) instead of signed again.
+        second = int(_now())
+        read = (key, int(expires_in), filename, content_type)
+        signed = self._gets.recall(second, read)
+        if signed is not None:
+            return signed
         if is_staging_key(key):
             raise ValueError("staging keys are never served")
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition":
@@ -211,7 +226,12 @@ class S3Storage:
             params["ResponseContentType"] = content_type
         s3 = await self._s3()
         url = await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
-        return SignedRequest(url=url, method="GET", headers={}, expires_at=self._expiry(expires_in))
+        # Valid until the signing second plus the lifetime (botocore's second is this one or, across a
+        # second's boundary, the next: never earlier).
+        signed = SignedRequest(url=url, method="GET", headers={},
+                               expires_at=datetime.fromtimestamp(second + int(expires_in), UTC))
+        self._gets.remember(second, read, signed)
+        return signed
 
     async def download(self, key: str, destination: Path) -> None:
         """Download to a temporary name beside ``destination``, moved into place once complete."""

@@ -26,6 +26,7 @@ from tests.support import PASSWORD, Factory, GraphQLClient
 from tests.support.client_examples import EXAMPLES, ROOT
 from tests.support.content import ready_content
 from tests.support.live_server import free_port
+from tests.support.locks import exclusive
 
 WEB = EXAMPLES / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -34,11 +35,13 @@ PLAYBACK = "query($id: ID!) { content(id: $id) { playbackPosition viewerHasAcces
 
 
 def npm_install() -> None:
-    """Vendor playwright-core and graphql-ws into client-examples/web/node_modules (gitignored)."""
-    if (WEB / "node_modules" / "playwright-core").is_dir() and (WEB / "node_modules" / "graphql-ws").is_dir():
-        return
-    command = ["npm", "ci"] if (WEB / "package-lock.json").exists() else ["npm", "install"]
-    subprocess.run([*command, "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=120, capture_output=True)
+    """Vendor playwright-core and graphql-ws into client-examples/web/node_modules (gitignored); one process
+    at a time."""
+    with exclusive(WEB):
+        if (WEB / "node_modules" / "playwright-core").is_dir() and (WEB / "node_modules" / "graphql-ws").is_dir():
+            return
+        command = ["npm", "ci"] if (WEB / "package-lock.json").exists() else ["npm", "install"]
+        subprocess.run([*command, "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=120, capture_output=True)
 
 
 @pytest.fixture(scope="module")

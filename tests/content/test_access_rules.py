@@ -116,6 +116,10 @@ async def test_entitlement_and_playing_rules_are_the_same_in_every_form(
              if access.may_play(viewer, item["status"], item["deleted"], ORG, entitled_for(viewer, item))}
     text = f"SELECT c.id FROM content c WHERE {access.plays_sql('c', '$1', '$2')}"  # noqa: S608
     assert await ids(database_url, text, viewer.user_id, staff_organization(viewer)) == plays
+    # The compiled path's form: the viewer's standing taken once, then only the row's values.
+    standing = access.staff_organization(viewer)
+    assert {item["id"] for item in items if access.plays(standing, item["status"], item["deleted"], ORG,
+                                                         entitled_for(viewer, item))} == plays
     if name == "buyer":  # entitled items play even when deleted or unpublished, once ready
         assert any(item["deleted"] for item in items if item["id"] in plays)
     if name == "anonymous":
@@ -134,3 +138,10 @@ def test_reading_admits_what_listing_admits_and_entitlements_add(items: list[dic
             assert readable, item
         if access.may_play(viewer, item["status"], item["deleted"], ORG, entitled):
             assert readable, item
+        # The compiled path's form of the reading rule answers alike, here and in another organization.
+        standing = access.staff_organization(viewer)
+        for organization in (ORG, OTHER_ORG):
+            assert access.reads(standing, item["status"], item["deleted"], organization, entitled) == \
+                access.may_read(viewer, item["status"], item["deleted"], organization, entitled), (item, organization)
+            assert access.plays(standing, item["status"], item["deleted"], organization, entitled) == \
+                access.may_play(viewer, item["status"], item["deleted"], organization, entitled), (item, organization)

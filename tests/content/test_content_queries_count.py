@@ -109,10 +109,10 @@ async def count_request(app: Any, gql: Any, token: str | None, first: int) -> tu
 #   2. select organization where slug = ...                     -- Query.organization
 #   3. select content ... order by created_at desc, id desc limit N+1   -- the page
 #   4. select count(*) from content ...                         -- totalCount
-#   5. select user_account where id in (...)                    -- creator { name }: one UserLoader batch
-#   6. select content_entitlement.content_id where user_id = viewer and content_id in (...)
+#   5. select user_account where id = any($ids)                -- creator { name }: one UserLoader batch
+#   6. select content_entitlement.content_id where user_id = viewer and content_id = any($ids)
 #                                                               -- viewerHasAccess / playbackPosition: one batch
-#   7. select playback_position where user_id = viewer and content_id in (...)  -- one PositionLoader batch
+#   7. select playback_position where user_id = viewer and content_id = any($ids)  -- one PositionLoader batch
 # thumbnailUrl is signed locally (no SQL).
 STATEMENTS_PER_REQUEST = 7
 # The compiled path answers the organization, the page, totalCount and the compiled fields in one

@@ -128,3 +128,55 @@ def test_revision_file_names_are_dated_and_the_history_is_linear() -> None:
     ordered = list(reversed(list(script.walk_revisions())))
     stamps = [Path(rev.path).name[:15] for rev in ordered]
     assert stamps == sorted(stamps), stamps
+
+
+# Imports first, then waits until every process is ready (a file each in argv[2]), then migrates: alembic
+# runs the whole upgrade in one transaction, so the migrations then overlap and the roles are created by
+# one of them while the others are between their check and their CREATE ROLE.
+UPGRADE_HEAD = """
+import pathlib, sys, time
+from alembic import command
+from tests.conftest import alembic_config
+ready = pathlib.Path(sys.argv[2])
+(ready / sys.argv[3]).touch()
+deadline = time.monotonic() + 60
+while len(list(ready.iterdir())) < int(sys.argv[4]) and time.monotonic() < deadline:
+    time.sleep(0.01)
+command.upgrade(alembic_config(sys.argv[1]), "head")
+"""
+
+
+@pytest.mark.timeout(100)
+async def test_concurrent_migrations_on_a_fresh_cluster_all_succeed(tmp_path: Path) -> None:
+    """Roles belong to the cluster: migrations of several databases at once (parallel test workers, several
+    services migrating at deploy time) must not fail on CREATE ROLE. A fresh embedded PostgreSQL, so that
+    the roles do not exist yet; each migration in its own process, as alembic is not thread-safe."""
+    import sys
+
+    from codex_graphql.db import APP_ROLE
+    from tests.support.faults import Postgres
+
+    server = Postgres()
+    try:
+        admin = await asyncio.to_thread(server.start)
+        conn = await asyncpg.connect(admin)
+        try:
+            assert await conn.fetchval("select count(*) from pg_roles where rolname = $1", APP_ROLE) == 0
+            for i in range(3):
+                await conn.execute(f"CREATE DATABASE race_{i}")
+        finally:
+            await conn.close()
+        processes = [await asyncio.create_subprocess_exec(
+            sys.executable, "-c", UPGRADE_HEAD, f"{admin.rsplit('/', 1)[0]}/race_{i}", str(tmp_path), str(i), "3",
+            cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE) for i in range(3)]
+        results = [(await process.communicate())[1].decode() for process in processes]
+        assert [process.returncode for process in processes] == [0, 0, 0], results
+        conn = await asyncpg.connect(admin)
+        try:
+            assert await conn.fetchval("select count(*) from pg_roles where rolname in ($1, 'codex_api')",
+                                       APP_ROLE) == 2
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(server.cleanup)
+

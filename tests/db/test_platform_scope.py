@@ -6,7 +6,9 @@ the webhook inbox and the clean-ups) sees every organization's rows. A request n
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from codex_graphql.authz import PlatformRole
 from codex_graphql.db import TenantScope, acting_in
 from codex_graphql.events import OutboxRelay
-from tests.support import statements
+from tests.support import log_driver_queries, statements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,9 +150,17 @@ async def test_a_request_never_runs_in_the_platform_scope(app, gql, factory):
         if "codex_set_scope" in statement:  # the scope statement (db.SET_TENANT_SQL)
             seen.append(tuple(parameters))
 
+    def record_driver(query) -> None:  # the scope statement at BEGIN, straight on the driver (db._begin_scoped)
+        if "codex_set_scope(" not in query.query:
+            return
+        written = re.search(r"set_config\('role', '([^']*)', true\), codex_set_scope\('([^']*)', '([^']*)', "
+                            r"'([^']*)', '([^']*)'", query.query)
+        seen.append(written.groups() if written else tuple(query.args))
+
     engine = app.state.runtime["services"].db.engine.sync_engine
     await app.state.runtime["services"].relay.stop()  # only the requests' transactions
     event.listen(engine, "before_cursor_execute", record)
+    stop = log_driver_queries(engine, record_driver)
     try:
         for token in (None, customer.token, owner.token):
             await gql("{ viewer { id } }", {}, token)
@@ -158,7 +168,9 @@ async def test_a_request_never_runs_in_the_platform_scope(app, gql, factory):
         for choice in (str(org), slug, "platform"):  # naming an organization (or trying a platform) per request
             await gql.raw("{ viewer { id } }", {}, owner.token, headers={"X-Codex-Organization": choice})
         await gql("mutation { logout(input: {}) { errors { code } } }", {}, customer.token)  # a write, too
+        await asyncio.sleep(0)  # asyncpg hands query logs to the loop
     finally:
+        stop()
         event.remove(engine, "before_cursor_execute", record)
     assert len(seen) >= 6
     assert all(params[3] == "" for params in seen), seen  # (role, user, organization, platform, proof)
@@ -170,6 +182,8 @@ ALLOWED = {  # the code that asks for the platform scope by name, and why
     "codex_graphql/commerce/webhooks.py",  # the webhook inbox
     "codex_graphql/idempotency.py",  # the clean-up of expired records
     "codex_graphql/storage/hygiene.py",  # the storage clean-up queue
+    "codex_graphql/credits/jobs.py",  # the list of due credit lots (ids; each expires in its organization's scope)
+    "codex_graphql/subscriptions/jobs.py",  # tiers with provider work left undone (ids; each completed in its org's scope)
 }
 
 

@@ -37,10 +37,10 @@ from sqlalchemy import text
 
 from codex_graphql.audit.repository import AuditFilter
 from codex_graphql.authz import Membership, OrgRole, Viewer
-from codex_graphql.db import driver_connection
+from codex_graphql.db import Base, driver_connection
 from codex_graphql.reviews.models import ReviewStatus
 from tests.conftest import module_database
-from tests.support.rls import Tenant, seed_tenant
+from tests.support.rls import Tenant, credit_id, seed_tenant, tier_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +71,13 @@ PUBLIC_BY_DESIGN: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = 
     "review": lambda row, ctx: row["status"] == "PUBLISHED",
     # Access granted to an email address is readable by that address's account (to claim it).
     "pending_grant": lambda row, ctx: ctx["email"] is not None and row["email"] == ctx["email"],
+    # An item's categories are readable with the item; a category, when it holds an item the viewer may read.
+    "content_category": lambda row, ctx: row["content_id"] in ctx.get("readable_content", ()),
+    "category": lambda row, ctx: row["id"] in ctx.get("shelved", ()),
+    # PUBLISHED subscription tiers are on the storefront, with their prices and category links.
+    "subscription_tier": lambda row, ctx: row["status"] == "PUBLISHED",
+    "subscription_tier_price": lambda row, ctx: row["tier_id"] in ctx.get("published_tiers", ()),
+    "subscription_tier_category": lambda row, ctx: row["tier_id"] in ctx.get("published_tiers", ()),
     # The audit entries of no organization are their actor's.
     "audit_log_entry": lambda row, ctx: row["organization_id"] is None and row["actor_user_id"] == ctx["user_id"],
 }
@@ -119,8 +126,13 @@ async def _expectations(admin: asyncpg.Connection, viewer: Viewer) -> dict[str, 
         entitled = {r[0] for r in await admin.fetch(
             "select content_id from content_entitlement where user_id = $1 and revoked_at is null", viewer.user_id)}
         email = await admin.fetchval("select email from user_account where id = $1", viewer.user_id)
+    readable = entitled | {r[0] for r in await admin.fetch(
+        "select id from content where status = 'PUBLISHED' and deleted_at is null")}
+    shelved = {r[0] for r in await admin.fetch(
+        "select category_id from content_category where content_id = any($1::uuid[])", list(readable))}
+    published_tiers = {r[0] for r in await admin.fetch("select id from subscription_tier where status = 'PUBLISHED'")}
     return {"user_id": viewer.user_id, "organization_id": viewer.scope.organization_id, "entitled": entitled,
-            "email": email}
+            "email": email, "readable_content": readable, "shelved": shelved, "published_tiers": published_tiers}
 
 
 def _allowed(table: str, row: dict[str, Any], ctx: dict[str, Any]) -> bool:
@@ -257,6 +269,41 @@ READS: dict[str, Args] = {
     # audit
     "audit.organization_page": _in_b(where=AuditFilter(), first=10, after=None),
     "audit.organization_count": _in_b(where=AuditFilter()),
+    # categories
+    "categories.of_organization": lambda b: [{"organization_id": b.org, "staff": staff} for staff in (True, False)],
+    "categories.count_in_organization": _in_b(),
+    "categories.for_update": lambda b: [{"organization_id": b.org, "category_id": c}
+                                        for c in (b.shelf_category, b.secret_category)],
+    "categories.slug_taken": lambda b: [{"organization_id": b.org, "slug": s} for s in ("shelf", "secret")],
+    "categories.ids_in_organization": _in_b(category_ids=lambda b: [b.shelf_category, b.secret_category]),
+    "categories.categories_of": _one(content_ids=lambda b: [b.published, b.draft]),
+    "categories.listed_counts": lambda b: [
+        {"category_ids": [b.shelf_category, b.secret_category], "organization_id": b.org, "staff": staff}
+        for staff in (True, False)],
+    "categories.by_id": lambda b: [{"category_id": c} for c in (b.shelf_category, b.secret_category)],
+    # credits
+    "credits.balance_of": _in_b(user_id=lambda b: b.customer),
+    "credits.by_id": _in_b(transaction_id=credit_id),
+    "credits.by_key": _in_b(key=lambda b: f"credit_{b.tag}"),
+    "credits.own_by_id": _one(user_id=lambda b: b.customer, transaction_id=credit_id),
+    "credits.live_lots": _in_b(user_id=lambda b: b.customer),
+    "credits.lots_by_id": _in_b(lot_ids=lambda b: [credit_id(b)]),
+    "credits.user_page": lambda b: [{"organization_id": org, "user_id": b.customer, "first": 10, "after": None}
+                                    for org in (b.org, None)],
+    "credits.user_count": lambda b: [{"organization_id": org, "user_id": b.customer} for org in (b.org, None)],
+    # subscriptions (tiers)
+    "subscriptions.of_organization": lambda b: [{"organization_id": b.org, "staff": staff} for staff in (True, False)],
+    "subscriptions.count_unarchived": _in_b(),
+    "subscriptions.for_update": lambda b: [{"organization_id": b.org, "tier_id": tier_id(b, w)}
+                                           for w in ("published", "draft")],
+    "subscriptions.by_creation_key": _in_b(key="k"),
+    "subscriptions.by_id": lambda b: [{"tier_id": tier_id(b, w)} for w in ("published", "draft")],
+    "subscriptions.in_organization_by_id": lambda b: [{"organization_id": b.org, "tier_id": tier_id(b, w)}
+                                                      for w in ("published", "draft")],
+    "subscriptions.prices_of": _in_b(tier_ids=lambda b: [tier_id(b, "published"), tier_id(b, "draft")]),
+    "subscriptions.categories_of": _in_b(tier_ids=lambda b: [tier_id(b, "published"), tier_id(b, "draft")]),
+    "subscriptions.category_ids_of": lambda b: [{"organization_id": b.org, "tier_id": tier_id(b, w)}
+                                                for w in ("published", "draft")],
     # commerce
     "commerce.checkout_by_provider_id": _in_b(provider_session_id=lambda b: f"cs_{b.tag}"),
     "commerce.checkout_by_id": _one(checkout_id=lambda b: b.checkout),
@@ -362,6 +409,16 @@ NOT_READS: dict[str, str] = {
     **{f"commerce.{n}": WRITE for n in (
         "claim_event", "mark_event_handled", "complete_checkout", "grant_entitlement", "revoke_entitlement",
         "store_event", "store_malformed_event", "delete_expired_idempotency", "add_pending_grant")},
+    **{f"categories.{n}": WRITE for n in ("add", "remove", "replace_links")},
+    **{f"credits.{n}": WRITE for n in ("set_balance", "insert_transaction", "insert_lot", "set_lot_remaining")},
+    **{f"subscriptions.{n}": WRITE for n in (
+        "add", "deactivate_price", "replace_categories", "set_product_id", "set_price_id",
+        "mark_price_archived_at_provider", "mark_product_archived_at_provider")},
+    "subscriptions.billing_ready_clause": "builds a SQL clause, runs nothing",
+    "subscriptions.with_pending_work": "platform scope only (the tier reconciliation job, subscriptions/jobs.py; "
+                                       "tests/subscriptions/test_tiers_stripe.py)",
+    "credits.lock_balance": WRITE + " (makes the balance row at 0, then locks it)",
+    "credits.due_owners": "platform scope only (the credit-expiry job, credits/jobs.py; tests/credits/test_ledger.py)",
     "commerce.lock_access": "advisory lock on a key, reads no row",
     "commerce.lock_grant_email": "advisory lock on a key, reads no row",
     **{f"content.{n}": WRITE for n in ("save_position", "set_status")},
@@ -382,6 +439,9 @@ LOADERS: dict[str, Callable[[Tenant], list[Any]]] = {
     "accounts.loaders.UserLoader": lambda b: [b.owner, b.customer],
     "analytics.loaders.CustomerPurchasesLoader": lambda b: [(b.customer, 10, None)],
     "analytics.loaders.OwnedContentLoader": lambda b: [b.customer],
+    "categories.loaders.ContentCategoriesLoader": lambda b: [b.published, b.draft],
+    "categories.loaders.ListedCountLoader": lambda b: [(c, b.org, staff) for c in (b.shelf_category, b.secret_category)
+                                                       for staff in (True, False)],
     "commerce.loaders.RevenueLoader": lambda b: [b.published],
     "commerce.loaders.PurchasedContentLoader": lambda b: [b.published, b.draft, b.deleted],
     "content.loaders.EntitlementLoader": lambda b: [b.published, b.draft],
@@ -451,8 +511,24 @@ _FAKE_B = Tenant(**{f.name: (uuid.uuid4() if f.type in ("uuid.UUID", uuid.UUID) 
                     for f in dataclasses.fields(Tenant)})
 
 
+def _table_of_row(obj: Any) -> tuple[str, dict[str, Any]] | None:
+    """(table, columns) of a plain row holding every column of one table (a SQLAlchemy Row, or a named tuple
+    such as ``content.repository.ContentRecord``), or None."""
+    if not (hasattr(obj, "_fields") and hasattr(obj, "_asdict")):
+        return None
+    fields = set(obj._fields)
+    for table in Base.metadata.tables.values():
+        if fields == {c.key for c in table.columns}:
+            columns = obj._asdict()
+            return table.name, {k: v.value if isinstance(v, enum.Enum) else v for k, v in columns.items()}
+    return None
+
+
 def _row_of(obj: Any) -> tuple[str, dict[str, Any]] | None:
-    """(table, columns) of an ORM instance, or None."""
+    """(table, columns) of an ORM instance or of a plain row of a whole table, or None."""
+    whole = _table_of_row(obj)
+    if whole is not None:
+        return whole
     try:
         state = sa_inspect(obj)
     except Exception:

@@ -1,4 +1,4 @@
-"""The compiled dashboard (``Organization.analytics``, analytics/compiled.py): two statements per request
+"""The compiled dashboard (``Organization.analytics``, analytics/compiled.py): one statement per request
 whatever the list sizes, limits written into the statement so PostgreSQL keeps a generic plan instead of
 planning every execution again, and ``revenueByDay`` built by PostgreSQL under the document's own keys,
 equal to normal execution."""
@@ -40,7 +40,7 @@ SHAPES = [
 ]
 
 
-async def test_the_dashboard_costs_two_statements_whatever_the_list_sizes(app, gql, world):  # noqa: F811
+async def test_the_dashboard_costs_one_statement_whatever_the_list_sizes(app, gql, world):  # noqa: F811
     owner = world["owner"].token
     await gql.ok(DASHBOARD, {"slug": "shop"}, owner)  # the compiled path's connection takes the owner's scope
     for document, variables in ((DASHBOARD, {"slug": "shop", "range": SPAN}), (HOME, {"slug": "shop", "range": SPAN}),
@@ -48,9 +48,9 @@ async def test_the_dashboard_costs_two_statements_whatever_the_list_sizes(app, g
                                 (LIMITS, {"slug": "shop", "top": 50, "recent": 50})):
         async with statements(app) as seen:
             await gql.ok(document, variables, owner)
-        # The organization's row, then every figure, best seller and latest purchase in one statement.
-        assert len(seen) == 2, seen
-        assert "FROM organization o" in seen[0] and "FROM analytics_totals" in seen[1]
+        # The organization's row with every figure, best seller and latest purchase, in one statement.
+        assert len(seen) == 1, seen
+        assert "FROM organization o" in seen[0] and "FROM analytics_totals" in seen[0]
 
 
 async def test_limits_are_literals_and_postgresql_keeps_a_generic_plan(app, gql, world, database_url):  # noqa: F811

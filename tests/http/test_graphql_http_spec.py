@@ -23,6 +23,7 @@ from codex_graphql.authz import PlatformRole
 from codex_graphql.graphql_http import GRAPHQL_RESPONSE_JSON, JSON, negotiate
 from tests.support import bare
 from tests.support.live_server import live_server
+from tests.support.locks import exclusive
 
 AUDIT_DIR = Path(__file__).resolve().parents[1] / "graphql_http_audit"
 GRAPHQL_RESPONSE = {"accept": GRAPHQL_RESPONSE_JSON}
@@ -31,12 +32,14 @@ ORG_QUERY = "query Org($s:String!){organization(slug:$s){ id name }}"
 
 
 def npm_ci() -> None:
-    """Vendor graphql-http (and its peer graphql) into tests/graphql_http_audit/node_modules."""
+    """Vendor graphql-http (and its peer graphql) into tests/graphql_http_audit/node_modules; one process at a
+    time (`npm ci` starts by deleting node_modules, under the feet of another worker's audit)."""
     modules = AUDIT_DIR / "node_modules"
-    if (modules / "graphql-http" / "package.json").is_file() and (modules / "graphql" / "package.json").is_file():
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=AUDIT_DIR, check=True, timeout=120,
-                   capture_output=True)
+    with exclusive(AUDIT_DIR):
+        if (modules / "graphql-http" / "package.json").is_file() and (modules / "graphql" / "package.json").is_file():
+            return
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=AUDIT_DIR, check=True, timeout=120,
+                       capture_output=True)
 
 
 @pytest.fixture(scope="module")

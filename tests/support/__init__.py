@@ -180,6 +180,29 @@ async def assert_authz_matrix(
     return results
 
 
+def log_driver_queries(engine: Any, sink: Any) -> Any:
+    """Hand asyncpg's log record of every query sent on the engine's connections checked out from now on
+    (what runs straight on the driver, ``db.SerializedSession.fetch`` and the scope statement among them) to
+    ``sink``; returns the function that stops it. The records arrive through the loop (``call_soon``)."""
+    from sqlalchemy import event
+
+    watched: list[Any] = []
+
+    def watch(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if driver not in watched:
+            driver.add_query_logger(sink)
+            watched.append(driver)
+
+    def stop() -> None:
+        event.remove(engine, "checkout", watch)
+        for driver in watched:
+            driver.remove_query_logger(sink)
+
+    event.listen(engine, "checkout", watch)
+    return stop
+
+
 @asynccontextmanager
 async def statements(app: Any) -> AsyncIterator[list[str]]:
     """Every SQL statement the app sends while the block runs: through SQLAlchemy, straight on the driver
@@ -199,6 +222,8 @@ async def statements(app: Any) -> AsyncIterator[list[str]]:
 
     def record_driver(query: Any) -> None:
         text = " ".join(query.query.split())
+        if text.startswith("BEGIN; "):  # the scope statement, sent with its BEGIN in one message (db._begin_scoped)
+            text = text[len("BEGIN; "):]
         # asyncpg logs the BEGIN and COMMIT of SQLAlchemy's transactions (which SQLAlchemy's count leaves out,
         # as it does the driver's own type introspection, once per connection and type).
         if text.split()[0].upper().rstrip(";") in ("BEGIN", "COMMIT", "ROLLBACK") or "typeinfo_tree" in text \
