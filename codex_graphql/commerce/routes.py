@@ -63,10 +63,10 @@ def commerce_routes(get_services: Any) -> list[Route]:
         if checkout is None or checkout["id"] != request.path_params["session_id"]:
             return HTMLResponse("<h1>This checkout link is not valid.</h1>", status_code=404)
         if request.method == "POST":
-            payload = provider.completed_event(checkout)
-            response = await deliver(services, payload, provider.signature(payload))
-            if response.status_code != 200:
-                return HTMLResponse("<h1>The payment could not be recorded.</h1>", status_code=500)
+            for payload in provider.completion_events(checkout):  # a subscription checkout sends several
+                response = await deliver(services, payload, provider.signature(payload))
+                if response.status_code != 200:
+                    return HTMLResponse("<h1>The payment could not be recorded.</h1>", status_code=500)
             return RedirectResponse(checkout["success_url"], status_code=303)
         price = f"{checkout['amount'] / 100:.2f} {escape(checkout['currency'])}"
         return HTMLResponse(f"""<!doctype html><html><head><meta charset="utf-8"><title>Checkout</title></head>

@@ -2,12 +2,26 @@
 checkout served by the app that pays by sending itself a correctly signed webhook).
 
 Called with no database transaction open (reserve and commit, call with an idempotency key, record in a
-second transaction); the provider's webhooks come back through ``commerce/routes.py``."""
+second transaction); the provider's webhooks come back through ``commerce/routes.py``.
+
+Recurring billing (Stripe Billing): products and prices for subscription tiers, subscription checkout,
+cancel / resume / price change, the billing portal and subscription retrieval for reconciliation. Every
+method is one network call (two for a price change: read the item, then update it) and touches no
+database; the subscription state it answers is a ``SubscriptionState`` read from the provider's
+Stripe-shaped object by ``payments.objects.subscription_state`` (the webhook handler reads event
+objects with the same function)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+Interval = Literal["month", "year"]
+ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
+# Stripe's subscription statuses (``paused`` only with trials that end without a payment method).
+SubscriptionStatus = Literal["trialing", "active", "past_due", "canceled", "incomplete", "incomplete_expired",
+                             "unpaid", "paused"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +49,52 @@ class RefundResult:
     refund_id: str
     status: str  # succeeded | pending | failed | canceled
     amount_cents: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionCheckoutRequest:
+    """A Checkout Session in subscription mode for one recurring price. ``metadata`` (organization, tier
+    and user ids) is set on the session and on the subscription it creates, so subscription and invoice
+    events carry it; ``client_reference_id`` is our own reference (e.g. the pending subscription row)."""
+
+    price_id: str
+    success_url: str
+    cancel_url: str
+    client_reference_id: str
+    metadata: dict[str, str]
+    idempotency_key: str
+    customer_email: str | None = None  # a new provider customer with this email ...
+    customer_id: str | None = None  # ... or an existing one (wins when both are given)
+    trial_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    """A provider subscription as the server needs it (times are UTC). ``price_id`` and ``item_id`` are
+    the first (only) item's; ``latest_invoice_id`` is the newest invoice of the subscription."""
+
+    id: str
+    customer_id: str
+    status: SubscriptionStatus
+    price_id: str | None
+    item_id: str | None
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    trial_end: datetime | None
+    latest_invoice_id: str | None
+    canceled_at: datetime | None = None
+    ended_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class BillingRefused(Exception):
+    """The provider answered and refused a billing request (unknown price, a canceled subscription, ...):
+    a definite no, unlike a network failure after which the change may or may not have happened."""
+
+
+class SubscriptionNotFound(BillingRefused):
+    """The provider has no subscription with that id."""
 
 
 class RefundDeclined(Exception):
@@ -65,3 +125,55 @@ class PaymentProvider(Protocol):
     async def receipt_url(self, charge_id: str | None, payment_intent_id: str | None) -> str | None: ...
 
     def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]: ...
+
+    # -- recurring billing -------------------------------------------------------------------------
+    async def create_product(self, name: str, description: str | None, metadata: dict[str, str],
+                             idempotency_key: str) -> str:
+        """A product (one per subscription tier); returns its id. The same key returns the same product."""
+        ...
+
+    async def create_price(self, product_id: str, unit_amount: int, currency: str, interval: Interval,
+                           idempotency_key: str, metadata: dict[str, str] | None = None) -> str:
+        """A recurring price of ``unit_amount`` minor units every ``interval``; returns its id. Prices are
+        immutable: a new amount is a new price (and the old one archived)."""
+        ...
+
+    async def archive_price(self, price_id: str) -> None:
+        """``active=false``: no new checkouts with it; existing subscriptions keep it."""
+        ...
+
+    async def archive_product(self, product_id: str) -> None:
+        """``active=false`` on the product."""
+        ...
+
+    async def create_subscription_checkout(self, request: SubscriptionCheckoutRequest) -> CheckoutCreated:
+        """A hosted checkout that, once completed, creates the customer (when new) and the subscription
+        (trialing for ``trial_days`` when > 0). The result arrives by webhook (``checkout.session.completed``
+        with mode subscription, ``customer.subscription.created``, ``invoice.paid``)."""
+        ...
+
+    async def cancel_subscription(self, subscription_id: str, *, at_period_end: bool,
+                                  idempotency_key: str | None = None) -> SubscriptionState:
+        """At the period end (``cancel_at_period_end=true``, access until then) or at once (status canceled).
+        SubscriptionNotFound for an unknown id, BillingRefused for one already canceled."""
+        ...
+
+    async def resume_subscription(self, subscription_id: str, *, idempotency_key: str | None = None) -> SubscriptionState:
+        """Undo a cancellation at period end (``cancel_at_period_end=false``); BillingRefused once canceled."""
+        ...
+
+    async def change_subscription_price(self, subscription_id: str, price_id: str, *,
+                                        proration_behavior: ProrationBehavior = "create_prorations",
+                                        idempotency_key: str | None = None) -> SubscriptionState:
+        """Move the subscription's item to ``price_id`` with the provider's proration (``create_prorations``:
+        credit and charge for the rest of the period on the next invoice; ``always_invoice``: invoice them
+        now). A change of interval restarts the period now and invoices at once, as Stripe does."""
+        ...
+
+    async def create_billing_portal_session(self, customer_id: str, return_url: str) -> str:
+        """The URL of the provider's customer portal (cards, invoices) for ``customer_id``."""
+        ...
+
+    async def retrieve_subscription(self, subscription_id: str) -> SubscriptionState:
+        """The provider's current state (reconciliation); SubscriptionNotFound for an unknown id."""
+        ...

@@ -24,4 +24,5 @@ def build_payments(settings: Settings) -> PaymentProvider:
         return StripeProvider(settings.stripe_secret_key, settings.stripe_webhook_secret, settings.stripe_api_base)
     from codex_graphql.payments.local import LocalProvider
 
-    return LocalProvider(settings.public_base_url, settings.secret_key, webhook_secret(settings), settings.environment)
+    return LocalProvider(settings.public_base_url, settings.secret_key, webhook_secret(settings), settings.environment,
+                         state_path=settings.data_dir / "local-billing.json")

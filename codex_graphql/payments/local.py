@@ -2,7 +2,9 @@
 ``checkout.session.completed`` webhook signed exactly as Stripe signs them, through the same
 webhook path. Refuses to run in production.
 
-Checkout details travel in a signed token in the checkout URL, so the provider keeps no state.
+Checkout details travel in a signed token in the checkout URL, so the provider keeps no state for
+purchases. Recurring billing (products, prices, subscription checkout and changes) is in
+``payments.local_billing``.
 """
 
 from __future__ import annotations
@@ -12,25 +14,29 @@ import hashlib
 import hmac
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from codex_graphql.payments import CheckoutCreated, CheckoutRequest, RefundResult, signing
+from codex_graphql.payments.local_billing import LocalBillingMixin
 from codex_graphql.payments.signing import sign
 
 TOLERANCE_SECONDS = 300
 
 
-class LocalProvider:
+class LocalProvider(LocalBillingMixin):
     name = "local"
 
-    def __init__(self, base_url: str, secret_key: str, webhook_secret: str, environment: str) -> None:
+    def __init__(self, base_url: str, secret_key: str, webhook_secret: str, environment: str,
+                 state_path: Path | None = None) -> None:
         if environment == "production":
             raise RuntimeError("PAYMENTS_PROVIDER=local is for development and demos; it refuses to run in production.")
         self.base_url = base_url.rstrip("/")
         self._token_key = hashlib.sha256(b"codex-local-checkout:" + secret_key.encode()).digest()
         self.webhook_secret = webhook_secret
+        self._init_billing(state_path)
 
     # -- checkout -----------------------------------------------------------------------------
     def _seal(self, data: dict[str, Any]) -> str:
@@ -72,6 +78,13 @@ class LocalProvider:
             }},
         }
         return orjson.dumps(event)
+
+    def completion_events(self, checkout: dict[str, Any]) -> list[bytes]:
+        """What "Pay" on the demo page delivers, oldest first: one ``checkout.session.completed`` for a
+        purchase; the subscription, first invoice and completion events for a subscription checkout."""
+        if checkout.get("mode") == "subscription":
+            return self.subscription_events(checkout)
+        return [self.completed_event(checkout)]
 
     def signature(self, payload: bytes) -> str:
         return sign(payload, self.webhook_secret)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import stripe
 
 from codex_graphql.payments import (
+    BillingRefused,
     CheckoutCreated,
     CheckoutRequest,
+    Interval,
+    ProrationBehavior,
     RefundDeclined,
     RefundResult,
+    SubscriptionCheckoutRequest,
+    SubscriptionNotFound,
+    SubscriptionState,
     signing,
 )
+from codex_graphql.payments.objects import subscription_state
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 
@@ -95,3 +104,113 @@ class StripeProvider:
         """Stripe's scheme, checked by payments.signing rather than the library's ``construct_event``: the
         library accepts timestamps any distance in the future; we refuse beyond the tolerance both ways."""
         return signing.verify_event(payload, signature_header, self.webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+
+    # -- recurring billing ----------------------------------------------------------------------
+    @staticmethod
+    def _options(idempotency_key: str | None) -> Any:
+        return {"idempotency_key": idempotency_key} if idempotency_key else None
+
+    async def create_product(self, name: str, description: str | None, metadata: dict[str, str],
+                             idempotency_key: str) -> str:
+        params: dict[str, Any] = {"name": name, "metadata": metadata}
+        if description:  # Stripe refuses an empty string here
+            params["description"] = description
+        with _refusals():
+            product = await self.client.v1.products.create_async(params=params, options=self._options(idempotency_key))  # type: ignore[arg-type]
+        return product.id
+
+    async def create_price(self, product_id: str, unit_amount: int, currency: str, interval: Interval,
+                           idempotency_key: str, metadata: dict[str, str] | None = None) -> str:
+        params: dict[str, Any] = {"product": product_id, "unit_amount": unit_amount, "currency": currency.lower(),
+                                  "recurring": {"interval": interval}}
+        if metadata:
+            params["metadata"] = metadata
+        with _refusals():
+            price = await self.client.v1.prices.create_async(params=params, options=self._options(idempotency_key))  # type: ignore[arg-type]
+        return price.id
+
+    async def archive_price(self, price_id: str) -> None:
+        with _refusals():
+            await self.client.v1.prices.update_async(price_id, params={"active": False})
+
+    async def archive_product(self, product_id: str) -> None:
+        with _refusals():
+            await self.client.v1.products.update_async(product_id, params={"active": False})
+
+    async def create_subscription_checkout(self, request: SubscriptionCheckoutRequest) -> CheckoutCreated:
+        subscription_data: dict[str, Any] = {"metadata": request.metadata}
+        if request.trial_days > 0:
+            subscription_data["trial_period_days"] = request.trial_days
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "line_items": [{"price": request.price_id, "quantity": 1}],
+            "client_reference_id": request.client_reference_id,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "metadata": request.metadata,
+            "subscription_data": subscription_data,
+        }
+        if request.customer_id:
+            params["customer"] = request.customer_id
+        elif request.customer_email:
+            params["customer_email"] = request.customer_email
+        with _refusals():
+            session = await self.client.v1.checkout.sessions.create_async(
+                params=params, options=self._options(request.idempotency_key))  # type: ignore[arg-type]
+        return CheckoutCreated(session_id=session.id, url=session.url or "")
+
+    async def cancel_subscription(self, subscription_id: str, *, at_period_end: bool,
+                                  idempotency_key: str | None = None) -> SubscriptionState:
+        with _refusals(subscription=True):
+            if at_period_end:
+                subscription = await self.client.v1.subscriptions.update_async(
+                    subscription_id, params={"cancel_at_period_end": True}, options=self._options(idempotency_key))
+            else:
+                subscription = await self.client.v1.subscriptions.cancel_async(
+                    subscription_id, options=self._options(idempotency_key))
+        return subscription_state(subscription.to_dict())
+
+    async def resume_subscription(self, subscription_id: str, *, idempotency_key: str | None = None) -> SubscriptionState:
+        with _refusals(subscription=True):
+            subscription = await self.client.v1.subscriptions.update_async(
+                subscription_id, params={"cancel_at_period_end": False}, options=self._options(idempotency_key))
+        return subscription_state(subscription.to_dict())
+
+    async def change_subscription_price(self, subscription_id: str, price_id: str, *,
+                                        proration_behavior: ProrationBehavior = "create_prorations",
+                                        idempotency_key: str | None = None) -> SubscriptionState:
+        current = await self.retrieve_subscription(subscription_id)
+        if current.item_id is None:
+            raise BillingRefused(f"Subscription {subscription_id} has no item to change.")
+        params: dict[str, Any] = {"items": [{"id": current.item_id, "price": price_id}],
+                                  "proration_behavior": proration_behavior}
+        with _refusals(subscription=True):
+            subscription = await self.client.v1.subscriptions.update_async(
+                subscription_id, params=params, options=self._options(idempotency_key))  # type: ignore[arg-type]
+        return subscription_state(subscription.to_dict())
+
+    async def create_billing_portal_session(self, customer_id: str, return_url: str) -> str:
+        with _refusals():
+            session = await self.client.v1.billing_portal.sessions.create_async(
+                params={"customer": customer_id, "return_url": return_url})
+        return session.url
+
+    async def retrieve_subscription(self, subscription_id: str) -> SubscriptionState:
+        with _refusals(subscription=True):
+            subscription = await self.client.v1.subscriptions.retrieve_async(subscription_id)
+        return subscription_state(subscription.to_dict())
+
+
+@contextmanager
+def _refusals(subscription: bool = False) -> Iterator[None]:
+    """Stripe's definite answers as BillingRefused (SubscriptionNotFound when the subscription in the URL
+    does not exist: Stripe answers 404 for it, 400 for a missing object named in the parameters); network
+    and server errors propagate unchanged (the outcome is unknown: retry with the same key)."""
+    try:
+        yield
+    except stripe.InvalidRequestError as exc:
+        if subscription and exc.http_status == 404:
+            raise SubscriptionNotFound(exc.user_message or str(exc)) from exc
+        raise BillingRefused(exc.user_message or str(exc)) from exc
+    except stripe.CardError as exc:
+        raise BillingRefused(exc.user_message or str(exc)) from exc

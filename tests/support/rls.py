@@ -38,6 +38,8 @@ class Tenant:
     invitation_email: str
     grant: uuid.UUID
     grant_email: str
+    shelf_category: uuid.UUID  # holds the published item (and the draft): public
+    secret_category: uuid.UUID  # holds the draft only: the organization's (and the draft's entitled customer's)
     label: str
     tag: str  # what the seed's text keys end with (provider ids, idempotency keys, token hash)
 
@@ -46,7 +48,7 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
     ids = {name: uuid.uuid4() for name in (
         "org", "owner", "customer", "membership", "published", "draft", "deleted", "uploading", "checkout",
         "purchase", "refund", "entitlement", "draft_entitlement", "published_review", "pending_review",
-        "invitation", "grant")}
+        "invitation", "grant", "shelf_category", "secret_category")}
     tag = f"{label}-{ids['org'].hex[:8]}"
     t = Tenant(org=ids["org"], slug=f"org-{tag}", owner=ids["owner"], owner_email=f"owner-{tag}@example.com",
                customer=ids["customer"], customer_email=f"customer-{tag}@example.com", membership=ids["membership"],
@@ -55,7 +57,8 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
                entitlement=ids["entitlement"], published_review=ids["published_review"],
                pending_review=ids["pending_review"], invitation=ids["invitation"],
                invitation_email=f"invitee-{tag}@example.com", grant=ids["grant"],
-               grant_email=f"grantee-{tag}@example.com", label=label, tag=tag)
+               grant_email=f"grantee-{tag}@example.com", shelf_category=ids["shelf_category"],
+               secret_category=ids["secret_category"], label=label, tag=tag)
     now = datetime.now(UTC)
     x = conn.execute
     await x("insert into user_account (id, email, password_hash, platform_role) values ($1, $2, 'x', 'CUSTOMER'), "
@@ -115,4 +118,37 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             t.invitation, t.org, t.invitation_email, f"hash-{tag}", t.owner)
     await x("insert into pending_grant (id, organization_id, content_id, email, granted_by_id) values ($1, $2, $3, $4, $5)",
             t.grant, t.org, t.published, t.grant_email, t.owner)
+    await x("insert into category (id, organization_id, name, slug) values ($1, $3, 'Shelf', 'shelf'), "
+            "($2, $3, 'Secret', 'secret')", t.shelf_category, t.secret_category, t.org)
+    await x("insert into content_category (content_id, category_id, organization_id) values ($1, $3, $5), "
+            "($2, $3, $5), ($2, $4, $5)", t.published, t.draft, t.shelf_category, t.secret_category, t.org)
+    # The customer's credits: a grant that lapses (a lot) and the balance it made.
+    await x("insert into credit_transaction (id, organization_id, user_id, kind, amount, balance_after, source_type, "
+            "idempotency_key, expires_at) values ($1, $2, $3, 'GRANT', 5, 5, 'invoice', $4, now() + interval '30 days')",
+            credit_id(t), t.org, t.customer, f"credit_{tag}")
+    await x("insert into credit_lot (id, organization_id, user_id, expires_at, remaining) "
+            "values ($1, $2, $3, now() + interval '30 days', 5)", credit_id(t), t.org, t.customer)
+    await x("insert into credit_balance (organization_id, user_id, balance) values ($1, $2, 5)", t.org, t.customer)
+    # Subscription tiers: a published one on sale (public, with its price and category) and a draft (the
+    # organization's), each with a price and a category link.
+    published_tier, draft_tier = tier_id(t, "published"), tier_id(t, "draft")
+    await x("insert into subscription_tier (id, organization_id, name, status, stripe_product_id, published_at) values "
+            "($1, $3, 'Published tier', 'PUBLISHED', $4, now()), ($2, $3, 'Draft tier', 'DRAFT', $5, null)",
+            published_tier, draft_tier, t.org, f"prod_pub_{tag}", f"prod_draft_{tag}")
+    await x("insert into subscription_tier_price (id, tier_id, organization_id, interval, amount_cents, currency, "
+            "stripe_price_id) values ($1, $3, $5, 'MONTH', 1000, 'USD', $6), ($2, $4, $5, 'MONTH', 900, 'USD', $7)",
+            uuid.uuid5(published_tier, "price"), uuid.uuid5(draft_tier, "price"), published_tier, draft_tier, t.org,
+            f"price_pub_{tag}", f"price_draft_{tag}")
+    await x("insert into subscription_tier_category (tier_id, category_id, organization_id) values ($1, $3, $5), "
+            "($2, $4, $5)", published_tier, draft_tier, t.shelf_category, t.secret_category, t.org)
     return t
+
+
+def credit_id(t: Tenant) -> uuid.UUID:
+    """The id of the tenant's seeded credit transaction (and of its lot)."""
+    return uuid.uuid5(t.org, "credit")
+
+
+def tier_id(t: Tenant, which: str) -> uuid.UUID:
+    """The id of the tenant's seeded ``published`` or ``draft`` subscription tier."""
+    return uuid.uuid5(t.org, f"tier-{which}")

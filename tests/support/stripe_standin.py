@@ -1,17 +1,16 @@
 """A small, faithful stand-in for the Stripe API endpoints the server calls, plus signed event
 delivery. Objects follow Stripe's documented shapes (checkout.session, refund, charge, event);
-Idempotency-Key replays return the first response, as Stripe does."""
+Idempotency-Key replays return the first response, as Stripe does. Stripe Billing (products, prices,
+subscription checkout, subscriptions, invoices, billing portal) lives in ``stripe_standin_billing``."""
 
 from __future__ import annotations
 
 import copy
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -21,39 +20,11 @@ from starlette.routing import Route
 
 from codex_graphql.payments.signing import sign
 from tests.support.live_server import live_server
+from tests.support.stripe_standin_billing import BillingMixin, _error, parse_form
 
-_KEY = re.compile(r"([^\[\]]+)|\[([^\[\]]*)\]")
+__all__ = ["StripeStandIn", "parse_form", "running_standin"]
 
-
-def parse_form(body: bytes) -> dict[str, Any]:
-    """Decode Stripe's form encoding (``a[b][0][c]=v``) into nested dicts and lists."""
-    root: dict[str, Any] = {}
-    for raw_key, value in parse_qsl(body.decode(), keep_blank_values=True):
-        parts = [a or b for a, b in _KEY.findall(raw_key)]
-        node: Any = root
-        for part, following in zip(parts, parts[1:] + [None], strict=True):
-            container: Any = [] if following is not None and following.isdigit() else {}
-            if isinstance(node, list):
-                index = int(part)
-                while len(node) <= index:
-                    node.append(None)
-                if following is None:
-                    node[index] = value
-                else:
-                    node[index] = node[index] if node[index] is not None else container
-                    node = node[index]
-            elif following is None:
-                node[part] = value
-            else:
-                node = node.setdefault(part, container)
-    return root
-
-
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
-
-
-class StripeStandIn:
+class StripeStandIn(BillingMixin):
     def __init__(self, webhook_secret: str) -> None:
         self.webhook_secret = webhook_secret
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -67,6 +38,7 @@ class StripeStandIn:
         # Awaited with (method, path) while each API call is handled: tests look at the database then
         # (e.g. that the app holds no transaction open across the call).
         self.during_request: Callable[[str, str], Awaitable[None]] | None = None
+        self._init_billing()
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -76,6 +48,7 @@ class StripeStandIn:
             Route("/v1/refunds", self.list_refunds, methods=["GET"]),
             Route("/v1/charges/{id}", self.get_charge, methods=["GET"]),
             Route("/v1/payment_intents/{id}", self.get_payment_intent, methods=["GET"]),
+            *self.billing_routes(),
         ])
 
     async def _replay(self, request: Request, params: dict[str, Any]) -> Response | None:
@@ -105,6 +78,8 @@ class StripeStandIn:
         params = parse_form(await request.body())
         if (replay := await self._replay(request, params)) is not None:
             return replay
+        if params.get("mode") == "subscription":
+            return self.create_subscription_session(request, params)
         items = params.get("line_items") or []
         if params.get("mode") != "payment" or len(items) != 1:
             return _error(400, "Expected mode=payment with one line item.")
@@ -246,7 +221,7 @@ class StripeStandIn:
         return next(c for c in self.charges.values() if c["payment_intent"] == intent)
 
     def event(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"id": "evt_" + uuid.uuid4().hex, "object": "event", "api_version": "2025-01-27.acacia",
+        return {"id": "evt_" + uuid.uuid4().hex, "object": "event", "api_version": self.api_version,
                 "created": int(time.time()), "livemode": False, "type": event_type, "data": {"object": copy.deepcopy(obj)}}
 
     def signed(self, event: dict[str, Any], *, timestamp: int | None = None, secret: str | None = None) -> tuple[bytes, str]:
