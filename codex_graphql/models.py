@@ -27,6 +27,7 @@ from codex_graphql.organizations.models import Organization, OrganizationInvitat
 from codex_graphql.reviews.models import ContentRating, Review
 from codex_graphql.storage.models import StorageCleanup
 from codex_graphql.subscriptions.models import (
+    Subscription,
     SubscriptionTier,
     SubscriptionTierCategory,
     SubscriptionTierPrice,
@@ -45,10 +46,11 @@ TENANT_TABLES = (
     "category", "content_category",
     "credit_transaction", "credit_balance", "credit_lot",
     "subscription_tier", "subscription_tier_category", "subscription_tier_price",
+    "subscription",
 )
 
 __all__ = [
     "AnalyticsTotals", "Category", "ContentCategory", "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
-    "ProcessedMessage", "StorageCleanup", "SubscriptionTier", "SubscriptionTierCategory", "SubscriptionTierPrice", "TENANT_TABLES", "User", "UserSession",
+    "ProcessedMessage", "StorageCleanup", "Subscription", "SubscriptionTier", "SubscriptionTierCategory", "SubscriptionTierPrice", "TENANT_TABLES", "User", "UserSession",
 ]

@@ -67,8 +67,10 @@ from codex_graphql.relay import MAX_PAGE_SIZE, NODE_RESOLVERS, Node, from_global
 from codex_graphql.reviews.mutations import ReviewMutations
 from codex_graphql.settings import Settings
 from codex_graphql.subscriptions import types as _tier_nodes  # noqa: F401  (registers the SubscriptionTier node)
+from codex_graphql.subscriptions.customer_mutations import CustomerSubscriptionMutations
 from codex_graphql.subscriptions.mutations import SubscriptionMutations
 from codex_graphql.subscriptions.organization_fields import OrganizationSubscriptions
+from codex_graphql.subscriptions.viewer_fields import ViewerSubscriptions
 from codex_graphql.web_security import hide_suggestions
 
 log = logging.getLogger("codex_graphql.graphql")
@@ -77,7 +79,7 @@ log = logging.getLogger("codex_graphql.graphql")
 # the order schema.graphql prints them (contributions.py).
 contribute(Organization, OrganizationCommerce, OrganizationAnalytics, OrganizationAudit, OrganizationCredits,
            before="members")
-contribute(Viewer, ViewerCommerce, ViewerCredits, before="permissions")
+contribute(Viewer, ViewerCommerce, ViewerCredits, ViewerSubscriptions, before="permissions")
 contribute(Organization, OrganizationCategories, before="members")
 contribute(Organization, OrganizationSubscriptions, before="members")
 contribute(Content, ContentCategories)
@@ -116,7 +118,8 @@ async def _node(ctx: Context, global_id: str) -> Node | None:
 
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
 class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMutations, CommerceMutations, SettingsMutations,
-               DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations):
+               DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations,
+               CustomerSubscriptionMutations):
     pass
 
 

@@ -17,6 +17,11 @@ from codex_graphql.commerce.routes import receipt_link_for
 from codex_graphql.commerce.service import PURCHASE_EMAIL_ACTOR
 from codex_graphql.db import TenantScope
 from codex_graphql.mail import Mail, templates
+from codex_graphql.org_settings import service as org_settings
+from codex_graphql.organizations import repository as organizations
+from codex_graphql.subscriptions import billing_repository as subscriptions
+from codex_graphql.subscriptions import repository as tiers
+from codex_graphql.subscriptions.billing import DUNNING_ACTOR
 from workers.mail_jobs import send_then_record
 from workers.runtime import Runtime, runtime
 
@@ -96,3 +101,33 @@ async def send_grant_invitation(job_id: str, pending_grant_id: str, pending_gran
         return templates.grant_invitation(grant.email, title, organization_name, link)
 
     await send_then_record(rt, TenantScope(organization_id=organization_id), GRANT_INVITATION_ACTOR, job_id, build)
+
+
+@dramatiq.actor(actor_name=DUNNING_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000, time_limit=60_000)
+async def send_subscription_dunning_email(job_id: str, subscription_id: str, subscription_organization_id: str,
+                                          invoice_id: str) -> None:
+    """A renewal payment failed: tell the customer at once, with a link to the provider's billing portal (made
+    with no transaction open, after a short read)."""
+    rt = runtime()
+    organization_id = uuid.UUID(subscription_organization_id)
+    scope = TenantScope(organization_id=organization_id)
+    async with rt.db.transaction(scope) as session:
+        if await events.claimed(session, DUNNING_ACTOR, job_id):
+            return
+        row = await subscriptions.lock(session, organization_id, uuid.UUID(subscription_id))
+        customer_id = row.stripe_customer_id if row is not None else None
+    if customer_id is None:
+        return
+    portal = await rt.payments.create_billing_portal_session(customer_id, rt.settings.public_base_url)
+
+    async def build(session: AsyncSession) -> Mail | None:
+        found = await subscriptions.lock(session, organization_id, uuid.UUID(subscription_id))
+        user = await accounts.user_by_id(session, found.user_id) if found else None
+        tier = await tiers.in_organization_by_id(session, organization_id, found.tier_id) if found else None
+        organization = await organizations.by_id(session, organization_id)
+        if found is None or user is None or tier is None or organization is None:
+            return None
+        grace = await org_settings.subscription_grace_days(session, organization_id)
+        return templates.subscription_payment_failed(user.email, user.name, tier.name, organization.name, grace, portal)
+
+    await send_then_record(rt, scope, DUNNING_ACTOR, job_id, build)

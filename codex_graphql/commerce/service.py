@@ -47,6 +47,9 @@ def _check_redirect(url: str, settings: Settings, field: str) -> str:
     return url.strip()
 
 
+check_redirect = _check_redirect  # for the other checkouts (subscriptions.customer)
+
+
 async def _purchasable(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None) -> Content:
     content = await contents.by_id(session, content_id) if content_id else None
     if content is None or content.status is not ContentStatus.PUBLISHED:

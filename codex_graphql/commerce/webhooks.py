@@ -38,11 +38,14 @@ from codex_graphql.db import (
 )
 from codex_graphql.payments import PaymentProvider
 from codex_graphql.payments.signing import MalformedEvent
+from codex_graphql.subscriptions import billing
 
 log = logging.getLogger(__name__)
 
 HANDLE_ACTOR = "handle_payment_event"
 COMPLETED_TYPES = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+SUBSCRIPTION_TYPES = {"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"}
+INVOICE_TYPES = {"invoice.paid", "invoice.payment_failed"}
 
 
 class Ingested(NamedTuple):
@@ -65,7 +68,7 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
             conn = await driver_connection(session)  # every delivery comes this way: see repository's hot path
             if await repository.claim_event(conn, event["id"], event["type"], payload.decode(),
                                             _payment_intent((event.get("data") or {}).get("object") or {})):
-                outcome = await _dispatch(session, event["type"], event["data"]["object"])
+                outcome = await _dispatch(session, event["type"], event["data"]["object"], event.get("created"))
                 await repository.mark_event_handled(conn, event["id"], outcome, state_of(session).event_organization)
             wrote_outbox = outbox_dirty(session)
         return Ingested(event["id"], wrote_outbox)
@@ -132,14 +135,17 @@ async def handle(db: Database, event_id: str) -> str:
             return "unknown"
         if stored.processed_at is not None:
             return stored.outcome or "done"
-        outcome = await _dispatch(session, stored.type, stored.payload["data"]["object"])
+        outcome = await _dispatch(session, stored.type, stored.payload["data"]["object"], stored.payload.get("created"))
         stored.processed_at = utcnow()
         stored.outcome = outcome
         stored.organization_id = state_of(session).event_organization
         return outcome
 
 
-async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any]) -> str:
+async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any], created: Any = None) -> str:
+    if event_type in SUBSCRIPTION_TYPES or event_type in INVOICE_TYPES or (
+            event_type == "checkout.session.completed" and obj.get("mode") == "subscription"):
+        return await _billing(session, event_type, obj, created)
     if event_type in COMPLETED_TYPES:
         return await _checkout_completed(session, obj)
     if event_type == "checkout.session.async_payment_failed":
@@ -151,6 +157,22 @@ async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any])
     if event_type in ("charge.dispute.created", "charge.dispute.closed"):
         return await _dispute(session, obj, closed=event_type == "charge.dispute.closed")
     return "ignored"
+
+
+async def _billing(session: AsyncSession, event_type: str, obj: dict[str, Any], created: Any) -> str:
+    """Stripe Billing's events, handled by ``subscriptions.billing`` in the subscription's organization."""
+    owner = billing.invoice_owner(obj) if event_type in INVOICE_TYPES else billing.owner_of(obj.get("metadata"))
+    if owner is None:
+        log.info("billing event of a subscription this server did not start; ignored", extra={"type": event_type})
+        return "not_ours"
+    await _scope_to(session, owner.organization_id)
+    if event_type == "invoice.paid":
+        return await billing.invoice_paid(session, obj)
+    if event_type == "invoice.payment_failed":
+        return await billing.invoice_payment_failed(session, obj)
+    if event_type == "checkout.session.completed":
+        return await billing.checkout_completed(session, obj)
+    return await billing.subscription_changed(session, obj, created)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

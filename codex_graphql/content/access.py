@@ -1,9 +1,16 @@
 """Who may see and who may play a content item: the rule, on plain values and in SQL, declared once.
 
-Access comes from entitlements (``content_entitlement``: one active row per user and item, written in
-the transaction of the purchase, grant or free claim and revoked by a full refund or a revoked grant)
-or from a staff role in the item's organization. A later source of access (subscription tiers, series,
-bundles) adds entitlement rows or a source to ``entitled_sql``; nothing else here changes.
+Access comes from entitlements, of two sources, or from a staff role in the item's organization:
+
+- ``content_entitlement``: one active row per user and item, written in the transaction of the purchase,
+  grant or free claim and revoked by a full refund or a revoked grant;
+- a subscription (``subscription``, migration 0024) whose ``access_until`` is still ahead, to a tier that
+  grants every item of the organization or the item's categories. It covers PUBLISHED, live items only
+  (what the tier sells now; a bought item is kept after unpublishing, a subscribed one is not), and the
+  subscription service maintains ``access_until`` (period end, grace when PAST_DUE, null once ended).
+
+A later source of access (series, bundles) is one more source in ``entitled_sql`` and
+``entitled_content_clause``; nothing else here changes.
 
 - Reading an item by id (``content(id:)``, ``node(id:)``, a purchase's ``content``): staff of its
   organization while it is not deleted, anyone while it is published and not deleted, and an entitled
@@ -19,27 +26,41 @@ viewer's ``staff_organization`` computed once per request), as SQLAlchemy condit
 ``plays_sql``, ``listed_sql``: the compiled statements). ``tests/content/test_access_rules.py`` evaluates
 every form on every combination of status, listing, deletion, staff and entitlement and requires the same
 answer. The row-level security policy on ``content`` (migration 0008) admits the same rows: the
-organization's, the published live ones, and the viewer's entitled ones.
+organization's, the published live ones (which include every subscription-entitled one), and the viewer's
+entitled ones.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from codex_graphql.authz import Permission, Viewer
+from codex_graphql.categories.models import ContentCategory
 from codex_graphql.content.models import Content, ContentEntitlement, ContentStatus
+from codex_graphql.subscriptions.models import Subscription, SubscriptionTier, SubscriptionTierCategory
 
 PLAYABLE = (ContentStatus.READY, ContentStatus.PUBLISHED)
 
 
 def entitled_sql(table: str, user: str) -> str:
-    """SQL: the viewer ``user`` (a parameter or expression, NULL when anonymous) holds an active
-    entitlement to the row of ``table``."""
+    """SQL: the viewer ``user`` (a parameter or expression, NULL when anonymous) is entitled to the row of
+    ``table``: an active entitlement row, or a subscription that covers it (``subscribed_sql``)."""
     # Both names come from the compiled path's own constants, never from a request.
-    return (f"EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = {table}.id "  # noqa: S608
-            f"AND e.user_id = {user} AND e.revoked_at IS NULL)")
+    return (f"(EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = {table}.id "  # noqa: S608
+            f"AND e.user_id = {user} AND e.revoked_at IS NULL) OR {subscribed_sql(table, user)})")
+
+
+def subscribed_sql(table: str, user: str) -> str:
+    """SQL: the row of ``table`` is PUBLISHED and live, and ``user`` holds a subscription in its organization,
+    with access still ahead, to a tier granting every item or one of the row's categories."""
+    published = ContentStatus.PUBLISHED.value
+    return (f"({table}.status = '{published}' AND {table}.deleted_at IS NULL AND EXISTS (SELECT 1 FROM "  # noqa: S608
+            f"subscription s JOIN subscription_tier t ON t.id = s.tier_id WHERE s.user_id = {user} "
+            f"AND s.organization_id = {table}.organization_id AND s.access_until > now() AND (t.all_content "
+            f"OR EXISTS (SELECT 1 FROM subscription_tier_category tc JOIN content_category cc ON "
+            f"cc.category_id = tc.category_id WHERE tc.tier_id = s.tier_id AND cc.content_id = {table}.id))))")
 
 
 def plays_sql(table: str, user: str, staff_organization: str) -> str:
@@ -133,5 +154,25 @@ def active_entitlement() -> ColumnElement[bool]:
 
 
 def entitled_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
-    """``ContentEntitlement`` rows that admit ``user_id``: the condition ``entitled_sql`` states in SQL."""
+    """``ContentEntitlement`` rows that admit ``user_id`` (the first source of ``entitled_content_clause``)."""
     return and_(ContentEntitlement.user_id == user_id, active_entitlement())
+
+
+def subscribed_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """``Content`` rows a subscription of ``user_id`` covers: the condition ``subscribed_sql`` states in SQL."""
+    link, shelf = SubscriptionTierCategory, ContentCategory
+    covered = or_(SubscriptionTier.all_content, exists(
+        select(link.tier_id).join(shelf, shelf.category_id == link.category_id)
+        .where(link.tier_id == Subscription.tier_id, shelf.content_id == Content.id).correlate_except(link, shelf)))
+    subscribed = exists(
+        select(Subscription.id).join(SubscriptionTier, SubscriptionTier.id == Subscription.tier_id)
+        .where(Subscription.user_id == user_id, Subscription.organization_id == Content.organization_id,
+               Subscription.access_until > func.now(), covered).correlate_except(Subscription, SubscriptionTier))
+    return and_(Content.status == ContentStatus.PUBLISHED, Content.deleted_at.is_(None), subscribed)
+
+
+def entitled_content_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """``Content`` rows ``user_id`` is entitled to, from every source: the condition ``entitled_sql`` states."""
+    owned = exists(select(ContentEntitlement.id).where(ContentEntitlement.content_id == Content.id,
+                                                       entitled_clause(user_id)))
+    return or_(owned, subscribed_clause(user_id))

@@ -131,8 +131,8 @@ async def abandoned_uploads(session: AsyncSession, organization_id: uuid.UUID, n
 # that cost more CPU than loading the rows).
 _USER = bindparam("user_id", type_=UUID(as_uuid=True))
 _CONTENT_IDS = bindparam("content_ids", type_=ARRAY(UUID(as_uuid=True)))
-_ENTITLED = select(ContentEntitlement.content_id).where(
-    access.entitled_clause(cast(Any, _USER)), ContentEntitlement.content_id == any_(_CONTENT_IDS))
+_ENTITLED = select(Content.id).where(
+    Content.id == any_(_CONTENT_IDS), access.entitled_content_clause(cast(Any, _USER)))
 _POSITIONS = select(PlaybackPosition.content_id, PlaybackPosition.position_seconds).where(
     PlaybackPosition.user_id == _USER, PlaybackPosition.content_id == any_(_CONTENT_IDS))
 _ENTITLED_READ = raw_read(_ENTITLED)

@@ -60,6 +60,14 @@ def partial_refund_notice(to: str, name: str, title: str, seller: str, refunded:
                 html=_html(lines, receipt, "View receipt"))
 
 
+def subscription_payment_failed(to: str, name: str, tier: str, seller: str, grace_days: int, portal: str) -> Mail:
+    """Dunning: a renewal payment failed; the portal link updates the card (the provider retries meanwhile)."""
+    lines = [f"Hello {name or to},", f"The payment for your “{tier}” subscription with {seller} failed.",
+             f"Your access continues for {grace_days} days while the payment is retried. Update your card here:"]
+    return Mail(to=to, subject=f"Payment failed: {tier}", text="\n\n".join([*lines, portal]) + "\n",
+                html=_html(lines, portal, "Update payment method"))
+
+
 def sign_in_unlock(to: str, name: str, unlock_link: str, reset_link: str, link_minutes: int) -> Mail:
     lines = [
         f"Hello {name or to},",

@@ -97,6 +97,8 @@ describe_values(ModerationLevel, {
 
 DEFAULT_DOWNLOAD_LIMIT = 5
 MAX_DOWNLOAD_LIMIT = 1000
+DEFAULT_SUBSCRIPTION_GRACE_DAYS = 7
+MAX_SUBSCRIPTION_GRACE_DAYS = 60
 
 
 def camel(name: str) -> str:
@@ -165,6 +167,15 @@ class SettingsDocument(BaseModel):
     enable_reviews: bool = False
     moderation_level: ModerationLevel = ModerationLevel.NONE
     download_limit: int | None = DEFAULT_DOWNLOAD_LIMIT
+    # subscriptions: how long a PAST_DUE subscription keeps granting its tier (dunning)
+    subscription_grace_days: int = DEFAULT_SUBSCRIPTION_GRACE_DAYS
+
+    @field_validator("subscription_grace_days")
+    @classmethod
+    def _grace(cls, value: int) -> int:
+        if not 0 <= value <= MAX_SUBSCRIPTION_GRACE_DAYS:
+            raise ValueError(f"The grace period is 0 to {MAX_SUBSCRIPTION_GRACE_DAYS} days.")
+        return value
 
     @field_validator("download_limit")
     @classmethod

@@ -34,6 +34,14 @@ async def content_defaults(session: AsyncSession, organization_id: uuid.UUID) ->
     return ContentDefaults.of(models.read(*found))
 
 
+async def subscription_grace_days(session: AsyncSession, organization_id: uuid.UUID) -> int:
+    """How many days a PAST_DUE subscription of the organization keeps granting its tier."""
+    found = await repository.settings_of(session, organization_id)
+    if found is None:
+        return models.DEFAULT_SUBSCRIPTION_GRACE_DAYS
+    return models.read(*found).subscription_grace_days
+
+
 async def create_logo_upload(session: AsyncSession, storage: Storage, organization_id: uuid.UUID, filename: str,
                              mime_type: str, size_bytes: int) -> tuple[str, SignedRequest]:
     key, mime = logo.plan_upload(organization_id, filename, mime_type, size_bytes)

@@ -143,3 +143,61 @@ class SubscriptionTierPrice(IdMixin, TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     deactivated_at: Mapped[datetime | None]
     provider_archived_at: Mapped[datetime | None]  # archived at the provider too (after deactivated_at)
+
+
+@strawberry.enum(description="Where a customer's subscription is, as the payment provider (Stripe Billing) reports it.")
+class SubscriptionStatus(enum.Enum):
+    TRIALING = strawberry.enum_value("TRIALING", description="In the free trial: grants the tier; the first payment "
+                                     "is taken when the trial ends.")
+    ACTIVE = strawberry.enum_value("ACTIVE", description="Paid up: grants the tier.")
+    PAST_DUE = strawberry.enum_value("PAST_DUE", description="A renewal payment failed and is being retried: grants "
+                                     "the tier for the organization's grace period, then no longer.")
+    CANCELED = strawberry.enum_value("CANCELED", description="Ended: grants nothing (final).")
+    INCOMPLETE = strawberry.enum_value("INCOMPLETE", description="Not started yet (checkout not completed, or the "
+                                       "first payment needs the customer): grants nothing.")
+
+
+LIVE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+class Subscription(IdMixin, TimestampMixin, Base):
+    """A customer's subscription to a tier (migration 0024). Tenant table; the customer reads their own rows.
+    ``access_until`` (null: no access) is what the access rule reads; ``state_*`` order the states applied."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        ForeignKeyConstraint(["tier_id", "organization_id"],
+                             ["subscription_tier.id", "subscription_tier.organization_id"], ondelete="CASCADE"),
+        UniqueConstraint("organization_id", "user_id", "checkout_key"),
+        UniqueConstraint("stripe_subscription_id"),
+        Index("ix_subscription_user_access", "user_id", "organization_id", "access_until"),
+        Index("ix_subscription_org_tier", "organization_id", "tier_id"),
+        Index("ix_subscription_tier_id", "tier_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    tier_id: Mapped[uuid.UUID] = mapped_column()
+    interval: Mapped[BillingInterval] = mapped_column(
+        Enum(BillingInterval, name="billing_interval", native_enum=False, length=8))
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        Enum(SubscriptionStatus, name="subscription_status", native_enum=False, length=16),
+        default=SubscriptionStatus.INCOMPLETE, server_default="INCOMPLETE")
+    checkout_key: Mapped[str] = mapped_column(String(200))
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255))
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_price_id: Mapped[str | None] = mapped_column(String(255))
+    current_period_start: Mapped[datetime | None]
+    current_period_end: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    trial_end: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    past_due_since: Mapped[datetime | None]
+    access_until: Mapped[datetime | None]
+    state_ended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    state_period_start: Mapped[datetime | None]
+    state_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))

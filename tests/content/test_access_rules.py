@@ -23,9 +23,13 @@ database_url = module_database("access_rules")
 
 ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
 BUYER, STAFF, STRANGER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+SUBSCRIBER, LAPSED = uuid.uuid4(), uuid.uuid4()  # a live subscription to a tier of one category; an ended one
+TIER, SHELF = uuid.uuid4(), uuid.uuid4()
 VIEWERS = {
     "anonymous": Viewer(),
     "buyer": Viewer(user_id=BUYER),
+    "subscriber": Viewer(user_id=SUBSCRIBER),
+    "lapsed_subscriber": Viewer(user_id=LAPSED),
     "stranger": Viewer(user_id=STRANGER),
     "staff": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),), active_organization_id=ORG),
     "staff_elsewhere_active": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),),
@@ -41,16 +45,28 @@ def literal_sql(clause: Any) -> str:
 @pytest.fixture(scope="module")
 async def items(database_url: str) -> list[dict[str, Any]]:
     """One item per combination; the buyer holds an active entitlement to half of them (and a revoked one
-    to others)."""
+    to others). Listed items are in the category SHELF, which the tier TIER grants; SUBSCRIBER's subscription
+    to it grants access now, LAPSED's no longer."""
     conn = await asyncpg.connect(database_url)
     rows: list[dict[str, Any]] = []
     try:
-        for user_id, email in ((BUYER, "b"), (STAFF, "s"), (STRANGER, "x")):
+        for user_id, email in ((BUYER, "b"), (STAFF, "s"), (STRANGER, "x"), (SUBSCRIBER, "u"), (LAPSED, "l")):
             await conn.execute("INSERT INTO user_account (id, email, password_hash, platform_role) "
                                "VALUES ($1, $2, 'x', 'CUSTOMER')", user_id, f"{email}-{user_id.hex[:6]}@example.com")
         for organization_id in (ORG, OTHER_ORG):
             await conn.execute("INSERT INTO organization (id, slug, name) VALUES ($1, $2, 'Org')",
                                organization_id, f"org-{organization_id.hex[:8]}")
+        await conn.execute("INSERT INTO category (id, organization_id, name, slug) VALUES ($1, $2, 'Shelf', 'shelf')",
+                           SHELF, ORG)
+        await conn.execute("INSERT INTO subscription_tier (id, organization_id, name, status) VALUES ($1, $2, 'T', "
+                           "'PUBLISHED')", TIER, ORG)
+        await conn.execute("INSERT INTO subscription_tier_category (tier_id, category_id, organization_id) "
+                           "VALUES ($1, $2, $3)", TIER, SHELF, ORG)
+        for user_id, until in ((SUBSCRIBER, "now() + interval '1 day'"), (LAPSED, "now() - interval '1 second'")):
+            await conn.execute(
+                "INSERT INTO subscription (id, organization_id, user_id, tier_id, interval, status, checkout_key, "
+                f"access_until) VALUES ($1, $2, $3, $4, 'MONTH', 'ACTIVE', 'k', {until})",  # noqa: S608
+                uuid.uuid4(), ORG, user_id, TIER)
         combinations = itertools.product(list(ContentStatus), (True, False), (True, False), ("active", "revoked", None))
         for status, listed, deleted, entitlement in combinations:
             item = {"id": uuid.uuid4(), "status": status.value, "listed": listed, "deleted": deleted,
@@ -60,6 +76,9 @@ async def items(database_url: str) -> list[dict[str, Any]]:
                 "original_filename, size_bytes, listed, deleted_at) VALUES ($1, $2, $3, 'VIDEO', $4, 't', 'k', "
                 "'video/mp4', 'f.mp4', 1, $5, $6)",
                 item["id"], ORG, STAFF, item["status"], listed, datetime.now(UTC) if deleted else None)
+            if listed:
+                await conn.execute("INSERT INTO content_category (content_id, category_id, organization_id) "
+                                   "VALUES ($1, $2, $3)", item["id"], SHELF, ORG)
             if entitlement is not None:
                 await conn.execute(
                     "INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source, revoked_at) "
@@ -80,6 +99,8 @@ async def ids(database_url: str, sql: str, *args: Any) -> set[uuid.UUID]:
 
 
 def entitled_for(viewer: Viewer, item: dict[str, Any]) -> bool:
+    if viewer.user_id == SUBSCRIBER:  # the tier's category, while the item is on sale (published and live)
+        return item["listed"] and item["status"] == ContentStatus.PUBLISHED.value and not item["deleted"]
     return viewer.user_id == BUYER and item["entitled"]
 
 
@@ -109,8 +130,12 @@ async def test_entitlement_and_playing_rules_are_the_same_in_every_form(
     text = f"SELECT c.id FROM content c WHERE {access.entitled_sql('c', '$1')}"  # noqa: S608
     assert await ids(database_url, text, viewer.user_id) == entitled
     if viewer.user_id is not None:
-        clause = select(ContentEntitlement.content_id).where(access.entitled_clause(viewer.user_id))
+        clause = select(Content.id).where(access.entitled_content_clause(viewer.user_id))
         assert await ids(database_url, literal_sql(clause)) == entitled
+        owned = select(ContentEntitlement.content_id).where(access.entitled_clause(viewer.user_id))
+        assert await ids(database_url, literal_sql(owned)) == (entitled if viewer.user_id == BUYER else set())
+    if name == "subscriber":
+        assert entitled and entitled < {item["id"] for item in items if item["listed"]}
 
     plays = {item["id"] for item in items
              if access.may_play(viewer, item["status"], item["deleted"], ORG, entitled_for(viewer, item))}

@@ -40,7 +40,7 @@ from codex_graphql.authz import Membership, OrgRole, Viewer
 from codex_graphql.db import Base, driver_connection
 from codex_graphql.reviews.models import ReviewStatus
 from tests.conftest import module_database
-from tests.support.rls import Tenant, credit_id, seed_tenant, tier_id
+from tests.support.rls import Tenant, credit_id, seed_tenant, subscription_id, tier_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -304,6 +304,19 @@ READS: dict[str, Args] = {
     "subscriptions.categories_of": _in_b(tier_ids=lambda b: [tier_id(b, "published"), tier_id(b, "draft")]),
     "subscriptions.category_ids_of": lambda b: [{"organization_id": b.org, "tier_id": tier_id(b, w)}
                                                 for w in ("published", "draft")],
+    # subscriptions (customers' subscriptions)
+    "subscriptions.billing_repository.lock": _in_b(subscription_id=subscription_id),
+    "subscriptions.billing_repository.by_checkout_key": _in_b(user_id=lambda b: b.customer,
+                                                              key=lambda b: f"sub_key_{b.tag}"),
+    "subscriptions.billing_repository.live_for_tier": _in_b(user_id=lambda b: b.customer,
+                                                            tier_id=lambda b: tier_id(b, "published")),
+    "subscriptions.billing_repository.own": _one(user_id=lambda b: b.customer, subscription_id=subscription_id),
+    "subscriptions.billing_repository.user_page": lambda b: [
+        {"organization_id": org, "user_id": b.customer, "first": 10, "after": None} for org in (b.org, None)],
+    "subscriptions.billing_repository.user_count": lambda b: [
+        {"organization_id": org, "user_id": b.customer} for org in (b.org, None)],
+    "subscriptions.billing_repository.customer_id_of": _in_b(user_id=lambda b: b.customer),
+    "subscriptions.billing_repository.price_by_provider_id": _in_b(provider_price_id=lambda b: f"price_pub_{b.tag}"),
     # commerce
     "commerce.checkout_by_provider_id": _in_b(provider_session_id=lambda b: f"cs_{b.tag}"),
     "commerce.checkout_by_id": _one(checkout_id=lambda b: b.checkout),
@@ -415,6 +428,7 @@ NOT_READS: dict[str, str] = {
         "add", "deactivate_price", "replace_categories", "set_product_id", "set_price_id",
         "mark_price_archived_at_provider", "mark_product_archived_at_provider")},
     "subscriptions.billing_ready_clause": "builds a SQL clause, runs nothing",
+    "subscriptions.billing_repository.add": WRITE,
     "subscriptions.with_pending_work": "platform scope only (the tier reconciliation job, subscriptions/jobs.py; "
                                        "tests/subscriptions/test_tiers_stripe.py)",
     "credits.lock_balance": WRITE + " (makes the balance row at 0, then locks it)",

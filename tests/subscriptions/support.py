@@ -109,3 +109,60 @@ async def local_actors(factory: Factory) -> Actors:
 
 def scope(org: uuid.UUID) -> TenantScope:
     return TenantScope(organization_id=org)
+
+
+# -- customers' subscriptions --------------------------------------------------------------------
+
+SUBSCRIPTION_FIELDS = ("id status interval currentPeriodStart currentPeriodEnd cancelAtPeriodEnd trialEnd canceledAt "
+                       "endedAt accessEndsAt hasAccess tier { id name }")
+START = """mutation($input: StartSubscriptionCheckoutInput!) { startSubscriptionCheckout(input: $input) {
+  errors { code field message } checkoutUrl subscriptionId } }"""
+MINE = f"query {{ viewer {{ subscriptions {{ totalCount nodes {{ {SUBSCRIPTION_FIELDS} }} }} }} }}"
+CHANGE_PAYLOAD = f"errors {{ code field message }} subscription {{ {SUBSCRIPTION_FIELDS} }}"
+CANCEL = f"mutation($input: CancelSubscriptionInput!) {{ cancelSubscription(input: $input) {{ {CHANGE_PAYLOAD} }} }}"
+RESUME = f"mutation($input: ResumeSubscriptionInput!) {{ resumeSubscription(input: $input) {{ {CHANGE_PAYLOAD} }} }}"
+CHANGE = (f"mutation($input: ChangeSubscriptionTierInput!) {{ changeSubscriptionTier(input: $input) "
+          f"{{ {CHANGE_PAYLOAD} }} }}")
+PORTAL = """mutation($input: CreateBillingPortalSessionInput!) { createBillingPortalSession(input: $input) {
+  errors { code field message } url } }"""
+PLAY = "query($id: ID!) { content(id: $id) { viewerHasAccess playback { url } } }"
+RETURN = "http://testserver/back"
+
+
+async def subscriptions_of(gql: GraphQLClient, token: str) -> list[dict[str, Any]]:
+    return (await gql.ok(MINE, {}, token))["viewer"]["subscriptions"]["nodes"]
+
+
+async def start(gql: GraphQLClient, token: str | None, tier_id: str, interval: str = "MONTH",
+                key: str = "sub-1") -> dict[str, Any]:
+    variables = {"input": {"tierId": tier_id, "interval": interval, "successUrl": RETURN, "cancelUrl": RETURN,
+                           "idempotencyKey": key}}
+    return (await gql(START, variables, token))["data"]["startSubscriptionCheckout"]
+
+
+async def subscribed(shop: StripeShop, tier_id: str, *, key: str = "sub-1", deliver: bool = True) -> list[dict[str, Any]]:
+    """The customer subscribes to the tier through the stand-in's checkout; returns Stripe's events (delivered
+    unless ``deliver`` is false)."""
+    started = await start(shop.gql, shop.actors.customer.token, tier_id, key=key)
+    assert started["errors"] == [], started
+    session_id = started["checkoutUrl"].rsplit("/", 1)[1]
+    events = shop.stripe.complete_subscription(session_id)
+    if deliver:
+        assert {r.status_code for r in await shop.stripe.send(events)} == {200}
+    else:
+        shop.stripe.undelivered.clear()
+    return events
+
+
+async def plays(gql: GraphQLClient, token: str, content_id: str) -> bool:
+    body = await gql(PLAY, {"id": content_id}, token)
+    found = body["data"]["content"]
+    assert found["viewerHasAccess"] == (found["playback"] is not None), body
+    refused = [e["extensions"]["code"] for e in body.get("errors", [])]
+    assert refused == ([] if found["viewerHasAccess"] else ["FORBIDDEN"]), body  # playback: null-or-FORBIDDEN
+    return bool(found["viewerHasAccess"])
+
+
+def wire_webhooks(shop: StripeShop) -> None:
+    shop.stripe.webhook_client = shop.gql.http
+    shop.stripe.webhook_url = "http://testserver/webhooks/stripe"

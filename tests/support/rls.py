@@ -141,7 +141,18 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             f"price_pub_{tag}", f"price_draft_{tag}")
     await x("insert into subscription_tier_category (tier_id, category_id, organization_id) values ($1, $3, $5), "
             "($2, $4, $5)", published_tier, draft_tier, t.shelf_category, t.secret_category, t.org)
+    # The customer subscribes to the published tier (active for a month).
+    await x("insert into subscription (id, organization_id, user_id, tier_id, interval, status, checkout_key, "
+            "stripe_subscription_id, stripe_customer_id, current_period_start, current_period_end, access_until) "
+            "values ($1, $2, $3, $4, 'MONTH', 'ACTIVE', $5, $6, $7, now(), now() + interval '30 days', "
+            "now() + interval '31 days')", subscription_id(t), t.org, t.customer, published_tier, f"sub_key_{tag}",
+            f"sub_{tag}", f"cus_{tag}")
     return t
+
+
+def subscription_id(t: Tenant) -> uuid.UUID:
+    """The id of the tenant's seeded subscription (its customer's, to the published tier)."""
+    return uuid.uuid5(t.org, "subscription")
 
 
 def credit_id(t: Tenant) -> uuid.UUID:
