@@ -1,50 +1,51 @@
-"""Categories in the compiled read path: ``Content.categories`` read in the item's own row.
+"""Categories in the compiled read path: the ``Category`` type, ``Content.categories``,
+``Organization.categories`` and ``node(id:)`` for a category.
 
-The item's categories come as one array of records (``ARRAY(SELECT ROW(...))``) from a subquery over the
-link table, in the order the resolvers' loader reads them (``repository.ORDER``: position, name, id), under
-the same row-level security (a link is readable exactly when its item is). The category's columns are
-read as they are; ``contentCount`` (a count per viewer) is not compiled: a selection naming it is grafted
-onto the resolvers.
+Both lists are read in their parent's row (``fastpath.lists.records``), in the order the resolvers read them
+(``repository.ORDER``: position, name, id), under the same row-level security (a link is readable exactly
+when its item is; a category when it is the active organization's or holds an item the reader may see).
+``Organization.categories`` and ``node(id:)`` then apply ``service.sees_every_category``: staff of the
+organization see every category, everyone else those holding an item of the public list (``LISTED``, the
+repository's ``_listed_in`` over ``content.access.listed_sql``'s public form). ``contentCount`` (a count per
+viewer) is not compiled: a selection naming it is grafted onto the resolvers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from graphql import FieldNode
+from codex_graphql.categories import service
+from codex_graphql.content import access
+from codex_graphql.fastpath.lists import records
+from codex_graphql.fastpath.nodes import NodeTable, Source, declare_node
+from codex_graphql.fastpath.registry import Scalar, declare
+from codex_graphql.fastpath.shapes import Runtime, Shape, iso
 
-from codex_graphql.fastpath.registry import Composite, declare
-from codex_graphql.fastpath.selection import Fragments
-from codex_graphql.fastpath.shapes import Emit, Runtime, Shape, leaf_names
-from codex_graphql.relay import global_ids
-
-# Category field -> (position in the record, how it is serialized).
-COLUMNS: dict[str, tuple[int, str]] = {
-    "id": (0, "id"), "name": (1, "plain"), "slug": (2, "plain"), "description": (3, "plain"),
-    "position": (4, "plain"), "createdAt": (5, "iso"), "updatedAt": (6, "iso"),
-}
-RECORDS = ("ARRAY(SELECT ROW(k.id, k.name, k.slug, k.description, k.position, k.created_at, k.updated_at) "
-           "FROM content_category cc JOIN category k ON k.id = cc.category_id WHERE cc.content_id = {table}.id "
-           "ORDER BY k.position, k.name, k.id)")
+ORDER = ("{a}.position", "{a}.name", "{a}.id")  # repository.ORDER
+# The category holds an item of the organization's public list (staff_organization NULL: nobody is staff).
+LISTED = ("EXISTS (SELECT 1 FROM content_category cl JOIN content c ON c.id = cl.content_id "
+          f"WHERE cl.category_id = {{t}}.id AND {access.listed_sql('c', 'NULL')})")
 
 
-def _categories(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
-    parts = leaf_names(field_node, fragments, "Category", {*COLUMNS, "__typename"})
-    alias = shape.column("categories", RECORDS.format(table=shape.table))
-    ids = global_ids("Category")
-
-    def value(record: Any, name: str) -> Any:
-        if name == "__typename":
-            return "Category"
-        index, form = COLUMNS[name]
-        found = record[index]
-        if form == "id":
-            return ids(found)
-        return found.isoformat() if form == "iso" else found
-
-    def emit(row: Any, rt: Runtime) -> list[dict[str, Any]]:
-        return [{key: value(record, name) for key, name in parts} for record in row[alias] or ()]
-    return emit
+def visible(shape: Shape) -> Callable[[Any, Runtime], bool]:
+    """What ``Organization.categories`` lists and ``node(id:)`` shows (``categories.types.visible_category``)."""
+    organization = shape.column("organization_id")
+    listed = shape.column("k_listed", LISTED.format(t=shape.table))
+    return lambda row, rt: row[listed] or service.sees_every_category(rt.viewer, row[organization])
 
 
-declare("Content", {"categories": Composite(_categories)})
+declare("Category", {
+    "name": Scalar("name"), "slug": Scalar("slug"), "description": Scalar("description"),
+    "position": Scalar("position"), "createdAt": Scalar("created_at", iso), "updatedAt": Scalar("updated_at", iso),
+}, id_type="Category", organization="organization_id")
+
+declare("Content", {"categories": records(
+    "Category", "content_category {a}_l JOIN category {a} ON {a}.id = {a}_l.category_id",
+    "{a}_l.content_id = {t}.id", ORDER)})
+
+declare("Organization", {"categories": records(
+    "Category", "category {a}", "{a}.organization_id = {t}.id", ORDER, visible=visible)})
+
+CATEGORY_NODE = Source("Category", "category", "k", visible)
+declare_node("Category", lambda field, fragments, *, many: NodeTable(CATEGORY_NODE, field, fragments, many=many))

@@ -7,7 +7,8 @@ and binds the served schema):
   GraphQL name: ``Scalar`` (a column or SQL expression and its converter), ``Composite`` (a function that
   adds what it needs to the row's shape and returns the emitter), ``Lateral`` (a connection read in the
   root's statement) and ``FollowUp`` (a subquery over the root's row, e.g. a dashboard). ``id`` and
-  ``__typename`` come for free. Declaring the same type again adds fields (another domain's).
+  ``__typename`` come for free. Declaring the same type again adds fields (another domain's). A short,
+  unpaginated list of declared objects is a ``Composite`` made by ``fastpath.lists.records``.
 - ``declare_root(name, factory)``: a root field of Query and the class compiling it.
 - ``fastpath.nodes.declare_node(type_name, factory)``: a type ``node(id:)`` and ``nodes(ids:)`` compile for
   (those two roots are the core's own, ``declare_generic_root``; the abstract types fragments may name are
@@ -257,7 +258,7 @@ def compile_object(type_name: str, field_node: FieldNode, fragments: Fragments, 
     object_type = OBJECTS.get(type_name)
     if object_type is None:
         raise NotCompilable(type_name)
-    shape = Shape(prefix)
+    shape = Shape(prefix, head=root)
     if nullable:
         shape.presence = shape.column("id")
     for child in fields_of(field_node.selection_set, type_name, fragments):

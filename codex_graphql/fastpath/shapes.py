@@ -53,6 +53,8 @@ class Shape:
     presence: str | None = None  # a column that is NULL when the (left-joined) object is absent
     flags: set[str] = field(default_factory=set)  # what the statement must do besides reading (e.g. record a view)
     deferred: list[Any] = field(default_factory=list)  # root-level fields its root fetches (registry.Deferred)
+    # A root's own object: its columns repeat on every row of a connection read beside it (fastpath.tables).
+    head: bool = False
     # ``build`` as one generated function (``_builder``), made on first use for the emitters then declared.
     _builder: Callable[[Any, Runtime], dict[str, Any] | None] | None = field(
         default=None, init=False, repr=False, compare=False)

@@ -124,7 +124,54 @@ async def world(factory, admin_db) -> dict[str, Any]:
     await insert_purchase(admin_db, org, customer.user_id, hidden[2], owner.user_id, 11)  # deleted since
     for n, content in enumerate(elsewhere):
         await insert_purchase(admin_db, other, customer.user_id, content, other_owner.user_id, 20 + n)
+    await insert_shelf_and_tiers(admin_db, org, other, ids, hidden, elsewhere)
     return {"owner": owner, "creator": creator, "other_owner": other_owner, "customer": customer, "org": org}
+
+
+async def insert_shelf_and_tiers(admin_db: Any, org: uuid.UUID, other: uuid.UUID, ids: list[uuid.UUID],
+                                 hidden: list[uuid.UUID], elsewhere: list[uuid.UUID]) -> None:
+    """Categories (on the public shelf; holding only an unlisted item; only an unpublished one the customer
+    bought; empty) and tiers (on sale; published but not ready to sell; draft; archived; all content)."""
+    categories: dict[str, uuid.UUID] = {}
+    for name, position, organization, items in (
+            ("Yoga", 0, org, ids[:2]), ("Quiet", 1, org, hidden[:1]), ("Backstage", 1, org, hidden[1:2]),
+            ("Empty", 2, org, []), ("Far", 0, other, elsewhere[:1])):
+        categories[name] = uuid.uuid4()
+        await admin_db.execute("insert into category (id, organization_id, name, slug, description, position, "
+                               "created_at, updated_at) values ($1, $2, $3::text, lower($3::text), 'About ' || $3::text, $4, $5, $5)",
+                               categories[name], organization, name, position, BASE + timedelta(minutes=position))
+        for item in items:
+            await admin_db.execute("insert into content_category (content_id, category_id, organization_id) "
+                                   "values ($1, $2, $3)", item, categories[name], organization)
+    tiers = (  # name, organization, status, product, all content, categories, prices (interval, cents, provider id, active)
+        ("Gold", org, "PUBLISHED", "prod_gold", False, ("Yoga", "Backstage", "Empty"),
+         (("MONTH", 1200, "price_old", False), ("MONTH", 1500, "price_gm", True), ("YEAR", 15000, "price_ga", True))),
+        ("Silver", org, "PUBLISHED", "prod_silver", False, ("Yoga",), (("MONTH", 900, None, True),)),
+        ("Sketch", org, "DRAFT", "prod_sketch", False, ("Quiet",), (("MONTH", 700, "price_sk", True),)),
+        ("Old", org, "ARCHIVED", "prod_old", False, (), (("YEAR", 5000, "price_oy", False),)),
+        ("All access", org, "PUBLISHED", "prod_all", True, (), (("YEAR", 30000, "price_all", True),)),
+        ("Far tier", other, "PUBLISHED", "prod_far", False, ("Far",), (("MONTH", 100, "price_far", True),)),
+    )
+    for n, (name, organization, status, product, all_content, granted, prices) in enumerate(tiers):
+        tier = uuid.uuid4()
+        at = BASE + timedelta(hours=n)
+        await admin_db.execute(
+            "insert into subscription_tier (id, organization_id, name, description, status, trial_days, all_content, "
+            "offering_access, monthly_credits, credit_policy, credit_rollover_cap, currency, position, "
+            "stripe_product_id, published_at, archived_at, created_at, updated_at) values ($1, $2, $3::text, 'About ' || $3::text, "
+            "$4, $5, $6, $7, $8, $9, $10, 'USD', $11, $12, $13, $14, $15, $15)",
+            tier, organization, name, status, 7 * (n % 2), all_content, n % 2 == 0, 2 * n,
+            "ROLLOVER" if all_content else "EXPIRE_MONTHLY", 10 if all_content else None, 0 if n in (0, 4) else n,
+            product, at if status != "DRAFT" else None, at if status == "ARCHIVED" else None, at)
+        for name_ in granted:
+            await admin_db.execute("insert into subscription_tier_category (tier_id, category_id, organization_id) "
+                                   "values ($1, $2, $3)", tier, categories[name_], organization)
+        for m, (interval, cents, provider, active) in enumerate(prices):
+            await admin_db.execute(
+                "insert into subscription_tier_price (id, tier_id, organization_id, interval, amount_cents, currency, "
+                "stripe_price_id, active, deactivated_at, created_at) values ($1, $2, $3, $4, $5, 'USD', $6, $7, $8, $9)",
+                uuid.uuid4(), tier, organization, interval, cents, provider, active, None if active else at,
+                at + timedelta(minutes=m))
 
 
 @pytest.fixture
@@ -453,7 +500,8 @@ async def test_every_declared_field_matches_the_resolvers_wherever_it_compiles(a
     fast = fast_path(app)
     newcomer = await factory.user(name="Newcomer")  # a customer without any purchase
     tokens = {"anonymous": None, "customer": world["customer"].token, "newcomer": newcomer.token,
-              "owner": world["owner"].token, "creator": world["creator"].token}
+              "owner": world["owner"].token, "creator": world["creator"].token,
+              "other_org_owner": world["other_owner"].token}
     items = [to_global_id("Content", await admin_db.fetchval("select id from content where title = $1", title))
              for title in ITEMS]
     assert set(registry.ROOTS) <= set(ROOT_VARIANTS), "a declared root without arguments to reach it by"

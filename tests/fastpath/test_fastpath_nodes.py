@@ -104,7 +104,8 @@ async def test_node_matches_the_resolvers_for_every_type_and_viewer_without_fall
     for document in (NODE, NODE_INLINE, NODE_FRAGMENTS):
         plan = fast.plan(document, None)
         assert plan is not None and isinstance(unwrapped(plan.slots[0].root), NodeRoot)
-    assert set(unwrapped(fast.plan(NODE, None).slots[0].root).plans) == {"Content", "Organization", "Purchase"}
+    assert set(unwrapped(fast.plan(NODE, None).slots[0].root).plans) == {"Content", "Organization", "Purchase",
+                                                                           "Category", "SubscriptionTier"}
     ids = await ids_of(admin_db, world)
     answered: dict[tuple[str, str], Any] = {}
     for who, token in viewers(world).items():
