@@ -43,6 +43,34 @@ SUBSCRIBED = ("EXISTS (SELECT 1 FROM subscription s WHERE s.tier_id = {column} "
               f"AND s.user_id = {SCOPED_USER})")
 
 
+# The subscription source of the access rule (content/access.py ``subscribed_sql``), as functions: written
+# inline, the statement carried the policies of four tables (subscription, subscription_tier and its
+# categories, content_category and, through its policy, content and content_entitlement): a plan of some
+# hundred nodes set up on every execution, tripling the cost of a one-item read for every viewer. As
+# plpgsql functions (never inlined; SECURITY INVOKER, so the same policies apply inside, planned once per
+# connection) the statement gains two calls: the InitPlan ``codex_has_subscription`` once per statement,
+# and ``codex_subscribed`` per row only when that said the viewer holds a subscription with access ahead.
+HAS_SUBSCRIPTION = """
+CREATE FUNCTION public.codex_has_subscription(p_user uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN p_user IS NOT NULL AND EXISTS (
+    SELECT 1 FROM public.subscription s WHERE s.user_id = p_user AND s.access_until > now());
+END $$"""
+SUBSCRIBED_TO = """
+CREATE FUNCTION public.codex_subscribed(p_user uuid, p_organization uuid, p_content uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN EXISTS (
+    SELECT 1 FROM public.subscription s JOIN public.subscription_tier t ON t.id = s.tier_id
+    WHERE s.user_id = p_user AND s.organization_id = p_organization AND s.access_until > now()
+      AND (t.all_content OR EXISTS (
+        SELECT 1 FROM public.subscription_tier_category tc
+        JOIN public.content_category cc ON cc.category_id = tc.category_id
+        WHERE tc.tier_id = s.tier_id AND cc.content_id = p_content)));
+END $$"""
+
+
 def upgrade() -> None:
     op.create_table('subscription',
     sa.Column('organization_id', sa.UUID(), nullable=False),
@@ -87,9 +115,13 @@ def upgrade() -> None:
     op.execute("CREATE POLICY subscriber_read ON subscription_tier_category FOR SELECT USING "
                f"({SUBSCRIBED.format(column='subscription_tier_category.tier_id')})")
     grant_app('subscription', 'SELECT, INSERT, UPDATE')
+    op.execute(HAS_SUBSCRIPTION)
+    op.execute(SUBSCRIBED_TO)
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION IF EXISTS public.codex_subscribed(uuid, uuid, uuid)")
+    op.execute("DROP FUNCTION IF EXISTS public.codex_has_subscription(uuid)")
     op.execute("DROP POLICY IF EXISTS subscriber_read ON subscription_tier_category")
     op.execute("DROP POLICY IF EXISTS subscriber_read ON subscription_tier")
     disable_tenant_rls('subscription')
