@@ -109,6 +109,21 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
               decode(nullif(current_setting('codex.storage_url_key', true), ''), 'hex')), 'hex')
 $$;
 
+-- LocalStorage.presign_get(key, 3600, content_type=ct), as playback is signed (content.service.playback_url):
+-- ...?op=get&ct={urlencode(ct)}&exp={exp}&sig={sig} with sig over "op=get\nkey={key}\nexp={exp}\nct={ct}".
+-- Media types hold letters, digits and '/', '-', '+', '.', of which urlencode escapes '/' and '+'.
+CREATE OR REPLACE FUNCTION postgraphile_bench.storage_get_url_typed(object_key text, content_type text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT rtrim(current_setting('codex.public_base_url', true), '/') || '/storage/'
+         || replace(replace(replace(object_key, '=', '%3D'), '+', '%2B'), '@', '%40')
+         || '?op=get&ct=' || replace(replace(content_type, '+', '%2B'), '/', '%2F')
+         || '&exp=' || postgraphile_bench.url_expiry() || '&sig='
+         || encode(postgraphile_bench.hmac_sha256(
+              convert_to('op=get' || chr(10) || 'key=' || object_key || chr(10) || 'exp='
+                         || postgraphile_bench.url_expiry() || chr(10) || 'ct=' || content_type, 'UTF8'),
+              decode(nullif(current_setting('codex.storage_url_key', true), ''), 'hex')), 'hex')
+$$;
+
 -- receipt_link_for(): {base}/receipts/{purchase id}?o={organization id}&sig={hex HMAC-SHA256(receipt key,
 -- "{purchase id}:{organization id}")}
 CREATE OR REPLACE FUNCTION postgraphile_bench.receipt_url(purchase_id uuid, organization_id uuid) RETURNS text
@@ -204,7 +219,7 @@ COMMENT ON FUNCTION public.content_thumbnails(public.content) IS 'Every thumbnai
 -- (The Codex server also records a view, an INSERT; a PostGraphile query field must be STABLE and cannot.)
 CREATE OR REPLACE FUNCTION public.content_playback(c public.content) RETURNS public.content_playback_url
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT postgraphile_bench.storage_get_url(c.storage_key), to_timestamp(postgraphile_bench.url_expiry())
+  SELECT postgraphile_bench.storage_get_url_typed(c.storage_key, c.mime_type), to_timestamp(postgraphile_bench.url_expiry())
   WHERE public.content_viewer_has_access(c)
 $$;
 COMMENT ON FUNCTION public.content_playback(public.content) IS
