@@ -86,7 +86,8 @@ describe_values(Permission, {
                       "their uploads and moderate their reviews. OWNER, ADMIN and CREATOR.",
     "CONTENT_MANAGE_ALL": "Like CONTENT_MANAGE, but for every item of the organization, whoever created it."
                           " OWNER and ADMIN.",
-    "PURCHASES_READ": "List the organization's purchases and receive `purchaseEvents`. OWNER and ADMIN.",
+    "PURCHASES_READ": "List the organization's purchases and receive `purchaseEvents` and "
+                      "`subscriptionEvents`. OWNER and ADMIN.",
     "PURCHASES_REFUND": "Refund purchases, fully or in part (`refundPurchase`). OWNER and ADMIN.",
     "CUSTOMERS_READ": "List the organization's customers and their purchases (`Organization.customers`). "
                       "OWNER and ADMIN.",

@@ -69,8 +69,9 @@ describe_values(ErrorCode, {
                               "charged or refunded twice. Retrying with the same idempotency key is safe.",
     "REFUND_EXCEEDS_REMAINING": "The refund asked for is more than what remains refundable on the purchase "
                                 "(amount minus what was already refunded).",
-    "DOWNLOAD_LIMIT_REACHED": "The viewer has used all downloads their purchase allows (the organization's "
-                              "download limit, 5 by default).",
+    "DOWNLOAD_LIMIT_REACHED": "The viewer has used all downloads their access to the item allows (the "
+                              "organization's download limit per purchase, grant or claim, or per item of a "
+                              "subscription; 5 by default).",
     "LAST_OWNER": "The change would leave the organization without an OWNER (removing, demoting or the "
                   "leaving of its last owner).",
     "EMAIL_ALREADY_VERIFIED": "The account's email address is verified already; no verification email is "

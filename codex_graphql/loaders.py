@@ -22,6 +22,7 @@ from codex_graphql.commerce.loaders import PurchasedContentLoader, RevenueLoader
 from codex_graphql.content.loaders import EntitlementLoader, PositionLoader
 from codex_graphql.organizations.loaders import OrganizationLoader
 from codex_graphql.reviews.loaders import CountLoader, OwnReviewLoader, PageLoader, SummaryLoader
+from codex_graphql.subscriptions.loaders import SubscriberCountLoader
 
 if TYPE_CHECKING:
     from codex_graphql.context import Context
@@ -96,3 +97,7 @@ class Loaders:
     @cached_property
     def categories_listed_counts(self) -> ListedCountLoader:
         return ListedCountLoader(self._ctx)
+
+    @cached_property
+    def subscriptions_subscriber_counts(self) -> SubscriberCountLoader:
+        return SubscriberCountLoader(self._ctx)

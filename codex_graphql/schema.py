@@ -68,6 +68,7 @@ from codex_graphql.reviews.mutations import ReviewMutations
 from codex_graphql.settings import Settings
 from codex_graphql.subscriptions import types as _tier_nodes  # noqa: F401  (registers the SubscriptionTier node)
 from codex_graphql.subscriptions.customer_mutations import CustomerSubscriptionMutations
+from codex_graphql.subscriptions.live import SubscriptionsLive
 from codex_graphql.subscriptions.mutations import SubscriptionMutations
 from codex_graphql.subscriptions.organization_fields import OrganizationSubscriptions
 from codex_graphql.subscriptions.viewer_fields import ViewerSubscriptions
@@ -124,7 +125,7 @@ class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMu
 
 
 @strawberry.type(description="Live events over WebSocket (`graphql-transport-ws` at /graphql).")
-class Subscription(ContentSubscriptions, CommerceSubscriptions):
+class Subscription(ContentSubscriptions, CommerceSubscriptions, SubscriptionsLive):
     pass
 
 

@@ -9,8 +9,9 @@ Access comes from entitlements, of two sources, or from a staff role in the item
   (what the tier sells now; a bought item is kept after unpublishing, a subscribed one is not), and the
   subscription service maintains ``access_until`` (period end, grace when PAST_DUE, null once ended).
 
-A later source of access (series, bundles) is one more source in ``entitled_sql`` and
-``entitled_content_clause``; nothing else here changes.
+A later source of access (series, bundles) is one more source in ``entitled_sql``,
+``entitled_content_clause`` and ``admitting_source`` (which names the row that admits a viewer, for what is
+counted per access: download counters); nothing else here changes.
 
 - Reading an item by id (``content(id:)``, ``node(id:)``, a purchase's ``content``): staff of its
   organization while it is not deleted, anyone while it is published and not deleted, and an entitled
@@ -33,8 +34,9 @@ entitled ones.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import Boolean, ColumnElement, Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import UUID
 
 from codex_graphql.authz import Permission, Viewer
@@ -170,3 +172,22 @@ def entitled_content_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
     owned = exists(select(ContentEntitlement.id).where(ContentEntitlement.content_id == Content.id,
                                                        entitled_clause(user_id)))
     return or_(owned, subscribed_clause(user_id))
+
+
+def admitting_source(user_id: uuid.UUID, content_id: uuid.UUID) -> Select[Any]:
+    """The row that admits ``user_id`` to the item, for what is counted per access (download counters): one row
+    (``organization_id``, ``entitlement_id``, ``subscription_id``) naming the active entitlement row when there is
+    one, else the subscription covering the item (``subscribed_clause``; ``codex_covering_subscription`` of
+    migration 0026 names it, the oldest when several do). Both ids are null when neither source admits the
+    viewer (staff access is no source)."""
+    user = literal(user_id, UUID(as_uuid=True))
+    covering = func.codex_covering_subscription(user, Content.organization_id, Content.id, type_=UUID(as_uuid=True))
+    subscription = case((and_(ContentEntitlement.id.is_(None), subscribed_clause(user_id)), covering))
+    return (
+        select(Content.organization_id, ContentEntitlement.id.label("entitlement_id"),
+               subscription.label("subscription_id"))
+        .select_from(Content)
+        # At most one active entitlement per user and item (index uq_content_entitlement_active).
+        .outerjoin(ContentEntitlement, and_(ContentEntitlement.content_id == Content.id, entitled_clause(user_id)))
+        .where(Content.id == content_id)
+    )

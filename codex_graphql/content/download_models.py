@@ -1,12 +1,13 @@
-"""Download counters: one row per entitlement (a purchase, grant or free claim), counting the signed
-download URLs issued under it against the organization's per-purchase limit."""
+"""Download counters: one row per source of access (``content.access.admitting_source``): an entitlement
+row (a purchase, grant or free claim), or a subscription and an item it covers. Each counts the signed download
+URLs issued under it against the organization's download limit."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, text
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codex_graphql.db import Base, IdMixin, TimestampMixin, utcnow
@@ -18,12 +19,17 @@ class DownloadCounter(IdMixin, TimestampMixin, Base):
     ``Content.download`` again before then reuses that window instead of counting again."""
 
     __tablename__ = "download_counter"
-    __table_args__ = (CheckConstraint("used >= 0", name="used_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("used >= 0", name="used_not_negative"),
+        CheckConstraint("num_nonnulls(entitlement_id, subscription_id) = 1", name="one_source"),
+        UniqueConstraint("subscription_id", "content_id"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
-    entitlement_id: Mapped[uuid.UUID] = mapped_column(
+    entitlement_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("content_entitlement.id", ondelete="CASCADE"), unique=True
     )
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"), index=True)
     used: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

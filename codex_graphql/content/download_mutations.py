@@ -1,4 +1,4 @@
-"""requestDownload: a fresh signed download link, counted against the purchase's limit."""
+"""requestDownload: a fresh signed download link, counted against the limit of the viewer's access."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ class DownloadMutations:
     @mutation_field(
         IsAuthenticated(),
         description="Issue a fresh signed download link (valid a few minutes) to an item's original file. Entitled "
-        "viewers use one download of their purchase's limit per call (DOWNLOAD_LIMIT_REACHED when used up, nothing "
+        "viewers (a purchase, grant or free claim, or a subscription covering the item) use one download of "
+        "their access's limit per call (DOWNLOAD_LIMIT_REACHED when used up, nothing "
         "counted); staff are not counted. NOT_ALLOWED when the item does not allow downloads or the viewer has "
         "no access.",
         input_description="The content item whose original file to download. Entitled viewers use one download of "
-        "their purchase's limit; staff are not counted.",
+        "their access's limit; staff are not counted.",
         payload={"download": (Download, "The signed link and the allowance left."), "content": (Content, "The item.")},
     )
     async def request_download(ctx: Context, input: RequestDownloadInput) -> dict:

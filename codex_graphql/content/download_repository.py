@@ -1,35 +1,44 @@
-"""SQL for download counters. Statements are scoped by the viewer's own user id (the counter belongs
-to their active entitlement); RLS (migration 0012) lets a user write only their own counters."""
+"""SQL for download counters. A counter belongs to the row that admits the viewer to the item
+(``access.admitting_source``: their active entitlement, else the subscription covering the item); every statement
+finds that row in the same statement and is scoped by the viewer's own user id. RLS (migration 0012) lets a user
+write only their own counters."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Subquery, and_, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.content import access
 from codex_graphql.content.download_models import DownloadCounter
-from codex_graphql.content.models import ContentEntitlement
 
 
-def _active_entitlement(user_id: uuid.UUID, content_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    return select(ContentEntitlement).where(
-        access.entitled_clause(user_id), ContentEntitlement.content_id == content_id)
+def _source(user_id: uuid.UUID, content_id: uuid.UUID) -> Subquery:
+    return access.admitting_source(user_id, content_id).subquery("source")
+
+
+def _counter_of(source: Subquery, user_id: uuid.UUID, content_id: uuid.UUID) -> ColumnElement[bool]:
+    """The viewer's counter of the source row (a subscription has one counter per item)."""
+    return and_(DownloadCounter.user_id == user_id, DownloadCounter.content_id == content_id,
+                or_(DownloadCounter.entitlement_id == source.c.entitlement_id,
+                    DownloadCounter.subscription_id == source.c.subscription_id))
 
 
 async def ensure_counter(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID) -> None:
-    """The counter of the viewer's active entitlement to the item, created at zero when missing."""
-    entitlement = _active_entitlement(user_id, content_id).subquery()
-    source = select(
-        func.gen_random_uuid(), entitlement.c.organization_id, entitlement.c.id, entitlement.c.user_id,
-        entitlement.c.content_id, literal(0),
-    )
+    """The counter of the source that admits the viewer to the item, created at zero when missing (nothing
+    when no source admits them)."""
+    source = _source(user_id, content_id)
+    rows = select(
+        func.gen_random_uuid(), source.c.organization_id, source.c.entitlement_id, source.c.subscription_id,
+        literal(user_id, UUID(as_uuid=True)), literal(content_id, UUID(as_uuid=True)), literal(0),
+    ).where(or_(source.c.entitlement_id.is_not(None), source.c.subscription_id.is_not(None)))
+    # Any unique key (the entitlement's, or the subscription's and item's): a concurrent request made it first.
     statement = insert(DownloadCounter).from_select(
-        ["id", "organization_id", "entitlement_id", "user_id", "content_id", "used"], source
-    ).on_conflict_do_nothing(index_elements=[DownloadCounter.entitlement_id])
+        ["id", "organization_id", "entitlement_id", "subscription_id", "user_id", "content_id", "used"], rows
+    ).on_conflict_do_nothing()
     await session.execute(statement)
 
 
@@ -38,8 +47,7 @@ async def take(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID,
     """Count one download and open a URL window, only while ``used < limit``: one conditional UPDATE, so
     concurrent requests queue on the row and re-check the condition. With ``reuse_before`` it counts only
     when no window is open at that instant. None when nothing was counted."""
-    active = _active_entitlement(user_id, content_id).with_only_columns(ContentEntitlement.id).scalar_subquery()
-    conditions = [DownloadCounter.entitlement_id == active, DownloadCounter.user_id == user_id]
+    conditions = [_counter_of(_source(user_id, content_id), user_id, content_id)]
     if limit is not None:
         conditions.append(DownloadCounter.used < limit)
     if reuse_before is not None:
@@ -55,9 +63,9 @@ async def take(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID,
 
 
 async def current(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID) -> tuple[int, datetime | None] | None:
-    active = _active_entitlement(user_id, content_id).with_only_columns(ContentEntitlement.id).scalar_subquery()
+    """(used, window end) of the counter of the source that admits the viewer; None when it has none yet."""
     row = (await session.execute(
         select(DownloadCounter.used, DownloadCounter.window_expires_at)
-        .where(DownloadCounter.entitlement_id == active, DownloadCounter.user_id == user_id)
+        .where(_counter_of(_source(user_id, content_id), user_id, content_id))
     )).one_or_none()
     return (row[0], row[1]) if row else None

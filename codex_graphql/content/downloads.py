@@ -1,6 +1,7 @@
 """Downloads: signed, short-lived URLs to the original file of an item that allows downloads, for staff
-of its organization (not counted) and entitled viewers (counted against the organization's
-per-purchase limit, ``downloadLimit`` in its settings).
+of its organization (not counted) and entitled viewers (counted against the organization's limit,
+``downloadLimit`` in its settings, per source of their access: a purchase, grant or free claim, or a
+subscription covering the item; see ``access.admitting_source``).
 
 Two ways in, one counter:
 
@@ -10,7 +11,7 @@ Two ways in, one counter:
   and opens a window of ``WINDOW_SECONDS``; reads before it closes get a URL expiring at the same instant
   and count nothing, so re-rendering a page or a retried request never burns a download.
 
-Counting is one conditional UPDATE on the entitlement's counter row (``used < limit``), so concurrent
+Counting is one conditional UPDATE on the counter row of the viewer's source (``used < limit``), so concurrent
 requests cannot pass the limit. Signing is local computation (HMAC or SigV4), not a network call.
 """
 
@@ -78,10 +79,12 @@ async def issue(session: AsyncSession, storage: Storage, viewer: Viewer, content
                                   reuse_before=now if reuse_window else None)
     if taken is None:
         found = await repository.current(session, viewer.user_id, content.id)
-        used, open_until = found if found else (0, None)
+        if found is None:  # the access that admitted the viewer ended a moment ago (a subscription's period)
+            raise DomainError(ErrorCode.NOT_ALLOWED, "You do not have access to this content.", "contentId")
+        used, open_until = found
         if not (reuse_window and open_until is not None and open_until > now):
             error = DomainError(ErrorCode.DOWNLOAD_LIMIT_REACHED,
-                                f"You have used all {limit} downloads of this purchase.", "contentId")
+                                f"You have used all {limit} downloads of this item.", "contentId")
             error.used = used  # type: ignore[attr-defined]
             error.limit = limit  # type: ignore[attr-defined]
             raise error
@@ -92,7 +95,7 @@ async def issue(session: AsyncSession, storage: Storage, viewer: Viewer, content
 
 
 async def status(session: AsyncSession, viewer: Viewer, content: Content) -> tuple[int | None, int | None]:
-    """(used, limit) for the viewer's purchase of the item, without counting; (None, None) for staff."""
+    """(used, limit) for the viewer's access to the item, without counting; (None, None) for staff."""
     if viewer.can(Permission.CONTENT_READ, content.organization_id) or viewer.user_id is None:
         return None, None
     limit = (await org_settings.content_defaults(session, content.organization_id)).download_limit

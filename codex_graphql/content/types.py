@@ -41,16 +41,17 @@ class Playback:
 
 
 @strawberry.type(description="A signed, short-lived download link to an item's original file, and the viewer's "
-                 "download allowance for their purchase of it.")
+                 "download allowance for their access to it (a purchase, grant or free claim, or a subscription "
+                 "covering the item).")
 class Download:
     url: str | None = strawberry.field(
         description="Signed URL that downloads the original file (Content-Disposition: attachment); null when the "
-        "purchase's downloads are used up."
+        "downloads of the viewer's access are used up."
     )
     expires_at: datetime | None = strawberry.field(description="When the URL stops working (minutes from issue).")
-    used: int | None = strawberry.field(description="Downloads counted for this purchase; null for staff (not counted).")
-    limit: int | None = strawberry.field(description="Downloads allowed per purchase; null means no limit.")
-    remaining: int | None = strawberry.field(description="Downloads left for this purchase; null means no limit.")
+    used: int | None = strawberry.field(description="Downloads counted for the viewer's access; null for staff (not counted).")
+    limit: int | None = strawberry.field(description="Downloads allowed per access; null means no limit.")
+    remaining: int | None = strawberry.field(description="Downloads left for the viewer's access; null means no limit.")
 
     @classmethod
     def of(cls, issued: downloads.IssuedDownload) -> Download:
@@ -213,9 +214,10 @@ class Content(Node):
         return await loaders.positions(ctx).load(self.row.id)
 
     @strawberry.field(
-        description="A signed download link for viewers entitled to the item (a purchase, grant or free claim) and "
-        "for staff, when the item allows downloads; null when it does not. FORBIDDEN (and null) without access. "
-        "The first read counts one download against the purchase's limit and opens a link window of a few "
+        description="A signed download link for viewers entitled to the item (a purchase, grant or free claim, or a "
+        "subscription covering it) and for staff, when the item allows downloads; null when it does not. FORBIDDEN "
+        "(and null) without access. The first read counts one download against the limit of the viewer's access "
+        "(per purchase, grant or claim; per item for a subscription) and opens a link window of a few "
         "minutes; reads within that window return a link with the same expiry and count nothing. Once the "
         "limit is used up `url` is null. `requestDownload` always issues (and counts) a fresh link."
     )

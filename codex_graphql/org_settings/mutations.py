@@ -55,7 +55,8 @@ class UpdateOrganizationSettingsInput:
         "once, staff may hide). Applies to reviews submitted or edited from now on."
     )
     download_limit: int | None = _field(
-        "Download links a buyer may request per purchase of an item, 1 to 1000; null means no limit."
+        "Download links a viewer may request per purchase of an item (and per item for a subscription covering "
+        "it), 1 to 1000; null means no limit."
     )
 
 

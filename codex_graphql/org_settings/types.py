@@ -87,8 +87,8 @@ class OrganizationSettings:
         "(published at once, staff may hide)."
     )
     download_limit: int | None = strawberry.field(
-        description="How many download links a buyer may request per purchase (grant or free claim) of an item "
-        "that allows downloads; null means no limit."
+        description="How many download links a viewer may request per purchase (grant or free claim) of an item "
+        "that allows downloads, and per item for a subscription covering it; null means no limit."
     )
 
     @classmethod

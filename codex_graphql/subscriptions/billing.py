@@ -17,6 +17,9 @@ end when the subscription cancels at period end, the period end plus ``RENEWAL_L
 (the renewal's event moves it on; a lost event cannot grant access forever), the start of PAST_DUE plus the
 organization's grace period, and nothing once CANCELED or INCOMPLETE.
 
+Each applied change of status, and each paid renewal invoice, is announced to integrators in the same
+transaction (``lifecycle``: STARTED, RENEWED, PAST_DUE, CANCELED, exactly once per change).
+
 Invoices: ``invoice.paid`` grants the tier's monthly credits once per invoice (``credits.service.
 grant_period_credits``, keyed by the invoice id); ``invoice.payment_failed`` queues the dunning email once per
 invoice (``DUNNING_ACTOR``). ``checkout.session.completed`` (mode subscription) records the provider customer.
@@ -41,6 +44,7 @@ from codex_graphql.org_settings import service as org_settings
 from codex_graphql.payments import SubscriptionState
 from codex_graphql.payments.objects import invoice_info, subscription_state, timestamp
 from codex_graphql.subscriptions import billing_repository as repository
+from codex_graphql.subscriptions import lifecycle
 from codex_graphql.subscriptions import repository as tiers
 from codex_graphql.subscriptions.models import BillingInterval, Subscription, SubscriptionStatus
 
@@ -128,6 +132,7 @@ async def apply(session: AsyncSession, row: Subscription, state: SubscriptionSta
     status = STATUSES.get(state.status, SubscriptionStatus.INCOMPLETE)
     past_due_since = (row.past_due_since or at) if status is SubscriptionStatus.PAST_DUE else None
     grace = await org_settings.subscription_grace_days(session, row.organization_id)
+    before = row.status
     row.stripe_subscription_id = state.id
     row.stripe_customer_id = state.customer_id or row.stripe_customer_id
     row.stripe_price_id = state.price_id
@@ -139,6 +144,7 @@ async def apply(session: AsyncSession, row: Subscription, state: SubscriptionSta
     row.past_due_since = past_due_since
     row.access_until = access_until(status, state.current_period_end, row.cancel_at_period_end, past_due_since, grace)
     row.state_ended, row.state_period_start, row.state_at = ended, state.current_period_start, at
+    lifecycle.announce_transition(session, row, before)
     await session.flush()
     return "subscription_" + status.value.lower()
 
@@ -196,6 +202,8 @@ async def invoice_paid(session: AsyncSession, obj: dict[str, Any]) -> str:
     regular = [line for line in info.lines if not line.proration]
     if not regular or info.period_start is None or info.period_end is None:
         return "no_new_period"  # a proration invoiced at once: no new period, no new credits
+    if info.billing_reason == "subscription_cycle":
+        await lifecycle.announce_renewal(session, row, info.id)
     price = await repository.price_by_provider_id(session, row.organization_id, regular[0].price_id or "")
     tier = await tiers.in_organization_by_id(session, row.organization_id, price.tier_id if price else row.tier_id)
     if tier is None or tier.monthly_credits == 0:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
@@ -23,6 +23,13 @@ async def lock(session: AsyncSession, organization_id: uuid.UUID, subscription_i
     concurrent changes of one subscription run one after the other."""
     statement = in_organization(select(Subscription), Subscription, organization_id)
     return await session.scalar(statement.where(Subscription.id == subscription_id).with_for_update())
+
+
+async def lock_checkout(session: AsyncSession, user_id: uuid.UUID, tier_id: uuid.UUID) -> None:
+    """Serialize the customer's checkouts for one tier until the transaction ends: concurrent retries with one
+    key find the row the first one made instead of racing to insert it (its unique key would refuse them)."""
+    await session.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 0))")
+                          .bindparams(k=f"subscription-checkout:{user_id}:{tier_id}"))
 
 
 async def by_checkout_key(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID,
@@ -82,3 +89,19 @@ async def price_by_provider_id(session: AsyncSession, organization_id: uuid.UUID
 async def add(session: AsyncSession, row: Subscription) -> None:
     session.add(row)
     await session.flush()
+
+
+async def in_organization_by_id(session: AsyncSession, organization_id: uuid.UUID,
+                                subscription_id: uuid.UUID) -> Subscription | None:
+    """A subscription of the organization, whoever's it is (read, not locked): for its staff."""
+    statement = in_organization(select(Subscription), Subscription, organization_id)
+    return await session.scalar(statement.where(Subscription.id == subscription_id))
+
+
+async def subscriber_counts(session: AsyncSession, organization_id: uuid.UUID,
+                            tier_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many TRIALING, ACTIVE or PAST_DUE subscriptions each tier of the organization has (one statement;
+    tiers without any are absent)."""
+    statement = in_organization(select(Subscription.tier_id, func.count()), Subscription, organization_id).where(
+        Subscription.tier_id.in_(tier_ids), Subscription.status.in_(LIVE_STATUSES)).group_by(Subscription.tier_id)
+    return {tier_id: int(count) for tier_id, count in (await session.execute(statement)).all()}

@@ -7,8 +7,9 @@ security lets the reader see, as ``repository.categories_of`` reads them) and, f
 nested lists in the same record, so a storefront with its tiers stays one statement. The list and
 ``node(id:)`` apply ``service.sees_every_tier``: staff with SUBSCRIPTIONS_MANAGE see every tier, everyone else
 the PUBLISHED tiers ready to sell (``ON_SALE``: ``service.on_sale``, with ``BILLING_READY`` in SQL as
-``repository.billing_ready_clause`` states it). ``priceHistory`` and ``stripeProductId`` keep their schema
-guard (SUBSCRIPTIONS_MANAGE), bound by the registry: refused, the resolvers answer and phrase the error.
+``repository.billing_ready_clause`` states it). ``priceHistory``, ``stripeProductId`` and
+``subscriberCount`` (a count in the tier's row, ``SUBSCRIBERS``) keep their schema guard (SUBSCRIPTIONS_MANAGE),
+bound by the registry: refused, the resolvers answer and phrase the error.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from codex_graphql.fastpath.nodes import NodeTable, Source, declare_node
 from codex_graphql.fastpath.registry import Scalar, declare
 from codex_graphql.fastpath.shapes import Runtime, Shape, iso
 from codex_graphql.subscriptions import service
-from codex_graphql.subscriptions.models import BillingInterval, SubscriptionTierStatus
+from codex_graphql.subscriptions.models import LIVE_STATUSES, BillingInterval, SubscriptionTierStatus
 
 # The tier has its provider product, an active price, and every active price has its provider price.
 BILLING_READY = (
@@ -34,6 +35,10 @@ ON_SALE = f"({{t}}.status = '{SubscriptionTierStatus.PUBLISHED.value}' AND {BILL
 ORDER = ("{a}.position", "{a}.name", "{a}.id")  # repository.ORDER
 PRICES = "{a}.tier_id = {t}.id AND {a}.organization_id = {t}.organization_id"  # repository.prices_of
 NEWEST_FIRST = ("{a}.created_at DESC", "{a}.id")
+# billing_repository.subscriber_counts: the tier's TRIALING, ACTIVE and PAST_DUE subscriptions.
+SUBSCRIBERS = ("(SELECT count(*) FROM subscription sc WHERE sc.tier_id = {t}.id "
+               "AND sc.organization_id = {t}.organization_id AND sc.status IN ("
+               + ", ".join(f"'{status.name}'" for status in LIVE_STATUSES) + "))")
 
 
 def visible(shape: Shape) -> Callable[[Any, Runtime], bool]:
@@ -71,6 +76,7 @@ declare("SubscriptionTier", {
     # Guarded by SUBSCRIPTIONS_MANAGE in the schema (the registry binds and checks it).
     "priceHistory": records("SubscriptionTierPrice", "subscription_tier_price {a}", PRICES, NEWEST_FIRST),
     "stripeProductId": Scalar("stripe_product_id"),
+    "subscriberCount": Scalar("subscriber_count", sql=SUBSCRIBERS),
 }, id_type="SubscriptionTier", organization="organization_id")
 
 declare("Organization", {"subscriptionTiers": records(

@@ -76,6 +76,7 @@ async def plan_checkout(session: AsyncSession, settings: Settings, viewer: Viewe
     cancel_url = commerce.check_redirect(cancel_url, settings, "cancelUrl")
     tier, price = await _tier_price(session, tier_id, interval)
     async with acting_in(session, tier.organization_id):
+        await repository.lock_checkout(session, user_id, tier.id)
         row = await repository.by_checkout_key(session, tier.organization_id, user_id, key)
         if row is not None and row.checkout_url is not None:
             return PlannedCheckout(tier.organization_id, row.id, None)

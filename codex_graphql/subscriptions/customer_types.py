@@ -19,8 +19,9 @@ from codex_graphql.subscriptions.models import Subscription as SubscriptionModel
 from codex_graphql.subscriptions.types import SubscriptionTier, tiers_of
 
 
-@strawberry.type(description="The signed-in customer's subscription to a tier, as the payment provider (Stripe "
-                 "Billing) reports it. While it grants access (`hasAccess`), every item the tier grants plays for "
+@strawberry.type(description="A customer's subscription to a tier, as the payment provider (Stripe Billing) "
+                 "reports it: the customer's own (`Viewer.subscriptions`), and in `subscriptionEvents` for staff "
+                 "with PURCHASES_READ. While it grants access (`hasAccess`), every item the tier grants plays for "
                  "the customer like a bought one.")
 class TierSubscription(Node):
     status: SubscriptionStatus = strawberry.field(description="TRIALING, ACTIVE, PAST_DUE, CANCELED or INCOMPLETE.")

@@ -16,7 +16,7 @@ from codex_graphql.credits.models import CreditPolicy
 from codex_graphql.permissions import HasOrgPermission, guarded
 from codex_graphql.relay import Node, register_node
 from codex_graphql.row_types import from_row
-from codex_graphql.subscriptions import repository, service
+from codex_graphql.subscriptions import loaders, repository, service
 from codex_graphql.subscriptions.models import BillingInterval, SubscriptionTierStatus
 from codex_graphql.subscriptions.models import SubscriptionTier as TierModel
 from codex_graphql.subscriptions.models import SubscriptionTierPrice as PriceModel
@@ -109,6 +109,12 @@ class SubscriptionTier(Node):
              description="The payment provider's product id (Stripe `prod_…`); null until it is created.")
     def stripe_product_id(self) -> str | None:
         return self.row.stripe_product_id
+
+    @guarded(HasOrgPermission(Permission.SUBSCRIPTIONS_MANAGE),
+             description="How many customers subscribe to the tier now: subscriptions TRIALING, ACTIVE or PAST_DUE "
+             "(in the grace period), whatever price they pay.")
+    async def subscriber_count(self, info: strawberry.Info) -> int | None:
+        return await loaders.subscriber_counts(info.context).load(self.row.id)
 
 
 async def tiers_of(ctx: Context, organization_id: uuid.UUID, rows: Sequence[TierModel]) -> list[SubscriptionTier]:

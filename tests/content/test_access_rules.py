@@ -170,3 +170,32 @@ def test_reading_admits_what_listing_admits_and_entitlements_add(items: list[dic
                 access.may_read(viewer, item["status"], item["deleted"], organization, entitled), (item, organization)
             assert access.plays(standing, item["status"], item["deleted"], organization, entitled) == \
                 access.may_play(viewer, item["status"], item["deleted"], organization, entitled), (item, organization)
+
+
+@pytest.mark.parametrize("name", [name for name, viewer in VIEWERS.items() if viewer.user_id is not None])
+async def test_the_admitting_source_is_named_exactly_for_entitled_items(
+        database_url: str, items: list[dict[str, Any]], name: str) -> None:
+    """``admitting_source`` (what download counters are keyed by) names a row exactly when the viewer is
+    entitled: the buyer's entitlement row, the subscriber's subscription, nothing for anyone else."""
+    viewer = VIEWERS[name]
+    assert viewer.user_id is not None
+    conn = await asyncpg.connect(database_url)
+    try:
+        subscription = await conn.fetchval("SELECT id FROM subscription WHERE user_id = $1", viewer.user_id)
+        for item in items:
+            row = await conn.fetchrow(literal_sql(access.admitting_source(viewer.user_id, item["id"])))
+            assert row is not None and row["organization_id"] == ORG
+            expected: tuple[Any, Any] = (None, None)
+            if entitled_for(viewer, item) and viewer.user_id == BUYER:
+                entitlement = await conn.fetchval(
+                    "SELECT id FROM content_entitlement WHERE content_id = $1 AND revoked_at IS NULL", item["id"])
+                assert entitlement is not None
+                expected = (entitlement, None)
+            elif entitled_for(viewer, item):
+                assert subscription is not None
+                expected = (None, subscription)
+            assert (row["entitlement_id"], row["subscription_id"]) == expected, (name, item)
+    finally:
+        await conn.close()
+    if name in ("buyer", "subscriber"):
+        assert any(entitled_for(viewer, item) for item in items)

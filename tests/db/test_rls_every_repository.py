@@ -316,6 +316,9 @@ READS: dict[str, Args] = {
     "subscriptions.billing_repository.user_count": lambda b: [
         {"organization_id": org, "user_id": b.customer} for org in (b.org, None)],
     "subscriptions.billing_repository.customer_id_of": _in_b(user_id=lambda b: b.customer),
+    "subscriptions.billing_repository.in_organization_by_id": _in_b(subscription_id=subscription_id),
+    "subscriptions.billing_repository.subscriber_counts": _in_b(
+        tier_ids=lambda b: [tier_id(b, "published"), tier_id(b, "draft")]),
     "subscriptions.billing_repository.price_by_provider_id": _in_b(provider_price_id=lambda b: f"price_pub_{b.tag}"),
     # commerce
     "commerce.checkout_by_provider_id": _in_b(provider_session_id=lambda b: f"cs_{b.tag}"),
@@ -434,6 +437,7 @@ NOT_READS: dict[str, str] = {
     "credits.lock_balance": WRITE + " (makes the balance row at 0, then locks it)",
     "credits.due_owners": "platform scope only (the credit-expiry job, credits/jobs.py; tests/credits/test_ledger.py)",
     "commerce.lock_access": "advisory lock on a key, reads no row",
+    "subscriptions.billing_repository.lock_checkout": "advisory lock on a key, reads no row",
     "commerce.lock_grant_email": "advisory lock on a key, reads no row",
     **{f"content.{n}": WRITE for n in ("save_position", "set_status")},
     **{f"content.download_repository.{n}": WRITE for n in ("ensure_counter", "take")},
@@ -466,6 +470,7 @@ LOADERS: dict[str, Callable[[Tenant], list[Any]]] = {
     "reviews.loaders.PageLoader": lambda b: [(b.published, STATUSES, 10, None)],
     "reviews.loaders.CountLoader": lambda b: [(b.published, STATUSES)],
     "analytics.stats.StatsLoader": lambda b: [b.published, b.draft],
+    "subscriptions.loaders.SubscriberCountLoader": lambda b: [tier_id(b, "published"), tier_id(b, "draft")],
 }
 LOADERS_NOT_LOADED = {
     "analytics.stats.ViewRecorder": "writes the viewer's own views (record_views); " + WRITE,

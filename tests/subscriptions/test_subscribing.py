@@ -221,3 +221,14 @@ async def test_bad_input_changes_nothing(stripe_shop: StripeShop, admin_db):
                 ("NOT_FOUND", ["input", "subscriptionId"])], body
     assert dict(await _row(admin_db)) == before
     assert shop.stripe.portal_sessions == {}
+
+
+async def test_concurrent_starts_with_one_key_make_one_row_and_one_checkout(stripe_shop: StripeShop, admin_db):
+    shop = stripe_shop
+    tier = await _tier(shop)
+    token = shop.actors.customer.token
+    answers = await asyncio.gather(*(start(shop.gql, token, tier["id"], key="same-key") for _ in range(6)))
+    assert all(a["errors"] == [] for a in answers), answers
+    assert len({a["subscriptionId"] for a in answers}) == 1 and len({a["checkoutUrl"] for a in answers}) == 1
+    assert await admin_db.fetchval("select count(*) from subscription") == 1
+    assert len(shop.stripe.sessions) == 1
