@@ -38,6 +38,7 @@ from codex_graphql.storage import hygiene
 from codex_graphql.storage.factory import build_storage
 from codex_graphql.storage.local import LocalStorage
 from codex_graphql.storage.routes import storage_routes
+from codex_graphql.subscriptions import dunning
 from codex_graphql.subscriptions import jobs as tier_jobs
 from codex_graphql.web_security import security_middleware
 
@@ -159,6 +160,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 Periodic("credit-expiry", credit_jobs.INTERVAL_SECONDS, lambda: credit_jobs.expire_due_lots(built.db)),
                 Periodic("tier-reconciliation", tier_jobs.INTERVAL_SECONDS,
                          lambda: tier_jobs.reconcile_tiers(built.db, built.payments)),
+                Periodic("subscription-reconciliation", tier_jobs.SUBSCRIPTIONS_INTERVAL_SECONDS,
+                         lambda: tier_jobs.reconcile_subscriptions(built.db, built.payments)),
+                Periodic("dunning-reminders", dunning.INTERVAL_SECONDS,
+                         lambda: dunning.send_reminders(built.db, settings.dunning_reminder_window)),
             ]
             for task in maintenance:
                 task.start()

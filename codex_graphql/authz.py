@@ -98,8 +98,9 @@ describe_values(Permission, {
                        "`createOrganizationLogoUpload`). OWNER and ADMIN.",
     "CREDITS_MANAGE": "Correct customers' credit balances (`adjustCredits`, audited). OWNER and ADMIN.",
     "SUBSCRIPTIONS_MANAGE": "Create, change, publish and archive subscription tiers (`createSubscriptionTier`, "
-                            "`updateSubscriptionTier`, `archiveSubscriptionTier`, audited) and see every tier, drafts "
-                            "and archived ones included. OWNER and ADMIN.",
+                            "`updateSubscriptionTier`, `archiveSubscriptionTier`, audited), move their subscribers "
+                            "to a tier's current price (`migrateSubscriptionTierPrice`, audited) and see every tier, "
+                            "drafts and archived ones included. OWNER and ADMIN.",
     "AUDIT_LOG_READ": "Read the organization's audit log (`Organization.auditLog`). OWNER only.",
     "OWNERSHIP_TRANSFER": "Hand the OWNER role to another member (`transferOrganizationOwnership`). OWNER "
                           "only.",

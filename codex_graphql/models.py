@@ -27,10 +27,13 @@ from codex_graphql.organizations.models import Organization, OrganizationInvitat
 from codex_graphql.reviews.models import ContentRating, Review
 from codex_graphql.storage.models import StorageCleanup
 from codex_graphql.subscriptions.models import (
+    SubscriberSummary,
     Subscription,
+    SubscriptionInvoice,
     SubscriptionTier,
     SubscriptionTierCategory,
     SubscriptionTierPrice,
+    SubscriptionTierSummary,
 )
 
 TENANT_TABLES = (
@@ -47,10 +50,12 @@ TENANT_TABLES = (
     "credit_transaction", "credit_balance", "credit_lot",
     "subscription_tier", "subscription_tier_category", "subscription_tier_price",
     "subscription",
+    "subscription_invoice", "subscription_tier_summary", "subscriber_summary",
 )
 
 __all__ = [
     "AnalyticsTotals", "Category", "ContentCategory", "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
-    "ProcessedMessage", "StorageCleanup", "Subscription", "SubscriptionTier", "SubscriptionTierCategory", "SubscriptionTierPrice", "TENANT_TABLES", "User", "UserSession",
+    "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
+    "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",
 ]

@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     upload_cleanup_seconds: float = 600.0
     # A deleted item with no active entitlement is purged (its files deleted) this many days after deletion.
     content_purge_retention_days: int = Field(default=30, ge=0)
+    # The dunning reminder goes to a PAST_DUE subscriber once their access ends within this many hours.
+    dunning_reminder_window_hours: int = Field(default=24, ge=1, le=24 * 60)
     # Dramatiq's Redis broker: a worker silent this long is dead and its unacknowledged jobs are
     # requeued by the next maintenance pass, which runs on about chance/1,000,000 broker commands.
     job_heartbeat_timeout_ms: int = 15_000
@@ -206,6 +208,10 @@ class Settings(BaseSettings):
     @property
     def content_purge_retention(self) -> timedelta:
         return timedelta(days=self.content_purge_retention_days)
+
+    @property
+    def dunning_reminder_window(self) -> timedelta:
+        return timedelta(hours=self.dunning_reminder_window_hours)
 
 
 # Trusting every peer for X-Forwarded-*: uvicorn's wildcard and the networks that contain every address.

@@ -99,7 +99,8 @@ def job_sender(broker: dramatiq.Broker) -> Any:
     return send
 
 
-ACTOR_MODULES = ("workers.actors", "workers.commerce_actors", "workers.media_actors")
+ACTOR_MODULES = ("workers.actors", "workers.commerce_actors", "workers.media_actors",
+                 "workers.subscription_actors")
 
 
 def declare_actors(broker: dramatiq.Broker) -> None:

@@ -20,6 +20,7 @@ from codex_graphql.mail import Mail, templates
 from codex_graphql.org_settings import service as org_settings
 from codex_graphql.organizations import repository as organizations
 from codex_graphql.subscriptions import billing_repository as subscriptions
+from codex_graphql.subscriptions import dunning
 from codex_graphql.subscriptions import repository as tiers
 from codex_graphql.subscriptions.billing import DUNNING_ACTOR
 from workers.mail_jobs import send_then_record
@@ -131,3 +132,37 @@ async def send_subscription_dunning_email(job_id: str, subscription_id: str, sub
         return templates.subscription_payment_failed(user.email, user.name, tier.name, organization.name, grace, portal)
 
     await send_then_record(rt, scope, DUNNING_ACTOR, job_id, build)
+
+
+@dramatiq.actor(actor_name=dunning.REMINDER_ACTOR, max_retries=8, min_backoff=1_000, max_backoff=300_000,
+                time_limit=60_000)
+async def send_subscription_dunning_reminder(job_id: str, subscription_id: str, subscription_organization_id: str,
+                                             claimed_at: str) -> None:
+    """The grace period of a PAST_DUE subscription ends soon: say when, with a link to the provider's billing
+    portal (made with no transaction open, after a short read). Nothing once the subscription has left the
+    past-due episode the reminder was claimed in, or its access has ended."""
+    rt = runtime()
+    organization_id = uuid.UUID(subscription_organization_id)
+    scope = TenantScope(organization_id=organization_id)
+    async with rt.db.transaction(scope) as session:
+        if await events.claimed(session, dunning.REMINDER_ACTOR, job_id):
+            return
+        row = await subscriptions.lock(session, organization_id, uuid.UUID(subscription_id))
+        customer_id = row.stripe_customer_id if row is not None and dunning.still_due(row, claimed_at) else None
+    if customer_id is None:
+        return
+    portal = await rt.payments.create_billing_portal_session(customer_id, rt.settings.public_base_url)
+
+    async def build(session: AsyncSession) -> Mail | None:
+        found = await subscriptions.lock(session, organization_id, uuid.UUID(subscription_id))
+        if found is None or found.access_until is None or not dunning.still_due(found, claimed_at):
+            return None
+        user = await accounts.user_by_id(session, found.user_id)
+        tier = await tiers.in_organization_by_id(session, organization_id, found.tier_id)
+        organization = await organizations.by_id(session, organization_id)
+        if user is None or tier is None or organization is None:
+            return None
+        ends = dunning.access_end_text(found.access_until, organization.timezone)
+        return templates.subscription_access_ending(user.email, user.name, tier.name, organization.name, ends, portal)
+
+    await send_then_record(rt, scope, dunning.REMINDER_ACTOR, job_id, build)

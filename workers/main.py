@@ -16,6 +16,7 @@ from codex_graphql.observability import configure_logging
 from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
 from codex_graphql.storage import hygiene
+from codex_graphql.subscriptions import dunning
 from codex_graphql.subscriptions import jobs as tier_jobs
 from workers.broker import setup_broker
 from workers.runtime import configure, runtime
@@ -27,7 +28,12 @@ tracing.setup(settings, service_name="codex-graphql-worker")  # off unless confi
 configure(settings)
 broker = setup_broker(settings)
 
-from workers import actors, commerce_actors, media_actors  # noqa: E402,F401  (actors bind to the broker set up above)
+from workers import (  # noqa: E402,F401  (actors bind to the broker set up above)
+    actors,
+    commerce_actors,
+    media_actors,
+    subscription_actors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,10 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
                          lambda: credit_jobs.expire_due_lots(runtime().db)),
                 Periodic("tier-reconciliation", tier_jobs.INTERVAL_SECONDS,
                          lambda: tier_jobs.reconcile_tiers(runtime().db, runtime().payments)),
+                Periodic("subscription-reconciliation", tier_jobs.SUBSCRIPTIONS_INTERVAL_SECONDS,
+                         lambda: tier_jobs.reconcile_subscriptions(runtime().db, runtime().payments)),
+                Periodic("dunning-reminders", dunning.INTERVAL_SECONDS,
+                         lambda: dunning.send_reminders(runtime().db, settings.dunning_reminder_window)),
             ]
             for task in cleanup:
                 task.start()

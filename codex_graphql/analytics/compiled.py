@@ -49,28 +49,48 @@ DEFAULT_TOP, DEFAULT_RECENT = 5, 10
 RANGE = ("WITH b AS (SELECT coalesce({first}::date, x.today - " + str(DEFAULT_RANGE_DAYS - 1) + ") AS first, "
          "coalesce({last}::date, x.today) AS last, x.today "
          "FROM (SELECT timezone({tz}, {now}::timestamptz)::date AS today) x), "
-         "d AS (SELECT s.day, s.purchases, s.gross_cents - s.refunded_cents AS revenue, s.refunds "
+         "d AS (SELECT s.day, s.purchases, s.gross_cents - s.refunded_cents AS one_time, "
+         "s.recurring_cents AS recurring, s.gross_cents - s.refunded_cents + s.recurring_cents AS revenue, s.refunds, "
+         "s.subscriptions_started, s.subscriptions_churned, s.trials_started, s.trials_converted "
          "FROM purchase_daily_stats s, b WHERE s.organization_id = {org} AND s.day BETWEEN b.first AND b.last) ")
+
+
+def _sum(column: str) -> Callable[[str], str]:
+    return lambda org: f"(SELECT coalesce(sum(d.{column}), 0)::bigint FROM d)"
+
+
+def _total(column: str) -> Callable[[str], str]:
+    return lambda org: f"coalesce((SELECT t.{column} FROM analytics_totals t WHERE t.organization_id = {org}), 0)"
+
+
 FIGURES: dict[str, Callable[[str], str]] = {
-    "totalRevenueCents": lambda org: "(SELECT coalesce(sum(d.revenue), 0)::bigint FROM d)",
-    "purchaseCount": lambda org: "(SELECT coalesce(sum(d.purchases), 0)::bigint FROM d)",
-    "refundCount": lambda org: "(SELECT coalesce(sum(d.refunds), 0)::bigint FROM d)",
+    "totalRevenueCents": _sum("revenue"),
+    "oneTimeRevenueCents": _sum("one_time"),
+    "recurringRevenueCents": _sum("recurring"),
+    "purchaseCount": _sum("purchases"),
+    "refundCount": _sum("refunds"),
+    "newSubscriptions": _sum("subscriptions_started"),
+    "churnedSubscriptions": _sum("subscriptions_churned"),
+    "trialsStarted": _sum("trials_started"),
+    "trialConversions": _sum("trials_converted"),
     "revenueThisMonthCents": lambda org: (
-        "(SELECT coalesce(sum(s.gross_cents - s.refunded_cents), 0)::bigint FROM purchase_daily_stats s "
-        f"WHERE s.organization_id = {org} AND s.day BETWEEN date_trunc('month', b.today)::date AND b.today)"),
-    "customerCount": lambda org: (
-        f"coalesce((SELECT t.customers FROM analytics_totals t WHERE t.organization_id = {org}), 0)"),
+        "(SELECT coalesce(sum(s.gross_cents - s.refunded_cents + s.recurring_cents), 0)::bigint "
+        f"FROM purchase_daily_stats s WHERE s.organization_id = {org} "
+        "AND s.day BETWEEN date_trunc('month', b.today)::date AND b.today)"),
+    "customerCount": _total("customers"),
+    "activeSubscribers": _total("subscribers"),
+    "mrrCents": _total("mrr_cents"),
 }
 # Every day of the range, days without a summary row as zeros; one JSON object per day, keys as the document asks.
-DAY_VALUES = {"day": "g.day", "revenueCents": "coalesce(d.revenue, 0)", "purchases": "coalesce(d.purchases, 0)",
+DAY_VALUES = {"day": "g.day", "revenueCents": "coalesce(d.revenue, 0)", "oneTimeRevenueCents": "coalesce(d.one_time, 0)",
+              "recurringRevenueCents": "coalesce(d.recurring, 0)", "purchases": "coalesce(d.purchases, 0)",
               "refunds": "coalesce(d.refunds, 0)", "__typename": "'RevenueDay'"}
 DAYS = ("(SELECT coalesce(json_agg(json_build_object({pairs}) ORDER BY g.day), '[]')::text FROM "
         "(SELECT generate_series(b.first::timestamp, b.last::timestamp, interval '1 day')::date AS day) g "
         "LEFT JOIN d ON d.day = g.day)")
 MAX_DAY_KEYS = 40  # json_build_object takes at most 100 arguments
 TOP_ALIASES = ("s_purchases", "s_revenue_cents")
-SCALARS = ("fromDay", "toDay", "totalRevenueCents", "revenueThisMonthCents", "customerCount", "purchaseCount",
-           "refundCount", "__typename")
+SCALARS = ("fromDay", "toDay", "__typename", *FIGURES)
 
 
 def _records(aliases: tuple[str, ...], rows: list[Any]) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 Money columns are minor units **net of tax** (``amount_cents - tax_cents``), the same basis as
 ``Content.revenueCents`` in commerce. FREE and GRANT purchases count as purchases with 0 revenue.
 
-The three summaries are written only by PL/pgSQL triggers on ``purchase`` (and the rebuild functions),
+The three summaries are written only by PL/pgSQL triggers on ``purchase`` (and the rebuild functions; the
+subscription columns of ``purchase_daily_stats`` by triggers on ``subscription`` and ``subscription_invoice``),
 ``analytics_totals`` only by triggers on ``customer_summary``; never by the application, which can only read them.
 """
 
@@ -42,6 +43,14 @@ class PurchaseDailyStats(Base):
     gross_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     refunds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # Subscriptions (migration 0027): invoices paid that day and their revenue net of tax; subscriptions
+    # started (first live status), churned (canceled after starting), trials started and converted that day.
+    invoices: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    recurring_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    subscriptions_started: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    subscriptions_churned: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    trials_started: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    trials_converted: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class CustomerSummary(Base):
@@ -85,3 +94,6 @@ class AnalyticsTotals(Base):
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
     customers: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # Customers with at least one live subscription, and the MRR (migration 0027: triggers on subscription).
+    subscribers: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    mrr_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

@@ -30,6 +30,11 @@ from codex_graphql.commerce.models import Purchase
 from codex_graphql.content.models import ContentEntitlement
 from codex_graphql.pagination import cursor_instant, cursor_int, cursor_text
 from codex_graphql.relay import Page
+from codex_graphql.subscriptions.models import (
+    SubscriptionTier,
+    SubscriptionTierStatus,
+    SubscriptionTierSummary,
+)
 
 # -- views ----------------------------------------------------------------------------------------
 
@@ -68,21 +73,52 @@ class DayRow:
     gross_cents: int
     refunds: int
     refunded_cents: int
+    recurring_cents: int = 0
+    invoices: int = 0
+    subscriptions_started: int = 0
+    subscriptions_churned: int = 0
+    trials_started: int = 0
+    trials_converted: int = 0
+
+    @property
+    def one_time_cents(self) -> int:
+        return self.gross_cents - self.refunded_cents
 
 
 async def days(session: AsyncSession, organization_id: uuid.UUID, start: date, end: date) -> list[DayRow]:
     statement = in_organization(select(PurchaseDailyStats), PurchaseDailyStats, organization_id).where(
         PurchaseDailyStats.day >= start, PurchaseDailyStats.day <= end).order_by(PurchaseDailyStats.day)
-    return [DayRow(r.day, r.purchases, r.gross_cents, r.refunds, r.refunded_cents)
+    return [DayRow(r.day, r.purchases, r.gross_cents, r.refunds, r.refunded_cents, r.recurring_cents, r.invoices,
+                   r.subscriptions_started, r.subscriptions_churned, r.trials_started, r.trials_converted)
             for r in (await session.scalars(statement)).all()]
 
 
 async def month_revenue(session: AsyncSession, organization_id: uuid.UUID, start: date, end: date) -> int:
+    """One-time and recurring revenue of the days, net of tax and refunds."""
+    s = PurchaseDailyStats
     statement = in_organization(
-        select(func.coalesce(func.sum(PurchaseDailyStats.gross_cents - PurchaseDailyStats.refunded_cents), 0)),
-        PurchaseDailyStats, organization_id,
-    ).where(PurchaseDailyStats.day >= start, PurchaseDailyStats.day <= end)
+        select(func.coalesce(func.sum(s.gross_cents - s.refunded_cents + s.recurring_cents), 0)), s, organization_id,
+    ).where(s.day >= start, s.day <= end)
     return int(await session.scalar(statement) or 0)
+
+
+async def subscription_totals(session: AsyncSession, organization_id: uuid.UUID) -> tuple[int, int]:
+    """(customers with a live subscription, MRR in minor units) as the triggers keep them (no row: zeros)."""
+    statement = in_organization(select(AnalyticsTotals.subscribers, AnalyticsTotals.mrr_cents), AnalyticsTotals,
+                                organization_id)
+    row = (await session.execute(statement)).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def tier_figures(session: AsyncSession, organization_id: uuid.UUID) -> list[tuple[SubscriptionTier, Any]]:
+    """Every tier on sale or with live subscriptions, in the storefront's order, with its summary row (None:
+    no subscription ever)."""
+    t, m = SubscriptionTier, SubscriptionTierSummary
+    statement = in_organization(select(t, m), t, organization_id).outerjoin(
+        m, and_(m.organization_id == t.organization_id, m.tier_id == t.id)).where(or_(
+            t.status == SubscriptionTierStatus.PUBLISHED, m.trialing + m.active + m.past_due > 0,
+        )).order_by(t.position, t.name, t.id)
+    return [(tier, summary) for tier, summary in (await session.execute(statement)).all()]
 
 
 async def customer_count(session: AsyncSession, organization_id: uuid.UUID) -> int:

@@ -25,6 +25,7 @@ from codex_graphql.context import Context
 from codex_graphql.enum_docs import describe_values
 from codex_graphql.pagination import decode_cursor, encode_cursor
 from codex_graphql.relay import Connection, Page, build_connection, check_first, to_global_id
+from codex_graphql.subscriptions.types import SubscriptionTier, tiers_of
 
 MAX_TOP = 50
 MAX_RECENT = 50
@@ -40,7 +41,12 @@ class DateRange:
 class RevenueDay:
     day: date = strawberry.field(description="The local day.")
     revenue_cents: int = strawberry.field(
+        description="Minor units, net of tax: one-time revenue plus recurring revenue of that day.")
+    one_time_revenue_cents: int = strawberry.field(
         description="Minor units, net of tax: purchases made that day minus refunds (partial ones too) made that day.")
+    recurring_revenue_cents: int = strawberry.field(
+        description="Minor units, net of tax: subscription invoices paid that day (first payments, renewals, "
+        "prorations).")
     purchases: int = strawberry.field(description="Purchases made that day (FREE and GRANT included).")
     refunds: int = strawberry.field(
         description="Purchases fully refunded (or grants revoked, disputes lost) that day; partial refunds only "
@@ -52,6 +58,16 @@ class TopContent:
     content: Content | None = strawberry.field(description="The item (deleted items included).")
     purchases: int = strawberry.field(description="Purchases ever made, refunded ones included.")
     revenue_cents: int = strawberry.field(description="Revenue in minor units, net of tax and refunds.")
+
+
+@strawberry.type(description="A subscription tier's subscriptions now. Money is minor units.")
+class TierSubscribers:
+    tier: SubscriptionTier = strawberry.field(description="The tier.")
+    trialing: int = strawberry.field(description="Subscriptions in their free trial.")
+    active: int = strawberry.field(description="Paid-up subscriptions.")
+    past_due: int = strawberry.field(description="Subscriptions whose renewal payment failed, in the grace period.")
+    mrr_cents: int = strawberry.field(description="The tier's monthly recurring revenue: ACTIVE and PAST_DUE "
+                                      "subscriptions at the price they pay, annual prices as a twelfth.")
 
 
 def _clamp(limit: int, most: int) -> int:
@@ -68,6 +84,7 @@ class Analytics:
     range: strawberry.Private[DayRange]
     today: strawberry.Private[date]
     _days: strawberry.Private[asyncio.Future[list[repository.DayRow]] | None] = None
+    _totals: strawberry.Private[asyncio.Future[tuple[int, int]] | None] = None
 
     async def _rows(self, info: strawberry.Info) -> list[repository.DayRow]:
         # Sibling fields resolve concurrently: the first one starts the query, the others await it.
@@ -84,12 +101,67 @@ class Analytics:
     def to_day(self) -> date:
         return self.range.end
 
-    @strawberry.field(description="Revenue in the range, in minor units: purchases minus refunds, net of tax.")
+    @strawberry.field(description="Revenue in the range, in minor units net of tax: one-time revenue (purchases "
+                      "minus refunds) plus recurring revenue (paid subscription invoices).")
     async def total_revenue_cents(self, info: strawberry.Info) -> int:
-        return sum(r.gross_cents - r.refunded_cents for r in await self._rows(info))
+        return sum(r.one_time_cents + r.recurring_cents for r in await self._rows(info))
+
+    @strawberry.field(description="One-time revenue in the range, in minor units: purchases minus refunds (partial "
+                      "ones too), net of tax.")
+    async def one_time_revenue_cents(self, info: strawberry.Info) -> int:
+        return sum(r.one_time_cents for r in await self._rows(info))
+
+    @strawberry.field(description="Recurring revenue in the range, in minor units: subscription invoices paid "
+                      "(first payments, renewals, prorations), net of tax; a trial's free invoice adds nothing.")
+    async def recurring_revenue_cents(self, info: strawberry.Info) -> int:
+        return sum(r.recurring_cents for r in await self._rows(info))
+
+    @strawberry.field(description="Subscriptions that started in the range: first became TRIALING, ACTIVE or "
+                      "PAST_DUE (a checkout never completed does not count).")
+    async def new_subscriptions(self, info: strawberry.Info) -> int:
+        return sum(r.subscriptions_started for r in await self._rows(info))
+
+    @strawberry.field(description="Subscriptions that ended in the range after having started (CANCELED: at the "
+                      "period end after a cancellation, at once when deleted, or after a failed payment).")
+    async def churned_subscriptions(self, info: strawberry.Info) -> int:
+        return sum(r.subscriptions_churned for r in await self._rows(info))
+
+    @strawberry.field(description="Subscriptions that started with a free trial in the range.")
+    async def trials_started(self, info: strawberry.Info) -> int:
+        return sum(r.trials_started for r in await self._rows(info))
+
+    @strawberry.field(description="Trials that turned into a paid, ACTIVE subscription in the range (counted on the "
+                      "day of the conversion, whenever the trial started).")
+    async def trial_conversions(self, info: strawberry.Info) -> int:
+        return sum(r.trials_converted for r in await self._rows(info))
+
+    @strawberry.field(description="Monthly recurring revenue now, whatever the range, in minor units: ACTIVE and "
+                      "PAST_DUE subscriptions at the price they pay, an annual price as a twelfth (rounded to the "
+                      "cent); trials count once they pay.")
+    async def mrr_cents(self, info: strawberry.Info) -> int:
+        return (await self._subscription_totals(info))[1]
+
+    @strawberry.field(description="Customers with at least one TRIALING, ACTIVE or PAST_DUE subscription now, whatever "
+                      "the range (a customer with two tiers counts once).")
+    async def active_subscribers(self, info: strawberry.Info) -> int:
+        return (await self._subscription_totals(info))[0]
+
+    @strawberry.field(description="Subscriptions now per tier, whatever the range: every tier on sale, and any "
+                      "other tier that still has subscriptions; in the storefront's order.")
+    async def subscribers_by_tier(self, info: strawberry.Info) -> list[TierSubscribers]:
+        rows = await repository.tier_figures(info.context.db, self.organization_id)
+        tiers = await tiers_of(info.context, self.organization_id, [tier for tier, _ in rows])
+        return [TierSubscribers(tier=tier, trialing=m.trialing if m else 0, active=m.active if m else 0,
+                                past_due=m.past_due if m else 0, mrr_cents=m.mrr_cents if m else 0)
+                for tier, (_, m) in zip(tiers, rows, strict=True)]
+
+    async def _subscription_totals(self, info: strawberry.Info) -> tuple[int, int]:
+        if self._totals is None:
+            self._totals = asyncio.ensure_future(repository.subscription_totals(info.context.db, self.organization_id))
+        return await self._totals
 
     @strawberry.field(description="Revenue of the current calendar month in the organization's timezone, whatever "
-                      "the range; minor units, net of tax and refunds.")
+                      "the range; minor units, net of tax and refunds, one-time and recurring.")
     async def revenue_this_month_cents(self, info: strawberry.Info) -> int:
         start, end = month_of(self.today)
         return await repository.month_revenue(info.context.db, self.organization_id, start, end)
@@ -112,8 +184,10 @@ class Analytics:
         out = []
         for day in self.range.days():
             row = found.get(day)
-            out.append(RevenueDay(day=day, revenue_cents=row.gross_cents - row.refunded_cents if row else 0,
-                                  purchases=row.purchases if row else 0, refunds=row.refunds if row else 0))
+            one_time, recurring = (row.one_time_cents, row.recurring_cents) if row else (0, 0)
+            out.append(RevenueDay(day=day, revenue_cents=one_time + recurring, one_time_revenue_cents=one_time,
+                                  recurring_revenue_cents=recurring, purchases=row.purchases if row else 0,
+                                  refunds=row.refunds if row else 0))
         return out
 
     @strawberry.field(description="Best sellers of all time by revenue (then purchases); at most 50.")

@@ -50,6 +50,9 @@ class AuditAction(enum.Enum):
     SUBSCRIPTION_TIER_ARCHIVED = strawberry.enum_value(
         "SUBSCRIPTION_TIER_ARCHIVED", description="Staff archived a subscription tier: no new subscribers; existing "
         "subscribers keep it.")
+    SUBSCRIPTION_TIER_PRICE_MIGRATED = strawberry.enum_value(
+        "SUBSCRIPTION_TIER_PRICE_MIGRATED", description="Staff moved a tier's subscribers on older prices of one "
+        "interval to its current price, from their next renewal (the interval, the price and how many were queued).")
     LOGIN_NEW_DEVICE = strawberry.enum_value(
         "LOGIN_NEW_DEVICE", description="A sign-in from a browser and network (IP /24) not seen for this account before."
     )

@@ -280,12 +280,20 @@ async def expire_due(session: AsyncSession, organization_id: uuid.UUID, user_id:
 
 async def grant_period_credits(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID, *, amount: int,
                                policy: CreditPolicy, cap: int | None, period_start: datetime, period_end: datetime,
-                               invoice_id: str) -> CreditTransaction:
+                               invoice_id: str) -> CreditTransaction | None:
     """What a paid subscription invoice does to credits, once per invoice (replays change nothing): under
     ROLLOVER the balance above the cap expires at the new period's start (the previous period's end); then the
     period's credits are granted, lapsing at ``period_end`` under EXPIRE_MONTHLY. (EXPIRE_MONTHLY's lapsed
-    lots expire on their own: the periodic job, or the next writer.)"""
+    lots expire on their own: the periodic job, or the next writer.) An EXPIRE_MONTHLY invoice paid only after
+    its period ended grants nothing (None): its credits would have lapsed unused already."""
+    key = f"invoice:{invoice_id}"
+    await repository.lock_balance(session, organization_id, user_id)
+    if (done := await _replayed(session, organization_id, user_id, key, CreditTransactionKind.GRANT, None)) is not None:
+        return done  # handled before: the cap was applied then (now the balance holds this period's credits)
+    expires_at = lot_expiry(policy, period_end)
+    if expires_at is not None and expires_at <= utcnow():
+        return None
     if policy is CreditPolicy.ROLLOVER:
         await expire_period(session, organization_id, user_id, policy, cap, period_start, f"{_INTERNAL}rollover:{invoice_id}")
-    return await grant(session, organization_id, user_id, amount, f"invoice:{invoice_id}", Source("invoice", invoice_id),
-                       expires_at=lot_expiry(policy, period_end), reason="Subscription credits for the period.")
+    return await grant(session, organization_id, user_id, amount, key, Source("invoice", invoice_id),
+                       expires_at=expires_at, reason="Subscription credits for the period.")

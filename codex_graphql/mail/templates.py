@@ -68,6 +68,14 @@ def subscription_payment_failed(to: str, name: str, tier: str, seller: str, grac
                 html=_html(lines, portal, "Update payment method"))
 
 
+def subscription_access_ending(to: str, name: str, tier: str, seller: str, ends_at: str, portal: str) -> Mail:
+    """Dunning reminder: the grace period of a PAST_DUE subscription ends soon (``ends_at``, already formatted)."""
+    lines = [f"Hello {name or to},", f"The payment for your “{tier}” subscription with {seller} still has not gone "
+             "through.", f"Your access ends on {ends_at} unless the payment succeeds before then. Update your card here:"]
+    return Mail(to=to, subject=f"Your access to {tier} ends soon", text="\n\n".join([*lines, portal]) + "\n",
+                html=_html(lines, portal, "Update payment method"))
+
+
 def sign_in_unlock(to: str, name: str, unlock_link: str, reset_link: str, link_minutes: int) -> Mail:
     lines = [
         f"Hello {name or to},",

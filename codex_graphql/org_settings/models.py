@@ -246,7 +246,7 @@ class SettingsDocument(BaseModel):
 
 
 NON_NULL = ("name", "timezone", "currency", "default_visibility", "allow_downloads", "enable_reviews",
-            "moderation_level")
+            "moderation_level", "subscription_grace_days")
 
 
 def read(name: str, timezone: str, stored: dict[str, Any] | None) -> SettingsDocument:

@@ -13,7 +13,12 @@ from codex_graphql.content.types import Upload, upload_from
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, UserError
 from codex_graphql.org_settings import service
-from codex_graphql.org_settings.models import BusinessCategory, ContentVisibility, ModerationLevel
+from codex_graphql.org_settings.models import (
+    MAX_SUBSCRIPTION_GRACE_DAYS,
+    BusinessCategory,
+    ContentVisibility,
+    ModerationLevel,
+)
 from codex_graphql.org_settings.types import OrganizationSettings
 from codex_graphql.organizations.types import Organization
 from codex_graphql.payloads import errors_field, invalid_id, run_mutation
@@ -58,12 +63,18 @@ class UpdateOrganizationSettingsInput:
         "Download links a viewer may request per purchase of an item (and per item for a subscription covering "
         "it), 1 to 1000; null means no limit."
     )
+    subscription_grace_days: int | None = _field(
+        f"Days a PAST_DUE subscription keeps granting its tier after a renewal payment failed, 0 to "
+        f"{MAX_SUBSCRIPTION_GRACE_DAYS}. The "
+        "change applies at once to the organization's PAST_DUE subscriptions: a shorter period ends their "
+        "access now when it is over, a longer one extends it."
+    )
 
 
 SETTING_FIELDS = (
     "name", "legal_name", "contact_email", "timezone", "business_category", "currency", "platform_name", "logo_key",
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
-    "enable_reviews", "moderation_level", "download_limit",
+    "enable_reviews", "moderation_level", "download_limit", "subscription_grace_days",
 )
 
 

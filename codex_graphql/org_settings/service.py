@@ -80,7 +80,13 @@ def _camel_document(settings: SettingsDocument) -> dict[str, Any]:
 async def update_settings(session: AsyncSession, storage: Storage, organization_id: uuid.UUID,
                           changes: dict[str, Any]) -> Organization:
     """Apply ``changes`` (snake_case keys; only the settings given, ``None`` clears a clearable one). A new
-    ``logo_key`` must have gone through ``prepare_logo``."""
+    ``logo_key`` must have gone through ``prepare_logo``. A new grace period applies at once to the
+    organization's PAST_DUE subscriptions (their rows are locked first: ``subscriptions.dunning``)."""
+    # subscriptions.billing reads this module's grace period: imported here, when used.
+    from codex_graphql.subscriptions import dunning
+
+    past_due = (await dunning.lock_for_grace_change(session, organization_id)
+                if changes.get("subscription_grace_days") is not None else None)
     organization = await repository.for_update(session, organization_id)
     if organization is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No organization has this id.", "organizationId")
@@ -106,4 +112,6 @@ async def update_settings(session: AsyncSession, storage: Storage, organization_
                            target_type="Organization", target_id=organization_id, before=before, after=after)
     if timezone_changed:
         await _rebuild_rollups(session, organization_id)
+    if past_due is not None and updated.subscription_grace_days != current.subscription_grace_days:
+        await dunning.regrace(session, past_due, updated.subscription_grace_days)
     return organization

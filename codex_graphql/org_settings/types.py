@@ -7,6 +7,8 @@ import strawberry
 
 from codex_graphql.org_settings import palette
 from codex_graphql.org_settings.models import (
+    DEFAULT_SUBSCRIPTION_GRACE_DAYS,
+    MAX_SUBSCRIPTION_GRACE_DAYS,
     BusinessCategory,
     ContentVisibility,
     ModerationLevel,
@@ -90,6 +92,11 @@ class OrganizationSettings:
         description="How many download links a viewer may request per purchase (grant or free claim) of an item "
         "that allows downloads, and per item for a subscription covering it; null means no limit."
     )
+    subscription_grace_days: int = strawberry.field(
+        description="Days a PAST_DUE subscription (a renewal payment failed and is being retried) keeps granting "
+        f"its tier, counted from the failure; 0 to {MAX_SUBSCRIPTION_GRACE_DAYS}, "
+        f"{DEFAULT_SUBSCRIPTION_GRACE_DAYS} by default."
+    )
 
     @classmethod
     def from_document(cls, doc: SettingsDocument) -> OrganizationSettings:
@@ -100,7 +107,7 @@ class OrganizationSettings:
             terms_of_service=doc.terms_of_service, privacy_policy=doc.privacy_policy,
             default_visibility=doc.default_visibility, allow_downloads=doc.allow_downloads,
             enable_reviews=doc.enable_reviews, moderation_level=doc.moderation_level,
-            download_limit=doc.download_limit,
+            download_limit=doc.download_limit, subscription_grace_days=doc.subscription_grace_days,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

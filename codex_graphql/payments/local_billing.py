@@ -130,6 +130,7 @@ class LocalBillingMixin:
             "id": subscription["latest_invoice"], "object": "invoice", "customer": subscription["customer"],
             "status": "paid", "billing_reason": "subscription_create", "currency": checkout["currency"],
             "amount_due": paid, "amount_paid": paid, "amount_remaining": 0, "total": paid, "subtotal": paid,
+            "total_taxes": [], "status_transitions": {"finalized_at": now, "paid_at": now},
             "collection_method": "charge_automatically", "created": subscription["created"], "livemode": False,
             "period_start": subscription["created"], "period_end": subscription["created"], "metadata": {},
             "parent": {"type": "subscription_details", "quote_details": None,

@@ -90,6 +90,8 @@ class InvoiceInfo:
     period_end: datetime | None
     lines: list[InvoiceLine] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    tax: int = 0  # the tax in ``amount_paid`` (``total_taxes``, or the older API's ``tax``)
+    paid_at: datetime | None = None  # ``status_transitions.paid_at``
 
 
 def invoice_subscription_id(invoice: Mapping[str, Any]) -> str | None:
@@ -132,4 +134,13 @@ def invoice_info(invoice: Mapping[str, Any]) -> InvoiceInfo:
         period_end=service.period_end if service else timestamp(invoice.get("period_end")),
         lines=lines,
         metadata={str(k): str(v) for k, v in dict(metadata).items()},
+        tax=_invoice_tax(invoice),
+        paid_at=timestamp((invoice.get("status_transitions") or {}).get("paid_at")),
     )
+
+
+def _invoice_tax(invoice: Mapping[str, Any]) -> int:
+    taxes = invoice.get("total_taxes")
+    if isinstance(taxes, list):
+        return sum(int(tax.get("amount") or 0) for tax in taxes if isinstance(tax, Mapping))
+    return int(invoice.get("tax") or 0)

@@ -20,7 +20,8 @@ organization's grace period, and nothing once CANCELED or INCOMPLETE.
 Each applied change of status, and each paid renewal invoice, is announced to integrators in the same
 transaction (``lifecycle``: STARTED, RENEWED, PAST_DUE, CANCELED, exactly once per change).
 
-Invoices: ``invoice.paid`` grants the tier's monthly credits once per invoice (``credits.service.
+Invoices: ``invoice.paid`` records the invoice's amount once (``subscription_invoice``: recurring revenue for
+the dashboard, summed by triggers) and grants the tier's monthly credits once per invoice (``credits.service.
 grant_period_credits``, keyed by the invoice id); ``invoice.payment_failed`` queues the dunning email once per
 invoice (``DUNNING_ACTOR``). ``checkout.session.completed`` (mode subscription) records the provider customer.
 Events of subscriptions this server did not start (no row id in the metadata), of another customer's row, or
@@ -142,6 +143,7 @@ async def apply(session: AsyncSession, row: Subscription, state: SubscriptionSta
     row.cancel_at_period_end = state.cancel_at_period_end and not ended
     row.trial_end, row.canceled_at, row.ended_at = state.trial_end, state.canceled_at, state.ended_at
     row.past_due_since = past_due_since
+    row.dunning_reminder_sent_at = row.dunning_reminder_sent_at if past_due_since else None  # next episode: again
     row.access_until = access_until(status, state.current_period_end, row.cancel_at_period_end, past_due_since, grace)
     row.state_ended, row.state_period_start, row.state_at = ended, state.current_period_start, at
     lifecycle.announce_transition(session, row, before)
@@ -199,6 +201,12 @@ async def invoice_paid(session: AsyncSession, obj: dict[str, Any]) -> str:
         return "unknown_subscription"
     if info.status != "paid":
         return "ignored"
+    if info.amount_paid > 0:  # recurring revenue (a trial's or a fully credited invoice moves no money)
+        await repository.record_invoice(session, {
+            "organization_id": row.organization_id, "subscription_id": row.id, "user_id": row.user_id,
+            "tier_id": row.tier_id, "stripe_invoice_id": info.id, "billing_reason": (info.billing_reason or "")[:40],
+            "amount_paid_cents": info.amount_paid, "tax_cents": min(max(info.tax, 0), info.amount_paid),
+            "currency": info.currency or "USD", "paid_at": info.paid_at or utcnow()})
     regular = [line for line in info.lines if not line.proration]
     if not regular or info.period_start is None or info.period_end is None:
         return "no_new_period"  # a proration invoiced at once: no new period, no new credits

@@ -8,12 +8,19 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
 from codex_graphql.pagination import keyset_page
 from codex_graphql.relay import Page
-from codex_graphql.subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionTierPrice
+from codex_graphql.subscriptions.models import (
+    LIVE_STATUSES,
+    Subscription,
+    SubscriptionInvoice,
+    SubscriptionTierPrice,
+    SubscriptionTierSummary,
+)
 
 ORDER = (Subscription.created_at.desc(), Subscription.id)
 
@@ -100,8 +107,16 @@ async def in_organization_by_id(session: AsyncSession, organization_id: uuid.UUI
 
 async def subscriber_counts(session: AsyncSession, organization_id: uuid.UUID,
                             tier_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """How many TRIALING, ACTIVE or PAST_DUE subscriptions each tier of the organization has (one statement;
-    tiers without any are absent)."""
-    statement = in_organization(select(Subscription.tier_id, func.count()), Subscription, organization_id).where(
-        Subscription.tier_id.in_(tier_ids), Subscription.status.in_(LIVE_STATUSES)).group_by(Subscription.tier_id)
+    """How many TRIALING, ACTIVE or PAST_DUE subscriptions each tier of the organization has, from the summary
+    the subscription triggers keep (one statement; tiers without a summary row are absent)."""
+    m = SubscriptionTierSummary
+    statement = in_organization(select(m.tier_id, m.trialing + m.active + m.past_due), m, organization_id).where(
+        m.tier_id.in_(tier_ids))
     return {tier_id: int(count) for tier_id, count in (await session.execute(statement)).all()}
+
+
+async def record_invoice(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """A paid invoice, once per provider invoice id (a replay inserts nothing); True when it was new."""
+    statement = insert(SubscriptionInvoice).values(id=uuid.uuid4(), **values).on_conflict_do_nothing(
+        index_elements=[SubscriptionInvoice.stripe_invoice_id]).returning(SubscriptionInvoice.id)
+    return (await session.execute(statement)).first() is not None

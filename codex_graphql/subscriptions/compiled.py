@@ -8,7 +8,7 @@ nested lists in the same record, so a storefront with its tiers stays one statem
 ``node(id:)`` apply ``service.sees_every_tier``: staff with SUBSCRIPTIONS_MANAGE see every tier, everyone else
 the PUBLISHED tiers ready to sell (``ON_SALE``: ``service.on_sale``, with ``BILLING_READY`` in SQL as
 ``repository.billing_ready_clause`` states it). ``priceHistory``, ``stripeProductId`` and
-``subscriberCount`` (a count in the tier's row, ``SUBSCRIBERS``) keep their schema guard (SUBSCRIPTIONS_MANAGE),
+``subscriberCount`` (the tier's summary row, ``SUBSCRIBERS``) keep their schema guard (SUBSCRIPTIONS_MANAGE),
 bound by the registry: refused, the resolvers answer and phrase the error.
 """
 
@@ -23,7 +23,7 @@ from codex_graphql.fastpath.nodes import NodeTable, Source, declare_node
 from codex_graphql.fastpath.registry import Scalar, declare
 from codex_graphql.fastpath.shapes import Runtime, Shape, iso
 from codex_graphql.subscriptions import service
-from codex_graphql.subscriptions.models import LIVE_STATUSES, BillingInterval, SubscriptionTierStatus
+from codex_graphql.subscriptions.models import BillingInterval, SubscriptionTierStatus
 
 # The tier has its provider product, an active price, and every active price has its provider price.
 BILLING_READY = (
@@ -35,10 +35,9 @@ ON_SALE = f"({{t}}.status = '{SubscriptionTierStatus.PUBLISHED.value}' AND {BILL
 ORDER = ("{a}.position", "{a}.name", "{a}.id")  # repository.ORDER
 PRICES = "{a}.tier_id = {t}.id AND {a}.organization_id = {t}.organization_id"  # repository.prices_of
 NEWEST_FIRST = ("{a}.created_at DESC", "{a}.id")
-# billing_repository.subscriber_counts: the tier's TRIALING, ACTIVE and PAST_DUE subscriptions.
-SUBSCRIBERS = ("(SELECT count(*) FROM subscription sc WHERE sc.tier_id = {t}.id "
-               "AND sc.organization_id = {t}.organization_id AND sc.status IN ("
-               + ", ".join(f"'{status.name}'" for status in LIVE_STATUSES) + "))")
+# billing_repository.subscriber_counts: the tier's TRIALING, ACTIVE and PAST_DUE subscriptions (its summary row).
+SUBSCRIBERS = ("coalesce((SELECT sc.trialing + sc.active + sc.past_due FROM subscription_tier_summary sc "
+               "WHERE sc.organization_id = {t}.organization_id AND sc.tier_id = {t}.id), 0)")
 
 
 def visible(shape: Shape) -> Callable[[Any, Runtime], bool]:

@@ -24,6 +24,7 @@ from datetime import datetime
 
 import strawberry
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Enum,
@@ -161,7 +162,8 @@ LIVE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, Subscri
 
 
 class Subscription(IdMixin, TimestampMixin, Base):
-    """A customer's subscription to a tier (migration 0024). Tenant table; the customer reads their own rows.
+    """A customer's subscription to a tier (migration 0024). Tenant table; the customer reads their own rows, the
+    platform scope (periodic jobs' work lists) every row.
     ``access_until`` (null: no access) is what the access rule reads; ``state_*`` order the states applied."""
 
     __tablename__ = "subscription"
@@ -173,6 +175,13 @@ class Subscription(IdMixin, TimestampMixin, Base):
         Index("ix_subscription_user_access", "user_id", "organization_id", "access_until"),
         Index("ix_subscription_org_tier", "organization_id", "tier_id"),
         Index("ix_subscription_tier_id", "tier_id"),
+        # The periodic jobs' work lists (migration 0027): reconciliation and dunning reminders.
+        Index("ix_subscription_live_period_end", "current_period_end", postgresql_where=text(
+            "status IN ('TRIALING', 'ACTIVE', 'PAST_DUE') AND stripe_subscription_id IS NOT NULL")),
+        Index("ix_subscription_incomplete_updated", "updated_at", postgresql_where=text(
+            "status = 'INCOMPLETE' AND stripe_subscription_id IS NOT NULL")),
+        Index("ix_subscription_reminder_due", "access_until", postgresql_where=text(
+            "status = 'PAST_DUE' AND dunning_reminder_sent_at IS NULL")),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -200,4 +209,61 @@ class Subscription(IdMixin, TimestampMixin, Base):
     state_ended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     state_period_start: Mapped[datetime | None]
     state_at: Mapped[datetime | None]
+    # Milestones (migration 0027): set once by a database trigger, never by the application.
+    started_at: Mapped[datetime | None]
+    trial_started_at: Mapped[datetime | None]
+    converted_at: Mapped[datetime | None]
+    churned_at: Mapped[datetime | None]
+    dunning_reminder_sent_at: Mapped[datetime | None]  # the reminder before grace ends, once per past-due episode
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
+
+
+class SubscriptionInvoice(IdMixin, TimestampMixin, Base):
+    """A paid invoice of a subscription (``invoice.paid``, once per provider invoice): recurring revenue.
+    Tenant table; the customer reads their own. Kept when the customer or the subscription is deleted."""
+
+    __tablename__ = "subscription_invoice"
+    __table_args__ = (
+        CheckConstraint("amount_paid_cents >= 0 AND tax_cents >= 0 AND tax_cents <= amount_paid_cents",
+                        name="amounts"),
+        UniqueConstraint("stripe_invoice_id"),
+        Index("ix_subscription_invoice_org_paid", "organization_id", "paid_at"),
+        Index("ix_subscription_invoice_subscription", "subscription_id"),
+        Index("ix_subscription_invoice_user", "user_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscription.id", ondelete="SET NULL"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    tier_id: Mapped[uuid.UUID | None]
+    stripe_invoice_id: Mapped[str] = mapped_column(String(255))
+    billing_reason: Mapped[str | None] = mapped_column(String(40))
+    amount_paid_cents: Mapped[int] = mapped_column(BigInteger)
+    tax_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_at: Mapped[datetime]
+
+
+class SubscriptionTierSummary(Base):
+    """Per organization and tier: subscriptions by live status now and the tier's MRR (minor units; annual
+    prices as a twelfth). Written only by triggers on ``subscription`` (migration 0027)."""
+
+    __tablename__ = "subscription_tier_summary"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
+    tier_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    trialing: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    active: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    past_due: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    mrr_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class SubscriberSummary(Base):
+    """Per organization and customer: live subscriptions (what ``analytics_totals.subscribers`` counts).
+    Written only by triggers on ``subscription`` (migration 0027)."""
+
+    __tablename__ = "subscriber_summary"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    live: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -1,5 +1,6 @@
-"""createSubscriptionTier, updateSubscriptionTier (publishing too: ``published``) and archiveSubscriptionTier,
-for staff with SUBSCRIPTIONS_MANAGE (audited).
+"""createSubscriptionTier, updateSubscriptionTier (publishing too: ``published``), archiveSubscriptionTier and
+migrateSubscriptionTierPrice (``price_migration``: queued, no provider call in the request), for staff with
+SUBSCRIPTIONS_MANAGE (audited).
 
 Each writes its rows in the request's transaction and commits them, then calls the payment provider with no
 transaction open (``ctx.outside_transaction``) and records the provider's ids in a second short transaction
@@ -13,6 +14,7 @@ from typing import Any
 
 import strawberry
 
+from codex_graphql import idempotency
 from codex_graphql.authz import Permission
 from codex_graphql.content.rules import MAX_PRICE_CENTS
 from codex_graphql.context import Context
@@ -21,7 +23,8 @@ from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.payloads import mutation_field
 from codex_graphql.permissions import HasOrgPermission
 from codex_graphql.relay import decode_id
-from codex_graphql.subscriptions import rules, service
+from codex_graphql.subscriptions import price_migration, rules, service
+from codex_graphql.subscriptions.models import BillingInterval
 from codex_graphql.subscriptions.types import SubscriptionTier, tier_by_id
 
 NAME = f"Display name, 1 to {rules.MAX_NAME} characters (inner runs of white space become one space)."
@@ -102,6 +105,17 @@ class UpdateSubscriptionTierInput:
 @strawberry.input(description="The subscription tier to archive.")
 class ArchiveSubscriptionTierInput:
     tier_id: strawberry.ID = strawberry.field(description="The tier, in the active organization.")
+
+
+@strawberry.input(description="Move a tier's subscribers on older prices of one interval to its current price.")
+class MigrateSubscriptionTierPriceInput:
+    tier_id: strawberry.ID = strawberry.field(description="The tier, in the active organization (not archived).")
+    interval: BillingInterval = strawberry.field(description="Whose subscriptions move: those billed every month, or "
+                                                 "every year. The tier must have a current price for it.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description=f"Optional, 1 to {idempotency.MAX_KEY_LENGTH} characters: a retry with the same key "
+        "(within a day, with the same tier and interval) answers what the first call did and queues nothing again; "
+        "the same key with another input is IDEMPOTENCY_KEY_REUSED.")
 
 
 def _not_null(value: Any, field: str) -> Any:
@@ -199,6 +213,36 @@ class SubscriptionMutations:
         tier_id, organization_id = tier.id, tier.organization_id
         await _sync(ctx, organization_id, tier_id, "tierId")
         return {"tier": await tier_by_id(ctx, tier_id)}
+
+    @mutation_field(
+        HasOrgPermission(Permission.SUBSCRIPTIONS_MANAGE),
+        description="Move every TRIALING, ACTIVE or PAST_DUE subscription of a tier and interval that still pays an "
+        "older price to the tier's current price at the payment provider (audited: SUBSCRIPTION_TIER_PRICE_MIGRATED). "
+        "The new amount applies from each subscription's next renewal, with no proration: nothing is charged or "
+        "credited now. The move runs in the background (a job, safe to repeat); `queuedCount` says how many "
+        "subscriptions it moves. Subscriptions that already pay the current price, those of the other interval "
+        "and of other tiers are not touched. "
+        "INVALID_STATE for an archived tier, or a current price the provider does not have yet; INVALID_INPUT for an "
+        "interval the tier has no price for." + RULE,
+        input_description="The tier, the interval and an optional idempotency key.",
+        payload={"tier": (SubscriptionTier, "The tier."),
+                 "queued_count": (int, "How many subscriptions were queued to move (0: none pays an older price; "
+                                  "nothing queued).")},
+    )
+    async def migrate_subscription_tier_price(ctx: Context, input: MigrateSubscriptionTierPriceInput) -> dict:
+        tier_id = decode_id(str(input.tier_id), "SubscriptionTier")
+
+        async def run() -> dict[str, Any]:
+            requested = await price_migration.request(ctx.db, ctx.viewer, tier_id, input.interval)
+            return {"tierId": str(requested.tier.id), "queued": requested.queued}
+
+        if input.idempotency_key is None:
+            result = await run()
+        else:
+            result = await idempotency.once(ctx.db, ctx.require_user_id(), "migrateSubscriptionTierPrice",
+                                            input.idempotency_key, {"tierId": str(input.tier_id),
+                                                                    "interval": input.interval.value}, run)
+        return {"tier": await tier_by_id(ctx, uuid.UUID(result["tierId"])), "queued_count": result["queued"]}
 
 
 __all__ = ["SubscriptionMutations"]

@@ -183,7 +183,8 @@ ALLOWED = {  # the code that asks for the platform scope by name, and why
     "codex_graphql/idempotency.py",  # the clean-up of expired records
     "codex_graphql/storage/hygiene.py",  # the storage clean-up queue
     "codex_graphql/credits/jobs.py",  # the list of due credit lots (ids; each expires in its organization's scope)
-    "codex_graphql/subscriptions/jobs.py",  # tiers with provider work left undone (ids; each completed in its org's scope)
+    "codex_graphql/subscriptions/jobs.py",  # tiers with provider work left undone, stale subscriptions (ids; each done in its org's scope)
+    "codex_graphql/subscriptions/dunning.py",  # organizations with reminders due (ids; claimed in each org's scope)
 }
 
 

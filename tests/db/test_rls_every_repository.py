@@ -39,6 +39,7 @@ from codex_graphql.audit.repository import AuditFilter
 from codex_graphql.authz import Membership, OrgRole, Viewer
 from codex_graphql.db import Base, driver_connection
 from codex_graphql.reviews.models import ReviewStatus
+from codex_graphql.subscriptions.models import BillingInterval
 from tests.conftest import module_database
 from tests.support.rls import Tenant, credit_id, seed_tenant, subscription_id, tier_id
 
@@ -258,6 +259,8 @@ READS: dict[str, Args] = {
     "analytics.days": _in_b(start=date(2000, 1, 1), end=date(2999, 1, 1)),
     "analytics.month_revenue": _in_b(start=date(2000, 1, 1), end=date(2999, 1, 1)),
     "analytics.customer_count": _in_b(),
+    "analytics.subscription_totals": _in_b(),
+    "analytics.tier_figures": _in_b(),
     "analytics.top_content": _in_b(limit=10),
     "analytics.recent_purchases": _in_b(limit=10),
     "analytics.customers_page": _in_b(first=10, after=None, search=None,
@@ -320,6 +323,14 @@ READS: dict[str, Args] = {
     "subscriptions.billing_repository.subscriber_counts": _in_b(
         tier_ids=lambda b: [tier_id(b, "published"), tier_id(b, "draft")]),
     "subscriptions.billing_repository.price_by_provider_id": _in_b(provider_price_id=lambda b: f"price_pub_{b.tag}"),
+    "subscriptions.reconcile_repository.tier_price": lambda b: [
+        {"organization_id": b.org, "price_id": uuid.uuid5(tier_id(b, w), "price")} for w in ("published", "draft")],
+    "subscriptions.reconcile_repository.count_on_older_price": _in_b(
+        tier_id=lambda b: tier_id(b, "published"), interval=BillingInterval.MONTH, provider_price_id="price_new"),
+    "subscriptions.reconcile_repository.on_older_price": _in_b(
+        tier_id=lambda b: tier_id(b, "published"), interval=BillingInterval.MONTH, provider_price_id="price_new",
+        after=None, limit=10),
+    "subscriptions.dunning_repository.lock_for_grace_change": _in_b(),
     # commerce
     "commerce.checkout_by_provider_id": _in_b(provider_session_id=lambda b: f"cs_{b.tag}"),
     "commerce.checkout_by_id": _one(checkout_id=lambda b: b.checkout),
@@ -432,6 +443,14 @@ NOT_READS: dict[str, str] = {
         "mark_price_archived_at_provider", "mark_product_archived_at_provider")},
     "subscriptions.billing_ready_clause": "builds a SQL clause, runs nothing",
     "subscriptions.billing_repository.add": WRITE,
+    "subscriptions.billing_repository.record_invoice": WRITE,
+    "subscriptions.dunning_repository.claim_reminders": WRITE + " (an UPDATE of the organization's rows)",
+    "subscriptions.dunning_repository.organizations_due": "platform scope only (the dunning-reminders job, "
+                                                          "subscriptions/dunning.py; tests/subscriptions/"
+                                                          "test_dunning_reminders.py)",
+    "subscriptions.reconcile_repository.possibly_stale": "platform scope only (the subscription reconciliation "
+                                                         "job, subscriptions/jobs.py; tests/subscriptions/"
+                                                         "test_subscription_reconciliation.py)",
     "subscriptions.with_pending_work": "platform scope only (the tier reconciliation job, subscriptions/jobs.py; "
                                        "tests/subscriptions/test_tiers_stripe.py)",
     "credits.lock_balance": WRITE + " (makes the balance row at 0, then locks it)",

@@ -13,6 +13,6 @@ def test_actors_are_declared_on_a_later_broker_too(settings):
     assert "process_content" not in second.actors
     declare_actors(second)
     expected = {"send_account_email", "process_content", "cleanup_abandoned_uploads", "handle_payment_event",
-                "send_purchase_email"}
+                "send_purchase_email", "migrate_subscription_tier_price"}
     assert expected <= set(second.actors)
     assert second.get_actor("process_content").broker is second

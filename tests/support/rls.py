@@ -147,6 +147,10 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             "values ($1, $2, $3, $4, 'MONTH', 'ACTIVE', $5, $6, $7, now(), now() + interval '30 days', "
             "now() + interval '31 days')", subscription_id(t), t.org, t.customer, published_tier, f"sub_key_{tag}",
             f"sub_{tag}", f"cus_{tag}")
+    await x("insert into subscription_invoice (id, organization_id, subscription_id, user_id, tier_id, "
+            "stripe_invoice_id, billing_reason, amount_paid_cents, currency, paid_at) values "
+            "($1, $2, $3, $4, $5, $6, 'subscription_create', 1000, 'USD', now())", uuid.uuid5(t.org, "invoice"),
+            t.org, subscription_id(t), t.customer, published_tier, f"in_{tag}")
     return t
 
 

@@ -358,6 +358,7 @@ class BillingMixin:
             "id": _id("in"), "object": "invoice", "customer": subscription["customer"], "status": "open",
             "billing_reason": reason, "collection_method": "charge_automatically", "currency": subscription["currency"],
             "amount_due": due, "amount_paid": 0, "amount_remaining": due, "subtotal": total, "total": total,
+            "total_taxes": [],
             "attempt_count": 0, "attempted": False, "created": int(time.time()), "livemode": False, "metadata": {},
             "period_start": period_start, "period_end": period_end, "next_payment_attempt": None,
             "hosted_invoice_url": "https://invoice.stripe.com/i/test_" + uuid.uuid4().hex,
