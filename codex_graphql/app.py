@@ -26,11 +26,13 @@ from starlette.routing import Route, WebSocketRoute
 from codex_graphql import idempotency, tracing
 from codex_graphql.commerce import reconcile
 from codex_graphql.commerce.routes import commerce_routes
+from codex_graphql.content import scheduling_jobs
 from codex_graphql.credits import jobs as credit_jobs
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
 from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
 from codex_graphql.periodic import Periodic
+from codex_graphql.previews.routes import preview_routes
 from codex_graphql.schema import build_schema
 from codex_graphql.services import Services, build_services
 from codex_graphql.settings import Settings, check_forwarded_allow_ips
@@ -158,6 +160,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 Periodic("refund-reconciliation", reconcile.INTERVAL_SECONDS,
                          lambda: reconcile.reconcile_refunds(built.db, built.payments)),
                 Periodic("credit-expiry", credit_jobs.INTERVAL_SECONDS, lambda: credit_jobs.expire_due_lots(built.db)),
+                Periodic("scheduled-publishing", settings.scheduled_publish_seconds,
+                         lambda: scheduling_jobs.publish_scheduled(built.db)),
                 Periodic("tier-reconciliation", tier_jobs.INTERVAL_SECONDS,
                          lambda: tier_jobs.reconcile_tiers(built.db, built.payments)),
                 Periodic("subscription-reconciliation", tier_jobs.SUBSCRIPTIONS_INTERVAL_SECONDS,
@@ -230,6 +234,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.append(WebSocketRoute("/graphql", GraphQLWebSocket(
         schema, lambda: state["services"], max_subscriptions=settings.max_subscriptions_per_connection)))
     routes += commerce_routes(lambda: state["services"])
+    routes += preview_routes()
     if isinstance(storage, LocalStorage):
         routes += storage_routes(storage)
     app = CodexApp(

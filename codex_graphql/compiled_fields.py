@@ -11,6 +11,7 @@ from typing import Any
 
 from codex_graphql.accounts import compiled as _accounts  # noqa: F401  (declares User, Viewer, `viewer`)
 from codex_graphql.analytics import compiled as _analytics  # noqa: F401  (Organization.analytics)
+from codex_graphql.articles import compiled as _articles  # noqa: F401  (Content.excerpt, wordCount, ...)
 from codex_graphql.categories import compiled as _categories  # noqa: F401  (Category, Content/Organization.categories)
 from codex_graphql.commerce import compiled as _commerce  # noqa: F401  (Purchase, Viewer.purchases)
 from codex_graphql.content import compiled as _content  # noqa: F401  (Content, `content(id:)`)

@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING
 from codex_graphql.accounts.loaders import UserLoader
 from codex_graphql.analytics.loaders import CustomerPurchasesLoader, OwnedContentLoader
 from codex_graphql.analytics.stats import StatsLoader, ViewRecorder
+from codex_graphql.articles.loaders import ArticleBodyLoader
 from codex_graphql.categories.loaders import ContentCategoriesLoader, ListedCountLoader
 from codex_graphql.commerce.loaders import PurchasedContentLoader, RevenueLoader
 from codex_graphql.content.loaders import EntitlementLoader, PositionLoader
+from codex_graphql.content.scheduling_loaders import ScheduleLoader
 from codex_graphql.organizations.loaders import OrganizationLoader
+from codex_graphql.previews.loaders import PreviewLinksLoader
 from codex_graphql.reviews.loaders import CountLoader, OwnReviewLoader, PageLoader, SummaryLoader
+from codex_graphql.series.loaders import PlaceLoader, SeriesLoader
 from codex_graphql.subscriptions.loaders import SubscriberCountLoader
 
 if TYPE_CHECKING:
@@ -49,6 +53,10 @@ class Loaders:
     @cached_property
     def content_positions(self) -> PositionLoader:
         return PositionLoader(self._ctx)
+
+    @cached_property
+    def content_schedules(self) -> ScheduleLoader:
+        return ScheduleLoader(self._ctx)
 
     @cached_property
     def commerce_revenue(self) -> RevenueLoader:
@@ -89,6 +97,22 @@ class Loaders:
     @cached_property
     def reviews_counts(self) -> CountLoader:
         return CountLoader(self._ctx)
+
+    @cached_property
+    def series_places(self) -> PlaceLoader:
+        return PlaceLoader(self._ctx)
+
+    @cached_property
+    def series_by_id(self) -> SeriesLoader:
+        return SeriesLoader(self._ctx)
+
+    @cached_property
+    def articles_bodies(self) -> ArticleBodyLoader:
+        return ArticleBodyLoader(self._ctx)
+
+    @cached_property
+    def preview_links(self) -> PreviewLinksLoader:
+        return PreviewLinksLoader(self._ctx)
 
     @cached_property
     def categories_of_content(self) -> ContentCategoriesLoader:

@@ -8,6 +8,7 @@ from codex_graphql.analytics.models import (
     CustomerSummary,
     PurchaseDailyStats,
 )
+from codex_graphql.articles.models import ArticleBody
 from codex_graphql.audit.models import AuditLogEntry
 from codex_graphql.categories.models import Category, ContentCategory
 from codex_graphql.commerce.models import (
@@ -20,11 +21,16 @@ from codex_graphql.commerce.models import (
 )
 from codex_graphql.content.download_models import DownloadCounter
 from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPosition
+from codex_graphql.content.scheduling_models import ContentPublishSchedule
 from codex_graphql.credits.models import CreditBalance, CreditLot, CreditTransaction
 from codex_graphql.db import Base
 from codex_graphql.events import OutboxMessage, ProcessedMessage
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
+from codex_graphql.previews.models import ContentPreviewLink
 from codex_graphql.reviews.models import ContentRating, Review
+from codex_graphql.revisions.models import ContentRevision
+from codex_graphql.search.models import ContentSearchPublic, ContentSearchStaff
+from codex_graphql.series.models import Series, SeriesItem
 from codex_graphql.storage.models import StorageCleanup
 from codex_graphql.subscriptions.models import (
     SubscriberSummary,
@@ -51,11 +57,17 @@ TENANT_TABLES = (
     "subscription_tier", "subscription_tier_category", "subscription_tier_price",
     "subscription",
     "subscription_invoice", "subscription_tier_summary", "subscriber_summary",
+    "content_publish_schedule",
+    "article_body",
+    "content_preview_link",
+    "content_search_public", "content_search_staff",
+    "content_revision",
+    "series", "series_item",
 )
 
 __all__ = [
-    "AnalyticsTotals", "Category", "ContentCategory", "ContentRating", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
-    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
+    "AnalyticsTotals", "ArticleBody", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",
 ]

@@ -32,6 +32,8 @@ from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
 from codex_graphql.accounts.viewer import Viewer
 from codex_graphql.analytics.organization_fields import OrganizationAnalytics
+from codex_graphql.articles.mutations import ArticleMutations
+from codex_graphql.articles.queries import ContentArticle
 from codex_graphql.audit.organization_fields import OrganizationAudit
 from codex_graphql.categories.mutations import CategoryMutations
 from codex_graphql.categories.queries import ContentCategories, OrganizationCategories
@@ -40,9 +42,12 @@ from codex_graphql.commerce.mutations import CommerceMutations
 from codex_graphql.commerce.organization_fields import OrganizationCommerce
 from codex_graphql.commerce.subscriptions import CommerceSubscriptions
 from codex_graphql.commerce.viewer_fields import ViewerCommerce
+from codex_graphql.content.bulk_mutations import BulkContentMutations
 from codex_graphql.content.download_mutations import DownloadMutations
 from codex_graphql.content.mutations import ContentMutations
 from codex_graphql.content.queries import ContentQueries
+from codex_graphql.content.scheduling_mutations import SchedulingMutations
+from codex_graphql.content.scheduling_types import ContentScheduling
 from codex_graphql.content.subscriptions import ContentSubscriptions
 from codex_graphql.content.types import Content
 from codex_graphql.context import Context
@@ -62,9 +67,16 @@ from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
 from codex_graphql.organizations.team_mutations import TeamMutations
 from codex_graphql.organizations.types import Organization
+from codex_graphql.previews.mutations import PreviewMutations
+from codex_graphql.previews.queries import ContentPreviewLinks, PreviewQueries
 from codex_graphql.ratelimit import RequestLimits
 from codex_graphql.relay import MAX_PAGE_SIZE, NODE_RESOLVERS, Node, from_global_id
 from codex_graphql.reviews.mutations import ReviewMutations
+from codex_graphql.revisions.mutations import RevisionMutations
+from codex_graphql.revisions.types import ContentRevisions
+from codex_graphql.search.organization_fields import OrganizationSearch
+from codex_graphql.series.mutations import SeriesMutations
+from codex_graphql.series.types import ContentSeries, OrganizationSeries
 from codex_graphql.settings import Settings
 from codex_graphql.subscriptions import types as _tier_nodes  # noqa: F401  (registers the SubscriptionTier node)
 from codex_graphql.subscriptions.customer_mutations import CustomerSubscriptionMutations
@@ -83,11 +95,18 @@ contribute(Organization, OrganizationCommerce, OrganizationAnalytics, Organizati
 contribute(Viewer, ViewerCommerce, ViewerCredits, ViewerSubscriptions, before="permissions")
 contribute(Organization, OrganizationCategories, before="members")
 contribute(Organization, OrganizationSubscriptions, before="members")
+contribute(Organization, OrganizationSearch, before="members")
 contribute(Content, ContentCategories)
+contribute(Content, ContentPreviewLinks)
+contribute(Content, ContentScheduling, before="listed")
+contribute(Content, ContentArticle, before="creator")
+contribute(Content, ContentRevisions)
+contribute(Content, ContentSeries)
+contribute(Organization, OrganizationSeries, before="members")
 
 
 @strawberry.type(description="Entry points for reading.")
-class Query(AccountQueries, OrganizationQueries, ContentQueries):
+class Query(AccountQueries, OrganizationQueries, ContentQueries, PreviewQueries):
     @strawberry.field(description="Any object by its global id, under the same visibility rules as its own fields.")
     async def node(self, info: strawberry.Info, id: Annotated[strawberry.ID, strawberry.argument(
             description="Global id of any object (its `id` field). A malformed or unknown id, or one the viewer may "
@@ -120,7 +139,9 @@ async def _node(ctx: Context, global_id: str) -> Node | None:
 @strawberry.type(description="Entry points for changing things. Each takes one `input` and returns a payload with `errors`.")
 class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMutations, CommerceMutations, SettingsMutations,
                DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations,
-               CustomerSubscriptionMutations):
+               CustomerSubscriptionMutations, ArticleMutations, SchedulingMutations,
+               PreviewMutations, RevisionMutations, BulkContentMutations,
+               SeriesMutations):
     pass
 
 

@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = 1.0
     # How often the storage hygiene job runs (expired uploads, replaced logos, purged items' files).
     upload_cleanup_seconds: float = 600.0
+    # How often the scheduled-publishing job publishes items whose scheduled time has come (README, Operations).
+    scheduled_publish_seconds: float = Field(default=60.0, gt=0)
     # A deleted item with no active entitlement is purged (its files deleted) this many days after deletion.
     content_purge_retention_days: int = Field(default=30, ge=0)
     # The dunning reminder goes to a PAST_DUE subscriber once their access ends within this many hours.

@@ -10,6 +10,7 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from codex_graphql import idempotency, tracing
 from codex_graphql.commerce import reconcile
+from codex_graphql.content import scheduling_jobs
 from codex_graphql.credits import jobs as credit_jobs
 from codex_graphql.events import OutboxRelay
 from codex_graphql.observability import configure_logging
@@ -68,6 +69,8 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
                          lambda: reconcile.reconcile_refunds(runtime().db, runtime().payments)),
                 Periodic("credit-expiry", credit_jobs.INTERVAL_SECONDS,
                          lambda: credit_jobs.expire_due_lots(runtime().db)),
+                Periodic("scheduled-publishing", settings.scheduled_publish_seconds,
+                         lambda: scheduling_jobs.publish_scheduled(runtime().db)),
                 Periodic("tier-reconciliation", tier_jobs.INTERVAL_SECONDS,
                          lambda: tier_jobs.reconcile_tiers(runtime().db, runtime().payments)),
                 Periodic("subscription-reconciliation", tier_jobs.SUBSCRIPTIONS_INTERVAL_SECONDS,

@@ -32,6 +32,14 @@ class AuditAction(enum.Enum):
     SETTINGS_CHANGED = strawberry.enum_value("SETTINGS_CHANGED", description="Organization settings changed (changed fields only).")
     CONTENT_PUBLISHED = strawberry.enum_value("CONTENT_PUBLISHED", description="A content item was published.")
     CONTENT_UNPUBLISHED = strawberry.enum_value("CONTENT_UNPUBLISHED", description="A content item was taken off the catalogue.")
+    CONTENT_PUBLISH_SCHEDULED = strawberry.enum_value(
+        "CONTENT_PUBLISH_SCHEDULED", description="Staff scheduled (or rescheduled) the publication of a content item, "
+        "or of several at once (`scheduleContentPublishBulk`: one entry listing the items); the time before and after.")
+    CONTENT_BULK_UPDATED = strawberry.enum_value(
+        "CONTENT_BULK_UPDATED", description="Staff changed several content items at once (`bulkUpdateContent`): one "
+        "entry with the change and the items it changed.")
+    CONTENT_PUBLISH_UNSCHEDULED = strawberry.enum_value(
+        "CONTENT_PUBLISH_UNSCHEDULED", description="Staff cancelled the scheduled publication of a content item.")
     PURCHASE_DISPUTED = strawberry.enum_value(
         "PURCHASE_DISPUTED", description="The buyer opened a dispute (chargeback) with their bank; reported by Stripe.")
     DISPUTE_CLOSED = strawberry.enum_value(
@@ -39,6 +47,11 @@ class AuditAction(enum.Enum):
     REVIEW_MODERATED = strawberry.enum_value(
         "REVIEW_MODERATED", description="Staff approved, rejected, hid or unhid a review (status before and after)."
     )
+    CONTENT_PREVIEW_LINK_CREATED = strawberry.enum_value(
+        "CONTENT_PREVIEW_LINK_CREATED", description="Staff created a preview link of a content item (the item and "
+        "when the link expires; never the token).")
+    CONTENT_PREVIEW_LINK_REVOKED = strawberry.enum_value(
+        "CONTENT_PREVIEW_LINK_REVOKED", description="Staff revoked a preview link of a content item before it expired.")
     CREDITS_ADJUSTED = strawberry.enum_value(
         "CREDITS_ADJUSTED", description="Staff corrected a customer's credit balance (amount, reason, balance before "
         "and after).")

@@ -25,6 +25,8 @@ class AuditContext:
     request_id: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # The system acting when no person does (a periodic job), for entries that name no ``actor_service``.
+    actor_service: str | None = None
 
 
 def attach(session: AsyncSession, context: AuditContext) -> None:
@@ -49,7 +51,7 @@ async def record(session: AsyncSession, action: AuditAction, *, organization_id:
     context = context_of(session)
     actor = actor_user_id or context.actor_user_id
     entry = AuditLogEntry(
-        organization_id=organization_id, actor_user_id=actor, actor_service=actor_service, action=action, target_type=target_type,
+        organization_id=organization_id, actor_user_id=actor, actor_service=actor_service or context.actor_service, action=action, target_type=target_type,
         target_id=target_id, before=before, after=after, request_id=context.request_id,
         ip=(context.ip or None) and context.ip[:64], user_agent=(context.user_agent or None) and context.user_agent[:400],
     )

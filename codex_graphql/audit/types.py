@@ -39,7 +39,8 @@ class AuditLogEntry:
     created_at: datetime = strawberry.field(description="When it happened.")
     actor_service: str | None = strawberry.field(
         description="The system that acted when no person did: `stripe` for refunds and disputes the payment "
-        "provider reported (made in its dashboard or by the buyer's bank); null for actions of a person."
+        "provider reported (made in its dashboard or by the buyer's bank), `scheduler` for scheduled publications "
+        "(`scheduleContentPublish`); null for actions of a person."
     )
     actor_user_id: strawberry.Private[uuid.UUID | None]
 

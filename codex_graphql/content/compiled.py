@@ -121,7 +121,9 @@ def _playback(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit
     shape.signed_keys.append(lambda row: [(row[storage_key], row[mime_type])] if row[storage_key] else [])
     shape.flags.add(RECORDS_VIEW)
 
-    def emit(row: Any, rt: Runtime) -> dict[str, Any]:
+    def emit(row: Any, rt: Runtime) -> dict[str, Any] | None:
+        if not row[storage_key]:
+            return None  # an article: no media
         if not plays(row, rt):
             raise NeedsResolvers("playback refused: the resolvers phrase the error")
         signed = rt.urls[(row[storage_key], row[mime_type])]
@@ -159,6 +161,7 @@ class ContentRows:
         self.deleted = shape.column("deleted_at")
         self.entitled = shape.column("entitled", access.entitled_sql("c", "$1"))
         self.records_view = RECORDS_VIEW in shape.flags
+        self.media = shape.column("storage_key")  # empty for an article: playback is null, no view counted
         columns = ", ".join(f"{expression} AS {alias}" for alias, expression in shape.columns.items())
         condition = "c.id = ANY($2::uuid[])" if many else "c.id = $2"
         found = f"SELECT {columns} FROM content c {' '.join(shape.joins)} WHERE {condition}"
@@ -169,7 +172,8 @@ class ContentRows:
             f"WITH found AS MATERIALIZED (SELECT {columns}, ({PLAYS}) AS k_plays FROM content c "
             f"{' '.join(shape.joins)} WHERE {condition}), "
             "viewed AS (INSERT INTO content_view (content_id, organization_id, user_id, hour, created_at) "
-            "SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND $1::uuid IS NOT NULL "
+            f"SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND {self.media} <> '' "
+            "AND $1::uuid IS NOT NULL "
             "ON CONFLICT (content_id, user_id, hour) DO NOTHING) "
             "SELECT * FROM found"
         )

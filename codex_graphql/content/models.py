@@ -28,11 +28,14 @@ from codex_graphql.enum_docs import describe_values
 class ContentKind(enum.StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
+    ARTICLE = "ARTICLE"
 
 
 describe_values(ContentKind, {
     "VIDEO": "A video file; playback is a video stream (with a thumbnail once processed).",
     "AUDIO": "An audio-only file (podcast, music, lesson); no thumbnail is extracted.",
+    "ARTICLE": "Written content (`createArticle`): a rich-text `body` for viewers with access and an `excerpt` for "
+               "everyone; no media file, so `playback` and `download` are null.",
 })
 
 
@@ -67,7 +70,8 @@ class EntitlementSource(enum.StrEnum):
 
 
 class Content(IdMixin, TimestampMixin, Base):
-    """A video or audio item of an organization. Tenant table; published items are world-readable."""
+    """A video, audio or written item of an organization. Tenant table; published items are world-readable. An
+    article has no media file (empty ``storage_key``); its body is ``articles.models.ArticleBody``."""
 
     __tablename__ = "content"
     __table_args__ = (

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
+from codex_graphql.articles import service as articles
 from codex_graphql.authz import Permission
 from codex_graphql.categories import rules as category_rules
 from codex_graphql.categories import service as categories
@@ -15,6 +17,7 @@ from codex_graphql.errors import DomainError, ErrorCode, UserError
 from codex_graphql.payloads import errors_field, run_mutation
 from codex_graphql.permissions import HasOrgPermission, IsAuthenticated, guarded_mutation
 from codex_graphql.relay import decode_id
+from codex_graphql.revisions import service as revisions
 from codex_graphql.storage import CompletedPart
 
 
@@ -56,6 +59,10 @@ class UpdateContentInput:
         default=None, description="Replaces the item's categories (an empty list takes it out of all of them), at "
         f"most {category_rules.MAX_CATEGORIES_PER_ITEM}. Every id must be a category of the item's organization: "
         "otherwise NOT_FOUND on `categoryIds` and nothing is changed.")
+    body: JSON | None = strawberry.field(
+        default=None, description="Articles only: replaces the text (a ProseMirror JSON document, as for "
+        "createArticle). INVALID_STATE on `body` for a media item; INVALID_INPUT, naming the node, for a refused "
+        "document.")
 
 
 @strawberry.input(description="A content item to act on.")
@@ -127,6 +134,7 @@ class ContentMutations:
             else:
                 plan = await service.plan_upload(ctx.services.storage, content)  # signing only, no network
             await service.add_content(ctx.db, content)
+            await revisions.record(ctx.db, ctx.viewer, content, None, await revisions.state_of(ctx.db, content))
             return {"content": Content.from_model(content), "upload": upload_from(plan)}
 
         return await run_mutation(info, CreateContentPayload, action)
@@ -153,7 +161,7 @@ class ContentMutations:
 
         return await run_mutation(info, ContentPayload, action)
 
-    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price, tags, categories, listing, downloads or reviews." + MANAGE_RULE)
+    @guarded_mutation(HasOrgPermission(Permission.CONTENT_MANAGE), description="Edit title, description, price, tags, categories, listing, downloads, reviews or an article's body." + MANAGE_RULE)
     async def update_content(
         self, info: strawberry.Info,
         input: Annotated[UpdateContentInput, strawberry.argument(description=(
@@ -164,6 +172,7 @@ class ContentMutations:
 
         async def action() -> dict:
             content = await service.managed(ctx.db, ctx.viewer, _content_id(input.content_id))
+            before = await revisions.state_of(ctx.db, content)
             changes = service.ContentChanges(title=input.title, description=input.description,
                                              price_cents=input.price_cents, tags=input.tags,
                                              listed=input.listed, allow_downloads=input.allow_downloads,
@@ -171,7 +180,11 @@ class ContentMutations:
             if input.category_ids is not None:  # a refusal rolls back the whole mutation (its savepoint)
                 await categories.set_for_content(ctx.db, content,
                                                  [decode_id(raw, "Category") for raw in input.category_ids])
-            return {"content": Content.from_model(await service.edit(ctx.db, content, changes))}
+            if input.body is not None:
+                await articles.set_body(ctx.db, content, input.body)
+            edited = await service.edit(ctx.db, content, changes)
+            await revisions.record(ctx.db, ctx.viewer, edited, before, await revisions.state_of(ctx.db, edited))
+            return {"content": Content.from_model(edited)}
 
         return await run_mutation(info, ContentPayload, action)
 

@@ -43,6 +43,9 @@ _TAG_ALLOWED = re.compile(r"^[\w-]+$", re.UNICODE)
 
 def check_file(kind: ContentKind, filename: str, mime_type: str, size_bytes: int) -> str:
     """Validate the declared file; returns its normalized extension."""
+    if kind not in FORMATS:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{kind.value} items have no file: create them with createArticle.",
+                          "kind")
     name = filename.strip()
     if not name or len(name) > 255 or "/" in name or "\\" in name or "\x00" in name:
         raise DomainError(ErrorCode.INVALID_INPUT, "Give the file's name, without folders.", "filename")

@@ -88,9 +88,9 @@ def signed_headers(request: SignedRequest) -> list[Header]:
     return [Header(name=k, value=v) for k, v in request.headers.items()]
 
 
-@strawberry.type(description="A video or audio item sold (or given away) by an organization.")
+@strawberry.type(description="A video, audio or written item sold (or given away) by an organization.")
 class Content(Node):
-    kind: ContentKind = strawberry.field(description="VIDEO or AUDIO.")
+    kind: ContentKind = strawberry.field(description="VIDEO, AUDIO or ARTICLE.")
     status: ContentStatus = strawberry.field(description="Where the item is in its lifecycle.")
     title: str = strawberry.field(description="Title.")
     description: str = strawberry.field(description="Description (plain text).")
@@ -188,11 +188,13 @@ class Content(Node):
         return service.can_play(ctx.viewer, self.row, entitled)
 
     @strawberry.field(
-        description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access. "
-        "Issuing it to a signed-in viewer counts a view (once per viewer per hour)."
+        description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access; null for "
+        "an article, whoever asks (no media: see `body`). Issuing it to a signed-in viewer counts a view (once per viewer per hour)."
     )
     async def playback(self, info: strawberry.Info) -> Playback | None:
         ctx: Context = info.context
+        if not self.row.storage_key:
+            return None  # an article: no media (its body is `body`)
         entitled = await loaders.entitlements(ctx).load(self.row.id)
         if not service.can_play(ctx.viewer, self.row, entitled):
             if not ctx.viewer.is_authenticated:

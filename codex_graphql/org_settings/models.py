@@ -95,6 +95,32 @@ describe_values(ModerationLevel, {
 }, deprecated={"LIGHT": "Use POST; it behaves the same.", "STRICT": "Use PRE; it behaves the same."})
 
 
+@strawberry.enum(description="The language of the organization's content, for search: how words are reduced to "
+                 "their stems and which common words are ignored (a PostgreSQL text search configuration).")
+class SearchLanguage(enum.StrEnum):
+    SIMPLE = "SIMPLE"
+    ENGLISH = "ENGLISH"
+    FRENCH = "FRENCH"
+    GERMAN = "GERMAN"
+    SPANISH = "SPANISH"
+    ITALIAN = "ITALIAN"
+    PORTUGUESE = "PORTUGUESE"
+    DUTCH = "DUTCH"
+
+
+describe_values(SearchLanguage, {
+    "SIMPLE": "No language: words are matched as written (lower-cased), no stemming, no ignored words. For "
+              "mixed-language catalogues or languages not listed here.",
+    "ENGLISH": "English stemming and stop words (the default): `running` finds `run`, `the` is ignored.",
+    "FRENCH": "French stemming and stop words.",
+    "GERMAN": "German stemming and stop words.",
+    "SPANISH": "Spanish stemming and stop words.",
+    "ITALIAN": "Italian stemming and stop words.",
+    "PORTUGUESE": "Portuguese stemming and stop words.",
+    "DUTCH": "Dutch stemming and stop words.",
+})
+
+
 DEFAULT_DOWNLOAD_LIMIT = 5
 MAX_DOWNLOAD_LIMIT = 1000
 DEFAULT_SUBSCRIPTION_GRACE_DAYS = 7
@@ -169,6 +195,8 @@ class SettingsDocument(BaseModel):
     download_limit: int | None = DEFAULT_DOWNLOAD_LIMIT
     # subscriptions: how long a PAST_DUE subscription keeps granting its tier (dunning)
     subscription_grace_days: int = DEFAULT_SUBSCRIPTION_GRACE_DAYS
+    # search: the text search configuration of the organization's vectors (migration 0032 reads it in SQL)
+    search_language: SearchLanguage = SearchLanguage.ENGLISH
 
     @field_validator("subscription_grace_days")
     @classmethod
@@ -246,7 +274,7 @@ class SettingsDocument(BaseModel):
 
 
 NON_NULL = ("name", "timezone", "currency", "default_visibility", "allow_downloads", "enable_reviews",
-            "moderation_level", "subscription_grace_days")
+            "moderation_level", "subscription_grace_days", "search_language")
 
 
 def read(name: str, timezone: str, stored: dict[str, Any] | None) -> SettingsDocument:
@@ -256,7 +284,7 @@ def read(name: str, timezone: str, stored: dict[str, Any] | None) -> SettingsDoc
     values.update(known)
     values.update(name=name, timezone=timezone)
     for enum_field, enum_type in (("business_category", BusinessCategory), ("default_visibility", ContentVisibility),
-                                  ("moderation_level", ModerationLevel)):
+                                  ("moderation_level", ModerationLevel), ("search_language", SearchLanguage)):
         raw = values.get(enum_field)
         if raw is not None:
             try:

@@ -18,6 +18,7 @@ from codex_graphql.org_settings.models import (
     BusinessCategory,
     ContentVisibility,
     ModerationLevel,
+    SearchLanguage,
 )
 from codex_graphql.org_settings.types import OrganizationSettings
 from codex_graphql.organizations.types import Organization
@@ -69,12 +70,17 @@ class UpdateOrganizationSettingsInput:
         "change applies at once to the organization's PAST_DUE subscriptions: a shorter period ends their "
         "access now when it is over, a longer one extends it."
     )
+    search_language: SearchLanguage | None = _field(
+        "The language of the organization's content for search (stemming and ignored words). Changing it rebuilds "
+        "every item's search vector in the same transaction (a few seconds for 100,000 items)."
+    )
 
 
 SETTING_FIELDS = (
     "name", "legal_name", "contact_email", "timezone", "business_category", "currency", "platform_name", "logo_key",
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
     "enable_reviews", "moderation_level", "download_limit", "subscription_grace_days",
+    "search_language",
 )
 
 

@@ -12,6 +12,7 @@ from codex_graphql.org_settings.models import (
     BusinessCategory,
     ContentVisibility,
     ModerationLevel,
+    SearchLanguage,
     SettingsDocument,
 )
 
@@ -97,6 +98,10 @@ class OrganizationSettings:
         f"its tier, counted from the failure; 0 to {MAX_SUBSCRIPTION_GRACE_DAYS}, "
         f"{DEFAULT_SUBSCRIPTION_GRACE_DAYS} by default."
     )
+    search_language: SearchLanguage = strawberry.field(
+        description="The language of the organization's content for `Organization.search` (stemming and ignored "
+        "words); ENGLISH by default."
+    )
 
     @classmethod
     def from_document(cls, doc: SettingsDocument) -> OrganizationSettings:
@@ -108,6 +113,7 @@ class OrganizationSettings:
             default_visibility=doc.default_visibility, allow_downloads=doc.allow_downloads,
             enable_reviews=doc.enable_reviews, moderation_level=doc.moderation_level,
             download_limit=doc.download_limit, subscription_grace_days=doc.subscription_grace_days,
+            search_language=doc.search_language,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

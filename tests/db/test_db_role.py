@@ -99,10 +99,14 @@ async def test_the_app_logs_in_as_the_api_role_and_works_as_codex_app(app, db, g
 
 
 async def test_every_policy_reads_the_authenticated_scope(admin_db):
-    """No policy trusts a plain setting any longer (but the invitation token's capability, a hash of a secret)."""
+    """No policy trusts a plain setting any longer, but two capabilities, each the hash of a secret token: the
+    invitation's, and the preview link's (which admits no role the API runs as, only codex_content_preview's owner,
+    migration 0030; tests/previews/test_preview_db.py)."""
     rows = await admin_db.fetch("select tablename, policyname from pg_policies where schemaname = 'public' and "
-                                "(coalesce(qual, '') || coalesce(with_check, '')) like '%current_setting%'")
-    assert [(r["tablename"], r["policyname"]) for r in rows] == [("organization_invitation", "invitation_by_token")]
+                                "(coalesce(qual, '') || coalesce(with_check, '')) like '%current_setting%' "
+                                "order by tablename")
+    assert [(r["tablename"], r["policyname"]) for r in rows] == [("content_preview_link", "preview_by_token"),
+                                                                 ("organization_invitation", "invitation_by_token")]
     uses = await admin_db.fetchval("select count(*) from pg_policies where schemaname = 'public' and "
                                    "(coalesce(qual, '') || coalesce(with_check, '')) like '%codex_current_org()%'")
     assert uses > 20

@@ -37,11 +37,20 @@ from sqlalchemy import text
 
 from codex_graphql.audit.repository import AuditFilter
 from codex_graphql.authz import Membership, OrgRole, Viewer
+from codex_graphql.content.filters import CatalogueFilter
 from codex_graphql.db import Base, driver_connection
 from codex_graphql.reviews.models import ReviewStatus
 from codex_graphql.subscriptions.models import BillingInterval
 from tests.conftest import module_database
-from tests.support.rls import Tenant, credit_id, seed_tenant, subscription_id, tier_id
+from tests.support.rls import (
+    Tenant,
+    credit_id,
+    preview_link_id,
+    preview_token_hash,
+    seed_tenant,
+    subscription_id,
+    tier_id,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +83,15 @@ PUBLIC_BY_DESIGN: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = 
     "pending_grant": lambda row, ctx: ctx["email"] is not None and row["email"] == ctx["email"],
     # An item's categories are readable with the item; a category, when it holds an item the viewer may read.
     "content_category": lambda row, ctx: row["content_id"] in ctx.get("readable_content", ()),
+    # A published series and its item rows are public (the items themselves follow content's policy).
+    "series": lambda row, ctx: row["status"] == "PUBLISHED",
+    "series_item": lambda row, ctx: row["series_id"] in ctx.get("published_series", ()),
+    # An article's body row is visible exactly where its item is (the API serves its HTML by the access rule).
+    "article_body": lambda row, ctx: row["content_id"] in ctx.get("readable_content", ()),
     "category": lambda row, ctx: row["id"] in ctx.get("shelved", ()),
+    # The search vectors of the public catalogue (published, listed, live items): the triggers of migration 0032 put
+    # nothing else there (tests/search/test_search_visibility.py), so everyone may read them.
+    "content_search_public": lambda row, ctx: row["content_id"] in ctx.get("readable_content", ()),
     # PUBLISHED subscription tiers are on the storefront, with their prices and category links.
     "subscription_tier": lambda row, ctx: row["status"] == "PUBLISHED",
     "subscription_tier_price": lambda row, ctx: row["tier_id"] in ctx.get("published_tiers", ()),
@@ -83,7 +100,7 @@ PUBLIC_BY_DESIGN: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = 
     "audit_log_entry": lambda row, ctx: row["organization_id"] is None and row["actor_user_id"] == ctx["user_id"],
 }
 # Tenant tables that are entirely public to read: nothing in them may be hidden, so nothing to check.
-ENTIRELY_PUBLIC = {"content_rating"}
+ENTIRELY_PUBLIC = {"content_rating", "content_search_public"}
 
 
 # -- the seed (tests/support/rls.py) ------------------------------------------------------------
@@ -132,8 +149,10 @@ async def _expectations(admin: asyncpg.Connection, viewer: Viewer) -> dict[str, 
     shelved = {r[0] for r in await admin.fetch(
         "select category_id from content_category where content_id = any($1::uuid[])", list(readable))}
     published_tiers = {r[0] for r in await admin.fetch("select id from subscription_tier where status = 'PUBLISHED'")}
+    published_series = {r[0] for r in await admin.fetch("select id from series where status = 'PUBLISHED'")}
     return {"user_id": viewer.user_id, "organization_id": viewer.scope.organization_id, "entitled": entitled,
-            "email": email, "readable_content": readable, "shelved": shelved, "published_tiers": published_tiers}
+            "email": email, "readable_content": readable, "shelved": shelved, "published_tiers": published_tiers,
+            "published_series": published_series}
 
 
 def _allowed(table: str, row: dict[str, Any], ctx: dict[str, Any]) -> bool:
@@ -253,6 +272,28 @@ READS: dict[str, Args] = {
     "accounts.live_session": _one(token_hash="no-such-token"),
     "accounts.live_session_status": _one(token_hash="no-such-token"),
     "accounts.consume_email_token": _one(token_hash="no-such-token", purpose="verify"),
+    # articles
+    "articles.bodies": _one(content_ids=lambda b: [b.published, b.draft]),
+    # series
+    "series.for_update": _in_b(series_id=lambda b: uuid.uuid5(b.org, "series-draft")),
+    "series.by_id": lambda b: [{"series_id": uuid.uuid5(b.org, w)} for w in ("series-draft", "series-published")],
+    "series.by_ids": _one(series_ids=lambda b: [uuid.uuid5(b.org, "series-draft"), uuid.uuid5(b.org, "series-published")]),
+    "series.page": lambda b: [{"organization_id": b.org, "staff": staff, "first": 10, "after": None}
+                              for staff in (True, False)],
+    "series.count": lambda b: [{"organization_id": b.org, "staff": staff} for staff in (True, False)],
+    "series.item_ids": _in_b(series_id=lambda b: uuid.uuid5(b.org, "series-draft")),
+    "series.series_of_items": _in_b(content_ids=lambda b: [b.published, b.draft]),
+    "series.live_items_of": _in_b(content_ids=lambda b: [b.published, b.draft]),
+    "series.listed_items": lambda b: [{"series_id": uuid.uuid5(b.org, w), "staff_organization": None,
+                                       "after_position": -1, "limit": 10} for w in ("series-draft", "series-published")],
+    "series.listed_count": _one(series_ids=lambda b: [uuid.uuid5(b.org, "series-draft"),
+                                                      uuid.uuid5(b.org, "series-published")], staff_organization=None),
+    "series.places": _one(content_ids=lambda b: [b.published, b.draft], staff_organization=None),
+    # revisions
+    "revisions.category_ids": _in_b(content_id=lambda b: b.published),
+    "revisions.page": _in_b(content_id=lambda b: b.published, first=10, after=None),
+    "revisions.count": _in_b(content_id=lambda b: b.published),
+    "revisions.by_id": _in_b(revision_id=lambda b: uuid.uuid5(b.org, "revision")),
     # analytics
     "analytics.view_counts": _in_b(content_ids=lambda b: [b.published, b.draft]),
     "analytics.sales": _in_b(content_ids=lambda b: [b.published]),
@@ -382,6 +423,23 @@ READS: dict[str, Args] = {
     "content.by_ids_for_history": _one(content_ids=lambda b: [b.published, b.draft, b.deleted]),
     "content.purgeable": _in_b(deleted_before=FAR, limit=10),
     "content.download_repository.current": _one(user_id=lambda b: b.customer, content_id=lambda b: b.published),
+    "content.scheduling_repository.schedules_of": _in_b(content_ids=lambda b: [b.published, b.draft]),
+    "content.scheduling_repository.lock_due": _in_b(now=FAR, limit=10),
+    # search (the vectors' rows are seeded by the triggers with the content rows)
+    "search.search_page": lambda b: [
+        {"organization_id": b.org, "staff": staff, "words": words, "fuzzy": fuzzy, "narrow": CatalogueFilter(),
+         "free": None, "first": 10, "after": None}
+        for staff in (True, False) for words in ("published", "ready", "uploadin") for fuzzy in (True, False)],
+    "search.search_count": lambda b: [
+        {"organization_id": b.org, "staff": staff, "words": words, "fuzzy": True, "narrow": CatalogueFilter(),
+         "free": None} for staff in (True, False) for words in ("published", "ready")],
+    # previews (links of the organization's items; the holder's read is in TOKEN_READS)
+    "previews.for_update": _in_b(link_id=preview_link_id),
+    "previews.by_id": _one(link_id=preview_link_id),
+    "previews.live_count": _in_b(content_id=lambda b: b.draft, now=lambda b: datetime.now(UTC)),
+    "previews.links_of": lambda b: [
+        {"organization_id": b.org, "content_ids": [b.draft, b.published], "include_inactive": every,
+         "now": datetime.now(UTC), "limit": 50} for every in (True, False)],
     # org_settings: the organization row itself (public to read, like the organization table)
     "org_settings.for_update": _in_b(),
     "org_settings.settings_of": _in_b(),
@@ -419,6 +477,13 @@ TOKEN_READS: dict[str, tuple[Args, str]] = {
     "organizations.invitation_by_token_hash": (
         _one(hashed=lambda b: f"hash-{b.tag}"),
         "the mailed token's holder reads the invitation whatever their organization (policy invitation_by_token)"),
+    "previews.preview": (
+        _one(token_hash=preview_token_hash),
+        "the preview link's holder reads its item, a draft, whatever their scope (codex_content_preview, SECURITY "
+        "DEFINER, migration 0030)"),
+    "previews.preview_body": (
+        _one(token_hash=preview_token_hash),
+        "the preview link's holder reads its article body (codex_content_preview, as previews.preview)"),
 }
 
 # Writes are out of this test's reach (it commits nothing): the policies' USING / WITH CHECK on writes are
@@ -444,6 +509,12 @@ NOT_READS: dict[str, str] = {
     "subscriptions.billing_ready_clause": "builds a SQL clause, runs nothing",
     "subscriptions.billing_repository.add": WRITE,
     "subscriptions.billing_repository.record_invoice": WRITE,
+    "articles.save": WRITE,
+    "revisions.add": WRITE,
+    "series.add": WRITE,
+    "series.replace_items": WRITE,
+    "revisions.body_as_of": "reads one item's revisions by a revision row already read in its organization's scope "
+                            "(revisions.service.restore; tests/revisions)",
     "subscriptions.dunning_repository.claim_reminders": WRITE + " (an UPDATE of the organization's rows)",
     "subscriptions.dunning_repository.organizations_due": "platform scope only (the dunning-reminders job, "
                                                           "subscriptions/dunning.py; tests/subscriptions/"
@@ -460,7 +531,12 @@ NOT_READS: dict[str, str] = {
     "commerce.lock_grant_email": "advisory lock on a key, reads no row",
     **{f"content.{n}": WRITE for n in ("save_position", "set_status")},
     **{f"content.download_repository.{n}": WRITE for n in ("ensure_counter", "take")},
+    **{f"content.scheduling_repository.{n}": WRITE for n in ("put", "remove", "claim")},
+    "content.scheduling_repository.organizations_due": "platform scope only (the scheduled-publishing job, "
+                                                       "content/scheduling_jobs.py; tests/content/"
+                                                       "test_scheduled_publishing_job.py)",
     "organizations.delete_membership": WRITE,
+    "previews.add": WRITE,
     **{f"reviews.{n}": WRITE for n in ("insert_if_absent", "add_to_summary")},
     "storage.schedule": WRITE,
     "storage.take_back": WRITE + " (reads only rows it then deletes)",
@@ -477,13 +553,18 @@ LOADERS: dict[str, Callable[[Tenant], list[Any]]] = {
     "analytics.loaders.CustomerPurchasesLoader": lambda b: [(b.customer, 10, None)],
     "analytics.loaders.OwnedContentLoader": lambda b: [b.customer],
     "categories.loaders.ContentCategoriesLoader": lambda b: [b.published, b.draft],
+    "articles.loaders.ArticleBodyLoader": lambda b: [b.published, b.draft],
+    "series.loaders.PlaceLoader": lambda b: [b.published, b.draft],
+    "series.loaders.SeriesLoader": lambda b: [uuid.uuid5(b.org, "series-draft"), uuid.uuid5(b.org, "series-published")],
     "categories.loaders.ListedCountLoader": lambda b: [(c, b.org, staff) for c in (b.shelf_category, b.secret_category)
                                                        for staff in (True, False)],
     "commerce.loaders.RevenueLoader": lambda b: [b.published],
     "commerce.loaders.PurchasedContentLoader": lambda b: [b.published, b.draft, b.deleted],
     "content.loaders.EntitlementLoader": lambda b: [b.published, b.draft],
     "content.loaders.PositionLoader": lambda b: [b.published],
+    "content.scheduling_loaders.ScheduleLoader": lambda b: [b.published, b.draft],
     "organizations.loaders.OrganizationLoader": lambda b: [b.org],
+    "previews.loaders.PreviewLinksLoader": lambda b: [(b.draft, True), (b.draft, False), (b.published, True)],
     "reviews.loaders.SummaryLoader": lambda b: [b.published],
     "reviews.loaders.OwnReviewLoader": lambda b: [b.published],
     "reviews.loaders.PageLoader": lambda b: [(b.published, STATUSES, 10, None)],
@@ -653,7 +734,8 @@ async def test_every_repository_read_with_b_ids_returns_nothing_of_b(app, admin,
     if who == "staff_of_a":
         for name in ("commerce.purchase_by_id", "organizations.lock_owners",
                      "audit.organization_count", "content.for_update",
-                     "commerce.stale_api_refunds"):
+                     "commerce.stale_api_refunds", "previews.for_update",
+                     "content.scheduling_repository.schedules_of"):
             got, _ = await _call(database, viewer, functions[name], name, READS[name](a)[-1])
             assert got not in (None, [], 0), (name, got)
 

@@ -7,6 +7,7 @@ the smallest one its table accepts. The analytics summaries follow from the purc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -122,6 +123,9 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             "($2, $3, 'Secret', 'secret')", t.shelf_category, t.secret_category, t.org)
     await x("insert into content_category (content_id, category_id, organization_id) values ($1, $3, $5), "
             "($2, $3, $5), ($2, $4, $5)", t.published, t.draft, t.shelf_category, t.secret_category, t.org)
+    # The draft (READY) is scheduled for publication tomorrow: the organization's alone until it is published.
+    await x("insert into content_publish_schedule (content_id, organization_id, publish_at, scheduled_by_id) "
+            "values ($1, $2, now() + interval '1 day', $3)", t.draft, t.org, t.owner)
     # The customer's credits: a grant that lapses (a lot) and the balance it made.
     await x("insert into credit_transaction (id, organization_id, user_id, kind, amount, balance_after, source_type, "
             "idempotency_key, expires_at) values ($1, $2, $3, 'GRANT', 5, 5, 'invoice', $4, now() + interval '30 days')",
@@ -147,11 +151,43 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             "values ($1, $2, $3, $4, 'MONTH', 'ACTIVE', $5, $6, $7, now(), now() + interval '30 days', "
             "now() + interval '31 days')", subscription_id(t), t.org, t.customer, published_tier, f"sub_key_{tag}",
             f"sub_{tag}", f"cus_{tag}")
+    # The search vectors (content_search_public: the published item; content_search_staff: the draft and the upload)
+    # are written by the triggers of migration 0032 with the items and their bodies.
+    # Article bodies of the published and the draft item (visible exactly where their item is).
+    for content_id in (t.published, t.draft):
+        await x("insert into article_body (content_id, organization_id, document, html, excerpt_html, plain_text, "
+                "word_count, reading_minutes) values ($1, $2, '{\"type\": \"doc\"}', '<p>body</p>', '', 'body', 1, 1)",
+                content_id, t.org)
+    # A draft series holding the draft item and a published one holding the published item.
+    for which, status, content_id in (("series-draft", "DRAFT", t.draft), ("series-published", "PUBLISHED",
+                                                                         t.published)):
+        await x("insert into series (id, organization_id, title, status) values ($1, $2, $3, $4)",
+                uuid.uuid5(t.org, which), t.org, which, status)
+        await x("insert into series_item (series_id, content_id, organization_id, position) values ($1, $2, $3, 0)",
+                uuid.uuid5(t.org, which), content_id, t.org)
+    await x("insert into content_revision (id, organization_id, content_id, changed, snapshot) values "
+            "($1, $2, $3, '{TITLE}', '{\"title\": \"t\"}')", uuid.uuid5(t.org, "revision"), t.org, t.published)
     await x("insert into subscription_invoice (id, organization_id, subscription_id, user_id, tier_id, "
             "stripe_invoice_id, billing_reason, amount_paid_cents, currency, paid_at) values "
             "($1, $2, $3, $4, $5, $6, 'subscription_create', 1000, 'USD', now())", uuid.uuid5(t.org, "invoice"),
             t.org, subscription_id(t), t.customer, published_tier, f"in_{tag}")
+    # A live preview link of the draft (its token's holder sees it, nobody's scope does) and a revoked one.
+    await x("insert into content_preview_link (id, organization_id, content_id, token_hash, expires_at, "
+            "created_by_user_id, revoked_at) values ($1, $2, $3, $4, now() + interval '1 day', $5, null), "
+            "($6, $2, $3, $7, now() + interval '1 day', $5, now())", preview_link_id(t), t.org, t.draft,
+            preview_token_hash(t), t.owner, uuid.uuid5(t.org, "preview-revoked"),
+            hashlib.sha256(f"revoked-{tag}".encode()).hexdigest())
     return t
+
+
+def preview_link_id(t: Tenant) -> uuid.UUID:
+    """The id of the tenant's seeded live preview link (of its draft)."""
+    return uuid.uuid5(t.org, "preview")
+
+
+def preview_token_hash(t: Tenant) -> str:
+    """The token hash of the tenant's seeded live preview link (of its draft)."""
+    return hashlib.sha256(f"preview-{t.tag}".encode()).hexdigest()
 
 
 def subscription_id(t: Tenant) -> uuid.UUID:

@@ -1,0 +1,1 @@
+"""Full-text search over an organization's content (``Organization.search``)."""

@@ -1,0 +1,1 @@
+"""Series: an organization's ordered sequences of content items (a course, a season), with navigation."""
