@@ -53,6 +53,8 @@ const Q = {
   checkout: `mutation StartCheckout($contentId: ID!, $successUrl: String!, $cancelUrl: String!, $key: String!) {
     startCheckout(input: { contentId: $contentId, successUrl: $successUrl, cancelUrl: $cancelUrl,
       idempotencyKey: $key }) { errors { code message } checkoutUrl } }`,
+  article: `query ArticlePage($id: ID!) { content(id: $id) { id kind title priceCents currency readingTimeMinutes
+    viewerHasAccess excerpt body } }`,
   playback: `query Playback($id: ID!) { content(id: $id) { id kind title playback { url expiresAt } playbackPosition } }`,
   save: `mutation SavePlaybackPosition($id: ID!, $seconds: Float!) {
     savePlaybackPosition(input: { contentId: $id, positionSeconds: $seconds }) { errors { code message } positionSeconds } }`,
@@ -96,7 +98,12 @@ function card(item) {
   meta.innerHTML = `<span class="price"></span> · ${item.kind.toLowerCase()}${minutes}`;
   meta.querySelector(".price").textContent = money(item.priceCents, item.currency);
   const button = document.createElement("button");
-  if (item.viewerHasAccess) {
+  if (item.kind === "ARTICLE" && item.status === "PUBLISHED") {
+    // Everyone may open an article: the excerpt is public, the body comes with access.
+    button.textContent = "Read";
+    button.className = "read";
+    button.onclick = () => read(item.id).catch((e) => say(e.message));
+  } else if (item.viewerHasAccess) {
     button.textContent = "Play";
     button.className = "play";
     button.onclick = () => play(item.id).catch((e) => say(e.message));
@@ -162,6 +169,19 @@ async function buy(item) {
     contentId: item.id, successUrl: back.href, cancelUrl: location.href, key: crypto.randomUUID(),
   });
   location.assign(data.startCheckout.checkoutUrl);
+}
+
+// ---- reading an article: the excerpt for everyone, the whole text once the reader has access ---
+async function read(id) {
+  const { content } = await graphql(Q.article, { id });
+  $("article-panel").hidden = false;
+  $("article-title").textContent = content.title;
+  $("article-meta").textContent = `${content.readingTimeMinutes} min read`;
+  // Sanitized HTML from the server (`body` or `excerpt`); never build it from user input in the page.
+  $("article-text").innerHTML = content.body ?? content.excerpt ?? "";
+  $("paywall").hidden = content.body !== null;
+  $("article-buy").onclick = () => buy(content).catch((e) => say(e.message));
+  debug.article = { id, full: content.body !== null };
 }
 
 // ---- playing ----------------------------------------------------------------------------------

@@ -94,6 +94,21 @@ try {
   findings.resumedAfterReload = await audio.evaluate((a) => a.currentTime);
   await audio.evaluate((a) => a.pause());
 
+  // An article: the customer reads the excerpt behind a paywall; staff read the whole text.
+  if (env.ARTICLE_TITLE) {
+    const reading = async (page) => {
+      await page.locator("#contents li", { hasText: env.ARTICLE_TITLE }).locator("button.read").click();
+      await page.waitForSelector("#article-panel:not([hidden])");
+      return {
+        text: await page.textContent("#article-text"),
+        paywall: await page.isVisible("#paywall"),
+        scripts: await page.$$eval("#article-text script, #article-text [onerror]", (n) => n.length),
+      };
+    };
+    findings.customerArticle = await reading(customer);
+    findings.staffArticle = await reading(staff);
+  }
+
   await customer.screenshot({ path: env.SCREENSHOT, fullPage: true });
   await staff.screenshot({ path: env.SCREENSHOT.replace(/\.png$/, "-staff.png"), fullPage: true });
   console.log(JSON.stringify(findings));

@@ -24,7 +24,7 @@ from codex_graphql.app import create_app
 from codex_graphql.authz import OrgRole
 from tests.support import PASSWORD, Factory, GraphQLClient
 from tests.support.client_examples import EXAMPLES, ROOT
-from tests.support.content import ready_content
+from tests.support.content import PUBLISH, ready_content
 from tests.support.live_server import free_port
 from tests.support.locks import exclusive
 
@@ -32,6 +32,7 @@ WEB = EXAMPLES / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 PLAYBACK = "query($id: ID!) { content(id: $id) { playbackPosition viewerHasAccess } }"
+ARTICLE = """mutation($input: CreateArticleInput!) { createArticle(input: $input) { errors { code } content { id } } }"""
 
 
 def npm_install() -> None:
@@ -78,6 +79,13 @@ async def test_storefront_page_in_headless_chromium(web_dependencies, settings, 
             item = await ready_content(app, gql, http, owner.token, org, long_audio, title="Evening tone", price=900)
             await ready_content(app, gql, http, owner.token, org, media_dir / "clip.mp4", title="Test pattern",
                                 price=0)
+            article = (await gql.ok(ARTICLE, {"input": {"title": "Field notes", "priceCents": 300, "body": {
+                "type": "doc", "content": [
+                    {"type": "paragraph", "content": [{"type": "text", "text": "Free opening <img src=x onerror=alert(1)>"}]},
+                    {"type": "paywall"},
+                    {"type": "paragraph", "content": [{"type": "text", "text": "Paid ending."}]}]}}},
+                owner.token))["createArticle"]["content"]["id"]
+            await gql.ok(PUBLISH, {"id": article}, owner.token)
 
             server = uvicorn.Server(uvicorn.Config(wrapper, host="127.0.0.1", port=port, lifespan="off",
                                                    log_level="warning"))
@@ -91,6 +99,7 @@ async def test_storefront_page_in_headless_chromium(web_dependencies, settings, 
                 screenshot = ARTIFACTS / "web-storefront.png"
                 env = {**os.environ, "PAGE_URL": f"{base}/web/?org=web-shop", "STAFF_EMAIL": owner.email,
                        "CUSTOMER_EMAIL": customer.email, "PASSWORD": PASSWORD, "ITEM_TITLE": "Evening tone",
+                       "ARTICLE_TITLE": "Field notes",
                        "UPLOAD_FILE": str(media_dir / "tone.mp3"), "SCREENSHOT": str(screenshot),
                        "CHROMIUM": CHROMIUM}
                 process = await asyncio.create_subprocess_exec(
@@ -108,7 +117,13 @@ async def test_storefront_page_in_headless_chromium(web_dependencies, settings, 
                 server.should_exit = True
                 await asyncio.wait_for(task, timeout=10)
 
-            assert set(findings["listed"]) == {"Evening tone", "Test pattern"}
+            assert set(findings["listed"]) == {"Evening tone", "Test pattern", "Field notes"}
+            # The article page: the excerpt and the paywall for the customer, the whole text for staff; the
+            # hostile text stays text.
+            assert findings["customerArticle"] == {
+                "text": "Free opening <img src=x onerror=alert(1)>", "paywall": True, "scripts": 0}
+            assert findings["staffArticle"] == {
+                "text": "Free opening <img src=x onerror=alert(1)>Paid ending.", "paywall": False, "scripts": 0}
             assert findings["progressBar"] == 100 and findings["uploadProgress"][-1] == 100
             assert "Thank you" in findings["message"]
             assert any(line.startswith("COMPLETED Evening tone 9.00 USD web-customer@example.com")
