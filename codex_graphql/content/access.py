@@ -9,9 +9,13 @@ Access comes from entitlements, of two sources, or from a staff role in the item
   (what the tier sells now; a bought item is kept after unpublishing, a subscribed one is not), and the
   subscription service maintains ``access_until`` (period end, grace when PAST_DUE, null once ended).
 
-A later source of access (series, bundles) is one more source in ``entitled_sql``,
-``entitled_content_clause`` and ``admitting_source`` (which names the row that admits a viewer, for what is
-counted per access: download counters); nothing else here changes.
+- a bought series (``series.offer_content_id``, migration 0034): an active entitlement to a series' offer item
+  (kind BUNDLE, bought like any item) entitles every item in the series, the ones added after the purchase
+  too; no row is copied per item.
+
+A source is one more term in ``entitled_sql`` and ``entitled_content_clause`` (and, for what is counted per
+access, ``admitting_source``: download counters; a bought series is not a counting source yet, so an item
+covered only by one is not downloadable); nothing else here changes.
 
 - Reading an item by id (``content(id:)``, ``node(id:)``, a purchase's ``content``): staff of its
   organization while it is not deleted, anyone while it is published and not deleted, and an entitled
@@ -38,19 +42,31 @@ from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import aliased
 
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.content.models import Content, ContentEntitlement, ContentStatus
+from codex_graphql.series.models import Series, SeriesItem
 
 PLAYABLE = (ContentStatus.READY, ContentStatus.PUBLISHED)
 
 
 def entitled_sql(table: str, user: str) -> str:
     """SQL: the viewer ``user`` (a parameter or expression, NULL when anonymous) is entitled to the row of
-    ``table``: an active entitlement row, or a subscription that covers it (``subscribed_sql``)."""
+    ``table``: an active entitlement row, a bought series holding it (``bought_series_sql``), or a subscription
+    that covers it (``subscribed_sql``)."""
     # Both names come from the compiled path's own constants, never from a request.
     return (f"(EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = {table}.id "  # noqa: S608
-            f"AND e.user_id = {user} AND e.revoked_at IS NULL) OR {subscribed_sql(table, user)})")
+            f"AND e.user_id = {user} AND e.revoked_at IS NULL) OR {bought_series_sql(table, user)} "
+            f"OR {subscribed_sql(table, user)})")
+
+
+def bought_series_sql(table: str, user: str) -> str:
+    """SQL: the row of ``table`` is in a series whose offer (``series.offer_content_id``) ``user`` holds an active
+    entitlement to: buying a series entitles every item in it, the ones added later too."""
+    return (f"EXISTS (SELECT 1 FROM series_item si JOIN series s ON s.id = si.series_id "  # noqa: S608
+            f"JOIN content_entitlement se ON se.content_id = s.offer_content_id WHERE si.content_id = {table}.id "
+            f"AND se.user_id = {user} AND se.revoked_at IS NULL)")
 
 
 def subscribed_sql(table: str, user: str) -> str:
@@ -167,11 +183,19 @@ def subscribed_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
                 func.codex_subscribed(user, Content.organization_id, Content.id, type_=Boolean))
 
 
+def bought_series_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """``Content`` rows in a series ``user_id`` bought: the condition ``bought_series_sql`` states."""
+    offer = aliased(ContentEntitlement)
+    return exists(select(SeriesItem.content_id).join(Series, Series.id == SeriesItem.series_id).join(
+        offer, offer.content_id == Series.offer_content_id).where(
+        SeriesItem.content_id == Content.id, offer.user_id == user_id, offer.revoked_at.is_(None)))
+
+
 def entitled_content_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
     """``Content`` rows ``user_id`` is entitled to, from every source: the condition ``entitled_sql`` states."""
     owned = exists(select(ContentEntitlement.id).where(ContentEntitlement.content_id == Content.id,
                                                        entitled_clause(user_id)))
-    return or_(owned, subscribed_clause(user_id))
+    return or_(owned, bought_series_clause(user_id), subscribed_clause(user_id))
 
 
 def admitting_source(user_id: uuid.UUID, content_id: uuid.UUID) -> Select[Any]:

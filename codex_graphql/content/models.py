@@ -29,6 +29,7 @@ class ContentKind(enum.StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
     ARTICLE = "ARTICLE"
+    BUNDLE = "BUNDLE"
 
 
 describe_values(ContentKind, {
@@ -36,6 +37,8 @@ describe_values(ContentKind, {
     "AUDIO": "An audio-only file (podcast, music, lesson); no thumbnail is extracted.",
     "ARTICLE": "Written content (`createArticle`): a rich-text `body` for viewers with access and an `excerpt` for "
                "everyone; no media file, so `playback` and `download` are null.",
+    "BUNDLE": "What a priced series sells (`Series.offer`): buying it entitles every item of the series, the ones "
+              "added later too. It is never listed in the catalogue and has no media.",
 })
 
 

@@ -35,7 +35,9 @@ async def publish_scheduled(db: Database, now: datetime | None = None, batch: in
                 audit.attach(session, audit.AuditContext(actor_service=scheduling.SCHEDULER))
                 done, locked = await scheduling.publish_due(session, organization_id, now, batch)
             published += done
-            if locked < batch:
+            # Stop only when nothing was left to lock: a short batch may mean another runner holds the rest
+            # (skipped, not waited for), and that runner may stop early too; whoever locks nothing is done.
+            if locked == 0:
                 break
     if published:
         log.info("scheduled content published", extra={"published": published})

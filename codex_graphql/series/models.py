@@ -50,6 +50,10 @@ class Series(IdMixin, TimestampMixin, Base):
         Enum(SeriesStatus, name="series_status", native_enum=False, length=16), default=SeriesStatus.DRAFT,
         server_default="DRAFT")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
+    # The item sold for the whole series (kind BUNDLE, migration 0034); null: the series is not for sale.
+    offer_content_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("content.id", ondelete="SET NULL"), unique=True)
+    for_sale: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class SeriesItem(Base):

@@ -28,6 +28,20 @@ async def for_update(session: AsyncSession, organization_id: uuid.UUID, series_i
     return await session.scalar(statement.with_for_update())
 
 
+async def offer_for_update(session: AsyncSession, series: Series) -> Content | None:
+    """The series' offer item, locked."""
+    if series.offer_content_id is None:
+        return None
+    statement = in_organization(select(Content), Content, series.organization_id).where(
+        Content.id == series.offer_content_id)
+    return await session.scalar(statement.with_for_update())
+
+
+async def add_offer(session: AsyncSession, offer: Content) -> None:
+    session.add(offer)
+    await session.flush()
+
+
 async def by_id(session: AsyncSession, series_id: uuid.UUID) -> Series | None:
     """A series the reader may see (its organization's, or a published one)."""
     return await session.scalar(select(Series).where(Series.id == series_id))

@@ -11,6 +11,7 @@ import strawberry
 
 from codex_graphql.commerce import loaders as commerce_loaders
 from codex_graphql.content import access
+from codex_graphql.content import loaders as content_loaders
 from codex_graphql.content.models import Content as ContentModel
 from codex_graphql.content.types import AfterArg, Content, FirstArg
 from codex_graphql.context import Context
@@ -79,6 +80,27 @@ class Series(Node):
 
     async def _count(self, ctx: Context, staff: uuid.UUID | None) -> int:
         return (await repository.listed_count(ctx.db, [self.row.id], staff)).get(self.row.id, 0)
+
+    @strawberry.field(description="Whether the series is sold as a whole (it has a price and selling is on); it is "
+                      "on sale while published.")
+    def for_sale(self) -> bool:
+        return self.row.offer_content_id is not None and self.row.for_sale
+
+    @strawberry.field(description="What the series is sold as: an item of kind BUNDLE, bought like any item "
+                      "(`startCheckout(input: {contentId: offer.id})`, or `claimFree` at 0). Buying it entitles "
+                      "every item of the series, the ones added later too. Null when the series has no price; "
+                      "visible to customers while on sale.")
+    async def offer(self, info: strawberry.Info) -> Content | None:
+        if self.row.offer_content_id is None:
+            return None
+        found = await _contents(info.context, [self.row.offer_content_id])
+        return found[0] if found else None
+
+    @strawberry.field(description="Whether the signed-in viewer bought (or was granted) the whole series.")
+    async def viewer_owns(self, info: strawberry.Info) -> bool:
+        if self.row.offer_content_id is None or info.context.viewer.user_id is None:
+            return False
+        return bool(await content_loaders.entitlements(info.context).load(self.row.offer_content_id))
 
     @strawberry.field(description="How many items the viewer may see in it.")
     async def item_count(self, info: strawberry.Info) -> int:

@@ -24,12 +24,14 @@ database_url = module_database("access_rules")
 ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
 BUYER, STAFF, STRANGER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 SUBSCRIBER, LAPSED = uuid.uuid4(), uuid.uuid4()  # a live subscription to a tier of one category; an ended one
-TIER, SHELF = uuid.uuid4(), uuid.uuid4()
+SERIES_BUYER = uuid.uuid4()  # holds the offer of a series of the unlisted items without entitlements
+TIER, SHELF, SERIES, OFFER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 VIEWERS = {
     "anonymous": Viewer(),
     "buyer": Viewer(user_id=BUYER),
     "subscriber": Viewer(user_id=SUBSCRIBER),
     "lapsed_subscriber": Viewer(user_id=LAPSED),
+    "series_buyer": Viewer(user_id=SERIES_BUYER),
     "stranger": Viewer(user_id=STRANGER),
     "staff": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),), active_organization_id=ORG),
     "staff_elsewhere_active": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),),
@@ -50,7 +52,8 @@ async def items(database_url: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(database_url)
     rows: list[dict[str, Any]] = []
     try:
-        for user_id, email in ((BUYER, "b"), (STAFF, "s"), (STRANGER, "x"), (SUBSCRIBER, "u"), (LAPSED, "l")):
+        for user_id, email in ((BUYER, "b"), (STAFF, "s"), (STRANGER, "x"), (SUBSCRIBER, "u"), (LAPSED, "l"),
+                               (SERIES_BUYER, "z")):
             await conn.execute("INSERT INTO user_account (id, email, password_hash, platform_role) "
                                "VALUES ($1, $2, 'x', 'CUSTOMER')", user_id, f"{email}-{user_id.hex[:6]}@example.com")
         for organization_id in (ORG, OTHER_ORG):
@@ -67,6 +70,16 @@ async def items(database_url: str) -> list[dict[str, Any]]:
                 "INSERT INTO subscription (id, organization_id, user_id, tier_id, interval, status, checkout_key, "
                 f"access_until) VALUES ($1, $2, $3, $4, 'MONTH', 'ACTIVE', 'k', {until})",  # noqa: S608
                 uuid.uuid4(), ORG, user_id, TIER)
+        # The series' offer: not listed, not playable, deleted, so only the entitlement rules see it.
+        await conn.execute(
+            "INSERT INTO content (id, organization_id, creator_id, kind, status, title, storage_key, mime_type, "
+            "original_filename, size_bytes, listed, deleted_at) VALUES ($1, $2, $3, 'BUNDLE', 'UPLOADING', 'o', '', "
+            "'x', '', 0, false, now())", OFFER, ORG, STAFF)
+        await conn.execute("INSERT INTO series (id, organization_id, title, status, offer_content_id, for_sale) "
+                           "VALUES ($1, $2, 's', 'PUBLISHED', $3, true)", SERIES, ORG, OFFER)
+        await conn.execute("INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source) "
+                           "VALUES ($1, $2, $3, $4, 'PURCHASE')", uuid.uuid4(), ORG, SERIES_BUYER, OFFER)
+        position = 0
         combinations = itertools.product(list(ContentStatus), (True, False), (True, False), ("active", "revoked", None))
         for status, listed, deleted, entitlement in combinations:
             item = {"id": uuid.uuid4(), "status": status.value, "listed": listed, "deleted": deleted,
@@ -84,6 +97,11 @@ async def items(database_url: str) -> list[dict[str, Any]]:
                     "INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source, revoked_at) "
                     "VALUES ($1, $2, $3, $4, 'GRANT', $5)", uuid.uuid4(), ORG, BUYER, item["id"],
                     datetime.now(UTC) if entitlement == "revoked" else None)
+            if entitlement is None and not listed:
+                await conn.execute("INSERT INTO series_item (series_id, content_id, organization_id, position) "
+                                   "VALUES ($1, $2, $3, $4)", SERIES, item["id"], ORG, position)
+                position += 1
+            item["in_series"] = entitlement is None and not listed
             rows.append(item)
     finally:
         await conn.close()
@@ -99,6 +117,8 @@ async def ids(database_url: str, sql: str, *args: Any) -> set[uuid.UUID]:
 
 
 def entitled_for(viewer: Viewer, item: dict[str, Any]) -> bool:
+    if viewer.user_id == SERIES_BUYER:  # every item of the bought series, whatever its state
+        return bool(item["in_series"])
     if viewer.user_id == SUBSCRIBER:  # the tier's category, while the item is on sale (published and live)
         return item["listed"] and item["status"] == ContentStatus.PUBLISHED.value and not item["deleted"]
     return viewer.user_id == BUYER and item["entitled"]
@@ -127,13 +147,16 @@ async def test_entitlement_and_playing_rules_are_the_same_in_every_form(
         database_url: str, items: list[dict[str, Any]], name: str) -> None:
     viewer = VIEWERS[name]
     entitled = {item["id"] for item in items if entitled_for(viewer, item)}
+    offer = {OFFER} if viewer.user_id == SERIES_BUYER else set()  # the offer item itself, directly entitled
     text = f"SELECT c.id FROM content c WHERE {access.entitled_sql('c', '$1')}"  # noqa: S608
-    assert await ids(database_url, text, viewer.user_id) == entitled
+    assert await ids(database_url, text, viewer.user_id) == entitled | offer
     if viewer.user_id is not None:
         clause = select(Content.id).where(access.entitled_content_clause(viewer.user_id))
-        assert await ids(database_url, literal_sql(clause)) == entitled
+        assert await ids(database_url, literal_sql(clause)) == entitled | offer
         owned = select(ContentEntitlement.content_id).where(access.entitled_clause(viewer.user_id))
-        assert await ids(database_url, literal_sql(owned)) == (entitled if viewer.user_id == BUYER else set())
+        assert await ids(database_url, literal_sql(owned)) == (entitled if viewer.user_id == BUYER else offer)
+    if name == "series_buyer":  # unpublished and deleted items of the series included, nothing else
+        assert entitled == {item["id"] for item in items if item["in_series"]} and len(entitled) > 4
     if name == "subscriber":
         assert entitled and entitled < {item["id"] for item in items if item["listed"]}
 
@@ -191,6 +214,8 @@ async def test_the_admitting_source_is_named_exactly_for_entitled_items(
                     "SELECT id FROM content_entitlement WHERE content_id = $1 AND revoked_at IS NULL", item["id"])
                 assert entitlement is not None
                 expected = (entitlement, None)
+            elif entitled_for(viewer, item) and viewer.user_id == SERIES_BUYER:
+                pass  # a bought series is no counting source yet: items it covers are not downloadable
             elif entitled_for(viewer, item):
                 assert subscription is not None
                 expected = (None, subscription)

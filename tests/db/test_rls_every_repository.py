@@ -512,6 +512,9 @@ NOT_READS: dict[str, str] = {
     "articles.save": WRITE,
     "revisions.add": WRITE,
     "series.add": WRITE,
+    "series.add_offer": WRITE,
+    "series.offer_for_update": "locks the offer item a series row (already read in its organization's scope) names; "
+                               "in_organization-scoped (series.service._sell; tests/series/test_series_offers.py)",
     "series.replace_items": WRITE,
     "revisions.body_as_of": "reads one item's revisions by a revision row already read in its organization's scope "
                             "(revisions.service.restore; tests/revisions)",

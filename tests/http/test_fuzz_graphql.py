@@ -46,6 +46,16 @@ def _fields() -> list[str]:
     return [name for name in names if name not in SKIPPED_FIELDS]
 
 
+JSON_VALUES = (
+    '{type: "doc", content: [{type: "paragraph", content: [{type: "text", text: "fuzz"}]}]}',
+    '{type: "doc", content: [{type: "script", content: []}]}',
+    '{type: "doc", content: [{type: "paragraph", content: [{type: "text", text: "<script>alert(1)</script>"}]}]}',
+    '{type: "doc", content: [{type: "paragraph", content: [{type: "text", text: "x", marks: [{type: "link", '
+    'attrs: {href: "javascript:alert(1)"}}]}]}]}',
+    '"not a document"', "12", "[1, 2]", "null", "{}",
+)
+
+
 def _string_node(value: str) -> graphql.StringValueNode:
     return graphql.StringValueNode(value=value)
 
@@ -159,6 +169,9 @@ async def test_generated_operations_never_fail_or_leak(http, factory, db, admin_
         "String": strings,
         "Date": st.dates().map(lambda d: _string_node(d.isoformat())),
         "DateTime": st.datetimes().map(lambda d: _string_node(d.isoformat() + "Z")),
+        # Article bodies: a valid document, refused ones (unknown node, script text, javascript: link) and
+        # values that are no document at all.
+        "JSON": st.sampled_from(JSON_VALUES).map(graphql.parse_value),
     })
 
     async def post(document: str, token: str) -> httpx.Response:

@@ -1,0 +1,99 @@
+"""A priced series (issue 16 item 2): sold as one BUNDLE item through the normal purchase path; its entitlement
+covers every item of the series, the ones added after the purchase too (a source of access, no copied rows);
+a refund ends it for every item at once; not on sale while the series is a draft or selling is off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codex_graphql.relay import decode_id
+from tests.fastpath.test_fastpath_equivalence import fast_path
+from tests.series.test_series import ADD, CREATE, UPDATE
+from tests.support import commerce as commerce_support
+from tests.support.commerce import REFUND, insert_content
+
+shop = commerce_support.shop
+
+SERIES = """query($id: ID!) { node(id: $id) { ... on Series { title forSale viewerOwns
+  offer { id kind status priceCents listed viewerHasAccess } } } }"""
+ACCESS = "query($id: ID!) { content(id: $id) { title viewerHasAccess } }"
+CATALOGUE = """query { organization(slug: "shop") { contents(first: 50) { nodes { id title kind viewerHasAccess } } } }"""
+PURCHASES = "query { viewer { purchases { nodes { id kind amountCents content { kind title } } } } }"
+
+
+async def _series(shop_: Any, **fields: Any) -> dict[str, Any]:
+    created = await shop_.gql.ok(CREATE, {"input": {"title": "Masterclass", **fields}}, shop_.owner.token)
+    return created["createSeries"]["series"]
+
+
+async def _offer(shop_: Any, series_id: str, token: str | None) -> dict[str, Any] | None:
+    return (await shop_.gql.ok(SERIES, {"id": series_id}, token))["node"]
+
+
+async def _has(shop_: Any, content_id: str, token: str) -> bool:
+    return (await shop_.gql.ok(ACCESS, {"id": content_id}, token))["content"]["viewerHasAccess"]
+
+
+async def test_buying_a_series_entitles_every_item_and_later_ones_until_a_refund(shop, db, admin_db):
+    series = await _series(shop, published=True, priceCents=2500)
+    await shop.gql.ok(ADD, {"input": {"seriesId": series["id"], "contentIds": [shop.paid]}}, shop.owner.token)
+    outside = await insert_content(db, shop.org, shop.creator.user_id, "Not in the series", 700)
+    buyer = await shop.factory.user(name="Series buyer")
+    seen = await _offer(shop, series["id"], buyer.token)
+    assert seen["forSale"] is True and seen["viewerOwns"] is False
+    offer = seen["offer"]
+    assert (offer["kind"], offer["status"], offer["priceCents"], offer["listed"]) == ("BUNDLE", "PUBLISHED", 2500, False)
+    catalogue = (await shop.gql.ok(CATALOGUE, {}, None))["organization"]["contents"]["nodes"]
+    assert offer["id"] not in [n["id"] for n in catalogue]  # never listed
+
+    await shop.buy(buyer, offer["id"])
+    assert (await _offer(shop, series["id"], buyer.token))["viewerOwns"] is True
+    assert await _has(shop, shop.paid, buyer.token) is True
+    assert await _has(shop, outside, buyer.token) is False
+    assert await admin_db.fetchval("select count(*) from content_entitlement where user_id = $1",
+                                   buyer.user_id) == 1  # one entitlement: the offer's, no copied rows
+    # An item added after the purchase is covered at once; both execution paths agree.
+    later = await insert_content(db, shop.org, shop.creator.user_id, "Added later", 900)
+    await shop.gql.ok(ADD, {"input": {"seriesId": series["id"], "contentIds": [later]}}, shop.owner.token)
+    assert await _has(shop, later, buyer.token) is True
+    assert fast_path(shop.app).plan(CATALOGUE, None) is not None
+    nodes = (await shop.gql.ok(CATALOGUE, {}, buyer.token))["organization"]["contents"]["nodes"]
+    access = {n["title"]: n["viewerHasAccess"] for n in nodes}
+    assert access["Added later"] is True and access["Paid film"] is True and access["Not in the series"] is False
+    bought = (await shop.gql.ok(PURCHASES, {}, buyer.token))["viewer"]["purchases"]["nodes"]
+    assert [(p["amountCents"], p["content"]["kind"]) for p in bought] == [(2500, "BUNDLE")]
+
+    # A buyer keeps an item of the series after it is unpublished, as with a bought item.
+    await admin_db.execute("update content set status = 'READY' where id = $1", decode_id(later, "Content"))
+    assert (await shop.gql.ok(ACCESS, {"id": later}, buyer.token))["content"]["title"] == "Added later"
+
+    # A full refund revokes the one entitlement: every item at once.
+    refunded = (await shop.gql(REFUND, {"input": {"purchaseId": bought[0]["id"], "idempotencyKey": "r1"}},
+                               shop.owner.token))["data"]["refundPurchase"]
+    assert refunded["errors"] == []
+    assert await _has(shop, shop.paid, buyer.token) is False
+    assert (await shop.gql.ok(ACCESS, {"id": later}, buyer.token))["content"] is None  # unpublished: gone too
+    assert (await _offer(shop, series["id"], buyer.token))["viewerOwns"] is False
+
+
+async def test_a_series_is_on_sale_only_while_published_with_selling_on(shop):
+    owner = shop.owner.token
+    series = await _series(shop, priceCents=1200)  # a DRAFT
+    customer = await shop.factory.user(name="Early")
+    assert await _offer(shop, series["id"], customer.token) is None  # the draft series is not theirs to see
+    offer_id = (await _offer(shop, series["id"], owner))["offer"]["id"]
+    refused = await shop.checkout(customer, offer_id)
+    assert [e["code"] for e in refused["errors"]] == ["NOT_FOUND"]
+    await shop.gql.ok(UPDATE, {"input": {"seriesId": series["id"], "published": True}}, owner)
+    assert (await _offer(shop, series["id"], customer.token))["offer"]["status"] == "PUBLISHED"
+    await shop.gql.ok(UPDATE, {"input": {"seriesId": series["id"], "forSale": False}}, owner)
+    seen = await _offer(shop, series["id"], customer.token)
+    assert seen["forSale"] is False and seen["offer"] is None  # off sale: the offer is no longer public
+    assert [e["code"] for e in (await shop.checkout(customer, offer_id))["errors"]] == ["NOT_FOUND"]
+    # Selling without a price is refused; a new price and selling again put it back on sale.
+    plain = await _series(shop, published=True)
+    answer = (await shop.gql(UPDATE, {"input": {"seriesId": plain["id"], "forSale": True}}, owner))["data"]
+    assert [(e["code"], e["field"]) for e in answer["updateSeries"]["errors"]] == [("INVALID_INPUT", ["input", "priceCents"])]
+    await shop.gql.ok(UPDATE, {"input": {"seriesId": series["id"], "forSale": True, "priceCents": 1500}}, owner)
+    seen = await _offer(shop, series["id"], customer.token)
+    assert seen["forSale"] is True and seen["offer"]["priceCents"] == 1500
