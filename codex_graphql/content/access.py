@@ -13,9 +13,9 @@ Access comes from entitlements, of two sources, or from a staff role in the item
   (kind BUNDLE, bought like any item) entitles every item in the series, the ones added after the purchase
   too; no row is copied per item.
 
-A source is one more term in ``entitled_sql`` and ``entitled_content_clause`` (and, for what is counted per
-access, ``admitting_source``: download counters; a bought series is not a counting source yet, so an item
-covered only by one is not downloadable); nothing else here changes.
+A source is one more term in ``entitled_sql``, ``entitled_content_clause`` and ``admitting_source`` (which names
+the row that admits a viewer, for what is counted per access: download counters, one per source row and item);
+nothing else here changes.
 
 - Reading an item by id (``content(id:)``, ``node(id:)``, a purchase's ``content``): staff of its
   organization while it is not deleted, anyone while it is published and not deleted, and an entitled
@@ -201,15 +201,20 @@ def entitled_content_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
 def admitting_source(user_id: uuid.UUID, content_id: uuid.UUID) -> Select[Any]:
     """The row that admits ``user_id`` to the item, for what is counted per access (download counters): one row
     (``organization_id``, ``entitlement_id``, ``subscription_id``) naming the active entitlement row when there is
-    one, else the subscription covering the item (``subscribed_clause``; ``codex_covering_subscription`` of
+    one, else the entitlement to a bought series holding the item (its counters are per item), else the
+    subscription covering the item (``subscribed_clause``; ``codex_covering_subscription`` of
     migration 0026 names it, the oldest when several do). Both ids are null when neither source admits the
     viewer (staff access is no source)."""
     user = literal(user_id, UUID(as_uuid=True))
     covering = func.codex_covering_subscription(user, Content.organization_id, Content.id, type_=UUID(as_uuid=True))
-    subscription = case((and_(ContentEntitlement.id.is_(None), subscribed_clause(user_id)), covering))
+    offer = aliased(ContentEntitlement)
+    bought_series = select(offer.id).select_from(SeriesItem).join(Series, Series.id == SeriesItem.series_id).join(
+        offer, offer.content_id == Series.offer_content_id).where(
+        SeriesItem.content_id == Content.id, offer.user_id == user_id, offer.revoked_at.is_(None)).limit(1)
+    entitlement = func.coalesce(ContentEntitlement.id, bought_series.scalar_subquery())
+    subscription = case((and_(entitlement.is_(None), subscribed_clause(user_id)), covering))
     return (
-        select(Content.organization_id, ContentEntitlement.id.label("entitlement_id"),
-               subscription.label("subscription_id"))
+        select(Content.organization_id, entitlement.label("entitlement_id"), subscription.label("subscription_id"))
         .select_from(Content)
         # At most one active entitlement per user and item (index uq_content_entitlement_active).
         .outerjoin(ContentEntitlement, and_(ContentEntitlement.content_id == Content.id, entitled_clause(user_id)))

@@ -23,11 +23,12 @@ class DownloadCounter(IdMixin, TimestampMixin, Base):
         CheckConstraint("used >= 0", name="used_not_negative"),
         CheckConstraint("num_nonnulls(entitlement_id, subscription_id) = 1", name="one_source"),
         UniqueConstraint("subscription_id", "content_id"),
+        UniqueConstraint("entitlement_id", "content_id"),  # a bought series' entitlement counts per item (0035)
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
     entitlement_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("content_entitlement.id", ondelete="CASCADE"), unique=True
+        ForeignKey("content_entitlement.id", ondelete="CASCADE")
     )
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))

@@ -214,8 +214,9 @@ async def test_the_admitting_source_is_named_exactly_for_entitled_items(
                     "SELECT id FROM content_entitlement WHERE content_id = $1 AND revoked_at IS NULL", item["id"])
                 assert entitlement is not None
                 expected = (entitlement, None)
-            elif entitled_for(viewer, item) and viewer.user_id == SERIES_BUYER:
-                pass  # a bought series is no counting source yet: items it covers are not downloadable
+            elif entitled_for(viewer, item) and viewer.user_id == SERIES_BUYER:  # the series' entitlement
+                expected = (await conn.fetchval(
+                    "SELECT id FROM content_entitlement WHERE content_id = $1", OFFER), None)
             elif entitled_for(viewer, item):
                 assert subscription is not None
                 expected = (None, subscription)

@@ -107,13 +107,35 @@ async def test_refused_changes_change_nothing(shop, factory, db, admin_db):
     assert [e["code"] for e in theirs["data"]["addToSeries"]["errors"]] == ["NOT_FOUND"]
 
 
-async def test_series_mutations_by_every_caller(factory, gql, admin_db):
+async def test_series_mutations_by_every_caller(factory, gql, db, admin_db):
     actors = await make_actors(factory, without_role=OrgRole.CREATOR)  # CREATOR: no CONTENT_MANAGE_ALL
     count = lambda: admin_db.fetchval("select count(*) from series where organization_id = $1", actors.org)  # noqa: E731
     results = await assert_authz_matrix(gql, actors, CREATE, {"input": {"title": "Matrix"}}, path=["createSeries"],
                                         allowed={"staff_with_permission", "other_org_staff"}, snapshot=count)
     assert results["other_org_staff"]["data"]["createSeries"]["series"]["id"]  # made in their own organization
     assert await count() == 1
+    series_id = results["staff_with_permission"]["data"]["createSeries"]["series"]["id"]
+    item = await insert_content(db, actors.org, actors.staff_with.user_id, "Matrix item", 100)
+    snapshot = lambda: admin_db.fetch("select * from series_item order by series_id, position")  # noqa: E731
+    cases = [(UPDATE, {"seriesId": series_id, "title": "Hacked", "priceCents": 1}),
+             (ADD, {"seriesId": series_id, "contentIds": [item]}),
+             (REORDER, {"seriesId": series_id, "contentIds": [item]}),
+             (REMOVE, {"seriesId": series_id, "contentIds": [item]})]
+    for document, variables in cases:
+        for name, token in actors.tokens().items():
+            if name == "staff_with_permission":
+                continue
+            before = (await snapshot(), await admin_db.fetch("select * from series order by id"))
+            body = await gql(document, {"input": variables}, token)
+            if name == "other_org_staff":  # not their organization's series
+                [payload] = body["data"].values()
+                assert [e["code"] for e in payload["errors"]] == ["NOT_FOUND"], (name, body)
+            else:
+                assert {e["extensions"]["code"] for e in body["errors"]} == {
+                    "UNAUTHENTICATED" if token is None else "FORBIDDEN"} and body["data"] is None, (name, body)
+            assert (await snapshot(), await admin_db.fetch("select * from series order by id")) == before, name
+        [payload] = (await gql(document, {"input": variables}, actors.staff_with.token))["data"].values()
+        assert payload["errors"] == [], payload
 
 
 async def test_series_places_cost_the_same_for_any_page_size(shop, db):

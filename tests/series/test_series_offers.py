@@ -18,6 +18,7 @@ SERIES = """query($id: ID!) { node(id: $id) { ... on Series { title forSale view
   offer { id kind status priceCents listed viewerHasAccess } } } }"""
 ACCESS = "query($id: ID!) { content(id: $id) { title viewerHasAccess } }"
 CATALOGUE = """query { organization(slug: "shop") { contents(first: 50) { nodes { id title kind viewerHasAccess } } } }"""
+DOWNLOAD = "query($id: ID!) { content(id: $id) { download { url used limit } } }"
 PURCHASES = "query { viewer { purchases { nodes { id kind amountCents content { kind title } } } } }"
 
 
@@ -60,6 +61,14 @@ async def test_buying_a_series_entitles_every_item_and_later_ones_until_a_refund
     nodes = (await shop.gql.ok(CATALOGUE, {}, buyer.token))["organization"]["contents"]["nodes"]
     access = {n["title"]: n["viewerHasAccess"] for n in nodes}
     assert access["Added later"] is True and access["Paid film"] is True and access["Not in the series"] is False
+    # Downloads count per item of the series, against the series' one entitlement.
+    await admin_db.execute("update content set allow_downloads = true where id = any($1::uuid[])",
+                           [decode_id(shop.paid, "Content"), decode_id(later, "Content")])
+    for item in (shop.paid, later):
+        download = (await shop.gql.ok(DOWNLOAD, {"id": item}, buyer.token))["content"]["download"]
+        assert download["url"] and download["used"] == 1, download
+    counters = await admin_db.fetch("select entitlement_id, content_id, used from download_counter order by content_id")
+    assert len(counters) == 2 and len({c["entitlement_id"] for c in counters}) == 1
     bought = (await shop.gql.ok(PURCHASES, {}, buyer.token))["viewer"]["purchases"]["nodes"]
     assert [(p["amountCents"], p["content"]["kind"]) for p in bought] == [(2500, "BUNDLE")]
 
