@@ -17,17 +17,23 @@ is gone closes the socket with 4401.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import orjson
 from graphql import GraphQLError
 from strawberry.permission import PermissionExtension
 
 from codex_graphql.authz import Viewer
+from codex_graphql.errors import Forbidden
+from codex_graphql.events import event_channel
 from codex_graphql.permissions import Rule, organization_id_of
+from codex_graphql.relay import decode_id
+
+T = TypeVar("T")
 
 # The graphql-transport-ws operation id the current task runs (set by the connection for its operations).
 OPERATION: ContextVar[str | None] = ContextVar("codex_subscription_operation", default=None)
@@ -108,3 +114,20 @@ async def events(info: Any, source: AsyncIterator[bytes], arguments: dict[str, A
                 yield message
         finally:
             connection.untrack(operation_id, guard)
+
+
+async def organization_events(info: Any, organization_id: str, types: Mapping[str, T],
+                              refusal: str) -> AsyncIterator[tuple[T, dict[str, Any]]]:
+    """The outbox events of ``types`` of the connection's active organization, as (type, message): FORBIDDEN
+    (``refusal``) unless ``organization_id`` names that organization; each delivered only while the subscriber
+    still passes the field's guard (``events``). ``purchaseEvents`` and ``subscriptionEvents`` read through it."""
+    ctx = info.context
+    active = ctx.viewer.active_organization_id
+    if decode_id(organization_id, "Organization") != active or active is None:
+        raise Forbidden(refusal)
+    source = ctx.services.pubsub.subscribe(event_channel(active))
+    async for raw in events(info, source, {"organization_id": organization_id}):
+        message = orjson.loads(raw)
+        kind = types.get(message.get("type"))
+        if kind is not None and message.get("organizationId") == str(active):
+            yield kind, message

@@ -8,7 +8,6 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
-import orjson
 import strawberry
 
 from codex_graphql import subscription_guard
@@ -19,10 +18,7 @@ from codex_graphql.commerce.types import Purchase
 from codex_graphql.context import Context
 from codex_graphql.db import Database, TenantScope
 from codex_graphql.enum_docs import describe_values
-from codex_graphql.errors import Forbidden
-from codex_graphql.events import event_channel
 from codex_graphql.permissions import HasOrgPermission, guarded_subscription
-from codex_graphql.relay import decode_id
 
 
 @strawberry.enum(description="What happened to a purchase. COMPLETED: paid, claimed or granted. PARTIALLY_REFUNDED: "
@@ -71,16 +67,10 @@ class CommerceSubscriptions:
             "(FORBIDDEN otherwise).")],
     ) -> AsyncGenerator[PurchaseEvent, None]:
         ctx: Context = info.context
-        active = ctx.viewer.active_organization_id
-        if decode_id(organization_id, "Organization") != active or active is None:
-            raise Forbidden("Subscribe to your active organization's purchases.")
         # Each event is delivered only while the subscriber still passes the guard (subscription_guard.py).
-        source = ctx.services.pubsub.subscribe(event_channel(active))
-        async for raw in subscription_guard.events(info, source, {"organization_id": organization_id}):
-            message = orjson.loads(raw)
-            kind = EVENT_TYPES.get(message.get("type"))
-            if kind is None or message.get("organizationId") != str(active):
-                continue
+        async for kind, message in subscription_guard.organization_events(
+                info, organization_id, EVENT_TYPES, "Subscribe to your active organization's purchases."):
+            active = uuid.UUID(message["organizationId"])
             # Every subscriber of this process shares one load of the purchase per event (shielded: one
             # subscriber going away must not cancel the others' load).
             row = await asyncio.shield(_purchase_of_event(ctx.services.db, active, message))

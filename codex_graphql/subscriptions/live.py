@@ -10,7 +10,6 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated
 
-import orjson
 import strawberry
 
 from codex_graphql import subscription_guard
@@ -18,10 +17,8 @@ from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.authz import Permission
 from codex_graphql.context import Context
 from codex_graphql.enum_docs import describe_values
-from codex_graphql.errors import Forbidden
-from codex_graphql.events import event_channel
 from codex_graphql.permissions import HasOrgPermission, guarded_subscription
-from codex_graphql.relay import decode_id, to_global_id
+from codex_graphql.relay import to_global_id
 from codex_graphql.subscriptions import billing_repository, lifecycle
 from codex_graphql.subscriptions.customer_types import TierSubscription
 
@@ -88,15 +85,9 @@ class SubscriptionsLive:
             "(FORBIDDEN otherwise).")],
     ) -> AsyncGenerator[SubscriptionEvent, None]:
         ctx: Context = info.context
-        active = ctx.viewer.active_organization_id
-        if decode_id(organization_id, "Organization") != active or active is None:
-            raise Forbidden("Subscribe to your active organization's subscription events.")
-        source = ctx.services.pubsub.subscribe(event_channel(active))
-        async for raw in subscription_guard.events(info, source, {"organization_id": organization_id}):
-            message = orjson.loads(raw)
-            kind = EVENT_TYPES.get(message.get("type"))
-            if kind is None or message.get("organizationId") != str(active):
-                continue
+        async for kind, message in subscription_guard.organization_events(
+                info, organization_id, EVENT_TYPES, "Subscribe to your active organization's subscription events."):
+            active = uuid.UUID(message["organizationId"])
             payload = message["payload"]
             subscription_uuid = uuid.UUID(payload["subscriptionId"])
             yield SubscriptionEvent(
