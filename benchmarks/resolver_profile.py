@@ -8,8 +8,8 @@ Creates its own database (``codex_bench_resolver_profile`` next to BENCH_ADMIN_U
 postgresql://postgres@127.0.0.1:5432/postgres), migrates it and seeds the benchmark's ``small`` scale
 (``benchmarks/seed.py``: one organization with 200 items, creators, thumbnails, a customer with purchases).
 The app from ``create_app`` runs in-process with ``FAST_PATH_ENABLED=false`` and ``RATE_LIMIT_ENABLED=false``
-(as ``run.py`` runs the server) and is driven through httpx ``ASGITransport``, signed in as the bench
-customer (``customer_token``, as ``workload.py`` does), with the documents of ``benchmarks/operations``.
+(as ``run.py`` runs the server) and is driven through httpx ``ASGITransport`` with the harness's operations
+(``benchmarks/workload.py``: the benchmark shapes and the varied documents, each with its variables and token).
 
 For each document: 20 warm-up requests, then ``--repeat`` rounds of N requests timed with
 ``time.process_time`` (CPU seconds of this process: the app, httpx and the event loop; PostgreSQL and Redis
@@ -36,21 +36,21 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.seed import create_database, seed_into  # noqa: E402
+from benchmarks.workload import ALL_BY_KEY  # noqa: E402
 from codex_graphql.app import create_app  # noqa: E402
 from codex_graphql.settings import Settings  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 DB_NAME = "codex_bench_resolver_profile"
-OPERATIONS = ROOT / "benchmarks" / "operations"
-DOCUMENTS = {"storefront": OPERATIONS / "storefront.graphql",
-             "storefront_branding": OPERATIONS / "varied" / "storefront_branding.graphql"}
+DEFAULT_ONLY = ("storefront", "content_detail", "purchase_history", "admin_dashboard")
 WARMUP = 20
 
 
@@ -59,9 +59,7 @@ async def seeded_database(reuse: bool, name: str = DB_NAME) -> tuple[str, dict[s
     if reuse:
         conn = await asyncpg.connect(url)
         try:
-            slug = await conn.fetchval("select slug from organization order by created_at limit 1")
-            token = await conn.fetchval("select value from resolver_profile_fixture where key = 'customer_token'")
-            return url, {"org_slug": slug, "customer_token": token}
+            return url, orjson.loads(await conn.fetchval("select value from resolver_profile_fixture where key = 'fixture'"))
         finally:
             await conn.close()
     url = await create_database(ADMIN_URL, name)
@@ -70,7 +68,7 @@ async def seeded_database(reuse: bool, name: str = DB_NAME) -> tuple[str, dict[s
         fixture = await seed_into(conn, "small", database_url=url)
         # Kept beside the data so that --reuse needs no file.
         await conn.execute("create table resolver_profile_fixture (key text primary key, value text)")
-        await conn.execute("insert into resolver_profile_fixture values ('customer_token', $1)", fixture["customer_token"])
+        await conn.execute("insert into resolver_profile_fixture values ('fixture', $1)", orjson.dumps(fixture).decode())
     finally:
         await conn.close()
     return url, fixture
@@ -84,21 +82,22 @@ async def run(args: argparse.Namespace) -> None:
                         fast_path_enabled=args.fast_path,
                         data_dir=Path(tempfile.mkdtemp(prefix="codex-bench-")))
     app = create_app(settings)
-    headers = {"authorization": f"Bearer {fixture['customer_token']}"}
-    first = args.first
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            for name, path in DOCUMENTS.items():
-                if args.only and name not in args.only:
-                    continue
-                payload = {"query": path.read_text(), "variables": {"slug": fixture["org_slug"], "first": first}}
+            for name in args.only or DEFAULT_ONLY:
+                operation = ALL_BY_KEY[name]
+                variables = operation.variables(fixture)
+                if "first" in variables and args.first is not None:
+                    variables["first"] = args.first
+                payload = {"query": operation.document, "variables": variables, "operationName": operation.name}
+                bearer = operation.bearer(fixture)
+                headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
 
-                async def one(payload: dict[str, Any] = payload) -> None:
+                async def one(payload: dict[str, Any] = payload, headers: dict[str, str] = headers) -> None:
                     response = await http.post("/graphql", json=payload, headers=headers)
                     body = response.json()
                     assert response.status_code == 200 and "errors" not in body, body
-                    assert len(body["data"]["organization"]["contents"]["edges"]) == first, body
 
                 for _ in range(WARMUP):
                     await one()
@@ -112,7 +111,7 @@ async def run(args: argparse.Namespace) -> None:
                 cpus = sorted(r[0] for r in rounds)
                 print(f"{name}: {args.repeat} x {args.runs} requests, CPU ms/request min {cpus[0]:.2f} "
                       f"median {cpus[len(cpus) // 2]:.2f}, wall ms/request min {min(r[1] for r in rounds):.2f} "
-                      f"(fast path {'on' if args.fast_path else 'off'}, first={first})", flush=True)
+                      f"(fast path {'on' if args.fast_path else 'off'}, variables {variables})", flush=True)
                 if args.no_profile:
                     continue
                 profiler = cProfile.Profile(time.process_time)  # CPU time: waits on a busy machine excluded
@@ -134,9 +133,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="requests per document (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="timed rounds of --runs requests; min and median reported (default %(default)s)")
-    parser.add_argument("--first", type=int, default=50, help="page size (default %(default)s)")
+    parser.add_argument("--first", type=int, help="page size (default: the harness's)")
     parser.add_argument("--top", type=int, default=40, help="profile rows (default %(default)s)")
-    parser.add_argument("--only", action="append", choices=tuple(DOCUMENTS), help="one document (repeatable)")
+    parser.add_argument("--only", action="append", choices=tuple(ALL_BY_KEY),
+                        help=f"one operation (repeatable; default {', '.join(DEFAULT_ONLY)})")
     parser.add_argument("--no-profile", action="store_true", help="CPU figures only")
     parser.add_argument("--fast-path", action="store_true", help="leave the compiled path on (for comparison)")
     parser.add_argument("--dump", metavar="PREFIX", help="also write PREFIX-<document>.prof (pstats)")

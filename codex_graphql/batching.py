@@ -1,7 +1,7 @@
 """The generic parts of the request's dataloaders; each domain's ``loaders.py`` declares only its query.
 
 - ``ContextLoader``: a loader built for one request's ``Context`` (``self.ctx``); ``load_all(keys)`` is
-  ``load_many`` for a page of keys without the per-key futures, callbacks and tasks (content/page_answers.py).
+  ``load_many`` for a page of keys without the per-key futures, callbacks and tasks (batched.py).
 - ``KeyedLoader``: one ``query(db, *scope, keys) -> {key: value}`` per batch, answered in key order.
   ``RowLoader``: the query returns rows, each key is answered with the row of that id.
 - ``GroupedLoader``: keys are ``(id, *shared)``; ids sharing the rest (page size, cursor, statuses) are

@@ -56,6 +56,9 @@ _IMMUTABLE = frozenset((str, int, float, bool, type(None), UUID, Decimal, date, 
 
 # One entry per response key of a selection: (key, field details, attribute leaf or None, plan or None)
 Entry = tuple[str, Any, Callable[[Any], Any] | None, FieldPlan | None]
+# What a prefill visits: (the field's plan, its field details, its object type, its selection when the
+# prefill goes on below it)
+Step = tuple[FieldPlan, Any, Any, Any]
 
 
 def _constant(value: str) -> Callable[[Any], str]:
@@ -168,6 +171,19 @@ def _leaves(shape: Shape, value: list[Any] | tuple[Any, ...]) -> Any:
     return out
 
 
+def _objects(shape: Shape, values: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """The plain objects of ``shape``'s type among field values (objects, or lists of them, by its kind), each
+    once, in order: the parents of the next level of a prefill."""
+    check = shape.check
+    found: dict[int, Any] = {}
+    for value in values:
+        for item in (value if shape.kind == "objects" and value.__class__ in (list, tuple) else
+                     () if shape.kind == "objects" else (value,)):
+            if item is not None and (plain(item) if check is None else check(item, None) is True):
+                found.setdefault(id(item), item)
+    return list(found.values())
+
+
 class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor with planned fields (module docstring)."""
 
@@ -179,6 +195,11 @@ class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._selections: dict[int, tuple[Any, GraphQLObjectType, list[Entry]]] = {}
         self._subfield_sets: dict[int, tuple[Any, GraphQLObjectType, Any]] = {}
         self._argument_values: dict[int, tuple[Any, Any, dict[str, Any] | None, bool]] = {}
+        # Batched fields (batched.py): per selection, the fields a list's prefill visits; per field, the
+        # answers of its batches by parent; per selection, the parents already prefilled.
+        self._steps: dict[int, tuple[Any, list[Step]]] = {}
+        self._answered: dict[int, tuple[Any, dict[int, tuple[Any, Any]]]] = {}
+        self._prefilled: dict[int, tuple[Any, set[int]]] = {}
         strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
         self._converter = (None if strawberry_schema is None else
                            (strawberry_schema.schema_converter.scalar_registry, strawberry_schema.config))
@@ -193,6 +214,12 @@ class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
         error = null_variable_error(executor.schema, executor.operation, executor.fragment_definitions,
                                     executor.variable_values.coerced)
         return executor if error is None else [error]
+
+    def _entries_of(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[Entry]:
+        cached = self._selections.get(id(grouped_field_set))
+        if cached is not None and cached[0] is grouped_field_set and cached[1] is parent_type:
+            return cached[2]
+        return self._entries(parent_type, grouped_field_set)
 
     def _entries(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[Entry]:
         """The plan of one selection on ``parent_type``, made once per request."""
@@ -221,11 +248,7 @@ class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         if not self._planned:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        cached = self._selections.get(id(grouped_field_set))
-        if cached is not None and cached[0] is grouped_field_set and cached[1] is parent_type:
-            entries = cached[2]
-        else:
-            entries = self._entries(parent_type, grouped_field_set)
+        entries = self._entries_of(parent_type, grouped_field_set)
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
@@ -317,31 +340,40 @@ class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """``execute_field`` for a planned field: obtain the value, complete it by its shape, and hand what the
         shape declines to graphql-core with the same info and path. A leaf answered here needs no path."""
         info = None
-        try:
-            call = plan.call
-            if call is None:
-                result = plan.read(source)  # type: ignore[misc]
-            elif plan.arguments is not None:
-                kwargs = self._kwargs(plan, field_details_list)
-                if kwargs is None:  # an argument refused: graphql-core's execute_field reports it
-                    return self.execute_field(parent_type, source, field_details_list,
-                                              _path(Path, (path, response_name, parent_type.name)), position_context)
-                if plan.wants_info:
-                    info = kwargs[plan.info_name] = self._info_class(self, plan, parent_type, path, response_name,
-                                                                     field_details_list)
-                result = call(source, **kwargs)
-            elif plan.wants_info:
-                info = self._info_class(self, plan, parent_type, path, response_name, field_details_list)
-                result = call(source, info)
-            else:
-                result = call(source)
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, plan.return_type, field_details_list,
-                                    _path(Path, (path, response_name, parent_type.name)))
-            return None
-        if plan.is_async and self.abort_signal is None:
-            return self._settle(plan, parent_type, _path(Path, (path, response_name, parent_type.name)),
-                                field_details_list, info, result, position_context)
+        result = MISS
+        if plan.batch is not None:  # ``_answer`` inlined: read for every item of every list
+            answered = self._answered.get(id(field_details_list))
+            if answered is not None and answered[0] is field_details_list:
+                hit = answered[1].get(id(source))
+                if hit is not None and hit[0] is source:
+                    result = hit[1]
+        if result is MISS:  # else answered by its list's batch: completed below as a synchronous value
+            try:
+                call = plan.call
+                if call is None:
+                    result = plan.read(source)  # type: ignore[misc]
+                elif plan.arguments is not None:
+                    kwargs = self._kwargs(plan, field_details_list)
+                    if kwargs is None:  # an argument refused: graphql-core's execute_field reports it
+                        return self.execute_field(parent_type, source, field_details_list,
+                                                  _path(Path, (path, response_name, parent_type.name)),
+                                                  position_context)
+                    if plan.wants_info:
+                        info = kwargs[plan.info_name] = self._info_class(self, plan, parent_type, path,
+                                                                         response_name, field_details_list)
+                    result = call(source, **kwargs)
+                elif plan.wants_info:
+                    info = self._info_class(self, plan, parent_type, path, response_name, field_details_list)
+                    result = call(source, info)
+                else:
+                    result = call(source)
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, plan.return_type, field_details_list,
+                                        _path(Path, (path, response_name, parent_type.name)))
+                return None
+            if plan.is_async and self.abort_signal is None:
+                return self._settle(plan, parent_type, _path(Path, (path, response_name, parent_type.name)),
+                                    field_details_list, info, result, position_context)
         shape = plan.shape
         kind = shape.kind
         field_path = None
@@ -432,6 +464,20 @@ class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         if completed.__class__ is not dict:
                             completed = await completed
                         return completed
+                elif (result.__class__ is list or result.__class__ is tuple) and position_context is None:
+                    # a list (a connection's edges, a dashboard's days): completed as in ``_run``
+                    if shape.kind == "leaves":
+                        completed = _leaves(shape, result)
+                        if completed is not MISS:
+                            return completed
+                    elif shape.kind == "objects" and self._lists and not shape.custom_check:
+                        grouped = self._subfields(shape.object_type, field_details_list)  # type: ignore[arg-type]
+                        if grouped is not None:
+                            completed = self._complete_objects(plan, shape, parent_type, grouped,
+                                                               field_details_list, path, result)
+                            if completed.__class__ is not list:
+                                completed = await completed
+                            return completed
             raw = info._raw_info if info is not None else self._info(plan, parent_type, path, field_details_list)
             completed = self.complete_value(return_type, field_details_list, raw, path, result, position_context)
             if self.is_awaitable(completed):
@@ -461,6 +507,80 @@ class CodexExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _complete_objects(self, plan: FieldPlan, shape: Shape, parent_type: GraphQLObjectType, grouped: Any,
                           field_details_list: Any, path: Path, items: list[Any] | tuple[Any, ...]) -> Any:
+        """``_complete_items``, after the batches of the batched fields the items lead to (batched.py)."""
+        steps = self._batch_steps(shape.object_type, grouped)  # type: ignore[arg-type]
+        if steps and len(items) > 1:
+            parents = _objects(shape, (items,))
+            seen = self._prefilled.get(id(grouped))
+            if len(parents) > 1 and (seen is None or seen[0] is not grouped or id(parents[0]) not in seen[1]):
+                return self._complete_prefilled(steps, grouped, parents, plan, shape, parent_type,
+                                                field_details_list, path, items)
+        return self._complete_items(plan, shape, parent_type, grouped, field_details_list, path, items)
+
+    async def _complete_prefilled(self, steps: list[Step], grouped: Any, parents: list[Any], plan: FieldPlan,
+                                  shape: Shape, parent_type: GraphQLObjectType, field_details_list: Any, path: Path,
+                                  items: list[Any] | tuple[Any, ...]) -> Any:
+        await self._prefill(steps, grouped, parents)
+        completed = self._complete_items(plan, shape, parent_type, grouped, field_details_list, path, items)
+        return completed if completed.__class__ is list else await completed
+
+    def _batch_steps(self, object_type: GraphQLObjectType, grouped: Any) -> list[Step]:
+        """What a prefill visits in a selection on ``object_type`` (memoized per request): its batched fields,
+        and its attribute fields of object type whose own selection leads to one, each with its object type
+        and, when the prefill goes on below it, its selection."""
+        cached = self._steps.get(id(grouped))
+        if cached is not None and cached[0] is grouped:
+            return cached[1]
+        steps: list[Step] = []
+        for _response_name, field_details_list, _leaf, plan in self._entries_of(object_type, grouped):
+            if plan is None or (plan.batch is None and plan.read is None):
+                continue
+            shape = plan.shape
+            child_type = shape.object_type if shape.kind in ("object", "objects") and not shape.custom_check else None
+            child = self._subfields(child_type, field_details_list) if child_type is not None else None
+            if child is not None and not self._batch_steps(child_type, child):  # type: ignore[arg-type]
+                child = None
+            if plan.batch is not None or child is not None:
+                steps.append((plan, field_details_list, child_type, child))
+        self._steps[id(grouped)] = (grouped, steps)
+        return steps
+
+    async def _prefill(self, steps: list[Step], grouped: Any, parents: list[Any]) -> None:
+        """Run the batches ``steps`` lead to for ``parents`` (plain objects of the selection's type) and keep
+        their answers for the parents' fields; a failed batch is left to each parent's own resolver."""
+        seen = self._prefilled.get(id(grouped))
+        if seen is None or seen[0] is not grouped:
+            seen = self._prefilled[id(grouped)] = (grouped, set())
+        seen[1].update(map(id, parents))
+        context = self.context_value
+        for plan, field_details_list, child_type, child in steps:
+            if plan.batch is not None:
+                try:
+                    values = await plan.batch(context, parents)
+                except Exception:  # noqa: BLE001,S112  (each parent's resolver runs alone and reports the error)  # noqa: BLE001,S112  (each parent's resolver runs alone and reports the error)
+                    continue
+                if len(values) != len(parents):
+                    continue
+                answered = self._answered.get(id(field_details_list))
+                if answered is None or answered[0] is not field_details_list:
+                    answered = self._answered[id(field_details_list)] = (field_details_list, {})
+                answered[1].update({id(parent): (parent, value) for parent, value in zip(parents, values,
+                                                                                          strict=True)})
+            else:
+                read = plan.read
+                values = []
+                for parent in parents:
+                    try:
+                        values.append(read(parent))  # type: ignore[misc]
+                    except Exception:  # noqa: BLE001,PERF203  (the field reads it again and reports the error)
+                        values.append(None)
+            if child is not None:
+                children = _objects(plan.shape, values)
+                if children:
+                    await self._prefill(self._batch_steps(child_type, child), child, children)  # type: ignore[arg-type]
+
+    def _complete_items(self, plan: FieldPlan, shape: Shape, parent_type: GraphQLObjectType, grouped: Any,
+                        field_details_list: Any, path: Path, items: list[Any] | tuple[Any, ...]) -> Any:
         """graphql-core's ``complete_iterable_value`` for a list of objects: plain items completed here, any
         other item by graphql-core's own ``complete_list_item_value`` (or its awaitable variant)."""
         object_type: GraphQLObjectType = shape.object_type  # type: ignore[assignment]

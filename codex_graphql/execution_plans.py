@@ -52,6 +52,8 @@ from graphql.type.scalars import (
 )
 from strawberry.permission import PermissionExtension
 
+from codex_graphql.batched import batch_of
+
 MISS: Any = object()  # a completer declined: graphql-core completes (or reports) the value
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -179,7 +181,7 @@ class Shape:
 class FieldPlan:
     """How the executor obtains and completes one field of one object type (module docstring)."""
 
-    __slots__ = ("arguments", "call", "definition", "info_name", "is_async", "leaf", "non_null", "read",
+    __slots__ = ("arguments", "batch", "call", "definition", "info_name", "is_async", "leaf", "non_null", "read",
                  "return_type", "shape", "strawberry_field", "wants_info")
 
     def __init__(self, definition: GraphQLField, shape: Shape) -> None:
@@ -197,6 +199,9 @@ class FieldPlan:
         # ``call(source, **kwargs)`` with ``info`` (if it takes it) under ``info_name``.
         self.arguments: list[Any] | None = None
         self.info_name: str | None = None
+        # ``answers(ctx, parents)`` of an ``async def`` method declared ``@batched`` (batched.py): called once
+        # per list of parents by the executor, whose items then read their value from its answers.
+        self.batch: Any = None
 
 
 def _reader(field: GraphQLField) -> Callable[[Any], Any]:
@@ -391,6 +396,8 @@ def _plan(field: GraphQLField, methods: bool) -> FieldPlan | None:
     plan.call, plan.wants_info = method
     plan.is_async = strawberry_field.base_resolver.is_async
     plan.strawberry_field = strawberry_field
+    if plan.is_async and plan.wants_info and not strawberry_field.extensions:
+        plan.batch = batch_of(strawberry_field.base_resolver.wrapped_func)
     return plan
 
 

@@ -39,11 +39,15 @@ from codex_graphql.subscriptions.models import (
 # -- views ----------------------------------------------------------------------------------------
 
 
+# Built once: its compiled form is cached (a ``.values(rows)`` statement compiled anew for every view).
+_INSERT_VIEWS = insert(ContentView).on_conflict_do_nothing(
+    index_elements=[ContentView.content_id, ContentView.user_id, ContentView.hour])
+
+
 async def record_views(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """One statement for many views; a viewer counts once per item per hour (the primary key)."""
     if rows:
-        await session.execute(insert(ContentView).values(rows).on_conflict_do_nothing(
-            index_elements=[ContentView.content_id, ContentView.user_id, ContentView.hour]))
+        await session.execute(_INSERT_VIEWS, rows)
 
 
 async def view_counts(session: AsyncSession, organization_id: uuid.UUID,

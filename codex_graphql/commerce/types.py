@@ -8,7 +8,8 @@ import strawberry
 from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.authz import Permission
-from codex_graphql.commerce import loaders
+from codex_graphql.batched import batched
+from codex_graphql.commerce import answers, loaders
 from codex_graphql.commerce.models import (
     CheckoutStatus,
     DisputeStatus,
@@ -19,7 +20,6 @@ from codex_graphql.commerce.models import (
 from codex_graphql.commerce.models import PendingGrant as PendingGrantModel
 from codex_graphql.commerce.models import Purchase as PurchaseModel
 from codex_graphql.content.types import Content
-from codex_graphql.organizations import loaders as organization_loaders
 from codex_graphql.organizations.types import Organization
 from codex_graphql.permissions import HasOrgPermission, guarded
 from codex_graphql.relay import Node, to_global_id
@@ -57,17 +57,17 @@ class Purchase(Node):
         return self.row.organization_id
 
     @strawberry.field(description="The item; null when it is no longer available to the viewer.")
+    @batched(answers.contents)
     async def content(self, info: strawberry.Info) -> Content | None:
-        row = await loaders.purchased_content(info.context).load(self.row.content_id)
-        return Content.from_model(row) if row else None
+        """Answered by commerce/answers.py, for one purchase or a whole list at once."""
 
     @strawberry.field(description="The organization that sold it.")
+    @batched(answers.organizations)
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await organization_loaders.organizations(info.context).load(self.row.organization_id)
-        return Organization.from_model(row) if row else None
+        """Answered by commerce/answers.py, for one purchase or a whole list at once."""
 
     @strawberry.field(description="Receipt: the payment provider's when it has one, else a signed receipt page.")
-    async def receipt_url(self, info: strawberry.Info) -> str:
+    def receipt_url(self, info: strawberry.Info) -> str:
         from codex_graphql.commerce.routes import receipt_link_for
 
         if self.row.receipt_url:

@@ -6,15 +6,14 @@ from typing import Annotated
 
 import strawberry
 
-from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.analytics import stats as analytics_stats
 from codex_graphql.authz import Permission
+from codex_graphql.batched import batched
 from codex_graphql.commerce import loaders as commerce_loaders
-from codex_graphql.content import downloads, loaders, service
+from codex_graphql.content import answers, downloads, loaders, service
 from codex_graphql.content.models import Content as ContentModel
 from codex_graphql.content.models import ContentKind, ContentStatus
-from codex_graphql.content.page_answers import PageAnswers, later
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from codex_graphql.permissions import HasOrgPermission, guarded
@@ -108,41 +107,24 @@ class Content(Node):
     allow_downloads: bool = strawberry.field(description="Whether buyers may download the file.")
     reviews_enabled: bool = strawberry.field(description="Whether the item accepts reviews.")
     row: strawberry.Private[ContentModel]
-    # Set on the items of a catalogue page whose loader-backed fields were loaded for the whole page at once
-    # (content/page_answers.py): their resolvers then answer synchronously.
-    answers: strawberry.Private[PageAnswers | None] = None
 
     @classmethod
     def from_model(cls, content: ContentModel) -> Content:
-        return from_row(cls, content, "Content", tags=list(content.tags), row=content, answers=None)
+        return from_row(cls, content, "Content", tags=list(content.tags), row=content)
 
     @property
     def organization_id(self) -> uuid.UUID:
         return self.row.organization_id
 
     @strawberry.field(description="The member who uploaded the item.")
-    def creator(self, info: strawberry.Info) -> User | None:
-        answers = self.answers
-        if answers is not None and answers.creators is not None:
-            return answers.creators[self.row.creator_id]
-        return later(self._creator(info))
-
-    async def _creator(self, info: strawberry.Info) -> User | None:
-        user = await account_loaders.users(info.context).load(self.row.creator_id)
-        return User.from_model(user) if user else None
+    @batched(answers.creators)
+    async def creator(self, info: strawberry.Info) -> User | None:
+        """Answered by content/answers.py, for one item or a whole list at once."""
 
     @strawberry.field(description="URL of the smallest thumbnail, signed (videos, and audio with cover art, once processed); null without one.")
-    def thumbnail_url(self, info: strawberry.Info) -> str | None:
-        answers = self.answers
-        if answers is not None and self.row.id in answers.thumbnails:
-            return answers.thumbnails[self.row.id]
-        if not self.row.thumbnails:
-            return None
-        return later(self._thumbnail_url(info))
-
-    async def _thumbnail_url(self, info: strawberry.Info) -> str | None:
-        smallest = min(self.row.thumbnails, key=lambda t: t["width"])
-        return (await info.context.services.storage.presign_get(smallest["key"], service.URL_TTL_SECONDS)).url
+    @batched(answers.thumbnail_urls)
+    async def thumbnail_url(self, info: strawberry.Info) -> str | None:
+        """Answered by content/answers.py, for one item or a whole list at once."""
 
     @strawberry.field(description="Every thumbnail size, smallest first (videos, and audio with cover art, once processed).")
     async def thumbnails(self, info: strawberry.Info) -> list[Thumbnail]:
@@ -176,16 +158,9 @@ class Content(Node):
         )
 
     @strawberry.field(description="Whether the viewer may play this item: a purchase, grant or free claim, or staff of the organization.")
-    def viewer_has_access(self, info: strawberry.Info) -> bool:
-        answers = self.answers
-        if answers is not None and answers.entitled is not None:
-            return service.can_play(info.context.viewer, self.row, answers.entitled[self.row.id])
-        return later(self._viewer_has_access(info))
-
-    async def _viewer_has_access(self, info: strawberry.Info) -> bool:
-        ctx: Context = info.context
-        entitled = await loaders.entitlements(ctx).load(self.row.id)
-        return service.can_play(ctx.viewer, self.row, entitled)
+    @batched(answers.access)
+    async def viewer_has_access(self, info: strawberry.Info) -> bool:
+        """Answered by content/answers.py, for one item or a whole list at once."""
 
     @strawberry.field(
         description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access; null for "
@@ -206,14 +181,9 @@ class Content(Node):
         return Playback(url=signed.url, expires_at=signed.expires_at)
 
     @strawberry.field(description="Where the viewer stopped, in seconds; null when never played or without access.")
+    @batched(answers.playback_positions)
     async def playback_position(self, info: strawberry.Info) -> float | None:
-        ctx: Context = info.context
-        if ctx.viewer.user_id is None:
-            return None
-        entitled = await loaders.entitlements(ctx).load(self.row.id)
-        if not service.can_play(ctx.viewer, self.row, entitled):
-            return None
-        return await loaders.positions(ctx).load(self.row.id)
+        """Answered by content/answers.py, for one item or a whole list at once."""
 
     @strawberry.field(
         description="A signed download link for viewers entitled to the item (a purchase, grant or free claim, or a "

@@ -22,7 +22,11 @@ class OrganizationQueries:
             "spaces ignored. Unknown slugs return null.")],
     ) -> Organization | None:
         organization = await repository.by_slug(info.context.db, slug.strip().lower())
-        return Organization.from_model(organization) if organization else None
+        if organization is None:
+            return None
+        # Fields below it that load their organization by id (analytics: its time zone) find it loaded.
+        loaders.organizations(info.context).prime(organization.id, organization)
+        return Organization.from_model(organization)
 
 
 @register_node("Organization")

@@ -10,7 +10,6 @@ import strawberry
 from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.accounts.types import User
 from codex_graphql.authz import OrgRole, Permission
-from codex_graphql.content import page_answers
 from codex_graphql.content.queries import ContentFilter, organization_contents
 from codex_graphql.content.types import AfterArg, Content, FirstArg
 from codex_graphql.org_settings import service as org_settings
@@ -147,9 +146,7 @@ class Organization(Node):
         filter: Annotated[ContentFilter | None, strawberry.argument(
             description="Narrow the list by kind, tag, words or (staff only) status; conditions combine with AND. Omit for every visible item.")] = None,
     ) -> Connection[Content]:
-        connection = await organization_contents(info, self.organization_id, first, after, filter)
-        await page_answers.prefetch(info, connection)
-        return connection
+        return await organization_contents(info, self.organization_id, first, after, filter)
 
     @guarded(HasOrgPermission(Permission.MEMBERS_READ), description="Members of the organization, oldest first.")
     async def members(

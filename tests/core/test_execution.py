@@ -13,7 +13,7 @@ import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from codex_graphql.execution import CodexExecutionContext, streamline
-from codex_graphql.execution_plans import leaf_fields
+from codex_graphql.execution_plans import field_plan, leaf_fields
 from codex_graphql.schema import build_schema
 from codex_graphql.settings import Settings
 
@@ -102,7 +102,13 @@ def test_only_plain_fields_are_answered_inline() -> None:
     streamline(graphql_schema)
     direct = {(t.name, name) for t in graphql_schema.type_map.values() if hasattr(t, "is_type_of")
               for name, field in getattr(t, "fields", {}).items() if getattr(field.resolve, "__name__", "") == "lean"}
-    assert ("Content", "viewerHasAccess") in direct and ("Organization", "viewerRole") in direct
+    assert ("Purchase", "receiptUrl") in direct and ("Organization", "viewerRole") in direct
+    # Batched fields (batched.py) are async methods the executor answers from their list's batch.
+    content_type = graphql_schema.get_type("Content")
+    for name in ("viewerHasAccess", "creator", "thumbnailUrl"):
+        plan = field_plan(content_type, name, True)
+        assert plan is not None and plan.batch is not None and plan.is_async, name
+    assert field_plan(content_type, "playback", True).batch is None
     for type_name, name in direct:
         field = graphql_schema.get_type(type_name).fields[name]
         definition = field.extensions["strawberry-definition"]
