@@ -31,6 +31,7 @@ from codex_graphql.credits import jobs as credit_jobs
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
 from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
+from codex_graphql.payments.local_connect_routes import local_connect_routes
 from codex_graphql.periodic import Periodic
 from codex_graphql.previews.routes import preview_routes
 from codex_graphql.schema import build_schema
@@ -234,6 +235,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes.append(WebSocketRoute("/graphql", GraphQLWebSocket(
         schema, lambda: state["services"], max_subscriptions=settings.max_subscriptions_per_connection)))
     routes += commerce_routes(lambda: state["services"])
+    routes += local_connect_routes(lambda: state["services"])
     routes += preview_routes()
     if isinstance(storage, LocalStorage):
         routes += storage_routes(storage)

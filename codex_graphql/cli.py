@@ -199,6 +199,19 @@ def cmd_create_owner(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_platform_fee(args: argparse.Namespace, settings: Settings) -> int:
+    from codex_graphql.earnings.service import set_platform_fee
+    from codex_graphql.errors import DomainError
+
+    with database_url(settings) as url:
+        try:
+            percent = asyncio.run(_with_db(url, lambda db: set_platform_fee(db, args.percent)))
+        except DomainError as exc:
+            raise CliError(str(exc), EXIT_REFUSED) from exc
+    print(f"Platform fee: {percent}% of every sale's net (tax excluded), taken before the creators' share.")
+    return EXIT_OK
+
+
 def cmd_persisted_manifest(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
     from graphql import GraphQLError, parse, validate
@@ -377,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--password", required=True)
     owner.add_argument("--name", default="")
     owner.set_defaults(func=cmd_create_owner)
+
+    fee = sub.add_parser("platform-fee", help="show the platform fee, or set it (percent of each sale, taken first)")
+    fee.add_argument("percent", nargs="?", type=int, default=None, help="0 to 100; omit to show the current fee")
+    fee.set_defaults(func=cmd_platform_fee)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")

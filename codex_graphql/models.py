@@ -24,6 +24,12 @@ from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPo
 from codex_graphql.content.scheduling_models import ContentPublishSchedule
 from codex_graphql.credits.models import CreditBalance, CreditLot, CreditTransaction
 from codex_graphql.db import Base
+from codex_graphql.earnings.models import (
+    ContentContributor,
+    CreatorEarningSummary,
+    EarningEntry,
+    PlatformSettings,
+)
 from codex_graphql.events import OutboxMessage, ProcessedMessage
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.previews.models import ContentPreviewLink
@@ -63,10 +69,11 @@ TENANT_TABLES = (
     "content_search_public", "content_search_staff",
     "content_revision",
     "series", "series_item",
+    "content_contributor", "earning_entry", "creator_earning_summary",
 )
 
 __all__ = [
-    "AnalyticsTotals", "ArticleBody", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AnalyticsTotals", "ArticleBody", "ContentContributor", "CreatorEarningSummary", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",

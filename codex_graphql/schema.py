@@ -58,6 +58,8 @@ from codex_graphql.credits.mutations import CreditMutations
 from codex_graphql.credits.organization_fields import OrganizationCredits
 from codex_graphql.credits.viewer_fields import ViewerCredits
 from codex_graphql.doccache import DocumentCaches
+from codex_graphql.earnings.mutations import EarningsMutations
+from codex_graphql.earnings.types import ContentEarnings
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.execution import CodexExecutionContext
 from codex_graphql.input_checks import UTC_DATETIME
@@ -102,6 +104,7 @@ contribute(Content, ContentScheduling, before="listed")
 contribute(Content, ContentArticle, before="creator")
 contribute(Content, ContentRevisions)
 contribute(Content, ContentSeries)
+contribute(Content, ContentEarnings)
 contribute(Organization, OrganizationSeries, before="members")
 
 
@@ -141,7 +144,7 @@ class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMu
                DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations,
                CustomerSubscriptionMutations, ArticleMutations, SchedulingMutations,
                PreviewMutations, RevisionMutations, BulkContentMutations,
-               SeriesMutations):
+               SeriesMutations, EarningsMutations):
     pass
 
 

@@ -66,6 +66,9 @@ class AuditAction(enum.Enum):
     SUBSCRIPTION_TIER_PRICE_MIGRATED = strawberry.enum_value(
         "SUBSCRIPTION_TIER_PRICE_MIGRATED", description="Staff moved a tier's subscribers on older prices of one "
         "interval to its current price, from their next renewal (the interval, the price and how many were queued).")
+    REVENUE_SPLIT_CHANGED = strawberry.enum_value(
+        "REVENUE_SPLIT_CHANGED", description="Staff changed how an item's sales are divided: its creators' share "
+        "and co-creators (before and after).")
     LOGIN_NEW_DEVICE = strawberry.enum_value(
         "LOGIN_NEW_DEVICE", description="A sign-in from a browser and network (IP /24) not seen for this account before."
     )

@@ -38,7 +38,8 @@ from codex_graphql.commerce.models import (
     RefundSource,
     RefundStatus,
 )
-from codex_graphql.db import Database, outbox_dirty, utcnow
+from codex_graphql.db import Database, driver_connection, outbox_dirty, utcnow
+from codex_graphql.earnings import ledger
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.payments import PaymentProvider, RefundDeclined, RefundResult
 
@@ -71,6 +72,14 @@ async def apply(session: AsyncSession, purchase: Purchase, refund: PurchaseRefun
     holds the purchase's row lock."""
     before = _state(purchase)
     net, creator = split(purchase, refund.amount_cents)
+    await session.flush()  # the refund row exists before the ledger's entries name it
+    pieces = await ledger.record_refund(
+        await driver_connection(session), organization_id=purchase.organization_id, purchase_id=purchase.id,
+        refund_id=refund.id, content_id=purchase.content_id, currency=purchase.currency,
+        refunded_net_before=purchase.refunded_net_cents, refunded_net_after=purchase.refunded_net_cents + net,
+        dispute=refund.source is RefundSource.DISPUTE)
+    if pieces is not None:  # a sale the ledger holds: the creators give back what the ledger says
+        creator = ledger.creators_total(pieces)
     refund.status = RefundStatus.SUCCEEDED
     refund.net_cents, refund.creator_cents = net, creator
     refund.succeeded_at = func.now()  # the day the summary trigger counts the piece on (its now())

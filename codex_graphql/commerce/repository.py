@@ -104,6 +104,11 @@ async def mark_event_handled(conn: Any, event_id: str, outcome: str, organizatio
 _CHECKOUT_TO_COMPLETE = """
 SELECT c.id, c.user_id, c.content_id, c.currency, c.provider, c.provider_session_id, i.creator_id, i.title,
        o.creator_share_percent,
+       -- the sale's terms (earnings/split.py): platform fee, the item's creators' share, its co-creators
+       (SELECT p.platform_fee_percent FROM platform_settings p) AS platform_fee,
+       coalesce(i.creator_share_percent, o.creator_share_percent) AS creators_percent,
+       coalesce((SELECT array_agg(ROW(k.user_id, k.share_percent) ORDER BY k.user_id)
+                 FROM content_contributor k WHERE k.content_id = i.id), '{}') AS contributors,
        EXISTS (SELECT FROM stripe_event e WHERE e.payment_intent_id = $3 AND e.type = 'charge.refunded'
                AND e.payload -> 'data' -> 'object' ->> 'refunded' = 'true') AS refunded_first
 FROM checkout_session c
@@ -140,16 +145,23 @@ WITH purchase_row AS (
   SELECT $20::uuid, organization_id, user_id, content_id, 'PURCHASE', id, now()
   FROM purchase_row WHERE $21::boolean
   ON CONFLICT (content_id, user_id) WHERE revoked_at IS NULL DO NOTHING
+), earning_rows AS (
+  INSERT INTO earning_entry (id, organization_id, purchase_id, content_id, kind, party, user_id, currency,
+                             amount_cents, weight)
+  SELECT gen_random_uuid(), p.organization_id, p.id, p.content_id, 'SALE', e.party, e.user_id, $11, e.amount, e.weight
+  FROM purchase_row p, unnest($22::text[], $23::uuid[], $24::bigint[], $25::int[]) AS e(party, user_id, amount, weight)
+  ON CONFLICT DO NOTHING
 )
 SELECT id FROM purchase_row"""
 
 
-async def complete_checkout(conn: Any, checkout_id: uuid.UUID, purchase: dict[str, Any], *,
-                            grant: bool) -> uuid.UUID | None:
+async def complete_checkout(conn: Any, checkout_id: uuid.UUID, purchase: dict[str, Any], *, grant: bool,
+                            earnings: tuple[list[str], list[uuid.UUID | None], list[int], list[int]]) -> uuid.UUID | None:
     """The new purchase's id; None when this checkout's purchase exists already (nothing was written
-    but the checkout's status)."""
+    but the checkout's status). ``earnings``: the sale's ledger rows (``earnings.ledger.sale_rows``), written
+    with the purchase."""
     values = [purchase[column] for column in _PURCHASE_COLUMNS]
-    return await conn.fetchval(_COMPLETE_CHECKOUT, *values, checkout_id, uuid.uuid4(), grant)
+    return await conn.fetchval(_COMPLETE_CHECKOUT, *values, checkout_id, uuid.uuid4(), grant, *earnings)
 
 
 _ENTITLEMENTS = ContentEntitlement.__table__

@@ -36,6 +36,7 @@ from codex_graphql.db import (
     state_of,
     utcnow,
 )
+from codex_graphql.earnings import ledger
 from codex_graphql.payments import PaymentProvider
 from codex_graphql.payments.signing import MalformedEvent
 from codex_graphql.subscriptions import billing
@@ -200,6 +201,9 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
     refunded_first = checkout["refunded_first"]
     amount = int(obj.get("amount_total") or 0)
     tax = int((obj.get("total_details") or {}).get("amount_tax") or 0)
+    # The sale's division (earnings/split.py) under the item's terms now; the purchase keeps the creators' total
+    # and the ledger one row per party, written with it (none for a payment refunded before it completed).
+    shares, parts = ledger.sale_division(checkout, amount - tax)
     values = {
         "id": uuid.uuid4(), "organization_id": organization_id, "user_id": checkout["user_id"],
         "content_id": checkout["content_id"], "creator_id": checkout["creator_id"], "content_title": checkout["title"],
@@ -207,13 +211,15 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
         "status": (PurchaseStatus.REFUNDED if refunded_first else PurchaseStatus.COMPLETED).value,
         "amount_cents": amount, "tax_cents": tax,
         "currency": str(obj.get("currency") or checkout["currency"]).upper(),
-        "creator_share_cents": min(amount, service.creator_share_of(amount - tax, checkout["creator_share_percent"])),
+        "creator_share_cents": ledger.creators_total(parts),
         "provider": checkout["provider"], "provider_session_id": checkout["provider_session_id"],
         "payment_intent_id": payment_intent, "customer_email": (obj.get("customer_details") or {}).get("email"),
         "refunded_at": utcnow() if refunded_first else None,
         "refund_reason": "refunded before completion was received" if refunded_first else None,
     }
-    purchase_id = await repository.complete_checkout(conn, checkout["id"], values, grant=not refunded_first)
+    purchase_id = await repository.complete_checkout(
+        conn, checkout["id"], values, grant=not refunded_first,
+        earnings=ledger.sale_rows({} if refunded_first else parts, shares))
     if purchase_id is None:
         return "duplicate"
     if refunded_first:

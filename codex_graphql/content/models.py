@@ -79,6 +79,7 @@ class Content(IdMixin, TimestampMixin, Base):
     __tablename__ = "content"
     __table_args__ = (
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("creator_share_percent BETWEEN 0 AND 100", name="creator_share_percent_range"),
         Index("ix_content_org_created", "organization_id", "created_at", "id"),
         Index(
             "ix_content_catalogue", "organization_id", "created_at", "id",
@@ -126,6 +127,8 @@ class Content(IdMixin, TimestampMixin, Base):
     listed: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     allow_downloads: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     reviews_enabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The creators' share of this item's sales (earnings/split.py); null: the organization's default.
+    creator_share_percent: Mapped[int | None] = mapped_column(Integer)
 
 
 class ContentEntitlement(IdMixin, TimestampMixin, Base):

@@ -222,11 +222,12 @@ def _document(shape: Shape, face: str, unread: list[str]) -> Callable[[Any], mod
     lateral = f"{shape.table}_{face}{n}"
     shape.joins.append(f"LEFT JOIN LATERAL (SELECT ({stored})::text AS document OFFSET 0) {lateral} ON true")
     name, timezone = shape.column("name"), shape.column("timezone")
+    share = shape.column("creator_share_percent")
     settings = shape.column(f"{face}{n}", f"{lateral}.document")
 
     def document(row: Any) -> models.SettingsDocument:
         text = row[settings]
-        return models.read(row[name], row[timezone], orjson.loads(text) if text is not None else None)
+        return models.read(row[name], row[timezone], orjson.loads(text) if text is not None else None, row[share])
     return document
 
 

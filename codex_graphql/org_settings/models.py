@@ -25,7 +25,7 @@ from codex_graphql.org_settings.sanitize import MAX_HTML_BYTES, sanitize_html
 SUPPORTED_CURRENCIES = ("USD",)
 HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 # Columns of the organization row, validated with the document but not stored in it.
-COLUMN_FIELDS = ("name", "timezone")
+COLUMN_FIELDS = ("name", "timezone", "default_creator_share_percent")
 
 
 @strawberry.enum(description="What kind of business the organization runs (for discovery and reporting).")
@@ -197,6 +197,15 @@ class SettingsDocument(BaseModel):
     subscription_grace_days: int = DEFAULT_SUBSCRIPTION_GRACE_DAYS
     # search: the text search configuration of the organization's vectors (migration 0032 reads it in SQL)
     search_language: SearchLanguage = SearchLanguage.ENGLISH
+    # earnings: the creators' share of a sale after the platform fee, unless the item overrides it (a column)
+    default_creator_share_percent: int = 100
+
+    @field_validator("default_creator_share_percent")
+    @classmethod
+    def _creator_share(cls, value: int) -> int:
+        if not 0 <= value <= 100:
+            raise ValueError("The creators' share is 0 to 100 percent.")
+        return value
 
     @field_validator("subscription_grace_days")
     @classmethod
@@ -274,15 +283,15 @@ class SettingsDocument(BaseModel):
 
 
 NON_NULL = ("name", "timezone", "currency", "default_visibility", "allow_downloads", "enable_reviews",
-            "moderation_level", "subscription_grace_days", "search_language")
+            "moderation_level", "subscription_grace_days", "search_language", "default_creator_share_percent")
 
 
-def read(name: str, timezone: str, stored: dict[str, Any] | None) -> SettingsDocument:
+def read(name: str, timezone: str, stored: dict[str, Any] | None, creator_share_percent: int = 100) -> SettingsDocument:
     """The current document as stored (already valid; constructed without re-validating)."""
     known = {key: value for key, value in (stored or {}).items() if key in SettingsDocument.model_fields}
     values = {key: field.default for key, field in SettingsDocument.model_fields.items() if key != "name"}
     values.update(known)
-    values.update(name=name, timezone=timezone)
+    values.update(name=name, timezone=timezone, default_creator_share_percent=creator_share_percent)
     for enum_field, enum_type in (("business_category", BusinessCategory), ("default_visibility", ContentVisibility),
                                   ("moderation_level", ModerationLevel), ("search_language", SearchLanguage)):
         raw = values.get(enum_field)

@@ -70,6 +70,10 @@ class UpdateOrganizationSettingsInput:
         "change applies at once to the organization's PAST_DUE subscriptions: a shorter period ends their "
         "access now when it is over, a longer one extends it."
     )
+    default_creator_share_percent: int | None = _field(
+        "The creators' share of each sale, 0 to 100 percent of what remains after the platform fee, for items "
+        "without their own (`setContentRevenueSplit`). Applies to sales completed from now on."
+    )
     search_language: SearchLanguage | None = _field(
         "The language of the organization's content for search (stemming and ignored words). Changing it rebuilds "
         "every item's search vector in the same transaction (a few seconds for 100,000 items)."
@@ -80,7 +84,7 @@ SETTING_FIELDS = (
     "name", "legal_name", "contact_email", "timezone", "business_category", "currency", "platform_name", "logo_key",
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
     "enable_reviews", "moderation_level", "download_limit", "subscription_grace_days",
-    "search_language",
+    "search_language", "default_creator_share_percent",
 )
 
 

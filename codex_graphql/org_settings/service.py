@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def document(organization: Organization) -> SettingsDocument:
-    return models.read(organization.name, organization.timezone, organization.settings)
+    return models.read(organization.name, organization.timezone, organization.settings,
+                       organization.creator_share_percent)
 
 
 async def content_defaults(session: AsyncSession, organization_id: uuid.UUID) -> ContentDefaults:
@@ -103,6 +104,7 @@ async def update_settings(session: AsyncSession, storage: Storage, organization_
     timezone_changed = updated.timezone != organization.timezone
     organization.name = updated.name
     organization.timezone = updated.timezone
+    organization.creator_share_percent = updated.default_creator_share_percent
     organization.settings = updated.stored()
     logo.retire(session, organization_id, current.logo_key, updated.logo_key)
     await session.flush()

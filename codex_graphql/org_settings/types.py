@@ -102,6 +102,11 @@ class OrganizationSettings:
         description="The language of the organization's content for `Organization.search` (stemming and ignored "
         "words); ENGLISH by default."
     )
+    default_creator_share_percent: int = strawberry.field(
+        description="The creators' share of each sale, in percent of what remains after the platform fee (net of "
+        "tax), for items without their own; 100 by default. The item's co-creators divide it "
+        "(`Content.revenueSplit`)."
+    )
 
     @classmethod
     def from_document(cls, doc: SettingsDocument) -> OrganizationSettings:
@@ -113,7 +118,7 @@ class OrganizationSettings:
             default_visibility=doc.default_visibility, allow_downloads=doc.allow_downloads,
             enable_reviews=doc.enable_reviews, moderation_level=doc.moderation_level,
             download_limit=doc.download_limit, subscription_grace_days=doc.subscription_grace_days,
-            search_language=doc.search_language,
+            search_language=doc.search_language, default_creator_share_percent=doc.default_creator_share_percent,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

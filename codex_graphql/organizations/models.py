@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,10 +16,12 @@ class Organization(IdMixin, TimestampMixin, Base):
     """A tenant: a business selling content. Its public face (name, slug) is readable by anyone."""
 
     __tablename__ = "organization"
+    __table_args__ = (CheckConstraint("creator_share_percent BETWEEN 0 AND 100", name="creator_share_percent_range"),)
 
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    # Share of each sale (net of tax) credited to the content's creator, for payouts.
+    # The creators' share of each sale (net of tax, after the platform fee: earnings/split.py), unless the
+    # item overrides it; exposed as the setting defaultCreatorSharePercent.
     creator_share_percent: Mapped[int] = mapped_column(Integer, default=100, server_default=text("100"))
     # IANA zone for "today" and "this month" in analytics; changing it rebuilds the daily rollups.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")

@@ -9,7 +9,12 @@ cancel / resume / price change, the billing portal and subscription retrieval fo
 method is one network call (two for a price change: read the item, then update it) and touches no
 database; the subscription state it answers is a ``SubscriptionState`` read from the provider's
 Stripe-shaped object by ``payments.objects.subscription_state`` (the webhook handler reads event
-objects with the same function)."""
+objects with the same function).
+
+Stripe Connect (creator payouts): an Express connected account per creator, onboarding through an
+account link, ``account.updated`` webhooks read by ``payments.objects.connected_account``, and transfers
+from the platform balance (reversed in part or whole). Definite refusals raise ``ConnectRefused``
+(``TransferDeclined`` for transfers and reversals) with the provider's error code."""
 
 from __future__ import annotations
 
@@ -102,6 +107,59 @@ class RefundDeclined(Exception):
     definite no, unlike a network failure after which the refund may or may not exist."""
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectedAccount:
+    """A connected account as the server needs it. ``requirements_due`` is Stripe's
+    ``requirements.currently_due`` then ``past_due`` (without repeats); ``disabled_reason`` is
+    ``requirements.disabled_reason`` (e.g. ``requirements.past_due``). ``transfers_active``: the
+    ``transfers`` capability is active, which is what a transfer to the account needs (``payouts_enabled``
+    is about the account's own payouts to its bank)."""
+
+    account_id: str
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements_due: tuple[str, ...]
+    disabled_reason: str | None
+    transfers_active: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLink:
+    """A single-use onboarding URL; after ``expires_at`` (minutes) the user lands on ``refresh_url``."""
+
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    """A transfer to a connected account as it stands: ``reversed_cents`` is the total reversed so far.
+    After ``reverse_transfer``, ``reversal_id`` is the reversal just made (None for ``create_transfer``)."""
+
+    transfer_id: str
+    amount_cents: int
+    currency: str  # upper case, like the rest of the server's money
+    reversed_cents: int
+    reversal_id: str | None = None
+
+
+class ConnectRefused(Exception):
+    """The provider answered and refused a Connect request (an unknown account, a bad parameter): a
+    definite no, unlike a network failure. ``code`` is the provider's error code when it gave one."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TransferDeclined(ConnectRefused):
+    """A transfer or reversal refused. Stripe's codes: ``balance_insufficient`` (the platform's available
+    balance in that currency is too low), ``insufficient_capabilities_for_transfer`` (the destination's
+    ``transfers`` capability is not active: onboarding unfinished or requirements past due),
+    ``resource_missing`` (no such destination or transfer); a reversal beyond what remains has no code."""
+
+
 class WebhookError(Exception):
     """Signature missing, wrong or stale: answer 400 and store nothing."""
 
@@ -176,4 +234,34 @@ class PaymentProvider(Protocol):
 
     async def retrieve_subscription(self, subscription_id: str) -> SubscriptionState:
         """The provider's current state (reconciliation); SubscriptionNotFound for an unknown id."""
+        ...
+
+    # -- Connect (creator payouts) -------------------------------------------------------------------
+    async def create_connected_account(self, *, email: str | None, country: str | None, metadata: dict[str, str],
+                                       idempotency_key: str) -> ConnectedAccount:
+        """An Express account with the ``transfers`` capability requested (not enabled until onboarding is
+        done); the same key returns the same account (Stripe keeps keys 24 hours: store the id)."""
+        ...
+
+    async def retrieve_connected_account(self, account_id: str) -> ConnectedAccount:
+        """The account's current state (reconciliation); ConnectRefused for an unknown id."""
+        ...
+
+    async def create_account_link(self, account_id: str, *, return_url: str, refresh_url: str) -> AccountLink:
+        """An ``account_onboarding`` link. The user comes back to ``return_url`` (which says nothing about
+        completion: read the account or wait for ``account.updated``), or to ``refresh_url`` when the link
+        expired or was used, where the app makes a new link."""
+        ...
+
+    async def create_transfer(self, *, destination: str, amount_cents: int, currency: str, transfer_group: str | None,
+                              metadata: dict[str, str], idempotency_key: str) -> TransferResult:
+        """Move ``amount_cents`` from the platform's available balance to ``destination``; the same key
+        returns the same transfer. TransferDeclined when refused; Stripe keeps a refusal under its key
+        too, so a retry after one needs a new key."""
+        ...
+
+    async def reverse_transfer(self, transfer_id: str, *, amount_cents: int, idempotency_key: str) -> TransferResult:
+        """Take ``amount_cents`` of a transfer back into the platform balance; the same key makes one
+        reversal. TransferDeclined beyond what remains unreversed (or when the destination's balance
+        cannot cover it)."""
         ...

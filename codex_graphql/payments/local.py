@@ -4,7 +4,7 @@ webhook path. Refuses to run in production.
 
 Checkout details travel in a signed token in the checkout URL, so the provider keeps no state for
 purchases. Recurring billing (products, prices, subscription checkout and changes) is in
-``payments.local_billing``.
+``payments.local_billing``; Connect (creator onboarding, transfers) in ``payments.local_connect``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import orjson
 
 from codex_graphql.payments import CheckoutCreated, CheckoutRequest, RefundResult, signing
 from codex_graphql.payments.local_billing import LocalBillingMixin
+from codex_graphql.payments.local_connect import LocalConnectMixin
 from codex_graphql.payments.signing import sign
 
 TOLERANCE_SECONDS = 300
 
 
-class LocalProvider(LocalBillingMixin):
+class LocalProvider(LocalBillingMixin, LocalConnectMixin):
     name = "local"
 
     def __init__(self, base_url: str, secret_key: str, webhook_secret: str, environment: str,
@@ -37,6 +38,7 @@ class LocalProvider(LocalBillingMixin):
         self._token_key = hashlib.sha256(b"codex-local-checkout:" + secret_key.encode()).digest()
         self.webhook_secret = webhook_secret
         self._init_billing(state_path)
+        self._init_connect(state_path.with_name("local-connect.json") if state_path else None)
 
     # -- checkout -----------------------------------------------------------------------------
     def _seal(self, data: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ Stripe moved fields between API versions; both placements are read, the newer fi
 - an invoice's subscription: ``parent.subscription_details.subscription`` (basil+) or ``subscription``;
 - a line's price and proration flag: ``pricing.price_details.price`` and
   ``parent.subscription_item_details.proration`` (basil+) or ``price.id`` and ``proration``.
+
+Connect ``account`` objects (API answers and ``account.updated`` events) are read by ``connected_account``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from codex_graphql.payments import SubscriptionState, SubscriptionStatus
+from codex_graphql.payments import ConnectedAccount, SubscriptionState, SubscriptionStatus
 
 
 def timestamp(value: Any) -> datetime | None:
@@ -144,3 +146,20 @@ def _invoice_tax(invoice: Mapping[str, Any]) -> int:
     if isinstance(taxes, list):
         return sum(int(tax.get("amount") or 0) for tax in taxes if isinstance(tax, Mapping))
     return int(invoice.get("tax") or 0)
+
+
+def connected_account(account: Mapping[str, Any]) -> ConnectedAccount:
+    """The state of a Stripe ``account`` object (an API answer or an ``account.updated`` event's
+    ``data.object``): payouts, whether the user submitted the onboarding form, what Stripe still needs
+    (``requirements.currently_due`` then ``past_due``) and why the account is disabled, if it is."""
+    requirements = account.get("requirements") or {}
+    due = [*(requirements.get("currently_due") or []), *(requirements.get("past_due") or [])]
+    capabilities = account.get("capabilities") or {}
+    return ConnectedAccount(
+        account_id=str(account["id"]),
+        payouts_enabled=bool(account.get("payouts_enabled")),
+        details_submitted=bool(account.get("details_submitted")),
+        requirements_due=tuple(str(field) for field in dict.fromkeys(due)),
+        disabled_reason=cast(str | None, requirements.get("disabled_reason")),
+        transfers_active=capabilities.get("transfers") == "active",
+    )

@@ -1,4 +1,4 @@
-"""Stripe through the official library's ``StripeClient`` with async calls."""
+"""Stripe through the official library's ``StripeClient`` with async calls (Connect: ``stripe_connect``)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from codex_graphql.payments import (
     signing,
 )
 from codex_graphql.payments.objects import subscription_state
+from codex_graphql.payments.stripe_connect import StripeConnectMixin
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 
-class StripeProvider:
+class StripeProvider(StripeConnectMixin):
     name = "stripe"
 
     def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None) -> None:

@@ -186,6 +186,7 @@ ALLOWED = {  # the code that asks for the platform scope by name, and why
     "codex_graphql/subscriptions/jobs.py",  # tiers with provider work left undone, stale subscriptions (ids; each done in its org's scope)
     "codex_graphql/subscriptions/dunning.py",  # organizations with reminders due (ids; claimed in each org's scope)
     "codex_graphql/content/scheduling_jobs.py",  # organizations with publications due (ids; claimed in each org's scope)
+    "codex_graphql/earnings/service.py",  # the platform fee (platform_settings: written under the platform scope only)
 }
 
 

@@ -96,11 +96,13 @@ PUBLIC_BY_DESIGN: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = 
     "subscription_tier": lambda row, ctx: row["status"] == "PUBLISHED",
     "subscription_tier_price": lambda row, ctx: row["tier_id"] in ctx.get("published_tiers", ()),
     "subscription_tier_category": lambda row, ctx: row["tier_id"] in ctx.get("published_tiers", ()),
+    # The platform's one settings row (the platform fee) is read by everyone; only the platform scope writes it.
+    "platform_settings": lambda row, ctx: True,
     # The audit entries of no organization are their actor's.
     "audit_log_entry": lambda row, ctx: row["organization_id"] is None and row["actor_user_id"] == ctx["user_id"],
 }
 # Tenant tables that are entirely public to read: nothing in them may be hidden, so nothing to check.
-ENTIRELY_PUBLIC = {"content_rating", "content_search_public"}
+ENTIRELY_PUBLIC = {"content_rating", "content_search_public", "platform_settings"}
 
 
 # -- the seed (tests/support/rls.py) ------------------------------------------------------------
@@ -290,6 +292,8 @@ READS: dict[str, Args] = {
                                                       uuid.uuid5(b.org, "series-published")], staff_organization=None),
     "series.places": _one(content_ids=lambda b: [b.published, b.draft], staff_organization=None),
     # revisions
+    "earnings.contributors": _in_b(content_id=lambda b: b.published),
+    "earnings.members_among": _in_b(user_ids=lambda b: [b.owner, b.customer]),
     "revisions.category_ids": _in_b(content_id=lambda b: b.published),
     "revisions.page": _in_b(content_id=lambda b: b.published, first=10, after=None),
     "revisions.count": _in_b(content_id=lambda b: b.published),
@@ -511,6 +515,7 @@ NOT_READS: dict[str, str] = {
     "subscriptions.billing_repository.record_invoice": WRITE,
     "articles.save": WRITE,
     "revisions.add": WRITE,
+    "earnings.replace_contributors": WRITE,
     "series.add": WRITE,
     "series.add_offer": WRITE,
     "series.offer_for_update": "locks the offer item a series row (already read in its organization's scope) names; "

@@ -165,6 +165,14 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
                 uuid.uuid5(t.org, which), t.org, which, status)
         await x("insert into series_item (series_id, content_id, organization_id, position) values ($1, $2, $3, 0)",
                 uuid.uuid5(t.org, which), content_id, t.org)
+    # The published item's co-creator (the owner) and the sale's ledger rows (the summary follows by trigger).
+    await x("insert into content_contributor (content_id, user_id, organization_id, share_percent) values ($1, $2, $3, 50)",
+            t.published, t.owner, t.org)
+    await x("insert into earning_entry (id, organization_id, purchase_id, content_id, kind, party, user_id, currency, "
+            "amount_cents, weight) values ($1, $3, $4, $5, 'SALE', 'CREATOR', $6, 'USD', 100, 200000), "
+            "($2, $3, $4, $5, 'SALE', 'ORGANIZATION', null, 'USD', 400, 800000)",
+            uuid.uuid5(t.org, "earning-creator"), uuid.uuid5(t.org, "earning-org"), t.org, t.purchase, t.published,
+            t.owner)
     await x("insert into content_revision (id, organization_id, content_id, changed, snapshot) values "
             "($1, $2, $3, '{TITLE}', '{\"title\": \"t\"}')", uuid.uuid5(t.org, "revision"), t.org, t.published)
     await x("insert into subscription_invoice (id, organization_id, subscription_id, user_id, tier_id, "

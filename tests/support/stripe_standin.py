@@ -1,7 +1,8 @@
 """A small, faithful stand-in for the Stripe API endpoints the server calls, plus signed event
 delivery. Objects follow Stripe's documented shapes (checkout.session, refund, charge, event);
 Idempotency-Key replays return the first response, as Stripe does. Stripe Billing (products, prices,
-subscription checkout, subscriptions, invoices, billing portal) lives in ``stripe_standin_billing``."""
+subscription checkout, subscriptions, invoices, billing portal) lives in ``stripe_standin_billing``, Connect
+(accounts, account links, transfers, reversals) in ``stripe_standin_connect``."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from starlette.routing import Route
 from codex_graphql.payments.signing import sign
 from tests.support.live_server import live_server
 from tests.support.stripe_standin_billing import BillingMixin, _error, parse_form
+from tests.support.stripe_standin_connect import ConnectMixin
 
 __all__ = ["StripeStandIn", "parse_form", "running_standin"]
 
-class StripeStandIn(BillingMixin):
+class StripeStandIn(BillingMixin, ConnectMixin):
     def __init__(self, webhook_secret: str) -> None:
         self.webhook_secret = webhook_secret
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -39,6 +41,7 @@ class StripeStandIn(BillingMixin):
         # (e.g. that the app holds no transaction open across the call).
         self.during_request: Callable[[str, str], Awaitable[None]] | None = None
         self._init_billing()
+        self._init_connect()
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -49,6 +52,7 @@ class StripeStandIn(BillingMixin):
             Route("/v1/charges/{id}", self.get_charge, methods=["GET"]),
             Route("/v1/payment_intents/{id}", self.get_payment_intent, methods=["GET"]),
             *self.billing_routes(),
+            *self.connect_routes(),
         ])
 
     async def _replay(self, request: Request, params: dict[str, Any]) -> Response | None:

@@ -1,0 +1,111 @@
+"""Creators' earnings (migration 0036): co-creators of an item, the append-only earnings ledger and its per
+creator summary.
+
+``content_contributor`` names an item's co-creators and their percent of the creators' share (together at
+most 100, checked at commit); the item's creator keeps the rest of that share. ``earning_entry`` is the
+ledger: one row per party (platform, organization, each creator) of every sale and every refund or lost
+dispute piece, in integer cents (negative for what a refund takes back), divided by ``earnings.split``;
+rows are never updated or deleted (the table's privileges allow INSERT and SELECT only). A sale's rows keep
+the party's weight, from which its refunds are divided. ``creator_earning_summary`` holds each creator's
+totals per organization and currency, kept by a trigger on the ledger, so reading them costs one row.
+Tenant tables; a creator also reads their own rows in every organization.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+import strawberry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codex_graphql.db import Base, IdMixin, utcnow
+from codex_graphql.earnings.split import PartyKind
+
+
+@strawberry.enum(description="What an earning entry records.")
+class EarningKind(enum.Enum):
+    SALE = strawberry.enum_value("SALE", description="A party's part of a completed sale (net of tax).")
+    REFUND = strawberry.enum_value("REFUND", description="What a refund (full or partial) took back from a party.")
+    DISPUTE = strawberry.enum_value("DISPUTE", description="What a lost dispute (chargeback) took back from a party.")
+
+
+class ContentContributor(Base):
+    __tablename__ = "content_contributor"
+    __table_args__ = (
+        CheckConstraint("share_percent BETWEEN 1 AND 100", name="share_percent_range"),
+        Index("ix_content_contributor_user", "user_id"),
+        Index("ix_content_contributor_organization_id", "organization_id"),
+    )
+
+    content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    share_percent: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+
+
+class EarningEntry(IdMixin, Base):
+    __tablename__ = "earning_entry"
+    __table_args__ = (
+        CheckConstraint("(party = 'CREATOR') = (user_id IS NOT NULL)", name="creator_has_user"),
+        CheckConstraint("(kind = 'SALE') = (amount_cents >= 0 AND weight IS NOT NULL)", name="sale_shape"),
+        # One row per party of a sale and of a refund piece: recording twice is refused (idempotent writers).
+        Index("uq_earning_entry_sale", "purchase_id", "party", "user_id", unique=True,
+              postgresql_nulls_not_distinct=True, postgresql_where=text("kind = 'SALE'")),
+        Index("uq_earning_entry_refund", "refund_id", "party", "user_id", unique=True,
+              postgresql_nulls_not_distinct=True, postgresql_where=text("refund_id IS NOT NULL")),
+        Index("ix_earning_entry_org_created", "organization_id", "created_at", "id"),
+        Index("ix_earning_entry_user_created", "user_id", "created_at", "id", postgresql_where=text("user_id IS NOT NULL")),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    purchase_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchase.id"))
+    refund_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchase_refund.id"))
+    content_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("content.id", ondelete="SET NULL"))
+    kind: Mapped[EarningKind] = mapped_column(Enum(EarningKind, name="earning_kind", native_enum=False, length=16))
+    party: Mapped[PartyKind] = mapped_column(Enum(PartyKind, name="earning_party", native_enum=False, length=16))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    weight: Mapped[int | None] = mapped_column(Integer)  # SALE rows: the party's share in millionths
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+
+
+class CreatorEarningSummary(Base):
+    __tablename__ = "creator_earning_summary"
+    __table_args__ = (Index("ix_creator_earning_summary_user", "user_id"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"),
+                                                       primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sales: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    earned_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class PlatformSettings(Base):
+    """The one row of platform-wide settings (``id`` is always true): read by everyone, changed by platform
+    owners under the platform scope."""
+
+    __tablename__ = "platform_settings"
+    __table_args__ = (
+        CheckConstraint("id", name="single_row"),
+        CheckConstraint("platform_fee_percent BETWEEN 0 AND 100", name="fee_range"),
+    )
+
+    id: Mapped[bool] = mapped_column(primary_key=True, default=True, server_default=text("true"))
+    platform_fee_percent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
