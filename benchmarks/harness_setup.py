@@ -58,6 +58,15 @@ async def _database_ok(url: str, counts: dict[str, Any]) -> bool:
         await conn.close()
 
 
+def _migrated(url: str) -> None:
+    """A reused database brought to the code's latest migration (nothing when it is there already): the servers
+    read the schema the checkout's models describe, whatever revision the database was seeded at."""
+    result = run([str(PYTHON), "-m", "codex_graphql.cli", "migrate"], timeout=600,
+                 env=dict(os.environ, DATABASE_URL=url))
+    if result.returncode != 0:
+        raise SystemExit(f"migrating the reused database failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+
+
 def ensure_seeded(scale: str, admin_url: str, reseed: bool) -> dict[str, Any]:
     path = DATA_DIR / f"fixture-{scale}.json"
     cluster = admin_url.rsplit("/", 1)[0]
@@ -67,6 +76,7 @@ def ensure_seeded(scale: str, admin_url: str, reseed: bool) -> dict[str, Any]:
         if fixture.get("scale") == scale and same_cluster and \
                 asyncio.run(_database_ok(fixture["database_url"], fixture.get("counts") or {})):
             log(f"reusing seeded database {fixture['database_name']} ({path.name})")
+            _migrated(fixture["database_url"])
             return fixture
         log(f"{path.name} does not match the benchmark cluster: seeding again")
     log(f"seeding scale {scale} (benchmarks/seed.py)")

@@ -106,3 +106,25 @@ async def test_a_series_is_on_sale_only_while_published_with_selling_on(shop):
     await shop.gql.ok(UPDATE, {"input": {"seriesId": series["id"], "forSale": True, "priceCents": 1500}}, owner)
     seen = await _offer(shop, series["id"], customer.token)
     assert seen["forSale"] is True and seen["offer"]["priceCents"] == 1500
+
+
+async def test_the_content_policy_reads_a_bought_series_for_the_verified_user_only(shop, db):
+    """Migration 0037: the read policy's set of bought-series items comes from the authenticated scope; a forged
+    ``codex.user_id`` (set_config, as an injected statement would) asks for nothing of anyone else."""
+    from sqlalchemy import text
+
+    from codex_graphql.db import TenantScope
+
+    series = await _series(shop, published=True, priceCents=2500)
+    await shop.gql.ok(ADD, {"input": {"seriesId": series["id"], "contentIds": [shop.paid]}}, shop.owner.token)
+    buyer = await shop.factory.user(name="Series buyer")
+    await shop.buy(buyer, (await _offer(shop, series["id"], buyer.token))["offer"]["id"])
+    stranger = await shop.factory.user(name="Stranger")
+    paid = decode_id(shop.paid, "Content")
+    query = text("select coalesce(array_agg(i), '{}') from codex_series_bought_items() i")
+    async with db.transaction(TenantScope(user_id=buyer.user_id)) as session:
+        assert list((await session.execute(query)).scalar_one()) == [paid]
+    async with db.transaction(TenantScope(user_id=stranger.user_id)) as session:
+        assert list((await session.execute(query)).scalar_one()) == []
+        await session.execute(text("select set_config('codex.user_id', :u, true)"), {"u": str(buyer.user_id)})
+        assert list((await session.execute(query)).scalar_one()) == []
