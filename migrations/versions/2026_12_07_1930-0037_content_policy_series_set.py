@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from codex_graphql.db import APP_ROLE
 from codex_graphql.migration_helpers import SCOPED_ORG, SCOPED_USER
 
 revision: str = '0037'
@@ -50,8 +49,9 @@ BOUGHT_SERIES_NEST = (f"EXISTS (SELECT 1 FROM series_item si JOIN series s ON s.
 
 def upgrade() -> None:
     op.execute(FUNCTION)
-    op.execute(f"REVOKE ALL ON FUNCTION {SIGNATURE} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {SIGNATURE} TO {APP_ROLE}")
+    # Executable by everyone (the default): a policy runs as whichever role reads ``content`` (the app role, the
+    # owner of a SECURITY DEFINER reader such as codex_content_preview, ...), and the function answers only
+    # the verified scope's own user.
     op.execute("DROP POLICY tenant_read ON content")
     op.execute(f"CREATE POLICY tenant_read ON content FOR SELECT USING ({CATALOGUE} OR {ENTITLED} OR {BOUGHT_SERIES_SET})")
 
