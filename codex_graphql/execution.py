@@ -326,7 +326,7 @@ class CodexExecutionContext(BatchPrefill, StrawberryGraphQLCoreExecutionContext)
         shape declines to graphql-core with the same info and path. A leaf answered here needs no path."""
         info = None
         result = MISS
-        if plan.batch is not None:  # ``_answer`` inlined: read for every item of every list
+        if plan.batch is not None:  # the value its list's batch kept for this parent (execution_batches.py)
             answered = self._answered.get(id(field_details_list))
             if answered is not None and answered[0] is field_details_list:
                 hit = answered[1].get(id(source))
@@ -389,24 +389,16 @@ class CodexExecutionContext(BatchPrefill, StrawberryGraphQLCoreExecutionContext)
                         return completed
                     return self._await_field(completed, plan.return_type, field_details_list, field_path)
         elif result.__class__ is list or result.__class__ is tuple:
-            if kind == "leaves":
-                completed = _leaves(shape, result)
-                if completed is not MISS:
+            field_path = _path(Path, (path, response_name, parent_type.name))
+            try:
+                completed = self._list_of(plan, parent_type, field_details_list, field_path, result)
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, plan.return_type, field_details_list, field_path)
+                return None
+            if completed is not MISS:
+                if completed.__class__ is list:
                     return completed
-            elif kind == "objects" and self._lists:
-                object_type = shape.object_type  # type: ignore[assignment]
-                grouped = self._subfields(object_type, field_details_list)
-                if grouped is not None:
-                    field_path = _path(Path, (path, response_name, parent_type.name))
-                    try:
-                        completed = self._complete_objects(plan, shape, parent_type, grouped, field_details_list,
-                                                           field_path, result)
-                    except Exception as raw_error:
-                        self.handle_field_error(raw_error, plan.return_type, field_details_list, field_path)
-                        return None
-                    if completed.__class__ is list:
-                        return completed
-                    return self._await_field(completed, plan.return_type, field_details_list, field_path)
+                return self._await_field(completed, plan.return_type, field_details_list, field_path)
         # Declined: graphql-core completes (or reports) the value, as execute_field after the resolver call.
         if field_path is None:
             field_path = _path(Path, (path, response_name, parent_type.name))
@@ -451,18 +443,9 @@ class CodexExecutionContext(BatchPrefill, StrawberryGraphQLCoreExecutionContext)
                         return completed
                 elif (result.__class__ is list or result.__class__ is tuple) and position_context is None:
                     # a list (a connection's edges, a dashboard's days): completed as in ``_run``
-                    if shape.kind == "leaves":
-                        completed = _leaves(shape, result)
-                        if completed is not MISS:
-                            return completed
-                    elif shape.kind == "objects" and self._lists and not shape.custom_check:
-                        grouped = self._subfields(shape.object_type, field_details_list)  # type: ignore[arg-type]
-                        if grouped is not None:
-                            completed = self._complete_objects(plan, shape, parent_type, grouped,
-                                                               field_details_list, path, result)
-                            if completed.__class__ is not list:
-                                completed = await completed
-                            return completed
+                    completed = self._list_of(plan, parent_type, field_details_list, path, result)
+                    if completed is not MISS:
+                        return completed if completed.__class__ is list else await completed
             raw = info._raw_info if info is not None else self._info(plan, parent_type, path, field_details_list)
             completed = self.complete_value(return_type, field_details_list, raw, path, result, position_context)
             if self.is_awaitable(completed):
@@ -471,6 +454,19 @@ class CodexExecutionContext(BatchPrefill, StrawberryGraphQLCoreExecutionContext)
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
         return completed
+
+    def _list_of(self, plan: FieldPlan, parent_type: GraphQLObjectType, field_details_list: Any, path: Path,
+                 items: list[Any] | tuple[Any, ...]) -> Any:
+        """A list value completed by its shape (leaves, or plain objects with their fields planned): the list,
+        an awaitable of it, or MISS when graphql-core must complete it. Raises what completing raised."""
+        shape = plan.shape
+        if shape.kind == "leaves":
+            return _leaves(shape, items)
+        if shape.kind == "objects" and self._lists and not shape.custom_check:
+            grouped = self._subfields(shape.object_type, field_details_list)  # type: ignore[arg-type]
+            if grouped is not None:
+                return self._complete_objects(plan, shape, parent_type, grouped, field_details_list, path, items)
+        return MISS
 
     async def _await_field(self, completed: Awaitable[Any], return_type: GraphQLOutputType,
                            field_details_list: Any, path: Path) -> Any:

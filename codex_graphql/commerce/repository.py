@@ -99,11 +99,10 @@ async def mark_event_handled(conn: Any, event_id: str, outcome: str, organizatio
     await conn.execute(_MARK_EVENT_HANDLED, event_id, outcome, organization_id)
 
 
-# The checkout (locked), its item's creator and title (the item may have been deleted since), its
-# organization's creator share, and whether the payment was refunded before its completion arrived.
+# The checkout (locked), its item's creator and title (the item may have been deleted since), the sale's
+# terms, and whether the payment was refunded before its completion arrived.
 _CHECKOUT_TO_COMPLETE = """
 SELECT c.id, c.user_id, c.content_id, c.currency, c.provider, c.provider_session_id, i.creator_id, i.title,
-       o.creator_share_percent,
        -- the sale's terms (earnings/split.py): platform fee, the item's creators' share, its co-creators
        (SELECT p.platform_fee_percent FROM platform_settings p) AS platform_fee,
        coalesce(i.creator_share_percent, o.creator_share_percent) AS creators_percent,
@@ -156,7 +155,7 @@ SELECT id FROM purchase_row"""
 
 
 async def complete_checkout(conn: Any, checkout_id: uuid.UUID, purchase: dict[str, Any], *, grant: bool,
-                            earnings: tuple[list[str], list[uuid.UUID | None], list[int], list[int]]) -> uuid.UUID | None:
+                            earnings: tuple[list[Any], ...]) -> uuid.UUID | None:
     """The new purchase's id; None when this checkout's purchase exists already (nothing was written
     but the checkout's status). ``earnings``: the sale's ledger rows (``earnings.ledger.sale_rows``), written
     with the purchase."""

@@ -22,7 +22,6 @@ from codex_graphql.content import service as content_service
 from codex_graphql.content.models import Content, ContentStatus, EntitlementSource
 from codex_graphql.db import acting_in, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
-from codex_graphql.organizations import repository as organizations
 from codex_graphql.payments import CheckoutCreated, CheckoutRequest, PaymentProvider
 from codex_graphql.settings import Settings
 
@@ -134,16 +133,6 @@ async def start_checkout(session: AsyncSession, provider: PaymentProvider, setti
     between them: ``commerce/mutations.py``)."""
     planned = await plan_checkout(session, settings, viewer, content_id, success_url, cancel_url, idempotency_key)
     return await record_checkout(session, provider, planned, await create_at_provider(provider, planned))
-
-
-async def creator_share(session: AsyncSession, organization_id: uuid.UUID, net_cents: int) -> int:
-    organization = await organizations.by_id(session, organization_id)
-    return creator_share_of(net_cents, organization.creator_share_percent if organization else 100)
-
-
-def creator_share_of(net_cents: int, percent: int) -> int:
-    """The creator's part of a sale's net amount, rounded down to the minor unit."""
-    return max(0, net_cents) * percent // 100
 
 
 class PurchaseRef(NamedTuple):

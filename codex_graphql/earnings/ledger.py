@@ -51,12 +51,20 @@ def sale_division(row: Any, net_cents: int) -> tuple[dict[Party, int], dict[Part
     return shares, split(max(0, net_cents), shares)
 
 
-def sale_rows(parts: dict[Party, int], shares: dict[Party, int]) -> tuple[list[str], list[uuid.UUID | None], list[int],
-                                                                        list[int]]:
-    """The sale's ledger rows as columns (party, user, cents, weight), in a stable order; empty for no parts."""
-    ordered = sorted(parts, key=_order)
+Columns = tuple[list[str], list[uuid.UUID | None], list[int], list[int | None]]
+
+
+def _columns(cents: dict[Party, int], shares: dict[Party, int] | None) -> Columns:
+    """Ledger rows as the columns the inserts unnest (party, user, cents, weight), in a stable order."""
+    ordered = sorted(cents, key=_order)
     return ([party.kind.value for party in ordered], [party.user_id for party in ordered],
-            [parts[party] for party in ordered], [shares[party] for party in ordered])
+            [cents[party] for party in ordered],
+            [shares[party] for party in ordered] if shares is not None else [None] * len(ordered))
+
+
+def sale_rows(parts: dict[Party, int], shares: dict[Party, int]) -> Columns:
+    """The sale's ledger rows (each party's part and weight); empty for no parts."""
+    return _columns(parts, shares)
 
 
 async def record_refund(conn: Any, *, organization_id: uuid.UUID, purchase_id: uuid.UUID, refund_id: uuid.UUID,
@@ -70,11 +78,9 @@ async def record_refund(conn: Any, *, organization_id: uuid.UUID, purchase_id: u
         return None
     shares = {Party(PartyKind(row["party"]), row["user_id"]): row["weight"] for row in rows}
     pieces = refund_pieces(refunded_net_before, refunded_net_after, shares)
-    ordered = sorted(pieces, key=_order)
     kind = EarningKind.DISPUTE if dispute else EarningKind.REFUND
     await conn.execute(_INSERT, organization_id, purchase_id, refund_id, content_id, kind.value, currency,
-                       [party.kind.value for party in ordered], [party.user_id for party in ordered],
-                       [-pieces[party] for party in ordered], [None] * len(ordered))
+                       *_columns({party: -cents for party, cents in pieces.items()}, None))
     return pieces
 
 

@@ -1,4 +1,4 @@
-"""SQL of the revenue split terms: an item's co-creators and which people are members of an organization."""
+"""SQL of the revenue split terms: an item's co-creators."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.earnings.models import ContentContributor
-from codex_graphql.organizations.models import OrganizationMembership
 
 
 async def contributors(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID) -> list[ContentContributor]:
@@ -16,12 +15,6 @@ async def contributors(session: AsyncSession, organization_id: uuid.UUID, conten
     return list((await session.scalars(select(ContentContributor).where(
         ContentContributor.organization_id == organization_id, ContentContributor.content_id == content_id,
     ).order_by(ContentContributor.created_at, ContentContributor.user_id))).all())
-
-
-async def members_among(session: AsyncSession, organization_id: uuid.UUID, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of ``user_ids`` are members of the organization (any role)."""
-    return set((await session.scalars(select(OrganizationMembership.user_id).where(
-        OrganizationMembership.organization_id == organization_id, OrganizationMembership.user_id.in_(user_ids)))).all())
 
 
 async def replace_contributors(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID,
@@ -34,4 +27,4 @@ async def replace_contributors(session: AsyncSession, organization_id: uuid.UUID
     await session.flush()
 
 
-__all__ = ["contributors", "members_among", "replace_contributors"]
+__all__ = ["contributors", "replace_contributors"]

@@ -16,6 +16,7 @@ from codex_graphql.db import Database, TenantScope
 from codex_graphql.earnings import repository
 from codex_graphql.earnings.models import PlatformSettings
 from codex_graphql.errors import DomainError, ErrorCode, UserError
+from codex_graphql.organizations import repository as organizations
 
 MAX_CONTRIBUTORS = 20
 
@@ -67,8 +68,8 @@ async def set_revenue_split(session: AsyncSession, viewer: Viewer, content_id: u
     content = await content_repository.for_update(session, organization_id, content_id) if content_id else None
     if content is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No content item has this id in your organization.", "contentId")
-    members = await repository.members_among(session, organization_id,
-                                             [c.user_id for c in contributions if c.user_id is not None])
+    members = await organizations.member_ids_among(session, organization_id,
+                                                   [c.user_id for c in contributions if c.user_id is not None])
     strangers = [UserError(code=ErrorCode.NOT_FOUND, field=["input", "contributors", str(n), "userId"],
                            message="No member of your organization has this id.")
                  for n, c in enumerate(contributions) if c.user_id is None or c.user_id not in members]

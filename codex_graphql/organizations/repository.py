@@ -83,6 +83,13 @@ async def user_ids_of_members(session: AsyncSession, organization_id: uuid.UUID)
     return list((await session.scalars(statement)).all())
 
 
+async def member_ids_among(session: AsyncSession, organization_id: uuid.UUID,
+                           user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``user_ids`` are members of the organization (any role)."""
+    statement = in_organization(select(OrganizationMembership.user_id), OrganizationMembership, organization_id)
+    return set((await session.scalars(statement.where(OrganizationMembership.user_id.in_(user_ids)))).all())
+
+
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email))
 

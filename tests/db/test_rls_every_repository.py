@@ -293,7 +293,6 @@ READS: dict[str, Args] = {
     "series.places": _one(content_ids=lambda b: [b.published, b.draft], staff_organization=None),
     # revisions
     "earnings.contributors": _in_b(content_id=lambda b: b.published),
-    "earnings.members_among": _in_b(user_ids=lambda b: [b.owner, b.customer]),
     "revisions.category_ids": _in_b(content_id=lambda b: b.published),
     "revisions.page": _in_b(content_id=lambda b: b.published, first=10, after=None),
     "revisions.count": _in_b(content_id=lambda b: b.published),
@@ -453,6 +452,7 @@ READS: dict[str, Args] = {
     "organizations.by_ids": _one(ids=lambda b: [b.org]),
     "organizations.memberships_of_user": _one(user_id=lambda b: b.owner),
     "organizations.membership": _in_b(user_id=lambda b: b.owner),
+    "organizations.member_ids_among": _in_b(user_ids=lambda b: [b.owner, b.customer]),
     "organizations.members_page": _in_b(first=10, after=None),
     "organizations.members_count": _in_b(),
     "organizations.user_ids_of_members": _in_b(),
