@@ -133,3 +133,31 @@ async def test_parallel_replacements_leave_one_whole_split(gql, db, admin_db, ac
     final = sorted((row["user_id"], row["share_percent"]) for row in await admin_db.fetch(
         "select user_id, share_percent from content_contributor where content_id = $1", content_id))
     assert final in [sorted(shares) for shares in lists]
+
+
+async def test_a_replay_changes_nothing_more_and_an_oversized_list_is_refused(gql, db, admin_db, actors):
+    content_id = await item(db, actors.org, actors.staff_with.user_id, ContentStatus.PUBLISHED)
+    variables = {"input": {"contentId": gid(content_id), "creatorSharePercent": 55,
+                           "contributors": [{"userId": user(actors.staff_without), "sharePercent": 20}]}}
+    first = await gql.ok(SPLIT, variables, actors.staff_with.token)
+    state = await snapshot(admin_db)()
+    again = await gql.ok(SPLIT, variables, actors.staff_with.token)
+    assert again == first
+    assert await snapshot(admin_db)() == state  # the same split, and no second audit entry
+    assert state[2] == 1
+    many = [{"userId": to_global_id("User", uuid.uuid4()), "sharePercent": 1} for _ in range(21)]
+    body = (await gql(SPLIT, {"input": {"contentId": gid(content_id), "contributors": many}},
+                      actors.staff_with.token))["data"]["setContentRevenueSplit"]
+    assert [(e["code"], e["field"]) for e in body["errors"]] == [("INVALID_INPUT", ["input", "contributors"])]
+    assert await snapshot(admin_db)() == state
+
+
+async def test_a_revoked_session_changes_nothing(gql, db, admin_db, actors):
+    content_id = await item(db, actors.org, actors.staff_with.user_id, ContentStatus.PUBLISHED)
+    token = actors.staff_with.token
+    assert (await gql.ok("mutation { logout(input: {}) { errors { code } } }", {}, token))["logout"]["errors"] == []
+    before = await snapshot(admin_db)()
+    body = await gql(SPLIT, {"input": {"contentId": gid(content_id), "creatorSharePercent": 5}}, token)
+    assert (body["data"] or {}).get("setContentRevenueSplit") is None
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"UNAUTHENTICATED"}
+    assert await snapshot(admin_db)() == before
