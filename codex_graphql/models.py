@@ -26,10 +26,14 @@ from codex_graphql.credits.models import CreditBalance, CreditLot, CreditTransac
 from codex_graphql.db import Base
 from codex_graphql.earnings.models import (
     ContentContributor,
+    ContentPlayDaily,
     CreatorEarningSummary,
+    CreatorItemDaily,
+    CreatorPoolPeriod,
     EarningEntry,
     PlatformSettings,
 )
+from codex_graphql.earnings.payout_models import CreatorPayoutAccount, CreatorStatement, Payout
 from codex_graphql.events import OutboxMessage, ProcessedMessage
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.previews.models import ContentPreviewLink
@@ -70,10 +74,11 @@ TENANT_TABLES = (
     "content_revision",
     "series", "series_item",
     "content_contributor", "earning_entry", "creator_earning_summary",
+    "creator_item_daily", "content_play_daily", "payout", "creator_statement", "creator_pool_period",
 )
 
 __all__ = [
-    "AnalyticsTotals", "ArticleBody", "ContentContributor", "CreatorEarningSummary", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AnalyticsTotals", "ArticleBody", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",

@@ -146,8 +146,9 @@ WITH purchase_row AS (
   ON CONFLICT (content_id, user_id) WHERE revoked_at IS NULL DO NOTHING
 ), earning_rows AS (
   INSERT INTO earning_entry (id, organization_id, purchase_id, content_id, kind, party, user_id, currency,
-                             amount_cents, weight)
-  SELECT gen_random_uuid(), p.organization_id, p.id, p.content_id, 'SALE', e.party, e.user_id, $11, e.amount, e.weight
+                             amount_cents, weight, basis_cents)
+  SELECT gen_random_uuid(), p.organization_id, p.id, p.content_id, 'SALE', e.party, e.user_id, $11, e.amount, e.weight,
+         greatest($9::bigint - $10::bigint, 0)
   FROM purchase_row p, unnest($22::text[], $23::uuid[], $24::bigint[], $25::int[]) AS e(party, user_id, amount, weight)
   ON CONFLICT DO NOTHING
 )

@@ -24,8 +24,8 @@ from codex_graphql.earnings.split import (
 
 _INSERT = """
 INSERT INTO earning_entry (id, organization_id, purchase_id, refund_id, content_id, kind, party, user_id, currency,
-                           amount_cents, weight)
-SELECT gen_random_uuid(), $1, $2, $3, $4, $5, e.party, e.user_id, $6, e.amount, e.weight
+                           amount_cents, weight, basis_cents)
+SELECT gen_random_uuid(), $1, $2, $3, $4, $5, e.party, e.user_id, $6, e.amount, e.weight, $11
 FROM unnest($7::text[], $8::uuid[], $9::bigint[], $10::int[]) AS e(party, user_id, amount, weight)
 ON CONFLICT DO NOTHING"""
 
@@ -80,7 +80,8 @@ async def record_refund(conn: Any, *, organization_id: uuid.UUID, purchase_id: u
     pieces = refund_pieces(refunded_net_before, refunded_net_after, shares)
     kind = EarningKind.DISPUTE if dispute else EarningKind.REFUND
     await conn.execute(_INSERT, organization_id, purchase_id, refund_id, content_id, kind.value, currency,
-                       *_columns({party: -cents for party, cents in pieces.items()}, None))
+                       *_columns({party: -cents for party, cents in pieces.items()}, None),
+                       -(refunded_net_after - refunded_net_before))
     return pieces
 
 

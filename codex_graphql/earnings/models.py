@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import strawberry
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -39,6 +40,9 @@ class EarningKind(enum.Enum):
     SALE = strawberry.enum_value("SALE", description="A party's part of a completed sale (net of tax).")
     REFUND = strawberry.enum_value("REFUND", description="What a refund (full or partial) took back from a party.")
     DISPUTE = strawberry.enum_value("DISPUTE", description="What a lost dispute (chargeback) took back from a party.")
+    SUBSCRIPTION = strawberry.enum_value(
+        "SUBSCRIPTION", description="A party's part of a period's subscription revenue: the platform fee, a creator's "
+        "part of the organization's creator pool (divided by plays) or the organization's rest.")
 
 
 class ContentContributor(Base):
@@ -68,6 +72,11 @@ class EarningEntry(IdMixin, Base):
               postgresql_nulls_not_distinct=True, postgresql_where=text("refund_id IS NOT NULL")),
         Index("ix_earning_entry_org_created", "organization_id", "created_at", "id"),
         Index("ix_earning_entry_user_created", "user_id", "created_at", "id", postgresql_where=text("user_id IS NOT NULL")),
+        CheckConstraint("(kind = 'SUBSCRIPTION') = (period_start IS NOT NULL)", name="subscription_period"),
+        # One row per party, item and currency of a closed subscription pool period (migration 0038).
+        Index("uq_earning_entry_subscription", "organization_id", "period_start", "currency", "party", "user_id",
+              "content_id", unique=True, postgresql_nulls_not_distinct=True,
+              postgresql_where=text("kind = 'SUBSCRIPTION'")),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -80,6 +89,9 @@ class EarningEntry(IdMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     weight: Mapped[int | None] = mapped_column(Integer)  # SALE rows: the party's share in millionths
+    # The whole this row is a part of: a sale's net, a refund piece's net, a pool period's revenue.
+    basis_cents: Mapped[int | None] = mapped_column(BigInteger)
+    period_start: Mapped[date | None] = mapped_column(Date)  # SUBSCRIPTION rows: the pool period
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 
 
@@ -94,6 +106,62 @@ class CreatorEarningSummary(Base):
     sales: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     earned_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    pool_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    pending_payout_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    paid_out_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class CreatorItemDaily(Base):
+    """Per creator, item, UTC day and currency (migration 0038, kept by the ledger's trigger): the item's sales
+    and their gross net of tax, and the creator's part of them, of refunds and of the subscription pool."""
+
+    __tablename__ = "creator_item_daily"
+    __table_args__ = (Index("ix_creator_item_daily_user_day", "user_id", "day"),
+                      Index("ix_creator_item_daily_org_day", "organization_id", "day"))
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"),
+                                                       primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sales: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    gross_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    earned_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    pool_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class ContentPlayDaily(Base):
+    """Per item and UTC day (migration 0038, kept by triggers on ``content_view`` and ``playback_position``):
+    plays (one per viewer and hour) and completions (a position crossing 90 % of the duration)."""
+
+    __tablename__ = "content_play_daily"
+    __table_args__ = (Index("ix_content_play_daily_content_day", "content_id", "day"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"),
+                                                       primary_key=True)
+    content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    plays: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    completions: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class CreatorPoolPeriod(Base):
+    """A subscription pool period a job closed (one per organization, period and currency): the period's
+    subscription revenue net of tax, the platform's fee of it, the creators' pool and the plays it was divided by."""
+
+    __tablename__ = "creator_pool_period"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"),
+                                                       primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    revenue_cents: Mapped[int] = mapped_column(BigInteger)
+    platform_cents: Mapped[int] = mapped_column(BigInteger)
+    pool_cents: Mapped[int] = mapped_column(BigInteger)
+    plays: Mapped[int] = mapped_column(BigInteger)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 
 
 class PlatformSettings(Base):

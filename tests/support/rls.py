@@ -173,6 +173,17 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             "($2, $3, $4, $5, 'SALE', 'ORGANIZATION', null, 'USD', 400, 800000)",
             uuid.uuid5(t.org, "earning-creator"), uuid.uuid5(t.org, "earning-org"), t.org, t.purchase, t.published,
             t.owner)
+    # Migration 0038: a paid payout and a statement of the creator, a closed pool period (creator_item_daily and
+    # content_play_daily follow from the ledger rows and content views by trigger).
+    await x("insert into payout (id, organization_id, user_id, currency, amount_cents, status, period_start, "
+            "transfer_id, paid_at) values ($1, $2, $3, 'USD', 100, 'PAID', date '2026-11-01', $4, now())",
+            uuid.uuid5(t.org, "payout"), t.org, t.owner, f"tr_{tag}")
+    await x("insert into creator_payout_account (user_id, provider, account_id, transfers_active) values "
+            "($1, 'stripe', $2, true) on conflict do nothing", t.owner, f"acct_{tag}")
+    await x("insert into creator_statement (id, organization_id, user_id, month, status) values "
+            "($1, $2, $3, date '2026-11-01', 'PENDING')", uuid.uuid5(t.org, "statement"), t.org, t.owner)
+    await x("insert into creator_pool_period (organization_id, period_start, currency, revenue_cents, platform_cents, "
+            "pool_cents, plays) values ($1, date '2026-11-01', 'USD', 1000, 0, 100, 1)", t.org)
     await x("insert into content_revision (id, organization_id, content_id, changed, snapshot) values "
             "($1, $2, $3, '{TITLE}', '{\"title\": \"t\"}')", uuid.uuid5(t.org, "revision"), t.org, t.published)
     await x("insert into subscription_invoice (id, organization_id, subscription_id, user_id, tier_id, "
