@@ -28,6 +28,8 @@ from codex_graphql.commerce import reconcile
 from codex_graphql.commerce.routes import commerce_routes
 from codex_graphql.content import scheduling_jobs
 from codex_graphql.credits import jobs as credit_jobs
+from codex_graphql.earnings import payout_jobs
+from codex_graphql.earnings import pool as creator_pool
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
 from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
@@ -169,6 +171,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                          lambda: tier_jobs.reconcile_subscriptions(built.db, built.payments)),
                 Periodic("dunning-reminders", dunning.INTERVAL_SECONDS,
                          lambda: dunning.send_reminders(built.db, settings.dunning_reminder_window)),
+                Periodic("creator-payouts", payout_jobs.INTERVAL_SECONDS,
+                         lambda: payout_jobs.run_payouts(built.db, built.payments)),
+                Periodic("creator-pool", creator_pool.INTERVAL_SECONDS,
+                         lambda: creator_pool.close_finished_months(built.db)),
             ]
             for task in maintenance:
                 task.start()

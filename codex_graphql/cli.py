@@ -212,6 +212,47 @@ def cmd_platform_fee(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_close_creator_pool(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from codex_graphql.earnings import pool
+
+    try:
+        year, month = (int(part) for part in args.month.split("-"))
+        first = date(year, month, 1)
+    except ValueError as exc:
+        raise CliError(f"--month must be YYYY-MM, not {args.month!r}.", EXIT_REFUSED) from exc
+    with database_url(settings) as url:
+        try:
+            closed = asyncio.run(_with_db(url, lambda db: pool.close_month(db, first,
+                                                                          organization_slug=args.organization)))
+        except pool.MonthNotOver as exc:
+            raise CliError(str(exc), EXIT_REFUSED) from exc
+    for period in closed:
+        d = period.division
+        print(f"{period.organization_id} {first:%Y-%m} {period.currency}: revenue {d.revenue_cents}, platform "
+              f"{d.platform_cents}, pool {d.pool_cents} over {d.plays} plays, {len(d.creators)} creator rows, "
+              f"organization {d.organization_cents}")
+    print(f"Creator pool {first:%Y-%m}: {len(closed)} period(s) closed now (periods closed before are left as they are).")
+    return EXIT_OK
+
+
+def cmd_run_payouts(args: argparse.Namespace, settings: Settings) -> int:
+    from codex_graphql.earnings.payout_jobs import run_payouts
+    from codex_graphql.payments.factory import build_payments
+
+    try:
+        provider = build_payments(settings)
+    except RuntimeError as exc:
+        raise CliError(str(exc), EXIT_REFUSED) from exc
+    with database_url(settings) as url:
+        run = asyncio.run(_with_db(url, lambda db: run_payouts(db, provider, organization_slug=args.organization)))
+    print(f"Payouts: {run.organizations} organizations, {run.reserved} payouts taken up, {run.paid} paid, "
+          f"{run.failed} failed, {run.unknown} with an unknown outcome (retried next run), {run.skipped} creators "
+          "skipped (no account able to receive transfers).")
+    return EXIT_OK
+
+
 def cmd_persisted_manifest(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
     from graphql import GraphQLError, parse, validate
@@ -394,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     fee = sub.add_parser("platform-fee", help="show the platform fee, or set it (percent of each sale, taken first)")
     fee.add_argument("percent", nargs="?", type=int, default=None, help="0 to 100; omit to show the current fee")
     fee.set_defaults(func=cmd_platform_fee)
+
+    pool = sub.add_parser("close-creator-pool", help="close a finished month's subscription pool (divide its "
+                          "subscription revenue between platform, creators and organization; once per period)")
+    pool.add_argument("--month", required=True, help="the month, YYYY-MM (UTC); it must have ended")
+    pool.add_argument("--organization", default=None, help="only this organization (slug); default: every "
+                      "organization whose creatorPoolPercent is above 0")
+    pool.set_defaults(func=cmd_close_creator_pool)
+
+    payouts = sub.add_parser("run-payouts", help="run the creator payout job once (what workers run every hour)")
+    payouts.add_argument("--organization", default=None, metavar="SLUG", help="only this organization")
+    payouts.set_defaults(func=cmd_run_payouts)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o", default=None, help="write to this file instead of stdout")

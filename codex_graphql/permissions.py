@@ -45,6 +45,15 @@ class RequiresOrgPermissionDirective:
     permission: Permission
 
 
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION], name="requiresAnyOrgPermission",
+    description="The field requires one of the permissions in the organization it belongs to (the active "
+    "organization); what it answers may depend on which one the viewer holds (the field's description says).",
+)
+class RequiresAnyOrgPermissionDirective:
+    permissions: list[Permission]
+
+
 class Rule(BasePermission):
     """Base of every rule; ``describe`` is appended to field descriptions."""
 
@@ -111,22 +120,47 @@ class HasOrgPermission(Rule):
         self._schema_directive = RequiresOrgPermissionDirective(permission=permission)
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
-        viewer = info.context.viewer
-        if not viewer.is_authenticated:
-            raise Unauthenticated("Sign in to do this.")
-        org_id = organization_id_of(source, viewer, kwargs)
-        if org_id is not None and viewer.role_in(org_id) and org_id != viewer.active_organization_id:
-            raise Forbidden(
-                f"Organization {org_id} is not the active organization: call setActiveOrganization "
-                "or send the X-Codex-Organization header."
-            )
-        return viewer.can(self.permission, org_id)
+        return _active_organization_grants(source, info, kwargs, (self.permission,))
 
     def on_unauthorized(self) -> None:
         raise Forbidden(self.message)
 
     def describe(self) -> str:
         return f"Requires permission {self.permission.value} in the organization."
+
+
+class HasAnyOrgPermission(Rule):
+    """Granted when the viewer's role in the field's organization includes one of ``permissions``; the
+    resolver decides what each one shows (e.g. every creator's earnings, or only the viewer's own)."""
+
+    def __init__(self, *permissions: Permission) -> None:
+        self.permissions = permissions
+        names = " or ".join(p.value for p in permissions)
+        self.message = f"Requires permission {names} in this organization."
+        self._schema_directive = RequiresAnyOrgPermissionDirective(permissions=list(permissions))
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return _active_organization_grants(source, info, kwargs, self.permissions)
+
+    def on_unauthorized(self) -> None:
+        raise Forbidden(self.message)
+
+    def describe(self) -> str:
+        return f"Requires permission {' or '.join(p.value for p in self.permissions)} in the organization."
+
+
+def _active_organization_grants(source: Any, info: strawberry.Info, arguments: dict[str, Any],
+                                permissions: tuple[Permission, ...]) -> bool:
+    viewer = info.context.viewer
+    if not viewer.is_authenticated:
+        raise Unauthenticated("Sign in to do this.")
+    org_id = organization_id_of(source, viewer, arguments)
+    if org_id is not None and viewer.role_in(org_id) and org_id != viewer.active_organization_id:
+        raise Forbidden(
+            f"Organization {org_id} is not the active organization: call setActiveOrganization "
+            "or send the X-Codex-Organization header."
+        )
+    return any(viewer.can(permission, org_id) for permission in permissions)
 
 
 def _with_rule(description: str, rules: list[Rule]) -> str:

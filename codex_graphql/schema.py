@@ -58,7 +58,12 @@ from codex_graphql.credits.mutations import CreditMutations
 from codex_graphql.credits.organization_fields import OrganizationCredits
 from codex_graphql.credits.viewer_fields import ViewerCredits
 from codex_graphql.doccache import DocumentCaches
+from codex_graphql.earnings.dashboard_types import ViewerCreatorDashboard
 from codex_graphql.earnings.mutations import EarningsMutations
+from codex_graphql.earnings.payout_mutations import PayoutMutations
+from codex_graphql.earnings.payout_types import OrganizationPayouts, ViewerPayouts
+from codex_graphql.earnings.statement_mutations import StatementMutations
+from codex_graphql.earnings.statement_types import ViewerStatements
 from codex_graphql.earnings.types import ContentEarnings
 from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (re-exported)
 from codex_graphql.execution import CodexExecutionContext
@@ -95,6 +100,7 @@ log = logging.getLogger("codex_graphql.graphql")
 contribute(Organization, OrganizationCommerce, OrganizationAnalytics, OrganizationAudit, OrganizationCredits,
            before="members")
 contribute(Viewer, ViewerCommerce, ViewerCredits, ViewerSubscriptions, before="permissions")
+contribute(Viewer, ViewerCreatorDashboard, before="permissions")
 contribute(Organization, OrganizationCategories, before="members")
 contribute(Organization, OrganizationSubscriptions, before="members")
 contribute(Organization, OrganizationSearch, before="members")
@@ -105,6 +111,9 @@ contribute(Content, ContentArticle, before="creator")
 contribute(Content, ContentRevisions)
 contribute(Content, ContentSeries)
 contribute(Content, ContentEarnings)
+contribute(Viewer, ViewerPayouts, before="permissions")
+contribute(Viewer, ViewerStatements, before="permissions")
+contribute(Organization, OrganizationPayouts, before="members")
 contribute(Organization, OrganizationSeries, before="members")
 
 
@@ -144,7 +153,7 @@ class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMu
                DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations,
                CustomerSubscriptionMutations, ArticleMutations, SchedulingMutations,
                PreviewMutations, RevisionMutations, BulkContentMutations,
-               SeriesMutations, EarningsMutations):
+               SeriesMutations, EarningsMutations, PayoutMutations, StatementMutations):
     pass
 
 

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
 
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # The signing secret of the Stripe endpoint that receives Connect events (connected accounts'
+    # ``account.updated``): Stripe gives that endpoint its own secret, even at the same URL.
+    stripe_connect_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     payments_provider: Literal["stripe", "local"] = "local"
     stripe_tax_enabled: bool = False

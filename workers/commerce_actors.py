@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 @dramatiq.actor(actor_name=webhooks.HANDLE_ACTOR, max_retries=10, min_backoff=1_000, max_backoff=600_000, time_limit=60_000)
 async def handle_payment_event(job_id: str, event_id: str) -> None:
     """Retries webhook handling that failed inline; a no-op once the event is processed."""
-    await webhooks.handle(runtime().db, event_id)
+    await webhooks.handle(runtime().db, event_id, runtime().payments)
 
 
 async def _provider_receipt(rt: Runtime, charge_id: str | None, payment_intent_id: str) -> str | None:

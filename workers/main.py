@@ -12,6 +12,8 @@ from codex_graphql import idempotency, tracing
 from codex_graphql.commerce import reconcile
 from codex_graphql.content import scheduling_jobs
 from codex_graphql.credits import jobs as credit_jobs
+from codex_graphql.earnings import payout_jobs
+from codex_graphql.earnings import pool as creator_pool
 from codex_graphql.events import OutboxRelay
 from codex_graphql.observability import configure_logging
 from codex_graphql.periodic import Periodic
@@ -32,6 +34,7 @@ broker = setup_broker(settings)
 from workers import (  # noqa: E402,F401  (actors bind to the broker set up above)
     actors,
     commerce_actors,
+    earnings_actors,
     media_actors,
     subscription_actors,
 )
@@ -77,6 +80,10 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
                          lambda: tier_jobs.reconcile_subscriptions(runtime().db, runtime().payments)),
                 Periodic("dunning-reminders", dunning.INTERVAL_SECONDS,
                          lambda: dunning.send_reminders(runtime().db, settings.dunning_reminder_window)),
+                Periodic("creator-payouts", payout_jobs.INTERVAL_SECONDS,
+                         lambda: payout_jobs.run_payouts(runtime().db, runtime().payments)),
+                Periodic("creator-pool", creator_pool.INTERVAL_SECONDS,
+                         lambda: creator_pool.close_finished_months(runtime().db)),
             ]
             for task in cleanup:
                 task.start()

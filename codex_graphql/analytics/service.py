@@ -50,15 +50,18 @@ class DayRange:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
 
-def resolve_range(start: date | None, end: date | None, timezone: str | None) -> DayRange:
-    """Inclusive local days; defaults to the last 30 days ending today in the organization's zone."""
+def resolve_range(start: date | None, end: date | None, timezone: str | None, *, max_days: int = MAX_RANGE_DAYS,
+                  argument: str = "range.") -> DayRange:
+    """Inclusive local days; defaults to the last 30 days ending today in the organization's zone. A reversed
+    range or one over ``max_days`` is a BAD_USER_INPUT error naming the arguments (``argument`` + from/to)."""
     today = local_today(timezone)
     end = end or (today if start is None else max(start, today))
     start = start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if end < start:
-        raise GraphQLError("`range.to` must not be before `range.from`.", extensions={"code": "BAD_USER_INPUT"})
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise GraphQLError(f"A range covers at most {MAX_RANGE_DAYS} days.", extensions={"code": "BAD_USER_INPUT"})
+        raise GraphQLError(f"`{argument}to` must not be before `{argument}from`.",
+                           extensions={"code": "BAD_USER_INPUT"})
+    if (end - start).days + 1 > max_days:
+        raise GraphQLError(f"A range covers at most {max_days} days.", extensions={"code": "BAD_USER_INPUT"})
     return DayRange(start, end)
 
 

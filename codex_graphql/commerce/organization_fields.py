@@ -1,5 +1,5 @@
-"""Commerce's fields on ``Organization`` (its purchases and its creators' earnings), declared here, where
-their data lives, and attached to the type by schema assembly (codex_graphql/contributions.py)."""
+"""Commerce's fields on ``Organization`` (its purchases, and its creators' earnings read from the earnings
+ledger by earnings/dashboard_types.py), declared here, and attached to the type by schema assembly (codex_graphql/contributions.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import strawberry
 
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import queries
-from codex_graphql.commerce.types import CreatorEarnings, Purchase
+from codex_graphql.commerce.types import Purchase
 from codex_graphql.content.types import AfterArg, FirstArg
-from codex_graphql.permissions import HasOrgPermission, guarded
+from codex_graphql.earnings.dashboard_types import CreatorEarnings, creator_earnings
+from codex_graphql.permissions import HasAnyOrgPermission, HasOrgPermission, guarded
 from codex_graphql.relay import Connection
 
 
@@ -25,6 +26,10 @@ class OrganizationCommerce:
     ) -> Connection[Purchase] | None:
         return await queries.organization_purchases(info, self.organization_id, first, after)
 
-    @guarded(HasOrgPermission(Permission.PURCHASES_READ), description="Earnings per creator, for payouts.")
+    @guarded(HasAnyOrgPermission(Permission.PURCHASES_READ, Permission.CONTENT_CREATE),
+             description="Earnings per creator and currency, all time, from the earnings ledger's summary (one row "
+             "per creator and currency; the biggest earners first). Staff with PURCHASES_READ see every creator; a "
+             "creator (CONTENT_CREATE without PURCHASES_READ) sees only their own rows. Sales completed before the "
+             "ledger existed (migration 0036) have no ledger entries and are not counted.")
     async def creator_earnings(self, info: strawberry.Info) -> list[CreatorEarnings] | None:
-        return await queries.creator_earnings(info, self.organization_id)
+        return await creator_earnings(info.context, self.organization_id)

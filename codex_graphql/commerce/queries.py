@@ -6,11 +6,9 @@ import uuid
 
 import strawberry
 
-from codex_graphql.accounts import loaders as account_loaders
-from codex_graphql.accounts.types import User
 from codex_graphql.authz import Permission
 from codex_graphql.commerce import repository
-from codex_graphql.commerce.types import CreatorEarnings, PendingGrant, Purchase
+from codex_graphql.commerce.types import PendingGrant, Purchase
 from codex_graphql.context import Context
 from codex_graphql.relay import Connection, build_connection, check_first, register_node
 
@@ -26,16 +24,6 @@ async def organization_purchases(info: strawberry.Info, organization_id: uuid.UU
     db = info.context.db
     page = await repository.organization_purchases_page(db, organization_id, check_first(first), after)
     return build_connection(page, Purchase.from_model, lambda: repository.organization_purchases_count(db, organization_id))
-
-
-async def creator_earnings(info: strawberry.Info, organization_id: uuid.UUID) -> list[CreatorEarnings]:
-    ctx: Context = info.context
-    rows = await repository.creator_totals(ctx.db, organization_id)
-    users = await account_loaders.users(ctx).load_many([creator for creator, *_ in rows])
-    return [
-        CreatorEarnings(creator=User.from_model(user) if user else None, purchases=n, gross_cents=gross, share_cents=share)
-        for (_, n, gross, share), user in zip(rows, users, strict=True)
-    ]
 
 
 @register_node("Purchase")

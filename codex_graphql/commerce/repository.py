@@ -218,17 +218,6 @@ async def revenue_by_content(session: AsyncSession, organization_id: uuid.UUID, 
     return {content_id: int(total) for content_id, total in (await session.execute(statement)).all()}
 
 
-async def creator_totals(session: AsyncSession, organization_id: uuid.UUID) -> list[tuple[uuid.UUID, int, int, int]]:
-    """(creator, purchases, gross net of tax and refunds, creator share net of refunds) over purchases not
-    fully refunded."""
-    statement = in_organization(
-        select(Purchase.creator_id, func.count(), func.coalesce(func.sum(_KEPT), 0),
-               func.coalesce(func.sum(Purchase.creator_share_cents - Purchase.creator_refunded_cents), 0)),
-        Purchase, organization_id,
-    ).where(Purchase.status.in_(ENTITLING)).group_by(Purchase.creator_id)
-    return [(c, int(n), int(g), int(s)) for c, n, g, s in (await session.execute(statement)).all()]
-
-
 # -- refunds -------------------------------------------------------------------------------------
 # Lock order: the purchase (purchase_for_update) first, then its refund rows.
 async def refund_by_key(session: AsyncSession, organization_id: uuid.UUID, key: str) -> PurchaseRefund | None:

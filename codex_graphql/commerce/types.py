@@ -111,15 +111,6 @@ class Purchase(Node):
         return self.row.refund_reason or self.row.note
 
 
-@strawberry.type(description="A creator's earnings in an organization.")
-class CreatorEarnings:
-    creator: User | None = strawberry.field(description="The creator.")
-    purchases: int = strawberry.field(description="Purchases of their items not fully refunded.")
-    gross_cents: int = strawberry.field(description="Revenue of their items in minor units, net of tax and refunds.")
-    share_cents: int = strawberry.field(
-        description="Their share, by the organization's creator share percentage, less the part refunds gave back.")
-
-
 @strawberry.type(description="A checkout the viewer started.")
 class Checkout:
     id: strawberry.ID = strawberry.field(description="Id of the checkout.")

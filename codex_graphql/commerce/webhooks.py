@@ -36,7 +36,7 @@ from codex_graphql.db import (
     state_of,
     utcnow,
 )
-from codex_graphql.earnings import ledger
+from codex_graphql.earnings import ledger, payouts
 from codex_graphql.payments import PaymentProvider
 from codex_graphql.payments.signing import MalformedEvent
 from codex_graphql.subscriptions import billing
@@ -65,11 +65,13 @@ async def ingest(db: Database, provider: PaymentProvider, payload: bytes, signat
         await record_malformed(db, exc)
         raise
     try:
+        fresh = await _provider_state(provider, event["type"], event["data"]["object"])
         async with db.transaction(_scope_hint(event)) as session:
             conn = await driver_connection(session)  # every delivery comes this way: see repository's hot path
             if await repository.claim_event(conn, event["id"], event["type"], payload.decode(),
                                             _payment_intent((event.get("data") or {}).get("object") or {})):
-                outcome = await _dispatch(session, event["type"], event["data"]["object"], event.get("created"))
+                outcome = await _dispatch(session, event["type"], event["data"]["object"], event.get("created"),
+                                          fresh)
                 await repository.mark_event_handled(conn, event["id"], outcome, state_of(session).event_organization)
             wrote_outbox = outbox_dirty(session)
         return Ingested(event["id"], wrote_outbox)
@@ -128,22 +130,42 @@ async def _scope_to(session: AsyncSession, organization_id: uuid.UUID) -> None:
         await rescope(session, scope)
 
 
-async def handle(db: Database, event_id: str) -> str:
-    """Handle one stored event; safe to run any number of times, concurrently."""
+async def _provider_state(provider: PaymentProvider | None, event_type: str, obj: dict[str, Any]) -> Any:
+    """What the handler reads from the provider first, with no transaction open: a connected account's current
+    state for ``account.updated`` (so a replayed or late event changes nothing); None for other events."""
+    if provider is None or event_type != payouts.ACCOUNT_UPDATED:
+        return None
+    return await payouts.current_state(provider, obj)
+
+
+async def handle(db: Database, event_id: str, provider: PaymentProvider | None = None) -> str:
+    """Handle one stored event; safe to run any number of times, concurrently. With ``provider`` (the worker's),
+    events whose handling reads the provider read it first, outside the transaction."""
+    fresh = None
+    if provider is not None:
+        async with db.transaction(TenantScope.platform_wide()) as session:
+            peeked = await repository.lock_event(session, event_id)
+            waiting = (peeked.type, peeked.payload["data"]["object"]) if peeked and peeked.processed_at is None else None
+        if waiting is not None:
+            fresh = await _provider_state(provider, *waiting)
     async with db.transaction(TenantScope.platform_wide()) as session:
         stored = await repository.lock_event(session, event_id)
         if stored is None:
             return "unknown"
         if stored.processed_at is not None:
             return stored.outcome or "done"
-        outcome = await _dispatch(session, stored.type, stored.payload["data"]["object"], stored.payload.get("created"))
+        outcome = await _dispatch(session, stored.type, stored.payload["data"]["object"], stored.payload.get("created"),
+                                  fresh)
         stored.processed_at = utcnow()
         stored.outcome = outcome
         stored.organization_id = state_of(session).event_organization
         return outcome
 
 
-async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any], created: Any = None) -> str:
+async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any], created: Any = None,
+                    fresh: Any = None) -> str:
+    if event_type == payouts.ACCOUNT_UPDATED:  # a creator's connected account (Connect), under the platform scope
+        return await payouts.account_updated(session, obj, fresh)
     if event_type in SUBSCRIPTION_TYPES or event_type in INVOICE_TYPES or (
             event_type == "checkout.session.completed" and obj.get("mode") == "subscription"):
         return await _billing(session, event_type, obj, created)

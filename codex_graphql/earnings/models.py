@@ -107,6 +107,9 @@ class CreatorEarningSummary(Base):
     earned_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     pool_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # The gross (net of tax) of the sales the creator had a part of, and what refunds returned of it (0038).
+    gross_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    refunded_gross_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     pending_payout_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     paid_out_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 

@@ -135,3 +135,12 @@ def organization_invitation(to: str, organization: str, inviter: str, role: str,
     ]
     return Mail(to=to, subject=f"Join {organization} on Codex", text="\n\n".join([*lines, link]) + "\n",
                 html=_html(lines, link, "Accept the invitation"))
+
+
+def creator_statement_ready(to: str, name: str, organization: str, month: str, rows: int, link: str, days: int) -> Mail:
+    """A creator's monthly statement (CSV) is written: a signed download link."""
+    lines = [f"Hello {name or to},",
+             f"Your statement from {organization} for {month} is ready: {rows} earning entries, with totals per "
+             f"currency. The download link expires in {days} days; request the statement again for a new one."]
+    return Mail(to=to, subject=f"Your {organization} statement for {month}", text="\n\n".join([*lines, link]) + "\n",
+                html=_html(lines, link, "Download the statement (CSV)"))

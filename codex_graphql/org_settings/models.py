@@ -121,10 +121,24 @@ describe_values(SearchLanguage, {
 })
 
 
+@strawberry.enum(description="How often the organization pays its creators (the payout job, UTC).")
+class PayoutSchedule(enum.StrEnum):
+    WEEKLY = "WEEKLY"
+    MONTHLY = "MONTHLY"
+
+
+describe_values(PayoutSchedule, {
+    "WEEKLY": "One payout per creator and currency each week; weeks start on Monday, 00:00 UTC.",
+    "MONTHLY": "One payout per creator and currency each month; months start on the 1st, 00:00 UTC (the default).",
+})
+
+
 DEFAULT_DOWNLOAD_LIMIT = 5
 MAX_DOWNLOAD_LIMIT = 1000
 DEFAULT_SUBSCRIPTION_GRACE_DAYS = 7
 MAX_SUBSCRIPTION_GRACE_DAYS = 60
+DEFAULT_PAYOUT_MINIMUM_CENTS = 1000
+MAX_PAYOUT_MINIMUM_CENTS = 10_000_000
 
 
 def camel(name: str) -> str:
@@ -199,6 +213,26 @@ class SettingsDocument(BaseModel):
     search_language: SearchLanguage = SearchLanguage.ENGLISH
     # earnings: the creators' share of a sale after the platform fee, unless the item overrides it (a column)
     default_creator_share_percent: int = 100
+    # payouts (earnings/payout_jobs.py): how often creators are paid and the least balance worth a transfer
+    payout_schedule: PayoutSchedule = PayoutSchedule.MONTHLY
+    payout_minimum_cents: int = DEFAULT_PAYOUT_MINIMUM_CENTS
+    # subscription pool (earnings/pool.py): percent of a month's subscription revenue after the platform fee
+    # divided between creators by plays; 0 = no pool
+    creator_pool_percent: int = 0
+
+    @field_validator("creator_pool_percent")
+    @classmethod
+    def _creator_pool(cls, value: int) -> int:
+        if not 0 <= value <= 100:
+            raise ValueError("The creators' pool is 0 to 100 percent.")
+        return value
+
+    @field_validator("payout_minimum_cents")
+    @classmethod
+    def _payout_minimum(cls, value: int) -> int:
+        if not 0 <= value <= MAX_PAYOUT_MINIMUM_CENTS:
+            raise ValueError(f"The payout minimum is 0 to {MAX_PAYOUT_MINIMUM_CENTS} cents.")
+        return value
 
     @field_validator("default_creator_share_percent")
     @classmethod
@@ -283,7 +317,8 @@ class SettingsDocument(BaseModel):
 
 
 NON_NULL = ("name", "timezone", "currency", "default_visibility", "allow_downloads", "enable_reviews",
-            "moderation_level", "subscription_grace_days", "search_language", "default_creator_share_percent")
+            "moderation_level", "subscription_grace_days", "search_language", "default_creator_share_percent",
+            "payout_schedule", "payout_minimum_cents", "creator_pool_percent")
 
 
 def read(name: str, timezone: str, stored: dict[str, Any] | None, creator_share_percent: int = 100) -> SettingsDocument:
@@ -293,7 +328,8 @@ def read(name: str, timezone: str, stored: dict[str, Any] | None, creator_share_
     values.update(known)
     values.update(name=name, timezone=timezone, default_creator_share_percent=creator_share_percent)
     for enum_field, enum_type in (("business_category", BusinessCategory), ("default_visibility", ContentVisibility),
-                                  ("moderation_level", ModerationLevel), ("search_language", SearchLanguage)):
+                                  ("moderation_level", ModerationLevel), ("search_language", SearchLanguage),
+                                  ("payout_schedule", PayoutSchedule)):
         raw = values.get(enum_field)
         if raw is not None:
             try:

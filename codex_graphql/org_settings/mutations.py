@@ -14,10 +14,12 @@ from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, UserError
 from codex_graphql.org_settings import service
 from codex_graphql.org_settings.models import (
+    MAX_PAYOUT_MINIMUM_CENTS,
     MAX_SUBSCRIPTION_GRACE_DAYS,
     BusinessCategory,
     ContentVisibility,
     ModerationLevel,
+    PayoutSchedule,
     SearchLanguage,
 )
 from codex_graphql.org_settings.types import OrganizationSettings
@@ -78,13 +80,26 @@ class UpdateOrganizationSettingsInput:
         "The language of the organization's content for search (stemming and ignored words). Changing it rebuilds "
         "every item's search vector in the same transaction (a few seconds for 100,000 items)."
     )
+    payout_schedule: PayoutSchedule | None = _field(
+        "How often creators are paid: WEEKLY (weeks start Monday, UTC) or MONTHLY (the 1st, UTC). The payout job "
+        "follows it from its next run."
+    )
+    payout_minimum_cents: int | None = _field(
+        f"The least balance, in minor units, worth a payout, 0 to {MAX_PAYOUT_MINIMUM_CENTS}."
+    )
+    creator_pool_percent: int | None = _field(
+        "The creators' pool: 0 to 100 percent of each month's subscription revenue (net of tax, after the platform "
+        "fee) divided between the creators by their items' plays by subscribers; 0 turns the pool off. A month is "
+        "divided with the percent in force when it closes (early the next month, UTC)."
+    )
 
 
 SETTING_FIELDS = (
     "name", "legal_name", "contact_email", "timezone", "business_category", "currency", "platform_name", "logo_key",
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
     "enable_reviews", "moderation_level", "download_limit", "subscription_grace_days",
-    "search_language", "default_creator_share_percent",
+    "search_language", "default_creator_share_percent", "payout_schedule", "payout_minimum_cents",
+    "creator_pool_percent",
 )
 
 

@@ -7,11 +7,14 @@ import strawberry
 
 from codex_graphql.org_settings import palette
 from codex_graphql.org_settings.models import (
+    DEFAULT_PAYOUT_MINIMUM_CENTS,
     DEFAULT_SUBSCRIPTION_GRACE_DAYS,
+    MAX_PAYOUT_MINIMUM_CENTS,
     MAX_SUBSCRIPTION_GRACE_DAYS,
     BusinessCategory,
     ContentVisibility,
     ModerationLevel,
+    PayoutSchedule,
     SearchLanguage,
     SettingsDocument,
 )
@@ -107,6 +110,19 @@ class OrganizationSettings:
         "tax), for items without their own; 100 by default. The item's co-creators divide it "
         "(`Content.revenueSplit`)."
     )
+    payout_schedule: PayoutSchedule = strawberry.field(
+        description="How often creators are paid (the payout job): WEEKLY (weeks start Monday, UTC) or MONTHLY "
+        "(the 1st, UTC; the default). One transfer per creator and currency per period."
+    )
+    payout_minimum_cents: int = strawberry.field(
+        description="The least balance, in minor units, a creator must have in a currency to be paid in a period; "
+        f"a smaller balance waits for a later period. 0 to {MAX_PAYOUT_MINIMUM_CENTS}, "
+        f"{DEFAULT_PAYOUT_MINIMUM_CENTS} by default."
+    )
+    creator_pool_percent: int = strawberry.field(
+        description="Percent of each month's subscription revenue (net of tax, after the platform fee) shared "
+        "between the creators by their items' plays by subscribers that month; 0 (the default) means no pool."
+    )
 
     @classmethod
     def from_document(cls, doc: SettingsDocument) -> OrganizationSettings:
@@ -119,6 +135,8 @@ class OrganizationSettings:
             enable_reviews=doc.enable_reviews, moderation_level=doc.moderation_level,
             download_limit=doc.download_limit, subscription_grace_days=doc.subscription_grace_days,
             search_language=doc.search_language, default_creator_share_percent=doc.default_creator_share_percent,
+            payout_schedule=doc.payout_schedule, payout_minimum_cents=doc.payout_minimum_cents,
+            creator_pool_percent=doc.creator_pool_percent,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

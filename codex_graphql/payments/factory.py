@@ -21,7 +21,8 @@ def build_payments(settings: Settings) -> PaymentProvider:
 
         if not settings.stripe_secret_key or not settings.stripe_webhook_secret:
             raise RuntimeError("PAYMENTS_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")
-        return StripeProvider(settings.stripe_secret_key, settings.stripe_webhook_secret, settings.stripe_api_base)
+        return StripeProvider(settings.stripe_secret_key, settings.stripe_webhook_secret, settings.stripe_api_base,
+                              connect_webhook_secret=settings.stripe_connect_webhook_secret)
     from codex_graphql.payments.local import LocalProvider
 
     return LocalProvider(settings.public_base_url, settings.secret_key, webhook_secret(settings), settings.environment,

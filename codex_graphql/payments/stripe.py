@@ -19,6 +19,7 @@ from codex_graphql.payments import (
     SubscriptionCheckoutRequest,
     SubscriptionNotFound,
     SubscriptionState,
+    WebhookError,
     signing,
 )
 from codex_graphql.payments.objects import subscription_state
@@ -30,12 +31,14 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 class StripeProvider(StripeConnectMixin):
     name = "stripe"
 
-    def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None) -> None:
+    def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None, *,
+                 connect_webhook_secret: str | None = None) -> None:
         options: dict[str, Any] = {"max_network_retries": 2}
         if api_base:
             options["base_addresses"] = {"api": api_base}
         self.client = stripe.StripeClient(secret_key, http_client=stripe.HTTPXClient(), **options)
         self.webhook_secret = webhook_secret
+        self.connect_webhook_secret = connect_webhook_secret
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated:
         params: dict[str, Any] = {
@@ -103,8 +106,16 @@ class StripeProvider(StripeConnectMixin):
 
     def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
         """Stripe's scheme, checked by payments.signing rather than the library's ``construct_event``: the
-        library accepts timestamps any distance in the future; we refuse beyond the tolerance both ways."""
-        return signing.verify_event(payload, signature_header, self.webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        library accepts timestamps any distance in the future; we refuse beyond the tolerance both ways.
+        Events of connected accounts come from Stripe's Connect endpoint, which signs with its own secret
+        (``STRIPE_CONNECT_WEBHOOK_SECRET``): a body either secret signed is accepted."""
+        try:
+            signing.verify(payload, signature_header, self.webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        except WebhookError:
+            if not self.connect_webhook_secret:
+                raise
+            signing.verify(payload, signature_header, self.connect_webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        return signing.parse_event(payload)
 
     # -- recurring billing ----------------------------------------------------------------------
     @staticmethod

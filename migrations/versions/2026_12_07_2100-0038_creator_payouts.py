@@ -15,8 +15,9 @@ Summaries kept by triggers, so every figure of a creator's dashboard costs rows 
   creator earned, gave back to refunds and disputes, and received from the subscription pool;
 - ``content_play_daily``: per item and UTC day: plays (``content_view`` rows, one per viewer and hour) and
   completions (a viewer's position crossing 90 % of the item's duration);
-- ``creator_earning_summary`` gains ``pool_cents``, ``pending_payout_cents`` and ``paid_out_cents`` (the last
-  two kept by a trigger on ``payout``), so a creator's balance is one row.
+- ``creator_earning_summary`` gains ``pool_cents``, ``gross_cents`` (the gross of the sales the creator had a part
+  of, net of tax), ``refunded_gross_cents`` (of it, what refunds and disputes returned), ``pending_payout_cents``
+  and ``paid_out_cents`` (the last two kept by a trigger on ``payout``), so a creator's balance is one row.
 
 ``creator_payout_account``: a person's Stripe Connect (Express) account, one per person for every organization
 (read and created by its owner, kept by ``account.updated`` webhooks under the platform scope).
@@ -70,17 +71,23 @@ BEGIN
     RETURN NULL;
   END IF;
   INSERT INTO creator_earning_summary AS s (organization_id, user_id, currency, sales, earned_cents, refunded_cents,
-                                            pool_cents)
+                                            pool_cents, gross_cents, refunded_gross_cents)
   VALUES (NEW.organization_id, NEW.user_id, NEW.currency, CASE WHEN is_sale THEN 1 ELSE 0 END,
           CASE WHEN is_sale THEN NEW.amount_cents ELSE 0 END, taken,
-          CASE WHEN is_pool THEN NEW.amount_cents ELSE 0 END)
+          CASE WHEN is_pool THEN NEW.amount_cents ELSE 0 END,
+          CASE WHEN is_sale THEN coalesce(NEW.basis_cents, 0) ELSE 0 END,
+          CASE WHEN NEW.kind IN ('REFUND', 'DISPUTE') THEN -coalesce(NEW.basis_cents, 0) ELSE 0 END)
   ON CONFLICT (organization_id, user_id, currency) DO UPDATE
     SET sales = s.sales + EXCLUDED.sales, earned_cents = s.earned_cents + EXCLUDED.earned_cents,
-        refunded_cents = s.refunded_cents + EXCLUDED.refunded_cents, pool_cents = s.pool_cents + EXCLUDED.pool_cents;
+        refunded_cents = s.refunded_cents + EXCLUDED.refunded_cents, pool_cents = s.pool_cents + EXCLUDED.pool_cents,
+        gross_cents = s.gross_cents + EXCLUDED.gross_cents,
+        refunded_gross_cents = s.refunded_gross_cents + EXCLUDED.refunded_gross_cents;
   IF NEW.content_id IS NOT NULL THEN
+    -- a pool row counts on the first day of the period it divides, not on the day the period was closed
     INSERT INTO creator_item_daily AS d (organization_id, user_id, content_id, day, currency, sales, gross_cents,
                                          earned_cents, refunded_cents, pool_cents)
-    VALUES (NEW.organization_id, NEW.user_id, NEW.content_id, (NEW.created_at AT TIME ZONE 'UTC')::date,
+    VALUES (NEW.organization_id, NEW.user_id, NEW.content_id,
+            coalesce(NEW.period_start, (NEW.created_at AT TIME ZONE 'UTC')::date),
             NEW.currency, CASE WHEN is_sale THEN 1 ELSE 0 END,
             CASE WHEN is_sale THEN coalesce(NEW.basis_cents, 0) ELSE 0 END,
             CASE WHEN is_sale THEN NEW.amount_cents ELSE 0 END, taken,
@@ -177,7 +184,7 @@ def upgrade() -> None:
     op.create_index(POOL_ROWS, 'earning_entry', ['organization_id', 'period_start', 'currency', 'party', 'user_id',
                                                  'content_id'], unique=True, postgresql_nulls_not_distinct=True,
                     postgresql_where=sa.text("kind = 'SUBSCRIPTION'"))
-    for column in ('pool_cents', 'pending_payout_cents', 'paid_out_cents'):
+    for column in ('pool_cents', 'pending_payout_cents', 'paid_out_cents', 'gross_cents', 'refunded_gross_cents'):
         op.add_column('creator_earning_summary',
                       sa.Column(column, sa.BigInteger(), server_default=sa.text('0'), nullable=False))
 
@@ -351,7 +358,7 @@ def downgrade() -> None:
     op.drop_index('ix_creator_item_daily_org_day', table_name='creator_item_daily')
     op.drop_index('ix_creator_item_daily_user_day', table_name='creator_item_daily')
     op.drop_table('creator_item_daily')
-    for column in ('paid_out_cents', 'pending_payout_cents', 'pool_cents'):
+    for column in ('refunded_gross_cents', 'gross_cents', 'paid_out_cents', 'pending_payout_cents', 'pool_cents'):
         op.drop_column('creator_earning_summary', column)
     op.drop_index(POOL_ROWS, table_name='earning_entry')
     op.drop_constraint(op.f('ck_earning_entry_subscription_period'), 'earning_entry', type_='check')

@@ -281,10 +281,14 @@ async def test_creator_share_and_revenue_are_net_of_tax_and_refunds(shop, admin_
     assert sorted((r["amount_cents"], r["tax_cents"], r["status"]) for r in rows) == [
         (1350, 100, "COMPLETED"), (1999, 0, "REFUNDED"), (2159, 160, "COMPLETED")]
     # Independently: revenue is amount minus tax over completed purchases; the share is 70 %, rounded down.
-    sales = {"Cleo Creator": [(2159, 160)], "Test User": [(1350, 100)]}
+    # creatorEarnings reads the ledger: every sale counts in `purchases`; `grossCents` and `shareCents` are net of
+    # the refund.
+    sales = {"Cleo Creator": [(2159, 160, False), (1999, 0, True)], "Test User": [(1350, 100, False)]}
     expected = sorted(
-        ({"creator": {"name": name}, "purchases": len(items), "grossCents": sum(a - t for a, t in items),
-          "shareCents": sum((a - t) * 70 // 100 for a, t in items)} for name, items in sales.items()),
+        ({"creator": {"name": name}, "purchases": len(items),
+          "grossCents": sum(a - t for a, t, refunded in items if not refunded),
+          "shareCents": sum((a - t) * 70 // 100 for a, t, refunded in items if not refunded)}
+         for name, items in sales.items()),
         key=lambda e: e["creator"]["name"])
     assert expected[0]["shareCents"] == 1399 and expected[1]["shareCents"] == 875
 

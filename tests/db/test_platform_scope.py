@@ -187,6 +187,7 @@ ALLOWED = {  # the code that asks for the platform scope by name, and why
     "codex_graphql/subscriptions/dunning.py",  # organizations with reminders due (ids; claimed in each org's scope)
     "codex_graphql/content/scheduling_jobs.py",  # organizations with publications due (ids; claimed in each org's scope)
     "codex_graphql/earnings/service.py",  # the platform fee (platform_settings: written under the platform scope only)
+    "codex_graphql/earnings/payout_jobs.py",  # organizations' ids; each org's reservations read its creators' payout accounts
 }
 
 
