@@ -11,7 +11,8 @@ For each organization, in the period its ``payoutSchedule`` is in (weeks from Mo
    is active and who has no payout in this period (one per organization, creator, currency and period: a
    unique key). The payout trigger takes a PENDING amount out of the balance at once. Commit.
 2. per payout, with no transaction open: ``create_transfer`` keyed ``payout:<id>:<attempt>``, grouped by the
-   payout's id.
+   payout's id. A payout taken up from an earlier run is first looked up by its group: a transfer made by a run
+   whose answer was lost is recorded, never made twice, however long ago (Stripe forgets keys after 24 hours).
 3. per payout, a short transaction: PAID (transfer id, time) or FAILED (the provider's code and message; the
    amount is back in the balance). An unknown outcome (network) leaves it PENDING for the next run.
 
@@ -51,6 +52,7 @@ class Transfer:
     amount_cents: int
     currency: str
     period_start: date
+    resumed: bool = False  # reserved by an earlier run, whose transfer may exist though its answer was lost
 
 
 @dataclass(slots=True)
@@ -90,8 +92,9 @@ async def _reserve(db: Database, provider_name: str, organization_id: uuid.UUID,
     minimum = document.payout_minimum_cents
     async with db.transaction(TenantScope.platform_wide(organization_id)) as session:
         await repository.lock_payout_run(session, organization_id)
-        payouts = [*await repository.pending_payouts(session, organization_id),
-                   *await repository.retry_failed(session, organization_id, period, minimum, provider_name),
+        resumed = await repository.pending_payouts(session, organization_id)
+        resumed_ids = {p.id for p in resumed}
+        payouts = [*resumed, *await repository.retry_failed(session, organization_id, period, minimum, provider_name),
                    *await repository.reserve(session, organization_id, period, minimum, provider_name)]
         waiting = await repository.waiting_without_transfers(session, organization_id, period, minimum, provider_name)
     for row in waiting:
@@ -102,12 +105,15 @@ async def _reserve(db: Database, provider_name: str, organization_id: uuid.UUID,
     run.reserved += len(payouts)
     return [Transfer(payout_id=p.id, organization_id=organization_id, user_id=p.user_id, attempt=p.attempt,
                      account_id=p.account_id or "", amount_cents=p.amount_cents, currency=p.currency,
-                     period_start=p.period_start) for p in payouts]
+                     period_start=p.period_start, resumed=p.id in resumed_ids) for p in payouts]
 
 
 async def _transfer(db: Database, provider: PaymentProvider, transfer: Transfer, run: PayoutRun) -> None:
     try:
-        result = await provider.create_transfer(
+        # A resumed payout's transfer may exist with its answer lost: found by its group, it is recorded, not
+        # made again (the key alone would not do once the provider has forgotten it, after 24 hours).
+        found = await provider.find_transfer(str(transfer.payout_id)) if transfer.resumed else None
+        result = found or await provider.create_transfer(
             destination=transfer.account_id, amount_cents=transfer.amount_cents, currency=transfer.currency,
             transfer_group=str(transfer.payout_id),
             metadata={"payout_id": str(transfer.payout_id), "organization_id": str(transfer.organization_id),

@@ -3,8 +3,8 @@ periods. The payout job itself is ``payout_jobs.py``. Services never commit.
 
 Onboarding is three steps with no transaction open around the provider (``payout_mutations.py`` commits between
 them): ``plan_onboarding`` checks the URLs and reads the person's account (one per person, for every organization
-that pays them); ``onboard_at_provider`` creates the account when there is none (idempotency key from the person
-and the organization, so parallel calls get one account) and an onboarding link; ``record_onboarding`` stores the
+that pays them); ``onboard_at_provider`` creates the account when there is none (idempotency key from the person, so
+parallel calls from any of their organizations get one account) and an onboarding link; ``record_onboarding`` stores the
 account unless a parallel call stored one first (the row keyed by the person decides).
 """
 
@@ -89,10 +89,11 @@ async def plan_onboarding(session: AsyncSession, settings: Settings, viewer: Vie
                              existing_account_id=existing.account_id if existing else None)
 
 
-def account_key(user_id: uuid.UUID, organization_id: uuid.UUID) -> str:
-    """The account creation's idempotency key. With the organization in it, the provider's parameters (whose
-    metadata names the organization) are always the same under one key, as Stripe requires."""
-    return f"creator-payout-account:{user_id}:{organization_id}"
+def account_key(user_id: uuid.UUID) -> str:
+    """The account creation's idempotency key: one per person, so parallel onboardings from any of their
+    organizations get one account (its parameters name only the person: Stripe refuses a key reused with
+    other parameters)."""
+    return f"creator-payout-account:{user_id}"
 
 
 async def onboard_at_provider(provider: PaymentProvider, planned: PlannedOnboarding,
@@ -105,8 +106,7 @@ async def onboard_at_provider(provider: PaymentProvider, planned: PlannedOnboard
         if account_id is None:
             created = await provider.create_connected_account(
                 email=planned.email, country=None,
-                metadata={"user_id": str(planned.user_id), "organization_id": str(planned.organization_id)},
-                idempotency_key=account_key(planned.user_id, planned.organization_id))
+                metadata={"user_id": str(planned.user_id)}, idempotency_key=account_key(planned.user_id))
             account_id = created.account_id
         link = await provider.create_account_link(account_id, return_url=planned.return_url,
                                                   refresh_url=planned.refresh_url)

@@ -260,6 +260,11 @@ class PaymentProvider(Protocol):
         too, so a retry after one needs a new key."""
         ...
 
+    async def find_transfer(self, transfer_group: str) -> TransferResult | None:
+        """The transfer made under ``transfer_group``, if any: how a transfer whose answer was lost is found
+        once the provider has forgotten its idempotency key (Stripe keeps keys 24 hours)."""
+        ...
+
     async def reverse_transfer(self, transfer_id: str, *, amount_cents: int, idempotency_key: str) -> TransferResult:
         """Take ``amount_cents`` of a transfer back into the platform balance; the same key makes one
         reversal. TransferDeclined beyond what remains unreversed (or when the destination's balance

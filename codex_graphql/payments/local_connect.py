@@ -188,6 +188,10 @@ class LocalConnectMixin:
         self._connect_save()
         return _result(state["transfers"][transfer_id])
 
+    async def find_transfer(self, transfer_group: str) -> TransferResult | None:
+        found = [t for t in self._connect_state()["transfers"].values() if t.get("transfer_group") == transfer_group]
+        return _result(found[-1]) if found else None
+
     async def reverse_transfer(self, transfer_id: str, *, amount_cents: int, idempotency_key: str) -> TransferResult:
         transfer = self._connect_state()["transfers"].get(transfer_id)
         if transfer is None:

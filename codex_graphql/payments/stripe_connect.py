@@ -67,6 +67,11 @@ class StripeConnectMixin:
                 params=params, options={"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         return _transfer_result(transfer.to_dict())
 
+    async def find_transfer(self, transfer_group: str) -> TransferResult | None:
+        found = await self.client.v1.transfers.list_async(
+            params={"transfer_group": transfer_group, "limit": 1})  # type: ignore[arg-type]
+        return _transfer_result(found.data[0].to_dict()) if found.data else None
+
     async def reverse_transfer(self, transfer_id: str, *, amount_cents: int, idempotency_key: str) -> TransferResult:
         # The reversal answers with its transfer expanded: the transfer's new state in the same call.
         params: dict[str, Any] = {"amount": amount_cents, "expand": ["transfer"]}

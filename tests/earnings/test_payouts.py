@@ -1,7 +1,7 @@
 """The payout job against real PostgreSQL and the Stripe stand-in (transfers counted at the stand-in): run twice,
 one after the other or at once, it pays once; a balance below the organization's minimum waits; a declined transfer
 is FAILED with the provider's reason and retried by the next run under a new idempotency key; a PENDING payout left
-by a lost answer is resumed with the same key; creators whose account cannot receive transfers are skipped with
+by a lost answer is found by its transfer group, one never made is made on resumption; creators whose account cannot receive transfers are skipped with
 their balance kept; a refund after a payout leaves a negative balance that the next payout nets."""
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ async def test_an_account_without_transfers_is_skipped_and_keeps_its_balance(sho
     assert (await run(shop)).paid == 1 and [t["amount"] for t in shop.stripe.transfers_to(account_id)] == [1999]
 
 
-async def test_a_lost_answer_leaves_the_payout_pending_and_the_next_run_resumes_it_with_the_same_key(
+async def test_a_lost_answer_leaves_the_payout_pending_and_the_next_run_finds_and_records_it(
         shop: Shop, admin_db, monkeypatch):  # noqa: F811
     shop.stripe.available_balance["usd"] = 1_000_000
     account_id = await onboard(shop, shop.creator)
@@ -198,10 +198,58 @@ async def test_a_lost_answer_leaves_the_payout_pending_and_the_next_run_resumes_
     monkeypatch.setattr(provider, "create_transfer", real)
     resumed = await run(shop)
     assert (resumed.reserved, resumed.paid) == (1, 1)
-    assert transfer_keys(shop) == [f"payout:{payout['id']}:1"] * 2  # the same key: the stand-in replays its answer
+    # Resumed: looked up by its group first and found, so it is recorded without a second transfer request.
+    assert transfer_keys(shop) == [f"payout:{payout['id']}:1"]
+    assert ("GET", "/v1/transfers") in [(method, path) for method, path, _, _ in shop.stripe.requests]
     [transfer] = shop.stripe.transfers_to(account_id)
     assert transfer["amount"] == 1999
     assert (await payouts_of(admin_db, shop.creator.user_id))[0]["transfer_id"] == transfer["id"]
+
+
+async def test_a_payout_whose_transfer_was_never_made_is_made_when_resumed(shop: Shop, admin_db,  # noqa: F811
+                                                                          monkeypatch):
+    shop.stripe.available_balance["usd"] = 1_000_000
+    account_id = await onboard(shop, shop.creator)
+    await sell(shop)
+    provider = shop.app.state.runtime["services"].payments
+    real = provider.create_transfer
+
+    async def never_sent(**kwargs):
+        raise ConnectionRefusedError("the request never left")
+
+    monkeypatch.setattr(provider, "create_transfer", never_sent)
+    assert (await run(shop)).unknown == 1 and shop.stripe.transfers_to(account_id) == []
+    monkeypatch.setattr(provider, "create_transfer", real)
+    assert (await run(shop)).paid == 1
+    [payout] = await payouts_of(admin_db, shop.creator.user_id)
+    [transfer] = shop.stripe.transfers_to(account_id)
+    assert (payout["status"], payout["transfer_id"], transfer["amount"]) == ("PAID", transfer["id"], 1999)
+
+
+async def test_a_payout_whose_answer_was_lost_is_found_by_its_group_once_the_key_is_forgotten(
+        shop: Shop, admin_db, monkeypatch):  # noqa: F811
+    shop.stripe.available_balance["usd"] = 1_000_000
+    account_id = await onboard(shop, shop.creator)
+    await sell(shop)
+    provider = shop.app.state.runtime["services"].payments
+    real = provider.create_transfer
+
+    async def made_but_answer_lost(**kwargs):
+        await real(**kwargs)
+        raise ConnectionResetError("the answer never arrived")
+
+    monkeypatch.setattr(provider, "create_transfer", made_but_answer_lost)
+    assert (await run(shop)).unknown == 1
+    monkeypatch.setattr(provider, "create_transfer", real)
+    shop.stripe.idempotent.clear()  # more than 24 hours later: Stripe no longer knows the key
+    resumed = await run(shop)
+    assert (resumed.reserved, resumed.paid) == (1, 1)
+    [transfer] = shop.stripe.transfers_to(account_id)  # found by its group, not made a second time
+    [payout] = await payouts_of(admin_db, shop.creator.user_id)
+    assert (payout["status"], payout["transfer_id"], transfer["transfer_group"]) == ("PAID", transfer["id"],
+                                                                                    str(payout["id"]))
+    assert await balance(admin_db, shop.org, shop.creator.user_id) == 0
+    assert (await run(shop)).reserved == 0  # nothing left to pay
 
 
 async def test_a_refund_after_a_payout_is_carried_as_a_negative_balance_and_netted(shop: Shop, admin_db):  # noqa: F811

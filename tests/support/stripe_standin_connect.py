@@ -80,6 +80,7 @@ class ConnectMixin:
             Route("/v1/accounts/{id}", self.get_account, methods=["GET"]),
             Route("/v1/account_links", self.create_account_link, methods=["POST"]),
             Route("/v1/transfers", self.create_transfer, methods=["POST"]),
+            Route("/v1/transfers", self.list_transfers, methods=["GET"]),
             Route("/v1/transfers/{id}", self.get_transfer, methods=["GET"]),
             Route("/v1/transfers/{id}/reversals", self.create_reversal, methods=["POST"]),
         ]
@@ -229,6 +230,20 @@ class ConnectMixin:
         self.transfers[transfer_id] = transfer
         self._emit("transfer.created", transfer)
         return self._remember(request, transfer)
+
+    async def list_transfers(self, request: Request) -> Response:
+        """``GET /v1/transfers``: newest first, filtered by ``transfer_group`` and ``destination``, cut at
+        ``limit`` (default 10)."""
+        if (refused := await self._replay(request, {})) is not None:
+            return refused
+        query = request.query_params
+        found = [t for t in reversed(self.transfers.values())
+                 if all(t.get(name) == query[name] for name in ("transfer_group", "destination") if name in query)]
+        limit = int(query.get("limit") or 10)
+        listed = _list("/v1/transfers")
+        listed.update(data=found[:limit], has_more=len(found) > limit)
+        del listed["total_count"]
+        return JSONResponse(listed)
 
     async def get_transfer(self, request: Request) -> Response:
         if (refused := await self._replay(request, {})) is not None:
