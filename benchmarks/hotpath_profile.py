@@ -62,6 +62,8 @@ OPS = {
     "storefront-persisted": ("storefront", True),
     "typename": ("typename", False),
     "typename-persisted": ("typename", True),
+    "admin_dashboard": ("admin_dashboard", False),
+    "admin_dashboard-persisted": ("admin_dashboard", True),
 }
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

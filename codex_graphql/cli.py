@@ -153,7 +153,7 @@ def run_seed(url: str, password: str) -> None:
     if report.ffmpeg_missing:
         print("Demo catalogue: empty, because ffmpeg is not installed (install it and run `codex-graphql seed`).")
     for problem in report.problems:
-        print(f"Demo catalogue problem: {problem}", file=sys.stderr)
+        print(f"Demo data problem: {problem}", file=sys.stderr)
     accounts = ", ".join(f"{u.email} ({u.org_role.value if u.org_role else u.platform_role.value})" for u in DEMO_USERS)
     print(f"Demo organization `{DEMO_ORG_SLUG}` ready: {len(report.created)} rows created, {len(report.existing)} already there.")
     print(f"Demo accounts: {accounts}")

@@ -6,7 +6,9 @@ ffmpeg is stored through the Storage protocol where an upload lands, completed a
 function the ``process_content`` actor runs (so thumbnails and durations come from ffprobe), published
 by the content service; the demo customer buys one item through the local payment provider's
 completion path (a signed ``checkout.session.completed`` webhook, as its checkout page sends) and
-claims a free one. Items are keyed by their titles. No network call happens inside a transaction.
+claims a free one. Items are keyed by their titles. With the local provider, the demo creator is then
+onboarded for payouts and the payout job runs once (``earnings.demo``), so their login shows a PAID payout.
+No network call happens inside a transaction.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from codex_graphql.content import repository as contents
 from codex_graphql.content import service as content_service
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.db import Database, TenantScope, rescope, utcnow
+from codex_graphql.earnings import demo as demo_payout
 from codex_graphql.errors import DomainError
 from codex_graphql.media import processing
 from codex_graphql.organizations import repository as organizations
@@ -85,7 +88,7 @@ class SeedReport:
     organization_id: uuid.UUID
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # catalogue items that could not be made
+    problems: list[str] = field(default_factory=list)  # catalogue items that could not be made, a failed payout step
     ffmpeg_missing: bool = False
 
 
@@ -98,6 +101,7 @@ async def seed_demo(db: Database, password: str = DEFAULT_DEMO_PASSWORD, *, stor
     report = await _seed_accounts(db, password)
     if storage is not None and settings is not None:
         await seed_catalogue(db, storage, settings, report)
+        await seed_payout(db, storage, settings, report)
     return report
 
 
@@ -404,6 +408,21 @@ async def _buy(db: Database, settings: Settings, customer: Viewer, content_id: u
     payload = provider.completed_event(details)
     ingested = await webhooks.ingest(db, provider, payload, provider.signature(payload))
     await webhooks.handle(db, ingested.event_id)
+
+
+async def seed_payout(db: Database, storage: Storage, settings: Settings, report: SeedReport) -> None:
+    """With the local payments provider: the demo creator's payout account, onboarded, and the payout job run
+    once, so their login shows a PAID payout of the demo sale's share (``earnings.demo``)."""
+    async with db.transaction() as session:
+        owner = await accounts.user_by_email(session, DEMO_USERS[0].email)
+        creator = await accounts.user_by_email(session, CREATOR_EMAIL)
+    assert owner is not None and creator is not None  # made by _seed_accounts
+    people = demo_payout.DemoPayoutPeople(organization_id=report.organization_id, organization_slug=DEMO_ORG_SLUG,
+                                          owner_id=owner.id, creator_id=creator.id,
+                                          creator_role=creator.platform_role)
+    outcome = await demo_payout.seed_demo_payout(db, settings, storage, people)
+    report.created.extend(outcome.created)
+    report.problems.extend(outcome.problems)
 
 
 class OwnerOutcome(enum.StrEnum):

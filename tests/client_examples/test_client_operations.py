@@ -13,7 +13,7 @@ SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
 
 
 def test_there_are_operations_for_each_kind_of_client():
-    assert {p.stem for p in OPERATIONS} >= {"storefront", "admin", "integrator"}
+    assert {p.stem for p in OPERATIONS} >= {"storefront", "admin", "integrator", "creator"}
 
 
 @pytest.mark.parametrize("path", OPERATIONS, ids=lambda p: p.name)

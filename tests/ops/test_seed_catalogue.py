@@ -116,7 +116,8 @@ async def test_seed_makes_a_catalogue_that_sells_and_runs_again_without_changes(
     paid = purchases[1]
     assert paid["provider"] == "local" and paid["payment_intent_id"].startswith("pi_local_")
     assert paid["amount_cents"] == next(i.price_cents for i in DEMO_CATALOGUE if i.title == DEMO_PURCHASE_TITLE)
-    handled = await admin_db.fetchrow("select type, outcome, processed_at from stripe_event")
+    handled = await admin_db.fetchrow("select type, outcome, processed_at from stripe_event "
+                                      "where type = 'checkout.session.completed'")
     assert (handled["type"], handled["outcome"]) == ("checkout.session.completed", "purchase_created")
     assert await admin_db.fetchval(
         "select count(*) from content_entitlement e join user_account u on u.id = e.user_id "
