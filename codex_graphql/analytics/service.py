@@ -56,7 +56,11 @@ def resolve_range(start: date | None, end: date | None, timezone: str | None, *,
     range or one over ``max_days`` is a BAD_USER_INPUT error naming the arguments (``argument`` + from/to)."""
     today = local_today(timezone)
     end = end or (today if start is None else max(start, today))
-    start = start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start is None:
+        if (end - date.min).days < DEFAULT_RANGE_DAYS - 1:  # the default start would precede the calendar
+            raise GraphQLError(f"`{argument}to` is too early for the default range: give `{argument}from` too.",
+                               extensions={"code": "BAD_USER_INPUT"})
+        start = end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if end < start:
         raise GraphQLError(f"`{argument}to` must not be before `{argument}from`.",
                            extensions={"code": "BAD_USER_INPUT"})

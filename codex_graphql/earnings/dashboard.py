@@ -5,9 +5,9 @@ Conventions (also in the schema descriptions): days are UTC days, inclusive; a r
 days ending today and covers at most 366. Money is integer cents per currency. In a range: ``sales`` and
 ``grossCents`` (the sales' net of tax) count the day a sale was recorded, ``refundedCents`` the day a refund or
 lost dispute took money back from the creator (a refund of an earlier sale counts on its own day), ``poolCents``
-the day a subscription pool period was closed; ``netCents = earnedCents - refundedCents + poolCents``. The
-balance is all time: ``earned - refunded + pool - pendingPayout - paidOut`` (negative when a refund followed a
-payout; the next payout carries it).
+the first day of the subscription pool period (month) it divides; ``netCents = earnedCents - refundedCents +
+poolCents``. The balance is all time: ``earned - refunded + pool - pendingPayout - paidOut`` (negative when a refund
+followed a payout; the next payout carries it).
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ class CreatorItemEarnings:
     earned_cents: int = strawberry.field(description="The creator's share of those sales, in minor units.")
     refunded_cents: int = strawberry.field(description="What refunds and lost disputes made in the range took back "
                                            "from the creator, in minor units (positive).")
-    pool_cents: int = strawberry.field(description="The creator's part of subscription pool periods closed in the "
-                                       "range, for this item's plays, in minor units.")
+    pool_cents: int = strawberry.field(description="The creator's part of the subscription pool periods that start "
+                                       "in the range (a month's part counts on its first day), for this item's plays, "
+                                       "in minor units.")
     net_cents: int = strawberry.field(description="`earnedCents - refundedCents + poolCents`.")
 
     @classmethod
@@ -56,8 +57,8 @@ class CreatorEarningsTotals:
     earned_cents: int = strawberry.field(description="The creator's share of those sales, in minor units.")
     refunded_cents: int = strawberry.field(description="What refunds and lost disputes made in the range took back "
                                            "from the creator, in minor units (positive).")
-    pool_cents: int = strawberry.field(description="The creator's part of subscription pool periods closed in the "
-                                       "range, in minor units.")
+    pool_cents: int = strawberry.field(description="The creator's part of the subscription pool periods that start "
+                                       "in the range (a month's part counts on its first day), in minor units.")
     net_cents: int = strawberry.field(description="`earnedCents - refundedCents + poolCents` of the range.")
     balance_cents: int = strawberry.field(
         description="All time, whatever the range: earned - refunded + pool - pending payouts - paid out, in minor "

@@ -23,7 +23,9 @@ organization. The period row is inserted first, ``ON CONFLICT DO NOTHING``: a se
 (sequential, or concurrent: it waits for the first one's commit) finds it taken and writes nothing; the ledger's
 ``uq_earning_entry_subscription`` index is the last guard. Only months that ended are closed; the percentages
 used are those in force when the month closes. The periodic job (``INTERVAL_SECONDS``) closes the month that
-ended last; ``codex-graphql close-creator-pool --month YYYY-MM`` closes any past month by hand.
+ended last, once ``CLOSE_DELAY`` (3 days: Stripe's webhook retries) has passed since its end, so that an invoice
+paid on the month's last evening and delivered late still counts in it; ``codex-graphql close-creator-pool
+--month YYYY-MM`` closes any past month by hand.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
 from codex_graphql.db import Database, TenantScope, utcnow
@@ -43,6 +45,9 @@ from codex_graphql.earnings.split import SCALE, PartyKind, Terms, weights
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 3600.0  # the job looks for a month to close every hour (it closes one once)
+# An invoice counts in the month Stripe says it was paid (``paid_at``), and its ``invoice.paid`` webhook may arrive
+# up to three days later (Stripe's retries): the job waits that long after a month ends before closing it.
+CLOSE_DELAY = timedelta(days=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +194,12 @@ async def close_month(db: Database, period_start: date, *, organization_slug: st
 
 
 async def close_finished_months(db: Database, now: datetime | None = None) -> list[ClosedPeriod]:
-    """The periodic job: close the month that ended last, for every organization with a pool (once each)."""
+    """The periodic job: close the month that ended ``CLOSE_DELAY`` ago or earlier and last, for every organization
+    with a pool (once each)."""
     now = now or utcnow()
-    return await close_month(db, previous_month(month_start(now)), now=now)
+    return await close_month(db, previous_month(month_start(now - CLOSE_DELAY)), now=now)
 
 
-__all__ = ["INTERVAL_SECONDS", "ClosedPeriod", "MonthNotOver", "PoolDivision", "PoolItem", "close_finished_months",
-           "close_month", "close_organization_month", "divide_pool", "ledger_rows", "month_start", "next_month",
-           "previous_month"]
+__all__ = ["CLOSE_DELAY", "INTERVAL_SECONDS", "ClosedPeriod", "MonthNotOver", "PoolDivision", "PoolItem",
+           "close_finished_months", "close_month", "close_organization_month", "divide_pool", "ledger_rows",
+           "month_start", "next_month", "previous_month"]

@@ -134,11 +134,17 @@ async def sign(storage: Storage, row: CreatorStatement, seconds: int = URL_TTL_S
     return await storage.presign_get(row.storage_key, seconds, filename=filename(row), content_type="text/csv")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        # Free text (an item's title): a spreadsheet would run it as a formula; the quote makes it text (OWASP).
+        return "'" + value
     return str(getattr(value, "value", value))
 
 
