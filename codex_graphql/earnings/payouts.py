@@ -10,6 +10,7 @@ account unless a parallel call stored one first (the row keyed by the person dec
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from codex_graphql.settings import Settings
 log = logging.getLogger(__name__)
 
 ACCOUNT_UPDATED = "account.updated"
+UNREADABLE = "platform.unreadable"  # disabled_reason of an account the provider no longer lets us read
 MAX_URL_LENGTH = 2048
 
 
@@ -133,8 +135,9 @@ async def record_onboarding(session: AsyncSession, provider_name: str, planned: 
 # -- account.updated -----------------------------------------------------------------------------------------
 async def current_state(provider: PaymentProvider, obj: dict[str, Any]) -> ConnectedAccount | None:
     """The account's state read from the provider now (no transaction open): a replayed or late event must
-    not bring back an older state. None when the provider refuses (an account it no longer lets us read):
-    the event's own object is used then. Network errors propagate (the event is handled later)."""
+    not bring back an older state. None when the provider refuses (an account it no longer lets us read, e.g.
+    one disconnected from the platform): the account is then recorded as unable to receive transfers. Network
+    errors propagate (the event is handled later)."""
     account_id = obj.get("id")
     if not isinstance(account_id, str) or not account_id:
         return None
@@ -151,7 +154,12 @@ async def account_updated(session: AsyncSession, obj: dict[str, Any], fresh: Con
     here has is ignored (logged): it is not ours, or its record never committed."""
     if not isinstance(obj.get("id"), str):
         return "ignored"
-    state = fresh if fresh is not None and fresh.account_id == obj["id"] else connected_account(obj)
+    if fresh is not None and fresh.account_id == obj["id"]:
+        state = fresh
+    else:  # refused by the provider: never trust the event's (possibly old) copy to turn transfers on
+        copy = connected_account(obj)
+        state = dataclasses.replace(copy, payouts_enabled=False, transfers_active=False,
+                                    disabled_reason=UNREADABLE)
     account = await repository.account_by_provider_id_for_update(session, state.account_id)
     if account is None:
         log.info("account.updated for an account no creator has; ignored", extra={"account": state.account_id})

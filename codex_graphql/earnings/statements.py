@@ -102,6 +102,9 @@ async def request_statement(session: AsyncSession, viewer: Viewer, organization_
         raise DomainError(ErrorCode.NOT_FOUND, "No organization has this id.", "organizationId")
     month = parse_month(month_raw, utcnow().date())
     await _may_request(session, viewer, organization_id)
+    organization = await organizations.by_id(session, organization_id)
+    if organization is not None and month < month_start(organization.created_at.astimezone(UTC).date()):
+        raise DomainError(ErrorCode.INVALID_INPUT, "The organization did not exist yet in this month.", "month")
     user_id = viewer.user_id
     assert user_id is not None
     async with AsyncExitStack() as stack:

@@ -121,6 +121,18 @@ async def test_account_updated_turns_transfers_on_and_off_and_never_regresses(sh
     assert await admin_db.fetchval("select count(*) from stripe_event where id = $1", onboarded["id"]) == 1
 
 
+async def test_an_account_the_provider_no_longer_lets_us_read_cannot_receive_transfers(shop: Shop,  # noqa: F811
+                                                                                       admin_db):
+    account_id = await onboard(shop, shop.creator)
+    stale = [e for e in shop.stripe.events if e["type"] == "account.updated"][-1]  # says: transfers active
+    del shop.stripe.accounts[account_id]  # disconnected: reading it is refused from now on
+    late = {**stale, "id": stale["id"] + "_after_disconnect"}
+    assert (await shop.deliver(late)).status_code == 200
+    assert (await shop.gql.ok(ACCOUNT, token=shop.creator.token))["viewer"]["payoutAccount"] | {"requirements": []} == {
+        "detailsSubmitted": True, "payoutsEnabled": False, "transfersActive": False, "requirements": [],
+        "disabledReason": "platform.unreadable"}
+
+
 async def test_account_updated_for_an_unknown_account_is_stored_and_ignored(shop: Shop, admin_db):  # noqa: F811
     connect_webhooks(shop)
     services = shop.app.state.runtime["services"]

@@ -147,6 +147,8 @@ async def test_a_statement_is_written_once_and_lists_the_months_ledger(shop, cre
 
 async def test_requests_reuse_the_statement_by_the_documented_rule(shop, creators, admin_db):
     await sell_and_refund(shop)
+    # The organization existed in January (a month before it existed is INVALID_INPUT).
+    await admin_db.execute("update organization set created_at = timestamptz '2025-06-01' where id = $1", shop.org)
     # Concurrent requests: one row, one job.
     answers = await asyncio.gather(*(creators.request(shop.creator) for _ in range(4)))
     ids = {a["data"]["creatorStatement"]["statement"]["id"] for a in answers}
@@ -200,7 +202,7 @@ async def test_a_failing_job_leaves_the_row_pending_and_the_last_retry_marks_it_
 
 
 async def test_bad_input_is_a_typed_error_and_creates_nothing(shop, creators, admin_db):
-    for month in ("2026-13", "11-2026", "", "2026-1", "3000-01"):
+    for month in ("2026-13", "11-2026", "", "2026-1", "3000-01", "0001-01", "2020-01"):  # the last two: before the org
         answer = (await creators.request(shop.creator, month))["data"]["creatorStatement"]
         assert [(e["code"], e["field"]) for e in answer["errors"]] == [("INVALID_INPUT", ["input", "month"])], month
         assert answer["statement"] is None
