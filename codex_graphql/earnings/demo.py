@@ -116,16 +116,20 @@ async def _onboard(db: Database, settings: Settings, provider: LocalProvider, pe
 
 
 async def _lower_minimum(db: Database, storage: Storage, people: DemoPayoutPeople) -> bool:
-    """The organization's payout minimum down to the demo's, through the settings service (audited as the owner);
-    False when it is that low already."""
+    """The organization's payout minimum down to the demo's and its payout hold to 0, through the settings service
+    (audited as the owner); False when they are so already."""
     async with db.transaction(TenantScope(user_id=people.owner_id, organization_id=people.organization_id)) as session:
         audit.attach(session, audit.AuditContext(actor_user_id=people.owner_id))
         organization = await settings_repository.for_update(session, people.organization_id)
         assert organization is not None
-        if settings_service.document(organization).payout_minimum_cents <= DEMO_PAYOUT_MINIMUM_CENTS:
+        document = settings_service.document(organization)
+        if document.payout_minimum_cents <= DEMO_PAYOUT_MINIMUM_CENTS and document.payout_hold_days == 0:
             return False
+        # The demo pays its fresh sale at once: no hold (the default holds earnings for 7 days).
         await settings_service.update_settings(session, storage, people.organization_id,
-                                               {"payout_minimum_cents": DEMO_PAYOUT_MINIMUM_CENTS})
+                                               {"payout_minimum_cents": min(document.payout_minimum_cents,
+                                                                            DEMO_PAYOUT_MINIMUM_CENTS),
+                                                "payout_hold_days": 0})
     return True
 
 

@@ -7,7 +7,8 @@ For each organization, in the period its ``payoutSchedule`` is in (weeks from Mo
    by a run that crashed (resumed with the same attempt, hence the same idempotency key); this period's FAILED
    payouts, back to PENDING with the next attempt (a new key: Stripe keeps a refusal under its key for 24 h)
    where the account can receive transfers again; and a new PENDING payout of the whole balance for each
-   creator and currency whose balance reaches ``payoutMinimumCents``, whose account's ``transfers`` capability
+   creator and currency whose payable balance (less the earnings younger than ``payoutHoldDays``) reaches
+   ``payoutMinimumCents``, whose account's ``transfers`` capability
    is active and who has no payout in this period (one per organization, creator, currency and period: a
    unique key). The payout trigger takes a PENDING amount out of the balance at once. Commit.
 2. per payout, with no transaction open: ``create_transfer`` keyed ``payout:<id>:<attempt>``, grouped by the
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from codex_graphql.db import Database, TenantScope, utcnow
 from codex_graphql.earnings import payout_repository as repository
@@ -90,13 +91,18 @@ async def _reserve(db: Database, provider_name: str, organization_id: uuid.UUID,
     document = settings_models.read("", "UTC", stored)
     period = period_start(document.payout_schedule, now)
     minimum = document.payout_minimum_cents
+    # The hold counts from the clock, whatever period ``now`` names (a run for a past or future period
+    # still never pays earnings younger than the hold).
+    held_since = utcnow() - timedelta(days=document.payout_hold_days)
     async with db.transaction(TenantScope.platform_wide(organization_id)) as session:
         await repository.lock_payout_run(session, organization_id)
         resumed = await repository.pending_payouts(session, organization_id)
         resumed_ids = {p.id for p in resumed}
-        payouts = [*resumed, *await repository.retry_failed(session, organization_id, period, minimum, provider_name),
-                   *await repository.reserve(session, organization_id, period, minimum, provider_name)]
-        waiting = await repository.waiting_without_transfers(session, organization_id, period, minimum, provider_name)
+        payouts = [*resumed,
+                   *await repository.retry_failed(session, organization_id, period, minimum, provider_name, held_since),
+                   *await repository.reserve(session, organization_id, period, minimum, provider_name, held_since)]
+        waiting = await repository.waiting_without_transfers(session, organization_id, period, minimum, provider_name,
+                                                             held_since)
     for row in waiting:
         log.info("creator owed a payout has no account able to receive transfers; skipped",
                  extra={"organization_id": str(organization_id), "user_id": str(row.user_id),

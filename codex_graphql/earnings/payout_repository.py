@@ -24,8 +24,10 @@ from codex_graphql.pagination import keyset_page
 from codex_graphql.payments import ConnectedAccount
 from codex_graphql.relay import Page
 
-# The balance of summary row ``s`` (written out in each statement below):
-# (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents)
+# The balance of summary row ``s``: (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents -
+# s.paid_out_cents). What a payout may take is that balance less the creator's earnings still held: positive ledger
+# rows recorded after ``:held_since`` (the organization's ``payoutHoldDays`` before the run), so refunds and
+# disputes of recent sales (negative rows, counted at once) come out of the balance before it is paid.
 
 
 # -- connected accounts ------------------------------------------------------------------------------------
@@ -80,66 +82,73 @@ async def pending_payouts(session: AsyncSession, organization_id: uuid.UUID) -> 
     ).order_by(Payout.created_at, Payout.id))).all())
 
 
-_RETRY = """
-UPDATE payout p SET status = 'PENDING', attempt = p.attempt + 1, amount_cents = (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents),
+# What summary row ``s``'s creator may be paid now (a constant SQL expression, formatted into the statements).
+_PAYABLE = ("(s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents"
+            " - (SELECT coalesce(sum(e.amount_cents), 0) FROM earning_entry e WHERE e.user_id = s.user_id"
+            " AND e.organization_id = s.organization_id AND e.currency = s.currency AND e.party = 'CREATOR'"
+            " AND e.amount_cents > 0 AND e.created_at > :held_since))")
+
+_RETRY = f"""
+UPDATE payout p SET status = 'PENDING', attempt = p.attempt + 1, amount_cents = {_PAYABLE},
        account_id = a.account_id, failure_code = NULL, failure_reason = NULL, updated_at = now()
 FROM creator_earning_summary s, creator_payout_account a
 WHERE p.organization_id = :organization_id AND p.period_start = :period_start AND p.status = 'FAILED'
   AND s.organization_id = p.organization_id AND s.user_id = p.user_id AND s.currency = p.currency
   AND a.user_id = p.user_id AND a.provider = :provider AND a.transfers_active
-  AND (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents) >= :minimum
-RETURNING p.*"""
+  AND {_PAYABLE} >= :minimum
+RETURNING p.*"""  # noqa: S608
 
-_RESERVE = """
+_RESERVE = f"""
 INSERT INTO payout (id, organization_id, user_id, currency, amount_cents, status, period_start, attempt, account_id)
-SELECT gen_random_uuid(), s.organization_id, s.user_id, s.currency, (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents), 'PENDING', :period_start, 1,
+SELECT gen_random_uuid(), s.organization_id, s.user_id, s.currency, {_PAYABLE}, 'PENDING', :period_start, 1,
        a.account_id
 FROM creator_earning_summary s
 JOIN creator_payout_account a ON a.user_id = s.user_id AND a.provider = :provider AND a.transfers_active
-WHERE s.organization_id = :organization_id AND (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents) >= :minimum
+WHERE s.organization_id = :organization_id AND {_PAYABLE} >= :minimum
 ORDER BY s.user_id, s.currency
 ON CONFLICT (organization_id, user_id, currency, period_start) DO NOTHING
-RETURNING *"""
+RETURNING *"""  # noqa: S608
 
-_WAITING = """
-SELECT s.user_id, s.currency, (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents) AS balance, a.account_id IS NOT NULL AS has_account
+_WAITING = f"""
+SELECT s.user_id, s.currency, {_PAYABLE} AS balance, a.account_id IS NOT NULL AS has_account
 FROM creator_earning_summary s
 LEFT JOIN creator_payout_account a ON a.user_id = s.user_id AND a.provider = :provider
-WHERE s.organization_id = :organization_id AND (s.earned_cents - s.refunded_cents + s.pool_cents - s.pending_payout_cents - s.paid_out_cents) >= :minimum AND NOT coalesce(a.transfers_active, false)
+WHERE s.organization_id = :organization_id AND {_PAYABLE} >= :minimum AND NOT coalesce(a.transfers_active, false)
   AND NOT EXISTS (SELECT 1 FROM payout p WHERE p.organization_id = s.organization_id AND p.user_id = s.user_id
-                  AND p.currency = s.currency AND p.period_start = :period_start)"""
+                  AND p.currency = s.currency AND p.period_start = :period_start)"""  # noqa: S608
 
 
-def _job_params(organization_id: uuid.UUID, period_start: date, minimum: int, provider: str) -> dict[str, Any]:
+def _job_params(organization_id: uuid.UUID, period_start: date, minimum: int, provider: str,
+                held_since: datetime) -> dict[str, Any]:
     # A payout moves at least one cent (the table refuses 0), whatever the minimum.
     return {"organization_id": organization_id, "period_start": period_start, "minimum": max(1, minimum),
-            "provider": provider}
+            "provider": provider, "held_since": held_since}
 
 
 async def retry_failed(session: AsyncSession, organization_id: uuid.UUID, period_start: date, minimum: int,
-                       provider: str) -> list[Payout]:
+                       provider: str, held_since: datetime) -> list[Payout]:
     """The period's FAILED payouts back to PENDING with the next attempt (a new idempotency key) and the
     current balance, where the account can now receive transfers and the balance still reaches the minimum."""
     statement = select(Payout).from_statement(
-        text(_RETRY).bindparams(**_job_params(organization_id, period_start, minimum, provider)))
+        text(_RETRY).bindparams(**_job_params(organization_id, period_start, minimum, provider, held_since)))
     return list((await session.execute(statement, execution_options={"populate_existing": True})).scalars().all())
 
 
 async def reserve(session: AsyncSession, organization_id: uuid.UUID, period_start: date, minimum: int,
-                  provider: str) -> list[Payout]:
-    """A PENDING payout of the whole balance for every creator and currency of the organization whose balance
+                  provider: str, held_since: datetime) -> list[Payout]:
+    """A PENDING payout of the payable balance (its earnings held no longer) for every creator and currency of the organization whose balance
     reaches the minimum, whose account can receive transfers and who has no payout in this period yet."""
     statement = select(Payout).from_statement(
-        text(_RESERVE).bindparams(**_job_params(organization_id, period_start, minimum, provider)))
+        text(_RESERVE).bindparams(**_job_params(organization_id, period_start, minimum, provider, held_since)))
     return list((await session.execute(statement)).scalars().all())
 
 
 async def waiting_without_transfers(session: AsyncSession, organization_id: uuid.UUID, period_start: date,
-                                    minimum: int, provider: str) -> list[Any]:
+                                    minimum: int, provider: str, held_since: datetime) -> list[Any]:
     """Creators with a balance worth paying this period whose account cannot receive transfers (or who have
     none): they are skipped and their balance stays (for the job's log)."""
     return list((await session.execute(text(_WAITING).bindparams(
-        **_job_params(organization_id, period_start, minimum, provider)))).all())
+        **_job_params(organization_id, period_start, minimum, provider, held_since)))).all())
 
 
 async def record_outcome(session: AsyncSession, organization_id: uuid.UUID, payout_id: uuid.UUID, attempt: int, *,

@@ -139,6 +139,8 @@ DEFAULT_SUBSCRIPTION_GRACE_DAYS = 7
 MAX_SUBSCRIPTION_GRACE_DAYS = 60
 DEFAULT_PAYOUT_MINIMUM_CENTS = 1000
 MAX_PAYOUT_MINIMUM_CENTS = 10_000_000
+DEFAULT_PAYOUT_HOLD_DAYS = 7
+MAX_PAYOUT_HOLD_DAYS = 90
 
 
 def camel(name: str) -> str:
@@ -216,6 +218,8 @@ class SettingsDocument(BaseModel):
     # payouts (earnings/payout_jobs.py): how often creators are paid and the least balance worth a transfer
     payout_schedule: PayoutSchedule = PayoutSchedule.MONTHLY
     payout_minimum_cents: int = DEFAULT_PAYOUT_MINIMUM_CENTS
+    # earnings younger than this many days are not paid out yet (refunds and disputes of them come first)
+    payout_hold_days: int = DEFAULT_PAYOUT_HOLD_DAYS
     # subscription pool (earnings/pool.py): percent of a month's subscription revenue after the platform fee
     # divided between creators by plays; 0 = no pool
     creator_pool_percent: int = 0
@@ -225,6 +229,13 @@ class SettingsDocument(BaseModel):
     def _creator_pool(cls, value: int) -> int:
         if not 0 <= value <= 100:
             raise ValueError("The creators' pool is 0 to 100 percent.")
+        return value
+
+    @field_validator("payout_hold_days")
+    @classmethod
+    def _payout_hold(cls, value: int) -> int:
+        if not 0 <= value <= MAX_PAYOUT_HOLD_DAYS:
+            raise ValueError(f"The payout hold is 0 to {MAX_PAYOUT_HOLD_DAYS} days.")
         return value
 
     @field_validator("payout_minimum_cents")
@@ -318,7 +329,7 @@ class SettingsDocument(BaseModel):
 
 NON_NULL = ("name", "timezone", "currency", "default_visibility", "allow_downloads", "enable_reviews",
             "moderation_level", "subscription_grace_days", "search_language", "default_creator_share_percent",
-            "payout_schedule", "payout_minimum_cents", "creator_pool_percent")
+            "payout_schedule", "payout_minimum_cents", "payout_hold_days", "creator_pool_percent")
 
 
 def read(name: str, timezone: str, stored: dict[str, Any] | None, creator_share_percent: int = 100) -> SettingsDocument:

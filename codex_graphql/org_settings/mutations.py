@@ -14,6 +14,7 @@ from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, UserError
 from codex_graphql.org_settings import service
 from codex_graphql.org_settings.models import (
+    MAX_PAYOUT_HOLD_DAYS,
     MAX_PAYOUT_MINIMUM_CENTS,
     MAX_SUBSCRIPTION_GRACE_DAYS,
     BusinessCategory,
@@ -87,6 +88,10 @@ class UpdateOrganizationSettingsInput:
     payout_minimum_cents: int | None = _field(
         f"The least balance, in minor units, worth a payout, 0 to {MAX_PAYOUT_MINIMUM_CENTS}."
     )
+    payout_hold_days: int | None = _field(
+        f"Days a creator's earnings are held before a payout includes them, 0 to {MAX_PAYOUT_HOLD_DAYS}: refunds and "
+        "disputes of recent sales come out of the balance before it is paid."
+    )
     creator_pool_percent: int | None = _field(
         "The creators' pool: 0 to 100 percent of each month's subscription revenue (net of tax, after the platform "
         "fee) divided between the creators by their items' plays by subscribers; 0 turns the pool off. A month is "
@@ -99,7 +104,7 @@ SETTING_FIELDS = (
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
     "enable_reviews", "moderation_level", "download_limit", "subscription_grace_days",
     "search_language", "default_creator_share_percent", "payout_schedule", "payout_minimum_cents",
-    "creator_pool_percent",
+    "payout_hold_days", "creator_pool_percent",
 )
 
 

@@ -7,8 +7,10 @@ import strawberry
 
 from codex_graphql.org_settings import palette
 from codex_graphql.org_settings.models import (
+    DEFAULT_PAYOUT_HOLD_DAYS,
     DEFAULT_PAYOUT_MINIMUM_CENTS,
     DEFAULT_SUBSCRIPTION_GRACE_DAYS,
+    MAX_PAYOUT_HOLD_DAYS,
     MAX_PAYOUT_MINIMUM_CENTS,
     MAX_SUBSCRIPTION_GRACE_DAYS,
     BusinessCategory,
@@ -119,6 +121,11 @@ class OrganizationSettings:
         f"a smaller balance waits for a later period. 0 to {MAX_PAYOUT_MINIMUM_CENTS}, "
         f"{DEFAULT_PAYOUT_MINIMUM_CENTS} by default."
     )
+    payout_hold_days: int = strawberry.field(
+        description="Days a creator's earnings (sales and pool parts) are held before a payout includes them, so "
+        "refunds and disputes of recent sales come out of the balance first (refunds count at once). 0 to "
+        f"{MAX_PAYOUT_HOLD_DAYS}, {DEFAULT_PAYOUT_HOLD_DAYS} by default."
+    )
     creator_pool_percent: int = strawberry.field(
         description="Percent of each month's subscription revenue (net of tax, after the platform fee) shared "
         "between the creators by their items' plays by subscribers that month; 0 (the default) means no pool."
@@ -136,7 +143,7 @@ class OrganizationSettings:
             download_limit=doc.download_limit, subscription_grace_days=doc.subscription_grace_days,
             search_language=doc.search_language, default_creator_share_percent=doc.default_creator_share_percent,
             payout_schedule=doc.payout_schedule, payout_minimum_cents=doc.payout_minimum_cents,
-            creator_pool_percent=doc.creator_pool_percent,
+            payout_hold_days=doc.payout_hold_days, creator_pool_percent=doc.creator_pool_percent,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

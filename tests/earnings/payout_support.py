@@ -54,6 +54,13 @@ async def onboard(shop: Shop, person: Person, org: uuid.UUID | None = None) -> s
     return account_id
 
 
+async def without_hold(shop: Shop) -> None:
+    """The organization pays earnings at once (``payoutHoldDays`` 0, through the owner's settings mutation): these
+    tests pay sales made a moment ago. test_payouts.py's hold test keeps the default."""
+    answer = await shop.gql.ok(SETTINGS, {"input": {"payoutHoldDays": 0}}, shop.owner.token)
+    assert answer["updateOrganizationSettings"]["errors"] == []
+
+
 async def run(shop: Shop, now: datetime = DECEMBER, slug: str | None = None) -> payout_jobs.PayoutRun:
     services = shop.app.state.runtime["services"]
     return await payout_jobs.run_payouts(services.db, services.payments, now=now, organization_slug=slug)

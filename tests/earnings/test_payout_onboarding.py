@@ -177,9 +177,10 @@ async def test_the_local_provider_onboards_through_its_own_page_and_pays(app, gq
                        "disabledReason": None}
     assert await admin_db.fetchval("select outcome from stripe_event") == "payout_account_updated"
     # The demo's payout: an earning in the ledger, then the job's transfer (always made by the local provider).
+    # (recorded 8 days ago: past the default 7-day payout hold)
     await admin_db.execute("insert into earning_entry (id, organization_id, kind, party, user_id, currency, amount_cents, "
-                           "weight) values (gen_random_uuid(), $1, 'SALE', 'CREATOR', $2, 'USD', 2500, 1000000)",
-                           org, creator.user_id)
+                           "weight, created_at) values (gen_random_uuid(), $1, 'SALE', 'CREATOR', $2, 'USD', 2500, "
+                           "1000000, now() - interval '8 days')", org, creator.user_id)
     services = app.state.runtime["services"]
     assert (await payout_jobs.run_payouts(services.db, services.payments)).paid == 1
     paid = await admin_db.fetchrow("select status, amount_cents, transfer_id from payout")

@@ -10,6 +10,8 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime
 
+import pytest
+
 from codex_graphql.authz import OrgRole
 from codex_graphql.earnings.payouts import period_start
 from codex_graphql.org_settings.models import PayoutSchedule
@@ -26,8 +28,16 @@ from tests.earnings.payout_support import (
     payouts_of,
     run,
     sell,
+    without_hold,
 )
 from tests.support.commerce import Shop, shop  # noqa: F401  (the fixture)
+
+
+@pytest.fixture(autouse=True)
+async def _pay_at_once(request, shop: Shop):  # noqa: F811
+    """Every test here pays sales made a moment ago (no hold), except the hold's own test."""
+    if "keeps_the_hold" not in request.node.name:
+        await without_hold(shop)
 
 
 def transfer_keys(shop: Shop) -> list[str | None]:  # noqa: F811
@@ -285,3 +295,21 @@ async def test_only_the_named_organization_runs(shop: Shop, admin_db):  # noqa: 
     assert await admin_db.fetchval("select count(*) from payout") == 0
     only = await run(shop, slug="shop")
     assert (only.organizations, only.paid) == (1, 1)
+
+
+async def test_a_payout_keeps_the_hold_on_earnings_younger_than_payout_hold_days(shop: Shop, admin_db):  # noqa: F811
+    shop.stripe.available_balance["usd"] = 1_000_000
+    account_id = await onboard(shop, shop.creator)
+    bad = await shop.gql(SETTINGS, {"input": {"payoutHoldDays": 91}}, shop.owner.token)
+    assert [e["code"] for e in bad["data"]["updateOrganizationSettings"]["errors"]] == ["INVALID_INPUT"]
+    await sell(shop, 2)
+    # Nothing is payable yet: both sales are younger than the default 7-day hold.
+    assert (await run(shop)).reserved == 0 and shop.stripe.transfers_to(account_id) == []
+    # The first sale is 8 days old now: its part is paid, the second sale's stays held.
+    first = await admin_db.fetchval("select purchase_id from earning_entry where party = 'CREATOR' "
+                                    "order by created_at limit 1")
+    await admin_db.execute("update earning_entry set created_at = now() - interval '8 days' where purchase_id = $1",
+                           first)
+    assert (await run(shop)).paid == 1
+    assert [t["amount"] for t in shop.stripe.transfers_to(account_id)] == [1999]
+    assert await balance(admin_db, shop.org, shop.creator.user_id) == 1999  # the held sale, paid in a later period
