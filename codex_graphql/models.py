@@ -35,6 +35,7 @@ from codex_graphql.earnings.models import (
 )
 from codex_graphql.earnings.payout_models import CreatorPayoutAccount, CreatorStatement, Payout
 from codex_graphql.events import OutboxMessage, ProcessedMessage
+from codex_graphql.media.models import ContentProcessing
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.previews.models import ContentPreviewLink
 from codex_graphql.reviews.models import ContentRating, Review
@@ -75,10 +76,11 @@ TENANT_TABLES = (
     "series", "series_item",
     "content_contributor", "earning_entry", "creator_earning_summary",
     "creator_item_daily", "content_play_daily", "payout", "creator_statement", "creator_pool_period",
+    "content_processing",
 )
 
 __all__ = [
-    "AnalyticsTotals", "ArticleBody", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AnalyticsTotals", "ArticleBody", "ContentProcessing", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",

@@ -69,6 +69,7 @@ from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (
 from codex_graphql.execution import CodexExecutionContext
 from codex_graphql.input_checks import UTC_DATETIME
 from codex_graphql.input_checks import install as refuse_nul_input
+from codex_graphql.media.types import ContentMedia
 from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
@@ -109,6 +110,7 @@ contribute(Content, ContentPreviewLinks)
 contribute(Content, ContentScheduling, before="listed")
 contribute(Content, ContentArticle, before="creator")
 contribute(Content, ContentRevisions)
+contribute(Content, ContentMedia)
 contribute(Content, ContentSeries)
 contribute(Content, ContentEarnings)
 contribute(Viewer, ViewerPayouts, before="permissions")

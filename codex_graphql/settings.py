@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
 
+    # HLS ladder (docs/media.md): the processing job transcodes each video into H.264 + AAC renditions of these
+    # heights (comma-separated; a rung taller than the source is skipped, never upscaled; a source shorter
+    # than the smallest rung gets one rendition at its own size) and each audio item into one AAC rendition
+    # at HLS_AUDIO_BITRATE; segments are HLS_SEGMENT_SECONDS long, each starting on a keyframe. Off: the
+    # item is READY after probing and thumbnails, and the original file is what plays (small installations).
+    hls_enabled: bool = True
+    hls_segment_seconds: int = Field(default=4, ge=1, le=30)
+    hls_ladder: str = "240,360,720,1080"
+    hls_audio_bitrate: str = Field(default="128k", pattern=r"^[1-9][0-9]{1,3}k$")
+
     smtp_url: str | None = None
     mail_from: str = "Codex <no-reply@codex.local>"
     # Where links in emails point (a storefront may serve /account/verify-email itself).
@@ -161,6 +171,14 @@ class Settings(BaseSettings):
     # from these callers (comma-separated IPs or CIDR networks; unset: FORWARDED_ALLOW_IPS; "" trusts nobody).
     tracing_enabled: bool | None = None
     trace_trusted_ips: str | None = None
+
+    @field_validator("hls_ladder")
+    @classmethod
+    def _ladder_heights(cls, value: str) -> str:
+        heights = [part.strip() for part in value.split(",") if part.strip()]
+        if not heights or not all(h.isdigit() and 16 <= int(h) <= 4320 for h in heights):
+            raise ValueError("HLS_LADDER must list heights in pixels (16 to 4320), e.g. 240,360,720,1080")
+        return ",".join(str(h) for h in sorted({int(h) for h in heights}))
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ import dramatiq
 
 from codex_graphql.content.service import PROCESS_ACTOR
 from codex_graphql.media import processing
+from codex_graphql.media.hls import HlsConfig
 from workers.runtime import runtime
 
 
@@ -15,7 +16,8 @@ from workers.runtime import runtime
 @dramatiq.actor(actor_name=PROCESS_ACTOR, max_retries=6, min_backoff=2_000, max_backoff=120_000, time_limit=30 * 60_000)
 async def process_content(job_id: str, content_id: str, content_organization_id: str) -> None:
     rt = runtime()
-    await processing.process_content(rt.db, rt.storage, uuid.UUID(content_organization_id), uuid.UUID(content_id))
+    await processing.process_content(rt.db, rt.storage, uuid.UUID(content_organization_id), uuid.UUID(content_id),
+                                     HlsConfig.from_settings(rt.settings))
 
 
 @dramatiq.actor(actor_name="cleanup_abandoned_uploads", max_retries=3, time_limit=10 * 60_000)

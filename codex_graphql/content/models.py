@@ -129,6 +129,11 @@ class Content(IdMixin, TimestampMixin, Base):
     reviews_enabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # The creators' share of this item's sales (earnings/split.py); null: the organization's default.
     creator_share_percent: Mapped[int | None] = mapped_column(Integer)
+    # Set with READY when the HLS ladder was made (media/transcode.py): the versioned storage folder holding
+    # ``master.m3u8`` and the renditions listed in it ({name, width, height, bandwidth, ...}).
+    hls_prefix: Mapped[str | None] = mapped_column(String(400))
+    hls_renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list,
+                                                                 server_default=text("'[]'::jsonb"))
 
 
 class ContentEntitlement(IdMixin, TimestampMixin, Base):

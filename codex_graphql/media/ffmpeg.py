@@ -30,6 +30,15 @@ class Probe:
     height: int | None
     bit_rate: int | None
     cover_art: bool = False  # an audio file's embedded picture (a video stream with attached_pic)
+    rotation: int = 0  # degrees the player turns the picture (display matrix or the older `rotate` tag)
+    frame_rate: float | None = None
+
+    @property
+    def display_size(self) -> tuple[int, int] | None:
+        """Width and height as shown (after rotation), which is what ffmpeg's autorotation produces."""
+        if not self.width or not self.height:
+            return None
+        return (self.height, self.width) if self.rotation % 180 == 90 else (self.width, self.height)
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -82,7 +91,25 @@ async def probe(path: Path) -> Probe:
         height=_int(video.get("height")) if video else None,
         bit_rate=_int(fmt.get("bit_rate")),
         cover_art=bool(pictures),
+        rotation=_rotation(video) if video else 0,
+        frame_rate=_rate(video.get("avg_frame_rate") or video.get("r_frame_rate")) if video else None,
     )
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    return (_int((stream.get("tags") or {}).get("rotate")) or 0) % 360
+
+
+def _rate(value: Any) -> float | None:
+    try:
+        numerator, _, denominator = str(value).partition("/")
+        rate = float(numerator) / float(denominator or 1)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return rate if rate > 0 else None
 
 
 async def thumbnail(source: Path, destination: Path, at_seconds: float, width: int) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Processing an uploaded file: probe, check it matches the declared kind, thumbnails, READY.
+"""Processing an uploaded file: probe, check it matches the declared kind, thumbnails, the HLS ladder when
+it is on (``transcode.py``), READY.
 
 Safe to run twice: only content in PROCESSING is processed, and the final write re-checks that
 under a row lock. Storage or database failures raise, so the job is retried; a file that is not
@@ -21,7 +22,11 @@ from codex_graphql.content import repository
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.service import STATUS_EVENT
 from codex_graphql.db import Database, TenantScope, utcnow
+from codex_graphql.media import repository as progress
+from codex_graphql.media import transcode
 from codex_graphql.media.ffmpeg import MediaError, Probe, cover_art, probe, thumbnail
+from codex_graphql.media.hls import HlsConfig
+from codex_graphql.media.models import ProcessingStage
 from codex_graphql.storage import Storage, hygiene, is_staging_key
 
 log = logging.getLogger(__name__)
@@ -49,8 +54,11 @@ def check_matches_kind(kind: ContentKind, found: Probe) -> None:
         raise MediaError("The media has no duration.")
 
 
-async def process_content(db: Database, storage: Storage, organization_id: uuid.UUID, content_id: uuid.UUID) -> str:
-    """Returns the resulting status name (or 'skipped')."""
+async def process_content(db: Database, storage: Storage, organization_id: uuid.UUID, content_id: uuid.UUID,
+                          hls_config: HlsConfig | None = None) -> str:
+    """Returns the resulting status name (or 'skipped'). With ``hls_config`` (the actor passes
+    ``HlsConfig.from_settings``; None when HLS_ENABLED is false) the item is READY only once its whole HLS
+    ladder is stored (``transcode.py``); a retried run resumes the ladder where the last one stopped."""
     scope = TenantScope(organization_id=organization_id)
     async with db.transaction(scope) as session:
         content = await repository.for_update(session, organization_id, content_id)
@@ -59,6 +67,8 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
         kind, key = content.kind, content.storage_key
         if is_staging_key(key):  # never probe (or publish) bytes an upload URL can still write
             raise ValueError(f"content {content_id} points at a staging key")
+    prefix, done = await transcode.begin(db, scope, content_id) if hls_config else ("", {})
+    ladder: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="codex-media-") as tmp:
         source = Path(tmp) / ("original." + key.rsplit(".", 1)[-1])
         await storage.download(key, source)
@@ -66,11 +76,18 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
             found = await probe(source)
             check_matches_kind(kind, found)
             thumbs = await _thumbnails(storage, key, source, found) if kind is ContentKind.VIDEO or found.cover_art else []
+            if hls_config:
+                renditions = await transcode.make_ladder(
+                    db, storage, hls_config, scope, content_id, source, found,
+                    audio_only=kind is not ContentKind.VIDEO, prefix=prefix, done=done)
+                ladder = {"hls_prefix": prefix, "hls_renditions": renditions}
         except MediaError as problem:
-            return await _finish(db, scope, content_id, status=ContentStatus.FAILED, failure_reason=str(problem))
+            return await _finish(db, scope, content_id, status=ContentStatus.FAILED, failure_reason=str(problem),
+                                 _stage=ProcessingStage.FAILED if hls_config else None)
     return await _finish(
         db, scope, content_id, status=ContentStatus.READY, failure_reason=None,
-        duration_seconds=found.duration, media_info=found.facts(), thumbnails=thumbs,
+        duration_seconds=found.duration, media_info=found.facts(), thumbnails=thumbs, **ladder,
+        _stage=ProcessingStage.DONE if hls_config else None,
     )
 
 
@@ -91,7 +108,9 @@ async def _thumbnails(storage: Storage, key: str, source: Path, found: Probe) ->
     return made
 
 
-async def _finish(db: Database, scope: TenantScope, content_id: uuid.UUID, **values: object) -> str:
+async def _finish(db: Database, scope: TenantScope, content_id: uuid.UUID, _stage: ProcessingStage | None = None,
+                  **values: object) -> str:
+    """The outcome, and the ladder's final stage when there is one, in one transaction."""
     assert scope.organization_id is not None
     async with db.transaction(scope) as session:
         content = await repository.for_update(session, scope.organization_id, content_id)
@@ -99,6 +118,10 @@ async def _finish(db: Database, scope: TenantScope, content_id: uuid.UUID, **val
             return "skipped"  # a concurrent run finished first
         for name, value in values.items():
             setattr(content, name, value)
+        if _stage is not None:
+            await progress.set_progress(session, scope.organization_id, content_id, _stage,
+                                        100 if _stage is ProcessingStage.DONE else 0,
+                                        str(values["failure_reason"]) if _stage is ProcessingStage.FAILED else None)
         await session.flush()
         events.emit(session, STATUS_EVENT, {"contentId": str(content.id), "status": content.status.value,
                                             "failureReason": content.failure_reason}, content.organization_id)

@@ -108,6 +108,10 @@ async def purge_deleted(db: Database, deleted_before: datetime, now: datetime, b
                 if content.upload_key:  # deleted while still uploading: its staging object
                     queue.schedule(session, organization_id, content.upload_key, CleanupReason.CONTENT_PURGED, now,
                                    upload_id=content.multipart_upload_id)
+                if content.hls_prefix:  # every version of its HLS ladder (media/transcode.py)
+                    queue.schedule(session, organization_id, f"hls/{organization_id}/{content.id}/",
+                                   CleanupReason.CONTENT_PURGED, now, prefix=True)
+                    content.hls_prefix, content.hls_renditions = None, []
                 content.purged_at = now
                 content.storage_key = ""
                 content.upload_key = None

@@ -190,6 +190,8 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             "stripe_invoice_id, billing_reason, amount_paid_cents, currency, paid_at) values "
             "($1, $2, $3, $4, $5, $6, 'subscription_create', 1000, 'USD', now())", uuid.uuid5(t.org, "invoice"),
             t.org, subscription_id(t), t.customer, published_tier, f"in_{tag}")
+    await x("insert into content_processing (content_id, organization_id, stage, percent, hls_prefix) values "
+            "($1, $2, 'DONE', 100, $3)", t.draft, t.org, f"hls/{t.org}/{t.draft}/v1/")
     # A live preview link of the draft (its token's holder sees it, nobody's scope does) and a revoked one.
     await x("insert into content_preview_link (id, organization_id, content_id, token_hash, expires_at, "
             "created_by_user_id, revoked_at) values ($1, $2, $3, $4, now() + interval '1 day', $5, null), "

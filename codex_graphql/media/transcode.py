@@ -1,0 +1,131 @@
+"""The HLS ladder inside the processing job (``processing.process_content``, docs/media.md).
+
+Storage layout: ``hls/<organization_id>/<content_id>/<version>/master.m3u8`` and, per rendition,
+``<name>/index.m3u8`` with ``<name>/segment_NNNNN.ts`` (``name``: ``240p``, ``720p``, ... or ``audio``). The
+version is chosen when a ladder starts and kept in ``content_processing``, so a retried job writes to the
+same folder and skips every rendition recorded there as done. A rendition is recorded only after its media
+playlist, uploaded after all of its segments, is stored: a crash in between redoes that rendition only.
+
+No network call runs inside a transaction: each database write (progress at most every
+``PROGRESS_SECONDS``, a rendition done) is its own short transaction between uploads. A file ffmpeg cannot
+transcode is a ``MediaError``: the partial prefix is deleted and the caller marks the item FAILED; any other
+error (storage, database, a killed worker) propagates and the job is retried, resuming.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from codex_graphql.db import Database, TenantScope
+from codex_graphql.media import hls
+from codex_graphql.media import repository as progress
+from codex_graphql.media.ffmpeg import MediaError, Probe
+from codex_graphql.media.models import ProcessingStage
+from codex_graphql.storage import Storage
+
+PROGRESS_SECONDS = 2.0
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_TYPE = "video/mp2t"
+TRANSCODING_SHARE = 95  # percent reached when the last rendition is stored; packaging does the rest
+
+
+def prefix_for(organization_id: uuid.UUID, content_id: uuid.UUID) -> str:
+    """The folder holding every ladder version of an item."""
+    return f"hls/{organization_id}/{content_id}/"
+
+
+async def begin(db: Database, scope: TenantScope, content_id: uuid.UUID) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The ladder's prefix and the renditions already done: those of an unfinished run of this job, or a new
+    version with none. Marks the stage PROBING."""
+    assert scope.organization_id is not None
+    async with db.transaction(scope) as session:
+        row = await progress.get(session, scope.organization_id, content_id)
+        if row is not None and row.stage not in (ProcessingStage.DONE, ProcessingStage.FAILED):
+            await progress.set_progress(session, scope.organization_id, content_id, ProcessingStage.PROBING,
+                                        row.percent)
+            return row.hls_prefix, {r["name"]: r for r in row.done}
+        prefix = f"{prefix_for(scope.organization_id, content_id)}{uuid.uuid4().hex[:12]}/"
+        await progress.start(session, scope.organization_id, content_id, prefix)
+        await progress.set_progress(session, scope.organization_id, content_id, ProcessingStage.PROBING, 0)
+        return prefix, {}
+
+
+async def make_ladder(db: Database, storage: Storage, config: hls.HlsConfig, scope: TenantScope,
+                      content_id: uuid.UUID, source: Path, found: Probe, *, audio_only: bool, prefix: str,
+                      done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transcode and store every rendition not in ``done``, then the master playlist; returns the renditions
+    (as listed in the master playlist). MediaError after deleting everything under ``prefix``."""
+    assert scope.organization_id is not None
+    reporter = _Reporter(db, scope, content_id)
+    try:
+        planned = hls.plan(found, config, audio_only=audio_only)
+        has_audio = found.audio_codec is not None
+        made: list[dict[str, Any]] = []
+        for index, rendition in enumerate(planned):
+            if rendition.name in done:
+                made.append(done[rendition.name])
+                continue
+            made.append(await _rendition(storage, config, reporter, source, found, rendition, prefix,
+                                         has_audio=has_audio, position=(index, len(planned))))
+        await reporter.write(ProcessingStage.PACKAGING, TRANSCODING_SHARE, force=True)
+        master = source.with_name("master.m3u8")
+        master.write_text(hls.master_playlist(made))
+        await storage.upload_file(f"{prefix}master.m3u8", master, PLAYLIST_TYPE)
+        return made
+    except MediaError:
+        await storage.delete_prefix(prefix)
+        raise
+
+
+async def _rendition(storage: Storage, config: hls.HlsConfig, reporter: _Reporter, source: Path, found: Probe,
+                     rendition: hls.Rendition, prefix: str, *, has_audio: bool,
+                     position: tuple[int, int]) -> dict[str, Any]:
+    index, count = position
+    duration = found.duration or 0.0
+    folder = source.parent / "hls" / rendition.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+    async def on_seconds(seconds: float) -> None:
+        share = min(1.0, seconds / duration) if duration > 0 else 0.0
+        await reporter.write(ProcessingStage.TRANSCODING, int(TRANSCODING_SHARE * (index + share) / count))
+
+    await reporter.write(ProcessingStage.TRANSCODING, int(TRANSCODING_SHARE * index / count), force=True)
+    await hls.run(hls.command(source, folder, rendition, config, has_audio=has_audio, frame_rate=found.frame_rate),
+                  on_seconds)
+    segments, peak, average = hls.measure(folder)
+    for name, _ in segments:
+        await storage.upload_file(f"{prefix}{rendition.name}/{name}", folder / name, SEGMENT_TYPE)
+    await storage.upload_file(f"{prefix}{rendition.name}/index.m3u8", folder / "index.m3u8", PLAYLIST_TYPE)
+    codecs = rendition.codecs if rendition.width is None or not has_audio else f"{rendition.codecs},{hls.AUDIO_CODEC}"
+    recorded = {**asdict(rendition), "codecs": codecs, "bandwidth": peak, "average_bandwidth": average}
+    await reporter.done(recorded)
+    shutil.rmtree(folder, ignore_errors=True)
+    return recorded
+
+
+class _Reporter:
+    """Progress writes, each its own short transaction, at most every ``PROGRESS_SECONDS`` unless forced."""
+
+    def __init__(self, db: Database, scope: TenantScope, content_id: uuid.UUID) -> None:
+        self.db, self.scope, self.content_id = db, scope, content_id
+        self.last = 0.0
+
+    async def write(self, stage: ProcessingStage, percent: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_SECONDS:
+            return
+        self.last = now
+        assert self.scope.organization_id is not None
+        async with self.db.transaction(self.scope) as session:
+            await progress.set_progress(session, self.scope.organization_id, self.content_id, stage, percent)
+
+    async def done(self, rendition: dict[str, Any]) -> None:
+        assert self.scope.organization_id is not None
+        async with self.db.transaction(self.scope) as session:
+            await progress.add_done(session, self.scope.organization_id, self.content_id, rendition)

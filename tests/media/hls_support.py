@@ -1,0 +1,94 @@
+"""Shared parts of the HLS ladder tests: tiny sources made with real ffmpeg at test time, running the processing
+job's body with a ladder configuration, and reading what landed in local storage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_graphql.media import processing
+from codex_graphql.media.hls import HlsConfig
+from codex_graphql.relay import decode_id
+from tests.support import GraphQLClient
+from tests.support.content import COMPLETE, create, upload
+
+# One-second segments keep the sources (three seconds) short while still giving several segments each.
+CONFIG = HlsConfig(segment_seconds=1, heights=(240, 360, 720, 1080), audio_bitrate="96k")
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, timeout=60)
+
+
+def _video(path: Path, size: str, *, seconds: int = 3, audio: bool = True, extra: tuple[str, ...] = ()) -> Path:
+    inputs = ["-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=25"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    _ffmpeg(*inputs, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            *(["-c:a", "aac", "-shortest"] if audio else []), *extra, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def hls_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hls-media")
+    made = {
+        "hd": _video(folder / "hd.mp4", "1280x720"),
+        "small": _video(folder / "small.mp4", "320x180", seconds=2, audio=False),
+    }
+    landscape = _video(folder / "landscape.mp4", "640x360", seconds=2)
+    made["rotated"] = folder / "rotated.mp4"
+    _ffmpeg("-i", str(landscape), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(made["rotated"]))
+    made["empty"] = folder / "empty.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x180:rate=25", "-t", "0", "-c:v", "libx264", str(made["empty"]))
+    made["soundtrack"] = folder / "soundtrack.mp4"  # audio only, in an MP4: no video stream
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=2", "-c:a", "aac", str(made["soundtrack"]))
+    made["tone"] = folder / "tone.mp3"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "libmp3lame", str(made["tone"]))
+    made["garbage"] = folder / "garbage.mp4"
+    made["garbage"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    return made
+
+
+async def uploaded(gql: GraphQLClient, http: Any, token: str, file: Path, kind: str | None = None) -> str:
+    created = await create(gql, token, file, kind=kind)
+    assert created["errors"] == [], created
+    await upload(http, created["upload"], file)
+    completed = (await gql(COMPLETE, {"id": created["content"]["id"]}, token))["data"]["completeContentUpload"]
+    assert completed["errors"] == [], completed
+    return created["content"]["id"]
+
+
+async def run_job(app: Any, organization_id: uuid.UUID, content_global_id: str,
+                  config: HlsConfig | None = CONFIG) -> str:
+    """What the process_content actor runs, with this ladder configuration."""
+    services = app.state.runtime["services"]
+    content_id = decode_id(content_global_id, "Content")
+    assert content_id is not None
+    return await processing.process_content(services.db, services.storage, organization_id, content_id, config)
+
+
+def objects_under(app: Any, prefix: str) -> list[str]:
+    """Keys of the stored objects under ``prefix`` (local storage keeps each object as a file)."""
+    root = app.state.runtime["services"].storage.root / "objects"
+    folder = root / prefix
+    return sorted(str(p.relative_to(root)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def item_prefix(organization_id: uuid.UUID, content_global_id: str) -> str:
+    return f"hls/{organization_id}/{decode_id(content_global_id, 'Content')}/"
+
+
+def probe_json(path: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", *args, str(path)],
+                          check=True, capture_output=True, timeout=30)
+    return json.loads(done.stdout)
+
+
+DETAIL = """query($id: ID!) { content(id: $id) { status failureReason
+  renditions { height width bandwidth } processing { stage percent message updatedAt } } }"""
