@@ -32,6 +32,7 @@ from codex_graphql.earnings import payout_jobs
 from codex_graphql.earnings import pool as creator_pool
 from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
+from codex_graphql.media.streaming import streaming_routes
 from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
 from codex_graphql.payments.local_connect_routes import local_connect_routes
 from codex_graphql.periodic import Periodic
@@ -243,6 +244,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes += commerce_routes(lambda: state["services"])
     routes += local_connect_routes(lambda: state["services"])
     routes += preview_routes()
+    routes += streaming_routes(lambda: state["services"])
     if isinstance(storage, LocalStorage):
         routes += storage_routes(storage)
     app = CodexApp(

@@ -16,6 +16,8 @@ from codex_graphql.content.models import Content as ContentModel
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.context import Context
 from codex_graphql.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
+from codex_graphql.media import streaming
+from codex_graphql.media.types import HlsPlayback
 from codex_graphql.permissions import HasOrgPermission, guarded
 from codex_graphql.relay import Connection, Node
 from codex_graphql.reviews import loaders as review_loaders
@@ -37,6 +39,10 @@ class Header:
 class Playback:
     url: str = strawberry.field(description="Signed URL of the media file; supports HTTP Range requests.")
     expires_at: datetime = strawberry.field(description="When the URL stops working.")
+    hls: HlsPlayback | None = strawberry.field(
+        default=None, description="The item's HLS ladder as a signed stream, issued with `url` to the same "
+        "viewers; null when the item has no ladder (HLS was off when it was processed): `url` then plays the "
+        "original file.")
 
 
 @strawberry.type(description="A signed, short-lived download link to an item's original file, and the viewer's "
@@ -178,7 +184,10 @@ class Content(Node):
         signed = await service.playback_url(ctx.services.storage, self.row)
         assert signed.expires_at is not None
         await analytics_stats.record_view(ctx, self.row.id, self.row.organization_id)
-        return Playback(url=signed.url, expires_at=signed.expires_at)
+        hls = streaming.issue(ctx.settings.secret_key, ctx.settings.public_base_url, self.row, ctx.viewer.user_id,
+                              service.URL_TTL_SECONDS)
+        return Playback(url=signed.url, expires_at=signed.expires_at,
+                        hls=HlsPlayback(url=hls[0], expires_at=hls[1]) if hls else None)
 
     @strawberry.field(description="Where the viewer stopped, in seconds; null when never played or without access.")
     @batched(answers.playback_positions)

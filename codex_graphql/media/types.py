@@ -36,6 +36,16 @@ class Rendition:
         "BANDWIDTH).")
 
 
+@strawberry.type(description="A signed, expiring HLS stream of an item's ladder (no encryption yet: see docs/media.md, "
+                 "Protected streaming).")
+class HlsPlayback:
+    url: str = strawberry.field(
+        description="The master playlist (application/vnd.apple.mpegurl) of the item's ladder, behind a signed "
+        "token; its media playlists and segment links are issued under the same token, segment links for about "
+        "90 seconds at a time. Refused (403) once expired or after the item was processed again.")
+    expires_at: datetime = strawberry.field(description="When the token, and with it every playlist URL, stops working.")
+
+
 @strawberry.type(description="HLS fields of `Content` (never served as a type of its own).")
 class ContentMedia:
     row: strawberry.Private[ContentModel]  # ``self`` is the Content object being resolved
@@ -60,4 +70,4 @@ class ContentMedia:
         return [Rendition(height=r.get("height"), width=r.get("width"), bandwidth=r["bandwidth"]) for r in listed]
 
 
-__all__ = ["ContentMedia", "ContentProcessing", "Rendition"]
+__all__ = ["ContentMedia", "ContentProcessing", "HlsPlayback", "Rendition"]
