@@ -12,7 +12,7 @@ import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ class HlsConfig:
     segment_seconds: int = 4
     heights: tuple[int, ...] = (240, 360, 720, 1080)
     audio_bitrate: str = "128k"
+    key_secret: str = field(default="", repr=False, compare=False)  # SECRET_KEY, wraps the ladder's AES key (keys.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HlsConfig | None:
@@ -44,7 +45,7 @@ class HlsConfig:
             return None
         return cls(segment_seconds=settings.hls_segment_seconds,
                    heights=tuple(int(h) for h in settings.hls_ladder.split(",")),
-                   audio_bitrate=settings.hls_audio_bitrate)
+                   audio_bitrate=settings.hls_audio_bitrate, key_secret=settings.secret_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +102,9 @@ def plan(found: Probe, config: HlsConfig, *, audio_only: bool) -> list[Rendition
 
 
 def command(source: Path, folder: Path, rendition: Rendition, config: HlsConfig, *, has_audio: bool,
-            frame_rate: float | None) -> list[str]:
-    """The ffmpeg command writing ``folder/index.m3u8`` and its segments for one rendition."""
+            frame_rate: float | None, key_info: Path | None = None) -> list[str]:
+    """The ffmpeg command writing ``folder/index.m3u8`` and its segments for one rendition; with ``key_info``
+    (``keys.key_info``) every segment is AES-128 encrypted and the playlist carries ``#EXT-X-KEY``."""
     seg = config.segment_seconds
     args = ["ffmpeg", "-nostdin", "-v", "error", *LOCAL_FILES_ONLY, "-y", "-i", str(source)]
     if rendition.width is None:
@@ -120,6 +122,7 @@ def command(source: Path, folder: Path, rendition: Rendition, config: HlsConfig,
         args += ["-c:a", "aac", "-b:a", config.audio_bitrate, "-ac", "2", "-ar", "48000"]
     args += ["-f", "hls", "-hls_time", str(seg), "-hls_playlist_type", "vod", "-hls_list_size", "0",
              "-hls_segment_filename", str(folder / "segment_%05d.ts"),
+             *(["-hls_key_info_file", str(key_info)] if key_info else []),
              "-progress", "pipe:1", "-nostats", str(folder / "index.m3u8")]
     return args
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text, text
+from sqlalchemy import Enum, ForeignKey, Integer, LargeBinary, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,7 +37,8 @@ describe_values(ProcessingStage, {
 class ContentProcessing(Base):
     """One row per item whose file went through the HLS ladder: the stage and percent staff see, and what a
     retried job resumes from: the versioned storage prefix (``hls_prefix``) and the renditions stored
-    completely so far (``done``, each recorded after its media playlist was uploaded)."""
+    completely so far (``done``, each recorded after its media playlist was uploaded), and the ladder's AES-128
+    key, wrapped (``hls_key``, ``keys.wrap``; migration 0040)."""
 
     __tablename__ = "content_processing"
 
@@ -49,4 +50,5 @@ class ContentProcessing(Base):
     message: Mapped[str | None] = mapped_column(Text)
     hls_prefix: Mapped[str] = mapped_column(String(400))
     done: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    hls_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))

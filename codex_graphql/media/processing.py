@@ -67,7 +67,8 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
         kind, key = content.kind, content.storage_key
         if is_staging_key(key):  # never probe (or publish) bytes an upload URL can still write
             raise ValueError(f"content {content_id} points at a staging key")
-    prefix, done = await transcode.begin(db, scope, content_id) if hls_config else ("", {})
+    prefix, done, ladder_key = (await transcode.begin(db, scope, content_id, hls_config.key_secret) if hls_config
+                                else ("", {}, b""))
     ladder: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="codex-media-") as tmp:
         source = Path(tmp) / ("original." + key.rsplit(".", 1)[-1])
@@ -79,7 +80,8 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
             if hls_config:
                 renditions = await transcode.make_ladder(
                     db, storage, hls_config, scope, content_id, source, found,
-                    audio_only=kind is not ContentKind.VIDEO, prefix=prefix, done=done)
+                    audio_only=kind is not ContentKind.VIDEO, prefix=prefix, done=done,
+                    key=ladder_key)
                 ladder = {"hls_prefix": prefix, "hls_renditions": renditions}
         except MediaError as problem:
             return await _finish(db, scope, content_id, status=ContentStatus.FAILED, failure_reason=str(problem),

@@ -20,10 +20,12 @@ async def get(session: AsyncSession, organization_id: uuid.UUID, content_id: uui
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def start(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID, prefix: str) -> None:
-    """A fresh ladder under ``prefix``: stage TRANSCODING at 0 %, no rendition done (replacing any row)."""
+async def start(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID, prefix: str,
+                wrapped_key: bytes | None = None) -> None:
+    """A fresh ladder under ``prefix`` with its wrapped AES key: stage TRANSCODING at 0 %, no rendition done
+    (replacing any row)."""
     values: dict[str, Any] = {"stage": ProcessingStage.TRANSCODING, "percent": 0, "message": None,
-                              "hls_prefix": prefix, "done": [], "updated_at": utcnow()}
+                              "hls_prefix": prefix, "done": [], "hls_key": wrapped_key, "updated_at": utcnow()}
     statement = insert(ContentProcessing).values(content_id=content_id, organization_id=organization_id, **values)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[ContentProcessing.content_id], set_=values,

@@ -8,6 +8,8 @@ rewritten to ``/media/hls/{content}/{token}/{rendition}/index.m3u8``, which serv
 playlist with each segment rewritten to a storage URL signed for ``SEGMENT_URL_TTL_SECONDS``. Every request
 checks the signature, the expiry, that the token names the path's item, that its prefix is still the item's
 ladder (a re-transcoded item refuses older tokens) and that the rendition is one the item recorded.
+Segments are AES-128 encrypted (``keys.py``): the media playlist's ``#EXT-X-KEY`` URI is rewritten to
+``/media/hls/{content}/{token}/key``, which, after the same checks, returns the ladder's 16 key bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from starlette.routing import Route
 from codex_graphql.content import repository as content_repository
 from codex_graphql.content.models import Content
 from codex_graphql.db import TenantScope
+from codex_graphql.media import keys
+from codex_graphql.media import repository as progress
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ SEGMENT_TYPE = "video/mp2t"
 _CONTEXT = b"codex-hls-playback-token:v1"
 _RENDITION = re.compile(r"^[0-9a-z]+$")
 _ANONYMOUS = "-"
+_KEY_URI = re.compile(r'URI="[^"]*"')
 _HEADERS = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
 
 
@@ -182,10 +187,14 @@ def streaming_routes(get_services: Any) -> list[Route]:
         text = await _read_text(storage, f"{folder}index.m3u8")
         if text is None:
             return _refuse(404, "not found")
+        key_uri = f'URI="{get_services().settings.public_base_url.rstrip("/")}/media/hls/{content.id}/' \
+                  f'{request.path_params["token"]}/key"'
         lines = []
         for line in text.splitlines():
             segment = line.strip()
-            if segment and not segment.startswith("#"):
+            if segment.startswith("#EXT-X-KEY:"):
+                line = _KEY_URI.sub(key_uri, segment)  # only ever our key route, whatever the stored URI
+            elif segment and not segment.startswith("#"):
                 if "/" in segment or segment.startswith("."):
                     continue  # the ladder writes bare segment names only
                 line = (await storage.presign_get(f"{folder}{segment}", SEGMENT_URL_TTL_SECONDS,
@@ -193,7 +202,25 @@ def streaming_routes(get_services: Any) -> list[Route]:
             lines.append(line)
         return _playlist("\n".join(lines) + "\n")
 
+    async def key(request: Request) -> Response:
+        found = await authorize(request)
+        if isinstance(found, Response):
+            return found
+        claim, content = found
+        services = get_services()
+        async with services.db.transaction(TenantScope(organization_id=claim.organization_id)) as session:
+            row = await progress.get(session, claim.organization_id, content.id)
+        if row is None or row.hls_key is None or row.hls_prefix != claim.prefix:
+            return _refuse(404, "no key")  # an unencrypted ladder, or another version being made
+        try:
+            secret = keys.unwrap(services.settings.secret_key, row.hls_key, content.id, claim.prefix)
+        except keys.KeyUnavailable:
+            log.warning("HLS key of %s does not unwrap", content.id)
+            return _refuse(404, "no key")
+        return Response(secret, media_type="application/octet-stream", headers=_HEADERS)
+
     return [
+        Route("/media/hls/{content}/{token}/key", key, methods=["GET"]),
         Route("/media/hls/{content}/{token}/master.m3u8", master, methods=["GET"]),
         Route("/media/hls/{content}/{token}/{rendition}/index.m3u8", media, methods=["GET"]),
     ]

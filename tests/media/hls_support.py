@@ -3,6 +3,7 @@ job's body with a ladder configuration, and reading what landed in local storage
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import uuid
@@ -10,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from codex_graphql.media import processing
+from codex_graphql.db import TenantScope
+from codex_graphql.media import keys, processing
+from codex_graphql.media import repository as progress
 from codex_graphql.media.hls import HlsConfig
 from codex_graphql.relay import decode_id
 from tests.support import GraphQLClient
@@ -66,11 +71,33 @@ async def uploaded(gql: GraphQLClient, http: Any, token: str, file: Path, kind: 
 
 async def run_job(app: Any, organization_id: uuid.UUID, content_global_id: str,
                   config: HlsConfig | None = CONFIG) -> str:
-    """What the process_content actor runs, with this ladder configuration."""
+    """What the process_content actor runs, with this ladder configuration (and the app's SECRET_KEY, as
+    ``HlsConfig.from_settings`` gives it)."""
     services = app.state.runtime["services"]
     content_id = decode_id(content_global_id, "Content")
     assert content_id is not None
+    if config is not None:
+        config = dataclasses.replace(config, key_secret=services.settings.secret_key)
     return await processing.process_content(services.db, services.storage, organization_id, content_id, config)
+
+
+async def ladder_key(app: Any, organization_id: uuid.UUID, content_global_id: str) -> bytes:
+    """The item's current ladder key, unwrapped from its ``content_processing`` row."""
+    services = app.state.runtime["services"]
+    content_id = decode_id(content_global_id, "Content")
+    assert content_id is not None
+    async with services.db.transaction(TenantScope(organization_id=organization_id)) as session:
+        row = await progress.get(session, organization_id, content_id)
+    assert row is not None and row.hls_key is not None
+    return keys.unwrap(services.settings.secret_key, row.hls_key, content_id, row.hls_prefix)
+
+
+def decrypt(data: bytes, key: bytes, iv: bytes) -> bytes:
+    """An AES-128 HLS segment decrypted as a player does: CBC with the playlist's IV, PKCS#7 padding."""
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(data) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()
 
 
 def objects_under(app: Any, prefix: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 import m3u8
 import pytest
 
-from codex_graphql.media import hls, transcode
+from codex_graphql.media import hls, keys, transcode
 from codex_graphql.media.ffmpeg import MediaError
 from codex_graphql.relay import decode_id
 from codex_graphql.settings import Settings
@@ -21,7 +21,9 @@ from codex_graphql.storage import hygiene
 from tests.media.hls_support import (
     CONFIG,
     DETAIL,
+    decrypt,
     item_prefix,
+    ladder_key,
     objects_under,
     probe_json,
     run_job,
@@ -67,6 +69,13 @@ def _master(app: Any, prefix: str) -> tuple[str, m3u8.M3U8]:
     return folder, m3u8.loads(_storage_file(app, f"{folder}master.m3u8").read_text())
 
 
+def _plain(segment: Path, key: bytes, folder: Path) -> Path:
+    """A stored (encrypted) segment decrypted into ``folder``, for ffprobe."""
+    target = folder / f"{segment.parent.name}-{segment.name}"
+    target.write_bytes(decrypt(segment.read_bytes(), key, keys.iv_for(key)))
+    return target
+
+
 def _first_packet_is_keyframe(segment: Path) -> bool:
     found = probe_json(segment, "-select_streams", "v:0", "-show_packets", "-read_intervals", "%+#1",
                        "-show_entries", "packet=flags")
@@ -74,9 +83,11 @@ def _first_packet_is_keyframe(segment: Path) -> bool:
 
 
 async def test_a_720p_source_gets_240_360_720_with_aligned_segments(app: Any, gql: GraphQLClient, http: Any,
-                                                                    owner: Owner, hls_media: dict[str, Path]) -> None:
+                                                                    owner: Owner, hls_media: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
     content_id = await uploaded(gql, http, owner.token, hls_media["hd"])
     assert await run_job(app, owner.org, content_id) == "READY"
+    key = await ladder_key(app, owner.org, content_id)
     detail = (await gql.ok(DETAIL, {"id": content_id}, owner.token))["content"]
     assert [(r["width"], r["height"]) for r in detail["renditions"]] == [(426, 240), (640, 360), (1280, 720)]
     assert all(r["bandwidth"] > 0 for r in detail["renditions"])
@@ -96,10 +107,14 @@ async def test_a_720p_source_gets_240_360_720_with_aligned_segments(app: Any, gq
         durations = [s.duration for s in media.segments]
         assert len(durations) == 3 and abs(sum(durations) - 3.0) < 0.1, durations
         assert all(abs(d - CONFIG.segment_seconds) < 0.05 for d in durations[:-1]), durations
-        for segment in media.segments:
-            path = _storage_file(app, f"{folder}{name}/{segment.uri}")
+        # Encrypted with the ladder's key and its fixed IV, named once for all segments.
+        assert [(k.method, k.uri, k.iv) for k in media.keys] == [
+            ("AES-128", keys.KEY_URI_PLACEHOLDER, "0x" + keys.iv_for(key).hex())]
+        plain = [_plain(_storage_file(app, f"{folder}{name}/{segment.uri}"), key, tmp_path)
+                 for segment in media.segments]
+        for path, segment in zip(plain, media.segments, strict=True):
             assert _first_packet_is_keyframe(path), (name, segment.uri)
-        first = probe_json(_storage_file(app, f"{folder}{name}/{media.segments[0].uri}"), "-show_streams")
+        first = probe_json(plain[0], "-show_streams")
         video = next(s for s in first["streams"] if s["codec_type"] == "video")
         audio = next(s for s in first["streams"] if s["codec_type"] == "audio")
         assert video["codec_name"] == "h264"
@@ -108,7 +123,7 @@ async def test_a_720p_source_gets_240_360_720_with_aligned_segments(app: Any, gq
 
 
 async def test_rotated_source_gets_portrait_renditions(app: Any, gql: GraphQLClient, http: Any, owner: Owner,
-                                                       hls_media: dict[str, Path]) -> None:
+                                                       hls_media: dict[str, Path], tmp_path: Path) -> None:
     content_id = await uploaded(gql, http, owner.token, hls_media["rotated"])
     assert await run_job(app, owner.org, content_id) == "READY"
     detail = (await gql.ok(DETAIL, {"id": content_id}, owner.token))["content"]
@@ -117,7 +132,8 @@ async def test_rotated_source_gets_portrait_renditions(app: Any, gql: GraphQLCli
     folder, master = _master(app, item_prefix(owner.org, content_id))
     top = max(master.playlists, key=lambda p: p.stream_info.bandwidth)
     media = m3u8.loads(_storage_file(app, f"{folder}{top.uri}").read_text())
-    segment = _storage_file(app, f"{folder}{top.uri.split('/')[0]}/{media.segments[0].uri}")
+    segment = _plain(_storage_file(app, f"{folder}{top.uri.split('/')[0]}/{media.segments[0].uri}"),
+                     await ladder_key(app, owner.org, content_id), tmp_path)
     video = next(s for s in probe_json(segment, "-show_streams")["streams"] if s["codec_type"] == "video")
     assert (video["width"], video["height"]) == (360, 640)
 
@@ -134,7 +150,7 @@ async def test_a_source_below_the_smallest_rung_gets_its_own_size(app: Any, gql:
 
 
 async def test_an_audio_item_gets_one_aac_rendition(app: Any, gql: GraphQLClient, http: Any, owner: Owner,
-                                                    hls_media: dict[str, Path]) -> None:
+                                                    hls_media: dict[str, Path], tmp_path: Path) -> None:
     content_id = await uploaded(gql, http, owner.token, hls_media["tone"])
     assert await run_job(app, owner.org, content_id) == "READY"
     detail = (await gql.ok(DETAIL, {"id": content_id}, owner.token))["content"]
@@ -144,7 +160,9 @@ async def test_an_audio_item_gets_one_aac_rendition(app: Any, gql: GraphQLClient
     assert only.uri == "audio/index.m3u8" and only.stream_info.codecs == "mp4a.40.2"
     assert only.stream_info.resolution is None
     media = m3u8.loads(_storage_file(app, f"{folder}{only.uri}").read_text())
-    streams = probe_json(_storage_file(app, f"{folder}audio/{media.segments[0].uri}"), "-show_streams")["streams"]
+    first = _plain(_storage_file(app, f"{folder}audio/{media.segments[0].uri}"),
+                   await ladder_key(app, owner.org, content_id), tmp_path)
+    streams = probe_json(first, "-show_streams")["streams"]
     assert [s["codec_type"] for s in streams] == ["audio"] and streams[0]["codec_name"] == "aac"
 
 
@@ -224,6 +242,7 @@ async def test_a_crash_after_the_first_rendition_resumes_without_redoing_it(
     prefix = item_prefix(owner.org, content_id)
     before = objects_under(app, prefix)
     assert any(k.endswith("240p/index.m3u8") for k in before)
+    key = await ladder_key(app, owner.org, content_id)
 
     commands.clear()
     uploads.clear()
@@ -236,8 +255,15 @@ async def test_a_crash_after_the_first_rendition_resumes_without_redoing_it(
     assert {k.split("/")[3] for k in objects_under(app, prefix)} == {before[0].split("/")[3]}  # same version
     detail = (await gql.ok(DETAIL, {"id": content_id}, owner.token))["content"]
     assert [r["height"] for r in detail["renditions"]] == [240, 360, 720]
-    _, master = _master(app, prefix)
+    folder, master = _master(app, prefix)
     assert len(master.playlists) == 3
+    # One key for the ladder: the resumed run reused the first run's key for the renditions it made.
+    assert await ladder_key(app, owner.org, content_id) == key
+    for playlist in master.playlists:
+        media = m3u8.loads(_storage_file(app, f"{folder}{playlist.uri}").read_text())
+        first = _storage_file(app, f"{folder}{playlist.uri.split('/')[0]}/{media.segments[0].uri}").read_bytes()
+        assert set(first[::188]) != {0x47} and set(decrypt(first, key, keys.iv_for(key))[::188]) == {0x47}
+        assert media.keys[0].iv == "0x" + keys.iv_for(key).hex()
 
 
 async def test_progress_is_written_from_ffmpeg_progress_and_throttled(

@@ -1,6 +1,6 @@
 """Protected HLS streaming: ``Content.playback.hls`` issued to exactly the viewers ``playback`` is issued to, the
 master and media playlists served under the signed token (segments as short-lived storage URLs that download
-real MPEG-TS), and every refusal (tampered, expired, another item's, re-transcoded, path tricks) a 403/404.
+real MPEG-TS once decrypted with the served key), and every refusal (tampered, expired, another item's, re-transcoded, path tricks) a 403/404.
 The ladder is made by the processing job with real ffmpeg (tests/media/hls_support.py)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from codex_graphql.content.models import ContentStatus
 from codex_graphql.media import streaming
 from codex_graphql.relay import decode_id
 from tests.content.scheduling_support import gid, item
-from tests.media.hls_support import run_job, uploaded
+from tests.media.hls_support import decrypt, run_job, uploaded
 from tests.support import Actors, assert_authz_matrix, make_actors
 from tests.support.reviews import entitle
 
@@ -83,10 +83,14 @@ async def test_an_entitled_viewer_streams_the_ladder(app: Any, gql: Any, http: A
     assert media.headers["cache-control"] == "private, no-store"
     playlist = m3u8.loads(media.text)
     assert playlist.is_endlist and len(playlist.segments) == 2
+    [key] = playlist.keys
+    assert key.method == "AES-128" and key.uri == f"http://testserver/media/hls/{raw_id}/{token}/key"
+    secret = (await http.get(key.uri)).content
     for segment in playlist.segments:
         assert segment.uri.startswith("http://testserver/storage/hls/")
         got = await http.get(segment.uri)
-        assert got.status_code == 200 and got.content[:1] == b"\x47" and len(got.content) % 188 == 0
+        plain = decrypt(got.content, secret, bytes.fromhex(key.iv.removeprefix("0x")))
+        assert got.status_code == 200 and plain[:1] == b"\x47" and len(plain) % 188 == 0
         assert got.headers["content-type"] == "video/mp2t"
         expiry = int(dict(p.split("=", 1) for p in urlsplit(segment.uri).query.split("&"))["exp"])
         assert expiry - time.time() <= streaming.SEGMENT_URL_TTL_SECONDS + 1  # short-lived, unlike the token
