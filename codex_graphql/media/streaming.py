@@ -9,7 +9,10 @@ playlist with each segment rewritten to a storage URL signed for ``SEGMENT_URL_T
 checks the signature, the expiry, that the token names the path's item, that its prefix is still the item's
 ladder (a re-transcoded item refuses older tokens) and that the rendition is one the item recorded.
 Segments are AES-128 encrypted (``keys.py``): the media playlist's ``#EXT-X-KEY`` URI is rewritten to
-``/media/hls/{content}/{token}/key``, which, after the same checks, returns the ladder's 16 key bytes.
+``/media/hls/{content}/{token}/key``, which, after the same checks, asks the access rule again
+(``content.service.can_play``, for the token's viewer as they stand now: memberships and entitlements read
+afresh) and returns the ladder's 16 key bytes only while it still admits them; a revoked entitlement or a lost
+staff role gets a 403 on the next key request, however long the token still lives.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from codex_graphql.accounts import repository as accounts
+from codex_graphql.accounts.current import viewer_now
+from codex_graphql.authz import ANONYMOUS
 from codex_graphql.content import repository as content_repository
+from codex_graphql.content import service as content_service
 from codex_graphql.content.models import Content
 from codex_graphql.db import TenantScope
 from codex_graphql.media import keys
@@ -202,11 +209,24 @@ def streaming_routes(get_services: Any) -> list[Route]:
             lines.append(line)
         return _playlist("\n".join(lines) + "\n")
 
+    async def may_still_play(claim: PlaybackClaim, content: Content) -> bool:
+        """``Content.playback``'s rule, for the token's viewer as they stand now, in their own scope."""
+        if claim.user_id is None:
+            return content_service.can_play(ANONYMOUS, content, False)
+        async with get_services().db.transaction(TenantScope(user_id=claim.user_id)) as session:
+            if await accounts.user_by_id(session, claim.user_id) is None:
+                return False
+            viewer = await viewer_now(session, ANONYMOUS, user_id=claim.user_id, active=claim.organization_id)
+            entitled = bool(await content_repository.entitled_content_ids(session, claim.user_id, [content.id]))
+        return content_service.can_play(viewer, content, entitled)
+
     async def key(request: Request) -> Response:
         found = await authorize(request)
         if isinstance(found, Response):
             return found
         claim, content = found
+        if not await may_still_play(claim, content):
+            return _refuse(403, "no access to this item any more")
         services = get_services()
         async with services.db.transaction(TenantScope(organization_id=claim.organization_id)) as session:
             row = await progress.get(session, claim.organization_id, content.id)

@@ -1,7 +1,8 @@
 """AES-128 segment encryption (docs/media.md, "Segment encryption"): stored segments are ciphertext that the key
 served by the key route decrypts, the served media playlist points its ``#EXT-X-KEY`` at that route, the route
 refuses every token the playlist routes refuse (403/404, never 500), the key is kept wrapped in the database and
-never in storage, and a wrapped key does not unwrap for another item, ladder version or SECRET_KEY."""
+never in storage, a wrapped key does not unwrap for another item, ladder version or SECRET_KEY, and the key
+route asks the access rule again on every request: a revoked entitlement gets no key from an unexpired token."""
 
 from __future__ import annotations
 
@@ -128,12 +129,48 @@ async def test_the_key_route_refuses_what_the_playlist_routes_refuse(app: Any, g
                            claim.content_id, next_prefix,
                            keys.wrap(secret, keys.new_key(), claim.content_id, next_prefix))
     assert await status(f"{BASE}/{raw_id}/{token}/key") == 403
-    newer = streaming.sign(secret, streaming.PlaybackClaim(claim.content_id, claim.organization_id, None,
+    newer = streaming.sign(secret, streaming.PlaybackClaim(claim.content_id, claim.organization_id, claim.user_id,
                                                            next_prefix, int(time.time()) + 60))
     assert await status(f"{BASE}/{raw_id}/{newer}/key") == 200
     # Deleted: gone for every token.
     await admin_db.execute("update content set deleted_at = now() where id = $1", claim.content_id)
     assert await status(f"{BASE}/{raw_id}/{newer}/key") == 404
+
+
+GRANT = """mutation($i: GrantContentAccessInput!) { grantContentAccess(input: $i) {
+  errors { code field message } purchase { id } } }"""
+REVOKE = """mutation($i: RevokeContentAccessInput!) { revokeContentAccess(input: $i) {
+  errors { code field message } purchase { id status } } }"""
+
+
+async def test_a_revoked_entitlement_gets_no_key_from_an_unexpired_token(app: Any, gql: Any, http: Any,
+                                                                        admin_db: Any, actors: Actors,
+                                                                        hls_media: Any) -> None:
+    content_id = await _published_ladder(app, gql, http, admin_db, actors, hls_media)
+    staff = actors.staff_with.token
+    granted = (await gql.ok(GRANT, {"i": {"contentId": content_id, "userId": actors.customer.global_id}},
+                            staff))["grantContentAccess"]
+    assert granted["errors"] == [], granted
+    raw_id, token = _parts(await _hls_url(gql, actors.customer.token, content_id))
+    _, staff_token = _parts(await _hls_url(gql, staff, content_id))
+    expected = await ladder_key(app, actors.org, content_id)
+    got = await http.get(f"{BASE}/{raw_id}/{token}/key")
+    assert got.status_code == 200 and got.content == expected
+
+    revoked = (await gql.ok(REVOKE, {"i": {"purchaseId": granted["purchase"]["id"]}}, staff))["revokeContentAccess"]
+    assert revoked["errors"] == [] and revoked["purchase"]["status"] == "REFUNDED", revoked
+    claim = streaming.verify(app.state.runtime["services"].settings.secret_key, token)  # still unexpired
+    assert claim.user_id == actors.customer.user_id and claim.expires_at > time.time() + 3000
+    refused = await http.get(f"{BASE}/{raw_id}/{token}/key")
+    assert refused.status_code == 403
+    assert expected not in refused.content and refused.headers["cache-control"] == "private, no-store"
+    # Staff play through their membership, not an entitlement: their token keeps working.
+    staff_key = await http.get(f"{BASE}/{raw_id}/{staff_token}/key")
+    assert staff_key.status_code == 200 and staff_key.content == expected
+    # Losing the membership ends that too, on the same unexpired token.
+    await admin_db.execute("delete from organization_membership where organization_id = $1 and user_id = $2",
+                           actors.org, actors.staff_with.user_id)
+    assert (await http.get(f"{BASE}/{raw_id}/{staff_token}/key")).status_code == 403
 
 
 async def test_the_key_file_exists_only_while_ffmpeg_runs(app: Any, gql: Any, http: Any, actors: Actors,
