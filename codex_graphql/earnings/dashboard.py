@@ -22,6 +22,7 @@ from codex_graphql.analytics.service import DayRange, resolve_range
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.earnings import dashboard_repository as repository
 from codex_graphql.earnings.dashboard_repository import EarningsRow
+from codex_graphql.earnings.models import balance
 
 MAX_DASHBOARD_DAYS = 366
 
@@ -59,8 +60,8 @@ class Totals(Money):
 
     @property
     def balance_cents(self) -> int:
-        return (self.all_earned_cents - self.all_refunded_cents + self.all_pool_cents - self.pending_payout_cents
-                - self.paid_out_cents)
+        return balance(self.all_earned_cents, self.all_refunded_cents, self.all_pool_cents,
+                       self.pending_payout_cents, self.paid_out_cents)
 
 
 @dataclass(slots=True)

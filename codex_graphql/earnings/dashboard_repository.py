@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
-from codex_graphql.earnings.models import CreatorEarningSummary
+from codex_graphql.earnings.models import CreatorEarningSummary, balance
 
 # Both statements start from the organizations of a creator's dashboard (``orgs``): where they are a CREATOR
 # member, and wherever the ledger names them (whatever their role, or after they left) or they co-create an item.
@@ -142,6 +142,11 @@ class EarningsRow:
     @property
     def net_cents(self) -> int:
         return self.earned_cents - self.refunded_cents + self.pool_cents
+
+    @property
+    def balance_cents(self) -> int:
+        return balance(self.earned_cents, self.refunded_cents, self.pool_cents, self.pending_payout_cents,
+                       self.paid_out_cents)
 
 
 async def organization_earnings(session: AsyncSession, organization_id: uuid.UUID,

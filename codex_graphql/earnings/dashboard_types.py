@@ -180,7 +180,7 @@ class CreatorEarnings:
         return cls(purchases=row.sales, gross_cents=row.gross_cents, share_cents=row.net_cents, currency=row.currency,
                    earned_cents=row.earned_cents, refunded_cents=row.refunded_cents, pool_cents=row.pool_cents,
                    pending_payout_cents=row.pending_payout_cents, paid_out_cents=row.paid_out_cents,
-                   balance_cents=row.net_cents - row.pending_payout_cents - row.paid_out_cents, user_id=row.user_id)
+                   balance_cents=row.balance_cents, user_id=row.user_id)
 
 
 async def creator_earnings(ctx: Context, organization_id: uuid.UUID) -> list[CreatorEarnings]:

@@ -95,6 +95,13 @@ class EarningEntry(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=text("now()"))
 
 
+def balance(earned: int, refunded: int, pool: int, pending_payout: int, paid_out: int) -> int:
+    """What an organization owes a creator in a currency: earned (sales and pool parts) less refunds, pending and
+    paid-out payouts; negative when a refund followed a payout. The payout job's SQL form is
+    ``payout_repository._PAYABLE`` (which also holds back recent earnings)."""
+    return earned - refunded + pool - pending_payout - paid_out
+
+
 class CreatorEarningSummary(Base):
     __tablename__ = "creator_earning_summary"
     __table_args__ = (Index("ix_creator_earning_summary_user", "user_id"),)
@@ -112,6 +119,11 @@ class CreatorEarningSummary(Base):
     refunded_gross_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     pending_payout_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     paid_out_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+    @property
+    def balance_cents(self) -> int:
+        return balance(self.earned_cents, self.refunded_cents, self.pool_cents, self.pending_payout_cents,
+                       self.paid_out_cents)
 
 
 class CreatorItemDaily(Base):

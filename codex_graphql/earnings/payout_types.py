@@ -98,16 +98,16 @@ class Payout(Node):
                  "after a payout: later earnings cover it before the next payout.")
 class CreatorBalance:
     currency: str = strawberry.field(description="ISO 4217 currency code.")
-    balance_cents: int = strawberry.field(description="What the next payout would transfer, in minor units "
-                                          "(paid when it reaches the organization's `payoutMinimumCents`).")
+    balance_cents: int = strawberry.field(description="What the organization owes, in minor units. A payout "
+                                          "transfers it less the earnings younger than the organization's "
+                                          "`payoutHoldDays`, once that reaches its `payoutMinimumCents`.")
     pending_payout_cents: int = strawberry.field(description="Reserved by payouts whose transfer is under way.")
     paid_out_cents: int = strawberry.field(description="Transferred so far.")
     organization_id: strawberry.Private[uuid.UUID]
 
     @classmethod
     def from_model(cls, row: CreatorEarningSummary) -> CreatorBalance:
-        return cls(currency=row.currency, balance_cents=row.earned_cents - row.refunded_cents + row.pool_cents
-                   - row.pending_payout_cents - row.paid_out_cents, pending_payout_cents=row.pending_payout_cents,
+        return cls(currency=row.currency, balance_cents=row.balance_cents, pending_payout_cents=row.pending_payout_cents,
                    paid_out_cents=row.paid_out_cents, organization_id=row.organization_id)
 
     @strawberry.field(description="The organization that owes it.")

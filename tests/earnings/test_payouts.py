@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -187,25 +188,35 @@ async def test_an_account_without_transfers_is_skipped_and_keeps_its_balance(sho
     assert (await run(shop)).paid == 1 and [t["amount"] for t in shop.stripe.transfers_to(account_id)] == [1999]
 
 
+async def run_losing_the_answer(shop: Shop, monkeypatch, *, transfer_made: bool) -> Any:  # noqa: F811
+    """One payout run whose transfer call gets no answer: the stand-in made the transfer and the connection dropped
+    (``transfer_made``), or the request never left. The provider's own call is back in place afterwards."""
+    provider = shop.app.state.runtime["services"].payments
+    real = provider.create_transfer
+
+    async def unanswered(**kwargs):
+        if transfer_made:
+            await real(**kwargs)
+            raise ConnectionResetError("the connection dropped before the answer arrived")
+        raise ConnectionRefusedError("the request never left")
+
+    monkeypatch.setattr(provider, "create_transfer", unanswered)
+    try:
+        return await run(shop)
+    finally:
+        monkeypatch.setattr(provider, "create_transfer", real)
+
+
 async def test_a_lost_answer_leaves_the_payout_pending_and_the_next_run_finds_and_records_it(
         shop: Shop, admin_db, monkeypatch):  # noqa: F811
     shop.stripe.available_balance["usd"] = 1_000_000
     account_id = await onboard(shop, shop.creator)
     await sell(shop)
-    provider = shop.app.state.runtime["services"].payments
-    real = provider.create_transfer
-
-    async def made_but_answer_lost(**kwargs):
-        await real(**kwargs)  # the stand-in made the transfer ...
-        raise ConnectionResetError("... and the connection dropped before its answer arrived")
-
-    monkeypatch.setattr(provider, "create_transfer", made_but_answer_lost)
-    lost = await run(shop)
+    lost = await run_losing_the_answer(shop, monkeypatch, transfer_made=True)
     assert (lost.reserved, lost.paid, lost.unknown) == (1, 0, 1)
     [payout] = await payouts_of(admin_db, shop.creator.user_id)
     assert payout["status"] == "PENDING"
     assert await balance(admin_db, shop.org, shop.creator.user_id) == 0  # reserved: not paid twice meanwhile
-    monkeypatch.setattr(provider, "create_transfer", real)
     resumed = await run(shop)
     assert (resumed.reserved, resumed.paid) == (1, 1)
     # Resumed: looked up by its group first and found, so it is recorded without a second transfer request.
@@ -221,15 +232,8 @@ async def test_a_payout_whose_transfer_was_never_made_is_made_when_resumed(shop:
     shop.stripe.available_balance["usd"] = 1_000_000
     account_id = await onboard(shop, shop.creator)
     await sell(shop)
-    provider = shop.app.state.runtime["services"].payments
-    real = provider.create_transfer
-
-    async def never_sent(**kwargs):
-        raise ConnectionRefusedError("the request never left")
-
-    monkeypatch.setattr(provider, "create_transfer", never_sent)
-    assert (await run(shop)).unknown == 1 and shop.stripe.transfers_to(account_id) == []
-    monkeypatch.setattr(provider, "create_transfer", real)
+    lost = await run_losing_the_answer(shop, monkeypatch, transfer_made=False)
+    assert lost.unknown == 1 and shop.stripe.transfers_to(account_id) == []
     assert (await run(shop)).paid == 1
     [payout] = await payouts_of(admin_db, shop.creator.user_id)
     [transfer] = shop.stripe.transfers_to(account_id)
@@ -241,16 +245,7 @@ async def test_a_payout_whose_answer_was_lost_is_found_by_its_group_once_the_key
     shop.stripe.available_balance["usd"] = 1_000_000
     account_id = await onboard(shop, shop.creator)
     await sell(shop)
-    provider = shop.app.state.runtime["services"].payments
-    real = provider.create_transfer
-
-    async def made_but_answer_lost(**kwargs):
-        await real(**kwargs)
-        raise ConnectionResetError("the answer never arrived")
-
-    monkeypatch.setattr(provider, "create_transfer", made_but_answer_lost)
-    assert (await run(shop)).unknown == 1
-    monkeypatch.setattr(provider, "create_transfer", real)
+    assert (await run_losing_the_answer(shop, monkeypatch, transfer_made=True)).unknown == 1
     shop.stripe.idempotent.clear()  # more than 24 hours later: Stripe no longer knows the key
     resumed = await run(shop)
     assert (resumed.reserved, resumed.paid) == (1, 1)
