@@ -209,3 +209,13 @@ async def test_when_the_provider_cannot_be_read_the_event_waits_for_the_job(shop
     assert await webhooks.handle(services.db, event["id"], services.payments) == "payout_account_updated"
     assert await admin_db.fetchval("select transfers_active from creator_payout_account") is True
     assert await webhooks.handle(services.db, event["id"], services.payments) == "payout_account_updated"  # done once
+
+
+async def test_a_revoked_session_onboards_nothing(shop: Shop, admin_db):  # noqa: F811
+    logout = await shop.gql.ok("mutation { logout(input: {}) { errors { code } } }", {}, shop.creator.token)
+    assert logout["logout"]["errors"] == []
+    answer = await shop.gql(ONBOARD, onboarding_input(shop.org), shop.creator.token)
+    assert (answer["data"] or {}).get("startCreatorPayoutOnboarding") is None
+    assert {e["extensions"]["code"] for e in answer["errors"]} == {"UNAUTHENTICATED"}
+    assert await admin_db.fetchval("select count(*) from creator_payout_account") == 0
+    assert [path for method, path, _, _ in shop.stripe.requests if method == "POST"] == []  # Stripe never called

@@ -272,3 +272,13 @@ async def test_a_creator_asks_from_another_active_organization(shop, creators, a
     assert await admin_db.fetchval("select organization_id from outbox_message where id = $1::uuid", job_id) == shop.org
     await creators.run((job_id, payload))
     assert [r[3:] for r in await creators.rows()] == [("READY", 2)]
+
+
+async def test_a_revoked_session_requests_nothing(shop, creators, admin_db):
+    await sell_and_refund(shop)
+    logout = await shop.gql.ok("mutation { logout(input: {}) { errors { code } } }", {}, shop.creator.token)
+    assert logout["logout"]["errors"] == []
+    answer = await creators.request(shop.creator)
+    assert (answer["data"] or {}).get("creatorStatement") is None
+    assert {e["extensions"]["code"] for e in answer["errors"]} == {"UNAUTHENTICATED"}
+    assert await creators.rows() == [] and await creators.jobs() == []
