@@ -22,6 +22,7 @@ from codex_graphql.categories.loaders import ContentCategoriesLoader, ListedCoun
 from codex_graphql.commerce.loaders import PurchasedContentLoader, RevenueLoader
 from codex_graphql.content.loaders import EntitlementLoader, PositionLoader
 from codex_graphql.content.scheduling_loaders import ScheduleLoader
+from codex_graphql.devices.loaders import CustomerDevicesLoader
 from codex_graphql.media.loaders import ProcessingLoader
 from codex_graphql.organizations.loaders import OrganizationLoader
 from codex_graphql.previews.loaders import PreviewLinksLoader
@@ -62,6 +63,10 @@ class Loaders:
     @cached_property
     def content_processing(self) -> ProcessingLoader:
         return ProcessingLoader(self._ctx)
+
+    @cached_property
+    def customer_devices(self) -> CustomerDevicesLoader:
+        return CustomerDevicesLoader(self._ctx)
 
     @cached_property
     def commerce_revenue(self) -> RevenueLoader:

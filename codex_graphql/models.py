@@ -24,6 +24,7 @@ from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPo
 from codex_graphql.content.scheduling_models import ContentPublishSchedule
 from codex_graphql.credits.models import CreditBalance, CreditLot, CreditTransaction
 from codex_graphql.db import Base
+from codex_graphql.devices.models import PlaybackDevice
 from codex_graphql.earnings.models import (
     ContentContributor,
     ContentPlayDaily,
@@ -35,7 +36,7 @@ from codex_graphql.earnings.models import (
 )
 from codex_graphql.earnings.payout_models import CreatorPayoutAccount, CreatorStatement, Payout
 from codex_graphql.events import OutboxMessage, ProcessedMessage
-from codex_graphql.media.models import ContentProcessing
+from codex_graphql.media.models import ContentProcessing, ContentProcessingChunk
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.previews.models import ContentPreviewLink
 from codex_graphql.reviews.models import ContentRating, Review
@@ -76,11 +77,12 @@ TENANT_TABLES = (
     "series", "series_item",
     "content_contributor", "earning_entry", "creator_earning_summary",
     "creator_item_daily", "content_play_daily", "payout", "creator_statement", "creator_pool_period",
-    "content_processing",
+    "content_processing", "content_processing_chunk",
+    "playback_device",
 )
 
 __all__ = [
-    "AnalyticsTotals", "ArticleBody", "ContentProcessing", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund",
+    "AnalyticsTotals", "ArticleBody", "ContentProcessing", "ContentProcessingChunk", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund", "PlaybackDevice",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",

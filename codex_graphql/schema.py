@@ -32,6 +32,7 @@ from codex_graphql.accounts.mutations import AccountMutations
 from codex_graphql.accounts.queries import AccountQueries
 from codex_graphql.accounts.viewer import Viewer
 from codex_graphql.analytics.organization_fields import OrganizationAnalytics
+from codex_graphql.analytics.types import Customer
 from codex_graphql.articles.mutations import ArticleMutations
 from codex_graphql.articles.queries import ContentArticle
 from codex_graphql.audit.organization_fields import OrganizationAudit
@@ -57,6 +58,7 @@ from codex_graphql.credits import types as _credit_nodes  # noqa: F401  (registe
 from codex_graphql.credits.mutations import CreditMutations
 from codex_graphql.credits.organization_fields import OrganizationCredits
 from codex_graphql.credits.viewer_fields import ViewerCredits
+from codex_graphql.devices.types import CustomerDevices, DeviceMutations, ViewerDevices
 from codex_graphql.doccache import DocumentCaches
 from codex_graphql.earnings.dashboard_types import ViewerCreatorDashboard
 from codex_graphql.earnings.mutations import EarningsMutations
@@ -69,6 +71,7 @@ from codex_graphql.errors import VISIBLE_CODES, is_client_error  # noqa: F401  (
 from codex_graphql.execution import CodexExecutionContext
 from codex_graphql.input_checks import UTC_DATETIME
 from codex_graphql.input_checks import install as refuse_nul_input
+from codex_graphql.media.subscriptions import MediaSubscriptions
 from codex_graphql.media.types import ContentMedia
 from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
@@ -117,6 +120,8 @@ contribute(Viewer, ViewerPayouts, before="permissions")
 contribute(Viewer, ViewerStatements, before="permissions")
 contribute(Organization, OrganizationPayouts, before="members")
 contribute(Organization, OrganizationSeries, before="members")
+contribute(Viewer, ViewerDevices, before="permissions")
+contribute(Customer, CustomerDevices)
 
 
 @strawberry.type(description="Entry points for reading.")
@@ -155,12 +160,12 @@ class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMu
                DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations,
                CustomerSubscriptionMutations, ArticleMutations, SchedulingMutations,
                PreviewMutations, RevisionMutations, BulkContentMutations,
-               SeriesMutations, EarningsMutations, PayoutMutations, StatementMutations):
+               SeriesMutations, EarningsMutations, PayoutMutations, StatementMutations, DeviceMutations):
     pass
 
 
 @strawberry.type(description="Live events over WebSocket (`graphql-transport-ws` at /graphql).")
-class Subscription(ContentSubscriptions, CommerceSubscriptions, SubscriptionsLive):
+class Subscription(ContentSubscriptions, CommerceSubscriptions, SubscriptionsLive, MediaSubscriptions):
     pass
 
 

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     hls_segment_seconds: int = Field(default=4, ge=1, le=30)
     hls_ladder: str = "240,360,720,1080"
     hls_audio_bitrate: str = Field(default="128k", pattern=r"^[1-9][0-9]{1,3}k$")
+    # A video longer than twice this is split into chunks of about this many seconds (a multiple of
+    # HLS_SEGMENT_SECONDS), each transcoded by its own job, so several workers share one long file; 0: never.
+    hls_chunk_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    # After the ladder, one progressive MP4 per rendition (remuxed from its segments) for rendition downloads.
+    hls_rendition_downloads: bool = True
 
     smtp_url: str | None = None
     mail_from: str = "Codex <no-reply@codex.local>"

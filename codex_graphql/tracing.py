@@ -185,7 +185,7 @@ def _instrument(tracer_provider: Any) -> None:
     from codex_graphql.storage.s3 import S3Storage
 
     storage_calls = ("presign_put", "create_multipart", "presign_part", "complete_multipart", "abort_multipart",
-                     "head", "presign_get", "promote", "download", "upload_file", "delete", "delete_prefix",
+                     "head", "presign_get", "promote", "download", "read_bytes", "upload_file", "delete", "delete_prefix",
                      "sweep_abandoned")
     for cls, system in ((S3Storage, "s3"), (LocalStorage, "local")):
         _wrap_methods(cls, "storage", system, storage_calls)

@@ -36,6 +36,9 @@ PLAYS = access.plays_sql("c", "$1", "$3")
 # nor searches it.
 SMALLEST_THUMBNAIL = ("(SELECT t->>'key' FROM jsonb_array_elements({table}.thumbnails) WITH ORDINALITY x(t, n) "
                       "ORDER BY (t->'width')::numeric, n LIMIT 1)")
+# The organization's device limit is set (org_settings: ``max_devices_per_customer``, null for none).
+DEVICE_LIMITED = ("(SELECT o.settings->>'max_devices_per_customer' IS NOT NULL FROM organization o "
+                  "WHERE o.id = {table}.organization_id)")
 STAFF_ORGANIZATION = "content.staff_organization"  # Runtime.memo: access.staff_organization(viewer), once
 
 
@@ -112,10 +115,21 @@ def _playback_position(shape: Shape, field_node: FieldNode, fragments: Fragments
     return emit
 
 
+def device_limited(shape: Shape) -> str:
+    """Whether the item's organization limits playback devices: a customer's playback then registers a device,
+    which only the resolvers do (``devices.service.register``)."""
+    return shape.column("device_limited", DEVICE_LIMITED.format(table=shape.table))
+
+
 def _playback(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit:
-    """The signed URL; the view it counts is recorded by the root's statement (see ContentRoot)."""
+    """The signed URL; the view it counts is recorded by the root's statement (see ContentRoot). A customer
+    of an organization that limits devices, or a playback naming its device, is answered by the resolvers (they
+    register the device)."""
+    if field_node.arguments:
+        raise NotCompilable("playback(deviceId:) registers the device")
     plays = _plays(shape)
     storage_key, mime_type = shape.column("storage_key"), shape.column("mime_type")
+    limited, organization = device_limited(shape), shape.column("organization_id")
     parts = leaf_names(field_node, fragments, "Playback", {"url", "expiresAt", "__typename"})
     # Signed with the item's type, as content.service.playback_url signs it (the URL serves that type).
     shape.signed_keys.append(lambda row: [(row[storage_key], row[mime_type])] if row[storage_key] else [])
@@ -126,6 +140,8 @@ def _playback(shape: Shape, field_node: FieldNode, fragments: Fragments) -> Emit
             return None  # an article: no media
         if not plays(row, rt):
             raise NeedsResolvers("playback refused: the resolvers phrase the error")
+        if row[limited] and staff_organization(rt) != row[organization]:
+            raise NeedsResolvers("playback on a registered device: the resolvers register it")
         signed = rt.urls[(row[storage_key], row[mime_type])]
         return {key: signed.url if name == "url" else signed.expires_at.isoformat() if name == "expiresAt"
                 else "Playback" for key, name in parts}
@@ -173,7 +189,7 @@ class ContentRows:
             f"{' '.join(shape.joins)} WHERE {condition}), "
             "viewed AS (INSERT INTO content_view (content_id, organization_id, user_id, hour, created_at) "
             f"SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND {self.media} <> '' "
-            "AND $1::uuid IS NOT NULL "
+            f"AND $1::uuid IS NOT NULL AND NOT ({device_limited(shape)} AND c_organization_id IS DISTINCT FROM $3) "
             "ON CONFLICT (content_id, user_id, hour) DO NOTHING) "
             "SELECT * FROM found"
         )

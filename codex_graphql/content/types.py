@@ -15,6 +15,7 @@ from codex_graphql.content import answers, downloads, loaders, service
 from codex_graphql.content.models import Content as ContentModel
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.context import Context
+from codex_graphql.devices import service as devices
 from codex_graphql.errors import DomainError, ErrorCode, Forbidden, Unauthenticated
 from codex_graphql.media import streaming
 from codex_graphql.media.types import HlsPlayback
@@ -35,22 +36,35 @@ class Header:
     value: str = strawberry.field(description="Header value.")
 
 
+@strawberry.type(description="The original file as one signed, expiring URL (HTTP Range requests supported).")
+class ProgressivePlayback:
+    url: str = strawberry.field(description="Signed URL of the original media file.")
+    expires_at: datetime = strawberry.field(description="When the URL stops working.")
+
+
 @strawberry.type(description="A signed, expiring URL to play the media.")
 class Playback:
-    url: str = strawberry.field(description="Signed URL of the media file; supports HTTP Range requests.")
+    url: str = strawberry.field(description="Signed URL of the media file; supports HTTP Range requests. The same "
+                                "as `progressive.url`.")
     expires_at: datetime = strawberry.field(description="When the URL stops working.")
     hls: HlsPlayback | None = strawberry.field(
         default=None, description="The item's HLS ladder as a signed stream, issued with `url` to the same "
         "viewers; null when the item has no ladder (HLS was off when it was processed): `url` then plays the "
         "original file.")
 
+    @strawberry.field(description="The original file, for players without HLS (and audio players that want one file).")
+    def progressive(self) -> ProgressivePlayback:
+        return ProgressivePlayback(url=self.url, expires_at=self.expires_at)
 
-@strawberry.type(description="A signed, short-lived download link to an item's original file, and the viewer's "
+
+@strawberry.type(description="A signed, short-lived download link to an item's original file (or a rendition's MP4), "
+                 "and the viewer's "
                  "download allowance for their access to it (a purchase, grant or free claim, or a subscription "
                  "covering the item).")
 class Download:
     url: str | None = strawberry.field(
-        description="Signed URL that downloads the original file (Content-Disposition: attachment); null when the "
+        description="Signed URL that downloads the original file, or the chosen rendition's MP4 (Content-Disposition: "
+        "attachment, named `<original name>-<rendition>.mp4`); null when the "
         "downloads of the viewer's access are used up."
     )
     expires_at: datetime | None = strawberry.field(description="When the URL stops working (minutes from issue).")
@@ -170,9 +184,16 @@ class Content(Node):
 
     @strawberry.field(
         description="A signed URL valid for one hour. FORBIDDEN (and null) for viewers without access; null for "
-        "an article, whoever asks (no media: see `body`). Issuing it to a signed-in viewer counts a view (once per viewer per hour)."
+        "an article, whoever asks (no media: see `body`). Issuing it to a signed-in viewer counts a view (once per "
+        "viewer per hour). Customers name the device they play on with `deviceId`: the first playback on a device "
+        "registers it in the organization; where the organization limits devices (`maxDevicesPerCustomer`), "
+        "`deviceId` is required (DEVICE_REQUIRED) and a device over the limit is refused with "
+        "DEVICE_LIMIT_REACHED, whose `extensions.devices` lists the registered ones (`removeDevice` frees a place)."
     )
-    async def playback(self, info: strawberry.Info) -> Playback | None:
+    async def playback(self, info: strawberry.Info, device_id: Annotated[str | None, strawberry.argument(
+            description="A stable id of the device playing, chosen by the client (8 to 128 letters, digits or "
+            ". _ : -; for example a random UUID kept in localStorage). The HLS stream issued is bound to it: "
+            "removing the device stops its segment keys.")] = None) -> Playback | None:
         ctx: Context = info.context
         if not self.row.storage_key:
             return None  # an article: no media (its body is `body`)
@@ -181,11 +202,12 @@ class Content(Node):
             if not ctx.viewer.is_authenticated:
                 raise Unauthenticated("Sign in to play this content.")
             raise Forbidden("You do not have access to play this content.")
+        device = await devices.register(ctx.db, ctx.viewer, self.row.organization_id, device_id, ctx.user_agent)
         signed = await service.playback_url(ctx.services.storage, self.row)
         assert signed.expires_at is not None
         await analytics_stats.record_view(ctx, self.row.id, self.row.organization_id)
         hls = streaming.issue(ctx.settings.secret_key, ctx.settings.public_base_url, self.row, ctx.viewer.user_id,
-                              service.URL_TTL_SECONDS)
+                              service.URL_TTL_SECONDS, device_id=device)
         return Playback(url=signed.url, expires_at=signed.expires_at,
                         hls=HlsPlayback(url=hls[0], expires_at=hls[1]) if hls else None)
 
@@ -200,9 +222,16 @@ class Content(Node):
         "(and null) without access. The first read counts one download against the limit of the viewer's access "
         "(per purchase, grant or claim; per item for a subscription) and opens a link window of a few "
         "minutes; reads within that window return a link with the same expiry and count nothing. Once the "
-        "limit is used up `url` is null. `requestDownload` always issues (and counts) a fresh link."
+        "limit is used up `url` is null. `requestDownload` always issues (and counts) a fresh link. With "
+        "`rendition` the link is to that rendition's MP4, counted like the original (one counter and limit, one "
+        "window for any file of the item); a rendition without a download file is a BAD_USER_INPUT error."
     )
-    async def download(self, info: strawberry.Info) -> Download | None:
+    async def download(
+        self, info: strawberry.Info,
+        rendition: Annotated[str | None, strawberry.argument(
+            description="A rendition with `downloadable: true` (`Content.renditions { name }`, e.g. `720p`) whose "
+            "MP4 to download; null: the original file.")] = None,
+    ) -> Download | None:
         ctx: Context = info.context
         if not self.row.allow_downloads:
             return None
@@ -211,9 +240,11 @@ class Content(Node):
             if not ctx.viewer.is_authenticated:
                 raise Unauthenticated("Sign in to download this content.")
             raise Forbidden("You do not have access to download this content.")
+        if downloads.file_of(self.row, rendition) is None:
+            raise downloads.rendition_error(self.row)
         try:
             issued = await downloads.issue(ctx.db, ctx.services.storage, ctx.viewer, self.row, entitled,
-                                           reuse_window=True)
+                                           reuse_window=True, rendition=rendition)
         except DomainError as error:
             if error.errors[0].code is not ErrorCode.DOWNLOAD_LIMIT_REACHED:
                 raise

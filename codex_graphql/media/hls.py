@@ -38,6 +38,8 @@ class HlsConfig:
     heights: tuple[int, ...] = (240, 360, 720, 1080)
     audio_bitrate: str = "128k"
     key_secret: str = field(default="", repr=False, compare=False)  # SECRET_KEY, wraps the ladder's AES key (keys.py)
+    rendition_downloads: bool = True  # HLS_RENDITION_DOWNLOADS: an MP4 per rendition for downloads (rendition_files.py)
+    chunk_seconds: int = 300  # HLS_CHUNK_SECONDS: a longer video is transcoded in chunks by several jobs (chunks.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HlsConfig | None:
@@ -45,7 +47,9 @@ class HlsConfig:
             return None
         return cls(segment_seconds=settings.hls_segment_seconds,
                    heights=tuple(int(h) for h in settings.hls_ladder.split(",")),
-                   audio_bitrate=settings.hls_audio_bitrate, key_secret=settings.secret_key)
+                   audio_bitrate=settings.hls_audio_bitrate, key_secret=settings.secret_key,
+                   rendition_downloads=settings.hls_rendition_downloads,
+                   chunk_seconds=settings.hls_chunk_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +105,30 @@ def plan(found: Probe, config: HlsConfig, *, audio_only: bool) -> list[Rendition
     return made
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A chunk of the source (``chunks.py``): ``start`` and ``length`` in seconds (``length`` None: to the end),
+    both multiples of the segment length, and the number of the chunk's first segment."""
+
+    start: int
+    length: int | None
+    first_segment: int
+
+
+# Added to every chunk's output timestamps: above any encoder's B-frame delay, so no chunk (not even the
+# first) starts with a negative DTS that ffmpeg would shift, and the chunks' timestamps join up exactly.
+CHUNK_TS_BASE = 10
+
+
 def command(source: Path, folder: Path, rendition: Rendition, config: HlsConfig, *, has_audio: bool,
-            frame_rate: float | None, key_info: Path | None = None) -> list[str]:
+            frame_rate: float | None, key_info: Path | None = None, span: Span | None = None) -> list[str]:
     """The ffmpeg command writing ``folder/index.m3u8`` and its segments for one rendition; with ``key_info``
-    (``keys.key_info``) every segment is AES-128 encrypted and the playlist carries ``#EXT-X-KEY``."""
+    (``keys.key_info``) every segment is AES-128 encrypted and the playlist carries ``#EXT-X-KEY``. With
+    ``span``, only that chunk: an accurate input seek (decoded frames before ``start`` are dropped), its output
+    timestamps shifted to where the chunk sits in the whole, segments numbered from its first segment."""
     seg = config.segment_seconds
-    args = ["ffmpeg", "-nostdin", "-v", "error", *LOCAL_FILES_ONLY, "-y", "-i", str(source)]
+    seek = [] if span is None else ["-ss", str(span.start), *(["-t", str(span.length)] if span.length else [])]
+    args = ["ffmpeg", "-nostdin", "-v", "error", *LOCAL_FILES_ONLY, "-y", *seek, "-i", str(source)]
     if rendition.width is None:
         args += ["-map", "0:a:0", "-vn"]
     else:
@@ -120,6 +142,8 @@ def command(source: Path, folder: Path, rendition: Rendition, config: HlsConfig,
             args += ["-r", "60"]
     if has_audio or rendition.width is None:
         args += ["-c:a", "aac", "-b:a", config.audio_bitrate, "-ac", "2", "-ar", "48000"]
+    if span is not None:
+        args += ["-output_ts_offset", str(CHUNK_TS_BASE + span.start), "-start_number", str(span.first_segment)]
     args += ["-f", "hls", "-hls_time", str(seg), "-hls_playlist_type", "vod", "-hls_list_size", "0",
              "-hls_segment_filename", str(folder / "segment_%05d.ts"),
              *(["-hls_key_info_file", str(key_info)] if key_info else []),
@@ -176,6 +200,16 @@ def measure(folder: Path) -> tuple[list[tuple[str, float]], int, int]:
     peak = max(bits / max(seconds, 0.1) for bits, (_, seconds) in zip(sizes, segments, strict=True))
     average = sum(sizes) / max(sum(seconds for _, seconds in segments), 0.1)
     return segments, math.ceil(peak), math.ceil(average)
+
+
+def short_by(written_seconds: float, expected_seconds: float | None) -> str | None:
+    """Why a rendition of ``written_seconds`` does not cover a source the probe found ``expected_seconds``
+    long (a truncated upload whose index still claims the full length: ffmpeg stops at the cut without an
+    error); None when it covers it, within a second or 2 %."""
+    if not expected_seconds or written_seconds >= expected_seconds - max(1.0, 0.02 * expected_seconds):
+        return None
+    return (f"The file ends early: only {written_seconds:.1f} s of its {expected_seconds:.1f} s could be read "
+            "(a truncated or damaged upload?).")
 
 
 def master_playlist(renditions: list[dict]) -> str:

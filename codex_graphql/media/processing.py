@@ -22,8 +22,9 @@ from codex_graphql.content import repository
 from codex_graphql.content.models import ContentKind, ContentStatus
 from codex_graphql.content.service import STATUS_EVENT
 from codex_graphql.db import Database, TenantScope, utcnow
+from codex_graphql.media import chunks, rendition_files, transcode
+from codex_graphql.media import progress as progress_events
 from codex_graphql.media import repository as progress
-from codex_graphql.media import transcode
 from codex_graphql.media.ffmpeg import MediaError, Probe, cover_art, probe, thumbnail
 from codex_graphql.media.hls import HlsConfig
 from codex_graphql.media.models import ProcessingStage
@@ -67,6 +68,8 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
         kind, key = content.kind, content.storage_key
         if is_staging_key(key):  # never probe (or publish) bytes an upload URL can still write
             raise ValueError(f"content {content_id} points at a staging key")
+        if hls_config and chunks.is_planned(await progress.get(session, organization_id, content_id)):
+            return "skipped"  # a long video's chunk jobs are making its ladder and finish the item (chunks.py)
     prefix, done, ladder_key = (await transcode.begin(db, scope, content_id, hls_config.key_secret) if hls_config
                                 else ("", {}, b""))
     ladder: dict[str, object] = {}
@@ -77,11 +80,18 @@ async def process_content(db: Database, storage: Storage, organization_id: uuid.
             found = await probe(source)
             check_matches_kind(kind, found)
             thumbs = await _thumbnails(storage, key, source, found) if kind is ContentKind.VIDEO or found.cover_art else []
+            spans = (chunks.spans(found.duration or 0.0, hls_config)
+                     if hls_config and kind is ContentKind.VIDEO and not done else [])
+            if hls_config and spans:  # a long video: one job per chunk (chunks.py) makes the ladder
+                return await chunks.start(db, hls_config, scope, content_id, found, spans, prefix=prefix,
+                                          thumbnails=thumbs)
             if hls_config:
                 renditions = await transcode.make_ladder(
                     db, storage, hls_config, scope, content_id, source, found,
                     audio_only=kind is not ContentKind.VIDEO, prefix=prefix, done=done,
                     key=ladder_key)
+                renditions = await rendition_files.make_downloads(db, storage, hls_config, scope, content_id,
+                                                                  prefix, renditions, ladder_key)
                 ladder = {"hls_prefix": prefix, "hls_renditions": renditions}
         except MediaError as problem:
             return await _finish(db, scope, content_id, status=ContentStatus.FAILED, failure_reason=str(problem),
@@ -121,7 +131,7 @@ async def _finish(db: Database, scope: TenantScope, content_id: uuid.UUID, _stag
         for name, value in values.items():
             setattr(content, name, value)
         if _stage is not None:
-            await progress.set_progress(session, scope.organization_id, content_id, _stage,
+            await progress_events.record(session, scope.organization_id, content_id, _stage,
                                         100 if _stage is ProcessingStage.DONE else 0,
                                         str(values["failure_reason"]) if _stage is ProcessingStage.FAILED else None)
         await session.flush()

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
+from codex_graphql.content.models import Content
 from codex_graphql.db import utcnow
 from codex_graphql.media.models import ContentProcessing, ProcessingStage
 
@@ -57,3 +58,22 @@ async def processing_of(session: AsyncSession, organization_id: uuid.UUID,
     statement = in_organization(select(ContentProcessing), ContentProcessing, organization_id).where(
         ContentProcessing.content_id.in_(content_ids))
     return {row.content_id: row for row in (await session.execute(statement)).scalars()}
+
+
+async def record_download(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID, name: str,
+                          fields: dict[str, Any]) -> None:
+    """Add ``fields`` (``download_key``, ``download_bytes``) to the done rendition ``name``, once its MP4 is
+    stored (``rendition_files.py``): a retried job skips it. The row is locked for the read-modify-write."""
+    statement = in_organization(select(ContentProcessing), ContentProcessing, organization_id).where(
+        ContentProcessing.content_id == content_id).with_for_update()
+    row = (await session.execute(statement)).scalar_one_or_none()
+    if row is None:
+        return
+    row.done = [{**r, **fields} if r.get("name") == name else r for r in row.done]
+    await session.flush()
+
+
+async def item_exists(session: AsyncSession, organization_id: uuid.UUID, content_id: uuid.UUID) -> bool:
+    """Whether the organization has the item (deleted or not): the ``contentProcessing`` subscription's check."""
+    statement = in_organization(select(Content.id), Content, organization_id).where(Content.id == content_id)
+    return (await session.execute(statement)).first() is not None

@@ -5,7 +5,8 @@ rule, decided there and nowhere else). The token is an HMAC-SHA256 (key derived 
 statement of the item, its organization, the viewer (``-`` when anonymous), the item's ladder prefix and an
 expiry. ``GET /media/hls/{content}/{token}/master.m3u8`` serves the stored master playlist with each variant
 rewritten to ``/media/hls/{content}/{token}/{rendition}/index.m3u8``, which serves the rendition's media
-playlist with each segment rewritten to a storage URL signed for ``SEGMENT_URL_TTL_SECONDS``. Every request
+playlist with each segment rewritten to ``/media/hls/{content}/{token}/{rendition}/{segment}``: a redirect to
+a storage URL signed when the segment is fetched, for ``SEGMENT_URL_TTL_SECONDS``. Every request
 checks the signature, the expiry, that the token names the path's item, that its prefix is still the item's
 ladder (a re-transcoded item refuses older tokens) and that the rendition is one the item recorded.
 Segments are AES-128 encrypted (``keys.py``): the media playlist's ``#EXT-X-KEY`` URI is rewritten to
@@ -22,12 +23,11 @@ import hashlib
 import hmac
 import logging
 import re
-import tempfile
+import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -42,19 +42,25 @@ from codex_graphql.content import repository as content_repository
 from codex_graphql.content import service as content_service
 from codex_graphql.content.models import Content
 from codex_graphql.db import TenantScope
+from codex_graphql.devices import service as devices
 from codex_graphql.media import keys
 from codex_graphql.media import repository as progress
 
 log = logging.getLogger(__name__)
 
 SEGMENT_URL_TTL_SECONDS = 90  # a leaked media playlist stops working this soon
+KEY_URL_TTL_SECONDS = 300  # the key URL in a served media playlist, bound to the playback session
+PLAYLIST_BYTES_LIMIT = 4 * 1024 * 1024  # a 10-hour item at 1-second segments is well under 1 MB
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp2t"
 _CONTEXT = b"codex-hls-playback-token:v1"
 _RENDITION = re.compile(r"^[0-9a-z]+$")
+_SEGMENT = re.compile(r"^segment_[0-9]{5,9}\.ts$")
 _ANONYMOUS = "-"
 _KEY_URI = re.compile(r'URI="[^"]*"')
-_HEADERS = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
+# The token in the path is the credential (no cookie is read), so a player on any origin may fetch these.
+_HEADERS = {"cache-control": "private, no-store", "x-content-type-options": "nosniff",
+            "access-control-allow-origin": "*"}
 
 
 class TokenRefused(Exception):
@@ -68,6 +74,8 @@ class PlaybackClaim:
     user_id: uuid.UUID | None
     prefix: str
     expires_at: int  # unix seconds
+    device_id: uuid.UUID | None = None  # the registered device the playback is bound to (devices/service.py)
+    session: str = field(default_factory=lambda: secrets.token_hex(8))  # one playback session
 
 
 def _key(secret_key: str) -> bytes:
@@ -78,6 +86,7 @@ def sign(secret_key: str, claim: PlaybackClaim) -> str:
     body = base64.urlsafe_b64encode(orjson.dumps({
         "c": str(claim.content_id), "o": str(claim.organization_id),
         "u": str(claim.user_id) if claim.user_id else _ANONYMOUS, "p": claim.prefix, "e": claim.expires_at,
+        "d": str(claim.device_id) if claim.device_id else _ANONYMOUS, "s": claim.session,
     })).decode().rstrip("=")
     return f"{body}.{hmac.new(_key(secret_key), body.encode(), hashlib.sha256).hexdigest()}"
 
@@ -92,7 +101,8 @@ def verify(secret_key: str, token: str, now: float | None = None) -> PlaybackCla
         claim = PlaybackClaim(
             content_id=uuid.UUID(data["c"]), organization_id=uuid.UUID(data["o"]),
             user_id=None if data["u"] == _ANONYMOUS else uuid.UUID(data["u"]), prefix=str(data["p"]),
-            expires_at=int(data["e"]))
+            expires_at=int(data["e"]), device_id=None if data["d"] == _ANONYMOUS else uuid.UUID(data["d"]),
+            session=str(data["s"]))
     except (ValueError, KeyError, TypeError) as exc:  # signed by us, so only a changed format lands here
         raise TokenRefused("malformed token") from exc
     if claim.expires_at <= (time.time() if now is None else now):
@@ -105,14 +115,36 @@ def master_url(base_url: str, content_id: uuid.UUID, token: str) -> str:
 
 
 def issue(secret_key: str, base_url: str, content: Content, user_id: uuid.UUID | None,
-          ttl_seconds: int) -> tuple[str, datetime] | None:
-    """The master playlist URL and its expiry for a viewer the caller found may play ``content``; None
-    when the item has no ladder."""
+          ttl_seconds: int, *, device_id: uuid.UUID | None = None) -> tuple[str, datetime] | None:
+    """The master playlist URL and its expiry for a viewer the caller found may play ``content`` (on the
+    registered ``device_id``, when there is one); None when the item has no ladder."""
     if not content.hls_prefix or not content.hls_renditions:
         return None
     expires = int(time.time()) + ttl_seconds
-    token = sign(secret_key, PlaybackClaim(content.id, content.organization_id, user_id, content.hls_prefix, expires))
+    token = sign(secret_key, PlaybackClaim(content.id, content.organization_id, user_id, content.hls_prefix, expires,
+                                           device_id=device_id))
     return master_url(base_url, content.id, token), datetime.fromtimestamp(expires, UTC)
+
+
+def _key_stamp_mac(secret_key: str, token: str, expires_at: int) -> str:
+    return hmac.new(_key(secret_key), f"key|{token}|{expires_at}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def key_stamp(secret_key: str, token: str, now: float | None = None) -> str:
+    """The part of a key URL that makes it valid for ``KEY_URL_TTL_SECONDS``, for this playback token only."""
+    expires = int(time.time() if now is None else now) + KEY_URL_TTL_SECONDS
+    return f"{expires}.{_key_stamp_mac(secret_key, token, expires)}"
+
+
+def check_key_stamp(secret_key: str, token: str, stamp: str, now: float | None = None) -> None:
+    raw_expiry, _, mac = stamp.partition(".")
+    if not raw_expiry.isdigit() or len(raw_expiry) > 12:
+        raise TokenRefused("malformed key URL")
+    expires = int(raw_expiry)
+    if not hmac.compare_digest(_key_stamp_mac(secret_key, token, expires).encode(), mac.encode()):
+        raise TokenRefused("bad key URL signature")
+    if expires <= (time.time() if now is None else now):
+        raise TokenRefused("key URL expired")
 
 
 # --- routes ---------------------------------------------------------------------------------------------
@@ -127,14 +159,11 @@ def _playlist(text: str) -> Response:
 
 
 async def _read_text(storage: Any, key: str) -> str | None:
-    with tempfile.TemporaryDirectory(prefix="codex-hls-") as folder:
-        target = Path(folder) / "playlist.m3u8"
-        try:
-            await storage.download(key, target)
-        except Exception:  # a missing object, or storage unreachable: the player retries or gives up
-            log.warning("HLS playlist %s could not be read", key, exc_info=True)
-            return None
-        return target.read_text(errors="replace")
+    try:
+        return (await storage.read_bytes(key, PLAYLIST_BYTES_LIMIT)).decode(errors="replace")
+    except Exception:  # a missing object, or storage unreachable: the player retries or gives up
+        log.warning("HLS playlist %s could not be read", key, exc_info=True)
+        return None
 
 
 def streaming_routes(get_services: Any) -> list[Route]:
@@ -194,27 +223,48 @@ def streaming_routes(get_services: Any) -> list[Route]:
         text = await _read_text(storage, f"{folder}index.m3u8")
         if text is None:
             return _refuse(404, "not found")
-        key_uri = f'URI="{get_services().settings.public_base_url.rstrip("/")}/media/hls/{content.id}/' \
-                  f'{request.path_params["token"]}/key"'
+        settings, token = get_services().settings, request.path_params["token"]
+        key_uri = f'URI="{settings.public_base_url.rstrip("/")}/media/hls/{content.id}/{token}/key/' \
+                  f'{key_stamp(settings.secret_key, token)}"'
+        base = f"{settings.public_base_url.rstrip('/')}/media/hls/{content.id}/{token}/{rendition}/"
         lines = []
         for line in text.splitlines():
             segment = line.strip()
             if segment.startswith("#EXT-X-KEY:"):
                 line = _KEY_URI.sub(key_uri, segment)  # only ever our key route, whatever the stored URI
             elif segment and not segment.startswith("#"):
-                if "/" in segment or segment.startswith("."):
+                if not _SEGMENT.fullmatch(segment):
                     continue  # the ladder writes bare segment names only
-                line = (await storage.presign_get(f"{folder}{segment}", SEGMENT_URL_TTL_SECONDS,
-                                                  content_type=SEGMENT_TYPE)).url
+                line = f"{base}{segment}"
             lines.append(line)
         return _playlist("\n".join(lines) + "\n")
 
+    async def segment(request: Request) -> Response:
+        """A redirect to the segment's storage URL, signed now for ``SEGMENT_URL_TTL_SECONDS``: a player that
+        loaded the media playlist an hour ago (a VOD playlist is loaded once) still gets a fresh URL."""
+        rendition, name = request.path_params["rendition"], request.path_params["segment"]
+        if not _RENDITION.fullmatch(rendition) or not _SEGMENT.fullmatch(name):
+            return _refuse(403, "no such segment")
+        found = await authorize(request)
+        if isinstance(found, Response):
+            return found
+        claim, content = found
+        if rendition not in {r["name"] for r in content.hls_renditions or []}:
+            return _refuse(404, "no such rendition")
+        signed = await get_services().storage.presign_get(f"{claim.prefix}{rendition}/{name}",
+                                                          SEGMENT_URL_TTL_SECONDS, content_type=SEGMENT_TYPE)
+        return Response(status_code=302, headers={**_HEADERS, "location": signed.url})
+
     async def may_still_play(claim: PlaybackClaim, content: Content) -> bool:
-        """``Content.playback``'s rule, for the token's viewer as they stand now, in their own scope."""
+        """``Content.playback``'s rule, for the token's viewer as they stand now, in their own scope, on a device
+        still registered to them when the playback was bound to one."""
         if claim.user_id is None:
             return content_service.can_play(ANONYMOUS, content, False)
         async with get_services().db.transaction(TenantScope(user_id=claim.user_id)) as session:
             if await accounts.user_by_id(session, claim.user_id) is None:
+                return False
+            if claim.device_id is not None and not await devices.is_registered(session, claim.device_id,
+                                                                               claim.user_id):
                 return False
             viewer = await viewer_now(session, ANONYMOUS, user_id=claim.user_id, active=claim.organization_id)
             entitled = bool(await content_repository.entitled_content_ids(session, claim.user_id, [content.id]))
@@ -225,6 +275,11 @@ def streaming_routes(get_services: Any) -> list[Route]:
         if isinstance(found, Response):
             return found
         claim, content = found
+        try:
+            check_key_stamp(get_services().settings.secret_key, request.path_params["token"],
+                            request.path_params["stamp"])
+        except TokenRefused as exc:
+            return _refuse(403, str(exc))
         if not await may_still_play(claim, content):
             return _refuse(403, "no access to this item any more")
         services = get_services()
@@ -240,9 +295,10 @@ def streaming_routes(get_services: Any) -> list[Route]:
         return Response(secret, media_type="application/octet-stream", headers=_HEADERS)
 
     return [
-        Route("/media/hls/{content}/{token}/key", key, methods=["GET"]),
+        Route("/media/hls/{content}/{token}/key/{stamp}", key, methods=["GET"]),
         Route("/media/hls/{content}/{token}/master.m3u8", master, methods=["GET"]),
         Route("/media/hls/{content}/{token}/{rendition}/index.m3u8", media, methods=["GET"]),
+        Route("/media/hls/{content}/{token}/{rendition}/{segment}", segment, methods=["GET"]),
     ]
 
 

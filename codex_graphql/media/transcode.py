@@ -26,6 +26,7 @@ from typing import Any
 
 from codex_graphql.db import Database, TenantScope
 from codex_graphql.media import hls, keys
+from codex_graphql.media import progress as progress_events
 from codex_graphql.media import repository as progress
 from codex_graphql.media.ffmpeg import MediaError, Probe
 from codex_graphql.media.models import ContentProcessing, ProcessingStage
@@ -51,14 +52,14 @@ async def begin(db: Database, scope: TenantScope, content_id: uuid.UUID,
         row = await progress.get(session, scope.organization_id, content_id)
         key = _resumable_key(row, secret_key, content_id)
         if row is not None and key is not None:
-            await progress.set_progress(session, scope.organization_id, content_id, ProcessingStage.PROBING,
+            await progress_events.record(session, scope.organization_id, content_id, ProcessingStage.PROBING,
                                         row.percent)
             return row.hls_prefix, {r["name"]: r for r in row.done}, key
         prefix = f"{prefix_for(scope.organization_id, content_id)}{uuid.uuid4().hex[:12]}/"
         key = keys.new_key()
         await progress.start(session, scope.organization_id, content_id, prefix,
                              keys.wrap(secret_key, key, content_id, prefix))
-        await progress.set_progress(session, scope.organization_id, content_id, ProcessingStage.PROBING, 0)
+        await progress_events.record(session, scope.organization_id, content_id, ProcessingStage.PROBING, 0)
         return prefix, {}, key
 
 
@@ -126,6 +127,8 @@ async def _rendition(storage: Storage, config: hls.HlsConfig, reporter: _Reporte
     finally:
         shutil.rmtree(secrets_folder, ignore_errors=True)
     segments, peak, average = hls.measure(folder)
+    if problem := hls.short_by(sum(seconds for _, seconds in segments), found.duration):
+        raise MediaError(problem)
     for name, _ in segments:
         await storage.upload_file(f"{prefix}{rendition.name}/{name}", folder / name, SEGMENT_TYPE)
     await storage.upload_file(f"{prefix}{rendition.name}/index.m3u8", folder / "index.m3u8", PLAYLIST_TYPE)
@@ -150,7 +153,7 @@ class _Reporter:
         self.last = now
         assert self.scope.organization_id is not None
         async with self.db.transaction(self.scope) as session:
-            await progress.set_progress(session, self.scope.organization_id, self.content_id, stage, percent)
+            await progress_events.record(session, self.scope.organization_id, self.content_id, stage, percent)
 
     async def done(self, rendition: dict[str, Any]) -> None:
         assert self.scope.organization_id is not None

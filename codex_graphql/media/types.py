@@ -27,6 +27,9 @@ class ContentProcessing:
 @strawberry.type(description="One rendition of an item's HLS ladder: a stream of its own quality that players "
                  "switch between.")
 class Rendition:
+    name: str = strawberry.field(
+        description="The rendition's name (`240p`, `720p`, ... by the short side of the picture, or `audio`): what "
+        "`Content.download(rendition:)` and `requestDownload(input: {rendition})` take.")
     height: int | None = strawberry.field(
         description="Picture height in pixels as displayed (rotation applied); null for the audio rendition.")
     width: int | None = strawberry.field(
@@ -34,15 +37,22 @@ class Rendition:
     bandwidth: int = strawberry.field(
         description="Peak bitrate in bits per second, measured on the stored segments (the master playlist's "
         "BANDWIDTH).")
+    downloadable: bool = strawberry.field(
+        description="True when the item allows downloads and this rendition has a progressive MP4 (made after the "
+        "ladder while HLS_RENDITION_DOWNLOADS is on): viewers who may download the item can then download it "
+        "(`Content.download(rendition:)`), counted like the original file.")
+    download_bytes: int | None = strawberry.field(
+        description="Size in bytes of the rendition's MP4 download; null when it has none.")
 
 
-@strawberry.type(description="A signed, expiring HLS stream of an item's ladder (no encryption yet: see docs/media.md, "
-                 "Protected streaming).")
+@strawberry.type(description="A signed, expiring HLS stream of an item's ladder, its segments AES-128 encrypted with a "
+                 "key served only to viewers who may play the item (docs/media.md, Protected streaming).")
 class HlsPlayback:
     url: str = strawberry.field(
         description="The master playlist (application/vnd.apple.mpegurl) of the item's ladder, behind a signed "
-        "token; its media playlists and segment links are issued under the same token, segment links for about "
-        "90 seconds at a time. Refused (403) once expired or after the item was processed again.")
+        "token; its media playlists, segment links (each redirecting to a storage URL signed for about 90 seconds "
+        "when fetched) and key link are issued under the same token. Refused (403) once expired or after the item "
+        "was processed again.")
     expires_at: datetime = strawberry.field(description="When the token, and with it every playlist URL, stops working.")
 
 
@@ -67,7 +77,10 @@ class ContentMedia:
                       "plays).")
     def renditions(self) -> list[Rendition]:
         listed = sorted(self.row.hls_renditions or [], key=lambda r: r["bandwidth"])
-        return [Rendition(height=r.get("height"), width=r.get("width"), bandwidth=r["bandwidth"]) for r in listed]
+        return [Rendition(name=r["name"], height=r.get("height"), width=r.get("width"), bandwidth=r["bandwidth"],
+                          downloadable=bool(self.row.allow_downloads and r.get("download_key")),
+                          download_bytes=r.get("download_bytes") if r.get("download_key") else None)
+                for r in listed]
 
 
 __all__ = ["ContentMedia", "ContentProcessing", "HlsPlayback", "Rendition"]

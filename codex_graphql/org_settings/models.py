@@ -135,6 +135,7 @@ describe_values(PayoutSchedule, {
 
 DEFAULT_DOWNLOAD_LIMIT = 5
 MAX_DOWNLOAD_LIMIT = 1000
+MAX_DEVICES_PER_CUSTOMER = 100
 DEFAULT_SUBSCRIPTION_GRACE_DAYS = 7
 MAX_SUBSCRIPTION_GRACE_DAYS = 60
 DEFAULT_PAYOUT_MINIMUM_CENTS = 1000
@@ -223,6 +224,15 @@ class SettingsDocument(BaseModel):
     # subscription pool (earnings/pool.py): percent of a month's subscription revenue after the platform fee
     # divided between creators by plays; 0 = no pool
     creator_pool_percent: int = 0
+    # playback (devices/service.py): devices a customer may play on at once; None = no limit
+    max_devices_per_customer: int | None = None
+
+    @field_validator("max_devices_per_customer")
+    @classmethod
+    def _max_devices(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_DEVICES_PER_CUSTOMER:
+            raise ValueError(f"The device limit must be between 1 and {MAX_DEVICES_PER_CUSTOMER}, or null for no limit.")
+        return value
 
     @field_validator("creator_pool_percent")
     @classmethod

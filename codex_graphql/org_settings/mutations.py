@@ -97,6 +97,11 @@ class UpdateOrganizationSettingsInput:
         "fee) divided between the creators by their items' plays by subscribers; 0 turns the pool off. A month is "
         "divided with the percent in force when it closes (early the next month, UTC)."
     )
+    max_devices_per_customer: int | None = _field(
+        "Devices each customer may play the organization's items on, 1 to 100; null (the default) means no limit. "
+        "With a limit, customers must pass `deviceId` to `Content.playback`; lowering it never removes a device, "
+        "it only refuses new ones until the customer is under the limit."
+    )
 
 
 SETTING_FIELDS = (
@@ -104,7 +109,7 @@ SETTING_FIELDS = (
     "primary_color", "refund_policy", "terms_of_service", "privacy_policy", "default_visibility", "allow_downloads",
     "enable_reviews", "moderation_level", "download_limit", "subscription_grace_days",
     "search_language", "default_creator_share_percent", "payout_schedule", "payout_minimum_cents",
-    "payout_hold_days", "creator_pool_percent",
+    "payout_hold_days", "creator_pool_percent", "max_devices_per_customer",
 )
 
 

@@ -35,6 +35,12 @@ async def content_defaults(session: AsyncSession, organization_id: uuid.UUID) ->
     return ContentDefaults.of(models.read(*found))
 
 
+async def max_devices_per_customer(session: AsyncSession, organization_id: uuid.UUID) -> int | None:
+    """How many devices each customer may play the organization's items on; None means no limit."""
+    found = await repository.settings_of(session, organization_id)
+    return None if found is None else models.read(*found).max_devices_per_customer
+
+
 async def subscription_grace_days(session: AsyncSession, organization_id: uuid.UUID) -> int:
     """How many days a PAST_DUE subscription of the organization keeps granting its tier."""
     found = await repository.settings_of(session, organization_id)

@@ -130,6 +130,11 @@ class OrganizationSettings:
         description="Percent of each month's subscription revenue (net of tax, after the platform fee) shared "
         "between the creators by their items' plays by subscribers that month; 0 (the default) means no pool."
     )
+    max_devices_per_customer: int | None = strawberry.field(
+        description="Devices each customer may play the organization's items on (each `Content.playback` names its "
+        "device with `deviceId`); a new device over the limit is refused with DEVICE_LIMIT_REACHED until the "
+        "customer removes one (`removeDevice`). Null (the default) means no limit."
+    )
 
     @classmethod
     def from_document(cls, doc: SettingsDocument) -> OrganizationSettings:
@@ -144,6 +149,7 @@ class OrganizationSettings:
             search_language=doc.search_language, default_creator_share_percent=doc.default_creator_share_percent,
             payout_schedule=doc.payout_schedule, payout_minimum_cents=doc.payout_minimum_cents,
             payout_hold_days=doc.payout_hold_days, creator_pool_percent=doc.creator_pool_percent,
+            max_devices_per_customer=doc.max_devices_per_customer,
         )
 
     @strawberry.field(description="Signed URL of the logo (valid one hour); null when no logo is set.")

@@ -97,6 +97,10 @@ class Storage(Protocol):
 
     async def download(self, key: str, destination: Path) -> None: ...
 
+    async def read_bytes(self, key: str, limit: int) -> bytes:
+        """A small object's bytes (a playlist), read into memory. FileNotFoundError when missing; ValueError when
+        it is larger than ``limit`` bytes."""
+
     async def upload_file(self, key: str, source: Path, content_type: str) -> None: ...
 
     async def delete(self, key: str) -> None:

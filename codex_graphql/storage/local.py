@@ -305,6 +305,21 @@ class LocalStorage:
         finally:
             partial.unlink(missing_ok=True)
 
+    async def read_bytes(self, key: str, limit: int) -> bytes:
+        source = self.object_path(key)
+
+        def read() -> bytes:
+            with source.open("rb") as file:
+                data = file.read(limit + 1)
+            if len(data) > limit:
+                raise ValueError(f"object {key!r} is larger than {limit} bytes")
+            return data
+
+        try:
+            return await anyio.to_thread.run_sync(read)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise FileNotFoundError(f"no object {key!r}") from exc
+
     async def upload_file(self, key: str, source: Path, content_type: str) -> None:
         validate_key(key)
         _validate_header_value(content_type, "content type")

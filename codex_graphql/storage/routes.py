@@ -64,7 +64,8 @@ def storage_routes(storage: LocalStorage) -> list[Route]:
             path,
             media_type=grant.content_type or storage.content_type(key) or "application/octet-stream",
             stat_result=stat_result,
-            headers={**_SAFE_HEADERS, "content-disposition": disposition},
+            # A signed URL is its own credential (no cookie is read), so any origin's player may fetch it.
+            headers={**_SAFE_HEADERS, "content-disposition": disposition, "access-control-allow-origin": "*"},
         )
 
     return [

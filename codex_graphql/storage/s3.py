@@ -249,6 +249,20 @@ class S3Storage:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
 
+    async def read_bytes(self, key: str, limit: int) -> bytes:
+        s3 = await self._s3()
+        try:
+            answer = await s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{limit}")
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                raise FileNotFoundError(f"no object {key!r}") from exc
+            raise
+        async with answer["Body"] as body:
+            data = await body.read()
+        if len(data) > limit:
+            raise ValueError(f"object {key!r} is larger than {limit} bytes")
+        return data
+
     async def upload_file(self, key: str, source: Path, content_type: str) -> None:
         s3 = await self._s3()
         await s3.upload_file(str(source), self.bucket, key, ExtraArgs={"ContentType": content_type})

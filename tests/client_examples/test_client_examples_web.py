@@ -36,10 +36,10 @@ ARTICLE = """mutation($input: CreateArticleInput!) { createArticle(input: $input
 
 
 def npm_install() -> None:
-    """Vendor playwright-core and graphql-ws into client-examples/web/node_modules (gitignored); one process
-    at a time."""
+    """Vendor playwright-core, graphql-ws and hls.js into client-examples/web/node_modules (gitignored); one
+    process at a time."""
     with exclusive(WEB):
-        if (WEB / "node_modules" / "playwright-core").is_dir() and (WEB / "node_modules" / "graphql-ws").is_dir():
+        if all((WEB / "node_modules" / name).is_dir() for name in ("playwright-core", "graphql-ws", "hls.js")):
             return
         command = ["npm", "ci"] if (WEB / "package-lock.json").exists() else ["npm", "install"]
         subprocess.run([*command, "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=120, capture_output=True)

@@ -84,16 +84,27 @@ async def test_an_entitled_viewer_streams_the_ladder(app: Any, gql: Any, http: A
     playlist = m3u8.loads(media.text)
     assert playlist.is_endlist and len(playlist.segments) == 2
     [key] = playlist.keys
-    assert key.method == "AES-128" and key.uri == f"http://testserver/media/hls/{raw_id}/{token}/key"
+    assert key.method == "AES-128" and key.uri.startswith(f"http://testserver/media/hls/{raw_id}/{token}/key/")
     secret = (await http.get(key.uri)).content
-    for segment in playlist.segments:
-        assert segment.uri.startswith("http://testserver/storage/hls/")
-        got = await http.get(segment.uri)
+    for n, segment in enumerate(playlist.segments):
+        # Each segment is an app URL under the token that redirects to a storage URL signed when it is fetched,
+        # so a player that loaded the playlist long ago still gets a live one.
+        assert segment.uri == f"http://testserver/media/hls/{raw_id}/{token}/180p/segment_{n:05d}.ts"
+        redirect = await http.get(segment.uri)
+        assert redirect.status_code == 302 and redirect.headers["cache-control"] == "private, no-store"
+        location = redirect.headers["location"]
+        assert location.startswith("http://testserver/storage/hls/")
+        got = await http.get(location)
         plain = decrypt(got.content, secret, bytes.fromhex(key.iv.removeprefix("0x")))
         assert got.status_code == 200 and plain[:1] == b"\x47" and len(plain) % 188 == 0
         assert got.headers["content-type"] == "video/mp2t"
-        expiry = int(dict(p.split("=", 1) for p in urlsplit(segment.uri).query.split("&"))["exp"])
+        assert got.headers["access-control-allow-origin"] == "*"
+        expiry = int(dict(p.split("=", 1) for p in urlsplit(location).query.split("&"))["exp"])
         assert expiry - time.time() <= streaming.SEGMENT_URL_TTL_SECONDS + 1  # short-lived, unlike the token
+    for bad in ("segment_00000.mp4", "..%2Fmaster.m3u8", "segment_0.ts", "index.m3u9"):
+        assert (await http.get(f"http://testserver/media/hls/{raw_id}/{token}/180p/{bad}")).status_code in (403, 404)
+    assert (await http.get(f"http://testserver/media/hls/{raw_id}/{token}/999p/segment_00000.ts")).status_code == 404
+    assert media.headers["access-control-allow-origin"] == "*"
 
 
 async def test_playback_hls_matrix(app: Any, gql: Any, http: Any, db: Any, admin_db: Any, factory: Any,

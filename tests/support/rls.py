@@ -192,6 +192,12 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
             t.org, subscription_id(t), t.customer, published_tier, f"in_{tag}")
     await x("insert into content_processing (content_id, organization_id, stage, percent, hls_prefix) values "
             "($1, $2, 'DONE', 100, $3)", t.draft, t.org, f"hls/{t.org}/{t.draft}/v1/")
+    await x("insert into playback_device (id, organization_id, user_id, device_hash, name, user_agent) values "
+            "($1, $2, $3, $4, 'Chrome on Linux', 'Mozilla/5.0')", uuid.uuid5(t.org, "device"), t.org, t.customer,
+            hashlib.sha256(f"device-{tag}".encode()).digest())
+    await x("insert into content_processing_chunk (content_id, chunk_index, organization_id, hls_prefix, "
+            "start_seconds, length_seconds, first_segment, status) values ($1, 0, $2, $3, 0, 300, 0, 'DONE')",
+            t.draft, t.org, f"hls/{t.org}/{t.draft}/v1/")
     # A live preview link of the draft (its token's holder sees it, nobody's scope does) and a revoked one.
     await x("insert into content_preview_link (id, organization_id, content_id, token_hash, expires_at, "
             "created_by_user_id, revoked_at) values ($1, $2, $3, $4, now() + interval '1 day', $5, null), "

@@ -1,0 +1,1 @@
+"""Playback devices: registration per playback, the organization's device limit, removal."""

@@ -1,0 +1,1 @@
+"""Tests of playback devices and the device limit."""
