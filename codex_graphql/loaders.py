@@ -24,6 +24,12 @@ from codex_graphql.content.loaders import EntitlementLoader, PositionLoader
 from codex_graphql.content.scheduling_loaders import ScheduleLoader
 from codex_graphql.devices.loaders import CustomerDevicesLoader
 from codex_graphql.media.loaders import ProcessingLoader
+from codex_graphql.offerings.loaders import (
+    AvailabilityLoader,
+    CategoryIdsLoader,
+    OfferingLoader,
+    SessionsLoader,
+)
 from codex_graphql.organizations.loaders import OrganizationLoader
 from codex_graphql.previews.loaders import PreviewLinksLoader
 from codex_graphql.reviews.loaders import CountLoader, OwnReviewLoader, PageLoader, SummaryLoader
@@ -67,6 +73,22 @@ class Loaders:
     @cached_property
     def customer_devices(self) -> CustomerDevicesLoader:
         return CustomerDevicesLoader(self._ctx)
+
+    @cached_property
+    def offerings(self) -> OfferingLoader:
+        return OfferingLoader(self._ctx)
+
+    @cached_property
+    def offering_sessions(self) -> SessionsLoader:
+        return SessionsLoader(self._ctx)
+
+    @cached_property
+    def offering_category_ids(self) -> CategoryIdsLoader:
+        return CategoryIdsLoader(self._ctx)
+
+    @cached_property
+    def offering_availability(self) -> AvailabilityLoader:
+        return AvailabilityLoader(self._ctx)
 
     @cached_property
     def commerce_revenue(self) -> RevenueLoader:

@@ -37,6 +37,13 @@ from codex_graphql.earnings.models import (
 from codex_graphql.earnings.payout_models import CreatorPayoutAccount, CreatorStatement, Payout
 from codex_graphql.events import OutboxMessage, ProcessedMessage
 from codex_graphql.media.models import ContentProcessing, ContentProcessingChunk
+from codex_graphql.offerings.models import (
+    Booking,
+    Offering,
+    OfferingAvailability,
+    OfferingCategory,
+    OfferingSession,
+)
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.previews.models import ContentPreviewLink
 from codex_graphql.reviews.models import ContentRating, Review
@@ -79,10 +86,11 @@ TENANT_TABLES = (
     "creator_item_daily", "content_play_daily", "payout", "creator_statement", "creator_pool_period",
     "content_processing", "content_processing_chunk",
     "playback_device",
+    "offering", "offering_category", "offering_session", "offering_availability", "booking",
 )
 
 __all__ = [
-    "AnalyticsTotals", "ArticleBody", "ContentProcessing", "ContentProcessingChunk", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund", "PlaybackDevice",
+    "AnalyticsTotals", "ArticleBody", "ContentProcessing", "ContentProcessingChunk", "ContentContributor", "CreatorEarningSummary", "CreatorItemDaily", "ContentPlayDaily", "CreatorPoolPeriod", "CreatorPayoutAccount", "CreatorStatement", "Payout", "EarningEntry", "PlatformSettings", "ContentRevision", "Series", "SeriesItem", "Category", "ContentCategory", "ContentRating", "ContentSearchPublic", "ContentSearchStaff", "DownloadCounter", "Review", "PendingGrant", "PurchaseRefund", "PlaybackDevice", "Booking", "Offering", "OfferingAvailability", "OfferingCategory", "OfferingSession",
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",

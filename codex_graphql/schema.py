@@ -73,6 +73,10 @@ from codex_graphql.input_checks import UTC_DATETIME
 from codex_graphql.input_checks import install as refuse_nul_input
 from codex_graphql.media.subscriptions import MediaSubscriptions
 from codex_graphql.media.types import ContentMedia
+from codex_graphql.offerings.availability_types import AvailabilityMutations, OfferingAvailabilityFields
+from codex_graphql.offerings.booking_types import BookingMutations, OfferingParticipants, ViewerBookings
+from codex_graphql.offerings.mutations import OfferingMutations
+from codex_graphql.offerings.types import Offering, OrganizationOfferings
 from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
@@ -122,6 +126,10 @@ contribute(Organization, OrganizationPayouts, before="members")
 contribute(Organization, OrganizationSeries, before="members")
 contribute(Viewer, ViewerDevices, before="permissions")
 contribute(Customer, CustomerDevices)
+contribute(Organization, OrganizationOfferings, before="members")
+contribute(Viewer, ViewerBookings, before="permissions")
+contribute(Offering, OfferingParticipants)
+contribute(Offering, OfferingAvailabilityFields)
 
 
 @strawberry.type(description="Entry points for reading.")
@@ -160,7 +168,8 @@ class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMu
                DownloadMutations, ReviewMutations, CategoryMutations, CreditMutations, SubscriptionMutations,
                CustomerSubscriptionMutations, ArticleMutations, SchedulingMutations,
                PreviewMutations, RevisionMutations, BulkContentMutations,
-               SeriesMutations, EarningsMutations, PayoutMutations, StatementMutations, DeviceMutations):
+               SeriesMutations, EarningsMutations, PayoutMutations, StatementMutations, DeviceMutations,
+               OfferingMutations, BookingMutations, AvailabilityMutations):
     pass
 
 

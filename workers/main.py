@@ -16,6 +16,7 @@ from codex_graphql.earnings import payout_jobs
 from codex_graphql.earnings import pool as creator_pool
 from codex_graphql.events import OutboxRelay
 from codex_graphql.observability import configure_logging
+from codex_graphql.offerings import jobs as offering_jobs
 from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
 from codex_graphql.storage import hygiene
@@ -36,6 +37,7 @@ from workers import (  # noqa: E402,F401  (actors bind to the broker set up abov
     commerce_actors,
     earnings_actors,
     media_actors,
+    offering_actors,
     subscription_actors,
 )
 
@@ -84,6 +86,8 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
                          lambda: payout_jobs.run_payouts(runtime().db, runtime().payments)),
                 Periodic("creator-pool", creator_pool.INTERVAL_SECONDS,
                          lambda: creator_pool.close_finished_months(runtime().db)),
+                Periodic("booking-holds", offering_jobs.INTERVAL_SECONDS,
+                         lambda: offering_jobs.expire_holds(runtime().db)),
             ]
             for task in cleanup:
                 task.start()

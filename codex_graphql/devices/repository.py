@@ -68,9 +68,13 @@ async def add(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.U
     return device
 
 
-async def by_id_for_update(session: AsyncSession, device_id: uuid.UUID) -> PlaybackDevice | None:
-    """The device (active or removed), locked; None when RLS hides it from the viewer or it does not exist."""
-    return await session.scalar(select(PlaybackDevice).where(PlaybackDevice.id == device_id).with_for_update())
+async def by_id(session: AsyncSession, device_id: uuid.UUID, *, for_update: bool = False) -> PlaybackDevice | None:
+    """The device (active or removed), locked when asked; None when RLS hides it from the viewer or it does not
+    exist."""
+    statement = select(PlaybackDevice).where(PlaybackDevice.id == device_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(statement)
 
 
 async def remove(session: AsyncSession, device_id: uuid.UUID, removed_by: uuid.UUID) -> None:

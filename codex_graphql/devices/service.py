@@ -109,15 +109,22 @@ async def remove(session: AsyncSession, viewer: Viewer, device_id: uuid.UUID) ->
     """End a device's registration: its owner, or staff of its organization with CUSTOMERS_MANAGE. Removing a
     removed device changes nothing and answers it again."""
     assert viewer.user_id is not None
-    device = await repository.by_id_for_update(session, device_id)
+    device = await repository.by_id(session, device_id)
     if device is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such device.", "deviceId")
     owner = device.user_id == viewer.user_id
-    if not owner and not viewer.can(Permission.CUSTOMERS_MANAGE, device.organization_id):
+    staff = viewer.can(Permission.CUSTOMERS_MANAGE, device.organization_id)
+    if not owner and not staff:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such device.", "deviceId")
+    # The customer's lock first, as registration takes it, then the row: parallel removals (and registrations)
+    # queue, so the removal count below cannot be passed by racing requests.
+    await repository.lock_customer(session, device.organization_id, device.user_id)
+    device = await repository.by_id(session, device_id, for_update=True)
+    if device is None:  # its customer's account (or the organization) was deleted meanwhile
         raise DomainError(ErrorCode.NOT_FOUND, "No such device.", "deviceId")
     if device.removed_at is not None:
         return device
-    if owner and not viewer.can(Permission.CUSTOMERS_MANAGE, device.organization_id):
+    if owner and not staff:
         since = utcnow() - REMOVAL_WINDOW
         if await repository.removals_by_owner_since(session, device.organization_id, viewer.user_id,
                                                     since) >= REMOVALS_PER_WINDOW:

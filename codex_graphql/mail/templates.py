@@ -144,3 +144,21 @@ def creator_statement_ready(to: str, name: str, organization: str, month: str, r
              f"currency. The download link expires in {days} days; request the statement again for a new one."]
     return Mail(to=to, subject=f"Your {organization} statement for {month}", text="\n\n".join([*lines, link]) + "\n",
                 html=_html(lines, link, "Download the statement (CSV)"))
+
+
+BOOKING_LINES = {
+    "booking.confirmed": ("Your booking is confirmed", "Your seat is booked for {title} on {when}."),
+    "booking.waitlisted": ("You are on the waitlist", "{title} on {when} is full: you are on its waitlist. We will "
+                           "email you if a seat frees up."),
+    "booking.held": ("A seat is held for you", "A seat freed up for {title} on {when}. It is held for you until "
+                     "{hold}: book it again before then to confirm it."),
+    "booking.cancelled": ("Your booking is cancelled", "Your booking for {title} on {when} is cancelled."),
+}
+
+
+def booking_notice(to: str, name: str, kind: str, title: str, seller: str, when: str, hold: str, link: str) -> Mail:
+    """A booking confirmed, waitlisted, held after a cancellation, or cancelled (``BOOKING_LINES``)."""
+    subject, line = BOOKING_LINES[kind]
+    lines = [f"Hello {name or to},", line.format(title=title, when=when, hold=hold), f"{seller}"]
+    return Mail(to=to, subject=f"{subject}: {title}", text="\n\n".join([*lines, link]) + "\n",
+                html=_html(lines, link, "Your bookings"))

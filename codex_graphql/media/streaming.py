@@ -208,16 +208,24 @@ def streaming_routes(get_services: Any) -> list[Route]:
             lines.append(line)
         return _playlist("\n".join(lines) + "\n")
 
-    async def media(request: Request) -> Response:
+    async def authorize_rendition(request: Request) -> tuple[PlaybackClaim, Content] | Response:
+        """``authorize``, and the path's rendition is one the item recorded."""
         rendition = request.path_params["rendition"]
         if not _RENDITION.fullmatch(rendition):
             return _refuse(403, "no such rendition")
         found = await authorize(request)
         if isinstance(found, Response):
             return found
-        claim, content = found
-        if rendition not in {r["name"] for r in content.hls_renditions or []}:
+        if rendition not in {r["name"] for r in found[1].hls_renditions or []}:
             return _refuse(404, "no such rendition")
+        return found
+
+    async def media(request: Request) -> Response:
+        rendition = request.path_params["rendition"]
+        found = await authorize_rendition(request)
+        if isinstance(found, Response):
+            return found
+        claim, content = found
         storage = get_services().storage
         folder = f"{claim.prefix}{rendition}/"
         text = await _read_text(storage, f"{folder}index.m3u8")
@@ -243,14 +251,12 @@ def streaming_routes(get_services: Any) -> list[Route]:
         """A redirect to the segment's storage URL, signed now for ``SEGMENT_URL_TTL_SECONDS``: a player that
         loaded the media playlist an hour ago (a VOD playlist is loaded once) still gets a fresh URL."""
         rendition, name = request.path_params["rendition"], request.path_params["segment"]
-        if not _RENDITION.fullmatch(rendition) or not _SEGMENT.fullmatch(name):
+        if not _SEGMENT.fullmatch(name):
             return _refuse(403, "no such segment")
-        found = await authorize(request)
+        found = await authorize_rendition(request)
         if isinstance(found, Response):
             return found
-        claim, content = found
-        if rendition not in {r["name"] for r in content.hls_renditions or []}:
-            return _refuse(404, "no such rendition")
+        claim, _ = found
         signed = await get_services().storage.presign_get(f"{claim.prefix}{rendition}/{name}",
                                                           SEGMENT_URL_TTL_SECONDS, content_type=SEGMENT_TYPE)
         return Response(status_code=302, headers={**_HEADERS, "location": signed.url})

@@ -35,6 +35,13 @@ async def content_defaults(session: AsyncSession, organization_id: uuid.UUID) ->
     return ContentDefaults.of(models.read(*found))
 
 
+async def currency_and_timezone(session: AsyncSession, organization_id: uuid.UUID) -> tuple[str, str]:
+    """The organization's currency and time zone (the defaults of what it sells and schedules)."""
+    found = await repository.settings_of(session, organization_id)
+    document = models.read(*found) if found is not None else None
+    return (document.currency, document.timezone) if document is not None else ("USD", "UTC")
+
+
 async def max_devices_per_customer(session: AsyncSession, organization_id: uuid.UUID) -> int | None:
     """How many devices each customer may play the organization's items on; None means no limit."""
     found = await repository.settings_of(session, organization_id)

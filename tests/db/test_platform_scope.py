@@ -188,6 +188,7 @@ ALLOWED = {  # the code that asks for the platform scope by name, and why
     "codex_graphql/content/scheduling_jobs.py",  # organizations with publications due (ids; claimed in each org's scope)
     "codex_graphql/earnings/service.py",  # the platform fee (platform_settings: written under the platform scope only)
     "codex_graphql/earnings/payout_jobs.py",  # organizations' ids; each org's reservations read its creators' payout accounts
+    "codex_graphql/offerings/jobs.py",  # bookings whose seat hold is over (ids; each expires in its org's scope)
 }
 
 

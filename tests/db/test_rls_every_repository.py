@@ -75,6 +75,12 @@ def _published_live(row: dict[str, Any], ctx: dict[str, Any]) -> bool:
 PUBLIC_BY_DESIGN: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
     # The catalogue: published live items, and the items the viewer is entitled to (bought or granted).
     "content": lambda row, ctx: _published_live(row, ctx) or row["id"] in ctx["entitled"],
+    # Offerings that are not drafts are public, with their sessions, categories and availability.
+    "offering": lambda row, ctx: row["status"] != "DRAFT",
+    **{table: lambda row, ctx: row["offering_id"] != uuid.uuid5(row["organization_id"], "offering-draft")
+       for table in ("offering_session", "offering_category")},
+    "offering_availability": lambda row, ctx: row["offering_id"] != uuid.uuid5(row["organization_id"],
+                                                                               "offering-draft-service"),
     # Rating summaries of items are public (the published catalogue shows them).
     "content_rating": lambda row, ctx: True,
     # Published reviews are public.
@@ -334,9 +340,51 @@ READS: dict[str, Args] = {
     "devices.active": _in_b(user_id=lambda b: b.customer),
     "devices.of_customers": _in_b(user_ids=lambda b: [b.customer, b.owner]),
     "devices.of_user": lambda b: [{"user_id": b.customer, "organization_id": o} for o in (b.org, None)],
-    "devices.by_id_for_update": _one(device_id=lambda b: uuid.uuid5(b.org, "device")),
+    "devices.by_id": lambda b: [{"device_id": uuid.uuid5(b.org, "device"), "for_update": f} for f in (False, True)],
     "devices.removals_by_owner_since": _in_b(user_id=lambda b: b.customer, since=datetime(2000, 1, 1, tzinfo=UTC)),
     "devices.is_active": _one(device_id=lambda b: uuid.uuid5(b.org, "device"), user_id=lambda b: b.customer),
+    # offerings (drafts are the organization's; published offerings, their sessions and availability public)
+    "offerings.for_update": lambda b: [{"organization_id": b.org, "offering_id": uuid.uuid5(b.org, n)}
+                                       for n in ("offering-draft", "offering-event")],
+    "offerings.by_id": lambda b: [{"offering_id": uuid.uuid5(b.org, n)} for n in ("offering-draft", "offering-event")],
+    "offerings.by_ids": _one(offering_ids=lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft",
+                                                                                    "offering-event")]),
+    "offerings.category_ids_of": _one(offering_ids=lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft",
+                                                                                             "offering-event")]),
+    "offerings.page": lambda b: [{"organization_id": b.org, "staff": staff, "offering_type": None, "start": None,
+                                  "end": None, "first": 10, "after": None} for staff in (True, False)],
+    "offerings.count": lambda b: [{"organization_id": b.org, "staff": staff, "offering_type": None, "start": None,
+                                   "end": None} for staff in (True, False)],
+    "offerings.session_exists_at": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-draft"),
+                                         starts_at=datetime(2000, 1, 1, tzinfo=UTC)),
+    "offerings.sessions_of": _one(offering_ids=lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft",
+                                                                                         "offering-event")]),
+    "offerings.live_session_count": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-draft"),
+                                          after=datetime(2000, 1, 1, tzinfo=UTC)),
+    "offerings.has_availability": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-service")),
+    "offerings.session_at": _one(offering_id=lambda b: uuid.uuid5(b.org, "offering-draft"),
+                                 starts_at=datetime(2000, 1, 1, tzinfo=UTC)),
+    "offerings.availability_repository.get": lambda b: [{"organization_id": b.org, "offering_id": uuid.uuid5(b.org, n)}
+                                                        for n in ("offering-service", "offering-draft-service")],
+    "offerings.availability_repository.of_offerings": _in_b(offering_ids=lambda b: [
+        uuid.uuid5(b.org, n) for n in ("offering-service", "offering-draft-service")]),
+    "offerings.availability_repository.busy": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event"),
+                                                    start=datetime(2000, 1, 1, tzinfo=UTC), end=FAR),
+    "offerings.booking_repository.by_key": _one(user_id=lambda b: b.customer, idempotency_key=lambda b: f"b-{b.tag}"),
+    "offerings.booking_repository.live_for": _in_b(session_id=lambda b: uuid.uuid5(b.org, "session-event"),
+                                                   user_id=lambda b: b.customer),
+    "offerings.booking_repository.by_id": _one(booking_id=lambda b: uuid.uuid5(b.org, "booking")),
+    "offerings.booking_repository.for_update": _one(booking_id=lambda b: uuid.uuid5(b.org, "booking")),
+    "offerings.booking_repository.lock_sessions": _in_b(session_ids=lambda b: [uuid.uuid5(b.org, "session-event"),
+                                                                              uuid.uuid5(b.org, "session-draft")]),
+    "offerings.booking_repository.cohort_session_ids": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-draft")),
+    "offerings.booking_repository.first_waiting": _in_b(session_id=lambda b: uuid.uuid5(b.org, "session-event")),
+    "offerings.booking_repository.live_of_offering": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "offerings.booking_repository.own_page": _one(user_id=lambda b: b.customer, first=10, after=None),
+    "offerings.booking_repository.own_count": _one(user_id=lambda b: b.customer),
+    "offerings.booking_repository.of_offering": lambda b: [
+        {"organization_id": b.org, "offering_id": uuid.uuid5(b.org, "offering-event"), "session_id": s}
+        for s in (None, uuid.uuid5(b.org, "session-event"))],
     # media (HLS processing progress)
     "media.get": _in_b(content_id=lambda b: b.draft),
     "media.processing_of": _in_b(content_ids=lambda b: [b.published, b.draft]),
@@ -571,6 +619,15 @@ NOT_READS: dict[str, str] = {
     **{f"media.{n}": WRITE for n in ("start", "set_progress", "add_done", "record_download")},
     **{f"media.chunk_repository.{n}": WRITE for n in ("plan_chunks", "mark_done")},
     "earnings.replace_contributors": WRITE,
+    **{f"offerings.{n}": WRITE for n in ("add", "replace_categories", "add_session", "add_slot_session")},
+    **{f"offerings.booking_repository.{n}": WRITE for n in ("move_seats", "add")},
+    "offerings.booking_repository.lock_person": "advisory lock on a key, reads no row",
+    "offerings.availability_repository.put": WRITE,
+    "offerings.booking_repository.waitlist_position": "counts the waitlist ahead of a booking row already read in "
+                                                      "its viewer's scope (Booking.waitlistPosition; "
+                                                      "tests/offerings)",
+    "offerings.booking_repository.holds_expired": "platform scope only (the hold-expiry job, offerings/jobs.py; "
+                                                  "tests/offerings)",
     **{f"devices.{n}": WRITE for n in ("touch", "add", "remove")},
     "devices.lock_customer": "advisory lock on a key, reads no row",
     **{f"earnings.payout_repository.{n}": WRITE for n in ("add_account", "retry_failed", "reserve",
@@ -639,6 +696,12 @@ LOADERS: dict[str, Callable[[Tenant], list[Any]]] = {
     "content.scheduling_loaders.ScheduleLoader": lambda b: [b.published, b.draft],
     "media.loaders.ProcessingLoader": lambda b: [b.published, b.draft],
     "devices.loaders.CustomerDevicesLoader": lambda b: [b.customer, b.owner],
+    "offerings.loaders.AvailabilityLoader": lambda b: [(uuid.uuid5(b.org, n), b.org)
+                                                       for n in ("offering-service", "offering-draft-service")],
+    "offerings.loaders.OfferingLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft", "offering-event")],
+    "offerings.loaders.SessionsLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft", "offering-event")],
+    "offerings.loaders.CategoryIdsLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft",
+                                                                                     "offering-event")],
     "organizations.loaders.OrganizationLoader": lambda b: [b.org],
     "previews.loaders.PreviewLinksLoader": lambda b: [(b.draft, True), (b.draft, False), (b.published, True)],
     "reviews.loaders.SummaryLoader": lambda b: [b.published],

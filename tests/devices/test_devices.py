@@ -177,6 +177,24 @@ async def test_customers_remove_a_few_devices_a_month_staff_any(gql: Any, admin_
     assert (await gql.ok(REMOVE, {"id": ids[-1]}, actors.staff_with.token))["removeDevice"]["device"]["removedAt"]
 
 
+@pytest.mark.timeout(60)
+async def test_parallel_removals_cannot_pass_the_monthly_count(gql: Any, admin_db: Any, actors: Actors,
+                                                             store: dict[str, Any]) -> None:
+    customer = actors.customer
+    for n in range(service.REMOVALS_PER_WINDOW + 3):
+        assert (await play(gql, customer.token, store["item"], f"device-{n:04d}"))["data"]["content"]["playback"]
+    ids = [to_global_id("PlaybackDevice", r["id"]) for r in await device_rows(admin_db, customer.user_id)]
+    for device in ids[:service.REMOVALS_PER_WINDOW - 1]:
+        assert (await gql.ok(REMOVE, {"id": device}, customer.token))["removeDevice"]["device"]["removedAt"]
+    racing = await asyncio.gather(*(gql(REMOVE, {"id": device}, customer.token)
+                                    for device in ids[service.REMOVALS_PER_WINDOW - 1:]))
+    outcomes = sorted("removed" if r["data"]["removeDevice"]["device"] else r["data"]["removeDevice"]["errors"][0]["code"]
+                      for r in racing)
+    assert outcomes == ["THROTTLED", "THROTTLED", "THROTTLED", "removed"], outcomes
+    removed = [r for r in await device_rows(admin_db, customer.user_id) if r["removed_at"] is not None]
+    assert len(removed) == service.REMOVALS_PER_WINDOW
+
+
 CUSTOMERS = """query($slug: String!) { organization(slug: $slug) { customers(first: 20) { nodes { id
   devices { name lastSeenAt removedAt } } } } }"""
 

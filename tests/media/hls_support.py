@@ -19,7 +19,7 @@ from codex_graphql.media import keys, processing
 from codex_graphql.media import repository as progress
 from codex_graphql.media.hls import HlsConfig
 from codex_graphql.relay import decode_id
-from tests.support import GraphQLClient
+from tests.support import Factory, GraphQLClient
 from tests.support.content import COMPLETE, create, upload
 
 # One-second segments keep the sources (three seconds) short while still giving several segments each.
@@ -58,6 +58,34 @@ def hls_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["garbage"] = folder / "garbage.mp4"
     made["garbage"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     return made
+
+
+@dataclasses.dataclass
+class Owner:
+    token: str
+    org: uuid.UUID
+
+
+@pytest.fixture
+async def owner(factory: Factory) -> Owner:
+    """An organization's owner, signed in."""
+    person = await factory.user()
+    return Owner(token=person.token, org=await factory.organization(person))
+
+
+@pytest.fixture
+def uploads(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Keys the job uploads, recorded while still uploading them."""
+    storage = app.state.runtime["services"].storage
+    recorded: list[str] = []
+    real = storage.upload_file
+
+    async def recording(key: str, source: Path, content_type: str) -> None:
+        recorded.append(key)
+        await real(key, source, content_type)
+
+    monkeypatch.setattr(storage, "upload_file", recording)
+    return recorded
 
 
 async def uploaded(gql: GraphQLClient, http: Any, token: str, file: Path, kind: str | None = None) -> str:

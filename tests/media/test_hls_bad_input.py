@@ -8,8 +8,6 @@ from __future__ import annotations
 import random
 import struct
 import subprocess
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from codex_graphql.media import keys
 from tests.media.hls_support import (
     DETAIL,
+    Owner,
     decrypt,
     item_prefix,
     ladder_key,
@@ -27,19 +26,7 @@ from tests.media.hls_support import (
     run_job,
     uploaded,
 )
-from tests.support import Factory, GraphQLClient
-
-
-@dataclass
-class Owner:
-    token: str
-    org: uuid.UUID
-
-
-@pytest.fixture
-async def owner(factory: Factory) -> Owner:
-    person = await factory.user()
-    return Owner(token=person.token, org=await factory.organization(person))
+from tests.support import GraphQLClient
 
 
 def _ffmpeg(*args: str) -> None:

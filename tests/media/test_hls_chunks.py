@@ -26,6 +26,7 @@ from codex_graphql.relay import decode_id
 from codex_graphql.settings import Settings
 from tests.media.hls_support import (
     DETAIL,
+    Owner,
     decrypt,
     item_prefix,
     ladder_key,
@@ -34,7 +35,7 @@ from tests.media.hls_support import (
     run_job,
     uploaded,
 )
-from tests.support import Factory, GraphQLClient
+from tests.support import GraphQLClient
 
 # Two rungs (60p and the source's own 90p), 2-second segments, 4-second chunks: 12 s make chunks [0,4) [4,8) [8,end).
 CHUNKED = HlsConfig(segment_seconds=2, heights=(60, 90), audio_bitrate="64k", chunk_seconds=4,
@@ -42,17 +43,6 @@ CHUNKED = HlsConfig(segment_seconds=2, heights=(60, 90), audio_bitrate="64k", ch
 SECONDS = 12
 FPS = 25
 
-
-@dataclasses.dataclass
-class Owner:
-    token: str
-    org: uuid.UUID
-
-
-@pytest.fixture
-async def owner(factory: Factory) -> Owner:
-    person = await factory.user()
-    return Owner(token=person.token, org=await factory.organization(person))
 
 
 @pytest.fixture(scope="module")
@@ -64,20 +54,6 @@ def long_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
                     str(path)], check=True, timeout=60)
     return path
-
-
-@pytest.fixture
-def uploads(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    storage = app.state.runtime["services"].storage
-    recorded: list[str] = []
-    real = storage.upload_file
-
-    async def recording(key: str, source: Path, content_type: str) -> None:
-        recorded.append(key)
-        await real(key, source, content_type)
-
-    monkeypatch.setattr(storage, "upload_file", recording)
-    return recorded
 
 
 @pytest.fixture

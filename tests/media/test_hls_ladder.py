@@ -4,8 +4,6 @@ audio items, failures that leave nothing stored, idempotence, resuming after a c
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from codex_graphql.storage import hygiene
 from tests.media.hls_support import (
     CONFIG,
     DETAIL,
+    Owner,
     decrypt,
     item_prefix,
     ladder_key,
@@ -29,34 +28,7 @@ from tests.media.hls_support import (
     run_job,
     uploaded,
 )
-from tests.support import Factory, GraphQLClient
-
-
-@dataclass
-class Owner:
-    token: str
-    org: uuid.UUID
-
-
-@pytest.fixture
-async def owner(factory: Factory) -> Owner:
-    person = await factory.user()
-    return Owner(token=person.token, org=await factory.organization(person))
-
-
-@pytest.fixture
-def uploads(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Keys the job uploads, recorded while still uploading them."""
-    storage = app.state.runtime["services"].storage
-    recorded: list[str] = []
-    real = storage.upload_file
-
-    async def recording(key: str, source: Path, content_type: str) -> None:
-        recorded.append(key)
-        await real(key, source, content_type)
-
-    monkeypatch.setattr(storage, "upload_file", recording)
-    return recorded
+from tests.support import GraphQLClient
 
 
 def _storage_file(app: Any, key: str) -> Path:

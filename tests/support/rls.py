@@ -195,6 +195,32 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
     await x("insert into playback_device (id, organization_id, user_id, device_hash, name, user_agent) values "
             "($1, $2, $3, $4, 'Chrome on Linux', 'Mozilla/5.0')", uuid.uuid5(t.org, "device"), t.org, t.customer,
             hashlib.sha256(f"device-{tag}".encode()).digest())
+    # Offerings: a draft (the organization's only) and a published event with a session, a booking of the
+    # customer, a category link; a published service with its availability.
+    draft_offering, event, service = (uuid.uuid5(t.org, n) for n in ("offering-draft", "offering-event",
+                                                                     "offering-service"))
+    await x("insert into offering (id, organization_id, type, status, title, currency, capacity, time_zone, "
+            "created_by) values ($1, $4, 'EVENT', 'DRAFT', 'Draft', 'USD', 5, 'UTC', $5), "
+            "($2, $4, 'EVENT', 'PUBLISHED', 'Event', 'USD', 5, 'UTC', $5), "
+            "($3, $4, 'SERVICE', 'PUBLISHED', 'Service', 'USD', 1, 'UTC', $5)",
+            draft_offering, event, service, t.org, t.owner)
+    await x("insert into offering_session (id, organization_id, offering_id, starts_at, ends_at, capacity, "
+            "seats_taken) values ($1, $3, $4, now() + interval '1 day', now() + interval '25 hours', 5, 1), "
+            "($2, $3, $5, now() + interval '1 day', now() + interval '25 hours', 5, 0)",
+            uuid.uuid5(t.org, "session-event"), uuid.uuid5(t.org, "session-draft"), t.org, event, draft_offering)
+    await x("insert into offering_category (offering_id, category_id, organization_id) values ($1, $2, $3), "
+            "($4, $2, $3)", event, t.shelf_category, t.org, draft_offering)
+    draft_service = uuid.uuid5(t.org, "offering-draft-service")
+    await x("insert into offering (id, organization_id, type, status, title, currency, capacity, time_zone, "
+            "created_by) values ($1, $2, 'SERVICE', 'DRAFT', 'Draft service', 'USD', 1, 'UTC', $3)",
+            draft_service, t.org, t.owner)
+    await x("insert into offering_availability (offering_id, organization_id, weekly, slot_minutes) values "
+            "($1, $3, '[{\"day\": 0, \"start\": \"09:00\", \"end\": \"12:00\"}]', 60), "
+            "($2, $3, '[{\"day\": 1, \"start\": \"09:00\", \"end\": \"12:00\"}]', 30)",
+            service, draft_service, t.org)
+    await x("insert into booking (id, organization_id, offering_id, session_id, user_id, status, pay_with, "
+            "idempotency_key) values ($1, $2, $3, $4, $5, 'CONFIRMED', 'PURCHASE', $6)",
+            uuid.uuid5(t.org, "booking"), t.org, event, uuid.uuid5(t.org, "session-event"), t.customer, f"b-{tag}")
     await x("insert into content_processing_chunk (content_id, chunk_index, organization_id, hls_prefix, "
             "start_seconds, length_seconds, first_segment, status) values ($1, 0, $2, $3, 0, 300, 0, 'DONE')",
             t.draft, t.org, f"hls/{t.org}/{t.draft}/v1/")

@@ -1,0 +1,1 @@
+"""Offerings: events, programs, services and cohorts, their sessions, availability and bookings."""

@@ -1,0 +1,56 @@
+"""Per-request batch loaders of offerings' sessions and categories (one statement per page of offerings)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from codex_graphql.batching import GroupedLoader, KeyedLoader
+from codex_graphql.offerings import availability_repository, repository
+from codex_graphql.offerings.models import Offering, OfferingAvailability, OfferingSession
+
+if TYPE_CHECKING:
+    from codex_graphql.context import Context  # annotations only: the context builds these loaders
+
+
+class SessionsLoader(KeyedLoader[uuid.UUID, list[OfferingSession]]):
+    """An offering's sessions by start (RLS: the organization's, or a visible offering's)."""
+
+    missing: list[OfferingSession] = []
+    query = staticmethod(repository.sessions_of)
+
+
+class OfferingLoader(KeyedLoader[uuid.UUID, Offering | None]):
+    """Offerings by id, as RLS shows them to the viewer."""
+
+    query = staticmethod(repository.by_ids)
+
+
+class CategoryIdsLoader(KeyedLoader[uuid.UUID, list[uuid.UUID]]):
+    """An offering's category ids."""
+
+    missing: list[uuid.UUID] = []
+    query = staticmethod(repository.category_ids_of)
+
+
+class AvailabilityLoader(GroupedLoader[tuple[uuid.UUID, uuid.UUID], OfferingAvailability | None]):
+    """Services' availability by (offering id, organization id), one statement per organization (RLS: the
+    organization's, or a published offering's)."""
+
+    query = staticmethod(availability_repository.of_offerings)
+
+
+def availability(ctx: Context) -> AvailabilityLoader:
+    return ctx.loaders.offering_availability
+
+
+def sessions(ctx: Context) -> SessionsLoader:
+    return ctx.loaders.offering_sessions
+
+
+def category_ids(ctx: Context) -> CategoryIdsLoader:
+    return ctx.loaders.offering_category_ids
+
+
+def offerings(ctx: Context) -> OfferingLoader:
+    return ctx.loaders.offerings

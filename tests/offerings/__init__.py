@@ -1,0 +1,1 @@
+"""Tests of offerings: events, programs, services, cohorts and their bookings."""
