@@ -141,10 +141,8 @@ class OfferingMutations:
                     "cancelled offering; ALREADY_EXISTS for a second session starting at the same instant)." + RULE,
                     input_description="The offering and the session's times.")
     async def add_offering_session(ctx: Context, input: AddOfferingSessionInput) -> dict:
-        offering_id = _offering_id(input.offering_id)
-        added = await service.add_session(ctx.db, ctx.viewer, offering_id, input.starts_at, input.ends_at,
-                                          input.capacity)
-        offering = await service.managed(ctx.db, ctx.viewer, offering_id)
+        offering, added = await service.add_session(ctx.db, ctx.viewer, _offering_id(input.offering_id),
+                                                    input.starts_at, input.ends_at, input.capacity)
         return {"offering": Offering.from_model(offering), "session": OfferingSession.from_model(added)}
 
 

@@ -213,7 +213,8 @@ async def publish(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID 
 
 
 async def add_session(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID | None, starts_at: datetime,
-                      ends_at: datetime, capacity: int | None) -> OfferingSession:
+                      ends_at: datetime, capacity: int | None) -> tuple[Offering, OfferingSession]:
+    """The offering (locked) and its new session."""
     offering = await managed(session, viewer, offering_id)
     _not_cancelled(offering)
     if offering.type is OfferingType.SERVICE:
@@ -230,9 +231,10 @@ async def add_session(session: AsyncSession, viewer: Viewer, offering_id: uuid.U
                                                                 maximum=MAX_CAPACITY)
     if await repository.session_exists_at(session, offering.organization_id, offering.id, starts_at):
         raise DomainError(ErrorCode.ALREADY_EXISTS, "The offering has a session starting then.", "startsAt")
-    return await repository.add_session(session, OfferingSession(
+    added = await repository.add_session(session, OfferingSession(
         organization_id=offering.organization_id, offering_id=offering.id, starts_at=starts_at, ends_at=ends_at,
         capacity=seats, seats_taken=0))
+    return offering, added
 
 
 async def mark_cancelled(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID | None) -> Offering:
