@@ -26,6 +26,7 @@ from starlette.routing import Route, WebSocketRoute
 from codex_graphql import idempotency, tracing
 from codex_graphql.commerce import reconcile
 from codex_graphql.commerce.routes import commerce_routes
+from codex_graphql.conferencing.routes import conferencing_routes
 from codex_graphql.content import scheduling_jobs
 from codex_graphql.credits import jobs as credit_jobs
 from codex_graphql.earnings import payout_jobs
@@ -34,6 +35,8 @@ from codex_graphql.graphql_http import GraphQLEndpoint, json_response
 from codex_graphql.graphql_ws import GraphQLWebSocket
 from codex_graphql.media.streaming import streaming_routes
 from codex_graphql.observability import Metrics, RequestIdMiddleware, metrics_refusal
+from codex_graphql.offerings.calendar_routes import calendar_routes
+from codex_graphql.offerings.participants_export import participants_export_routes
 from codex_graphql.payments.local_connect_routes import local_connect_routes
 from codex_graphql.periodic import Periodic
 from codex_graphql.previews.routes import preview_routes
@@ -245,6 +248,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routes += local_connect_routes(lambda: state["services"])
     routes += preview_routes()
     routes += streaming_routes(lambda: state["services"])
+    routes += calendar_routes(lambda: state["services"])  # iCalendar feeds (offerings/calendar.py)
+    routes += participants_export_routes(lambda: state["services"])
+    routes += conferencing_routes(lambda: state["services"])  # OAuth callback, Zoom webhook, demo rooms
     if isinstance(storage, LocalStorage):
         routes += storage_routes(storage)
     app = CodexApp(

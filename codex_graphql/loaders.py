@@ -20,6 +20,7 @@ from codex_graphql.analytics.stats import StatsLoader, ViewRecorder
 from codex_graphql.articles.loaders import ArticleBodyLoader
 from codex_graphql.categories.loaders import ContentCategoriesLoader, ListedCountLoader
 from codex_graphql.commerce.loaders import PurchasedContentLoader, RevenueLoader
+from codex_graphql.conferencing.loaders import JoinUrlLoader
 from codex_graphql.content.loaders import EntitlementLoader, PositionLoader
 from codex_graphql.content.scheduling_loaders import ScheduleLoader
 from codex_graphql.devices.loaders import CustomerDevicesLoader
@@ -27,7 +28,9 @@ from codex_graphql.media.loaders import ProcessingLoader
 from codex_graphql.offerings.loaders import (
     AvailabilityLoader,
     CategoryIdsLoader,
+    FiguresLoader,
     OfferingLoader,
+    ParticipatingLoader,
     SessionsLoader,
 )
 from codex_graphql.organizations.loaders import OrganizationLoader
@@ -89,6 +92,18 @@ class Loaders:
     @cached_property
     def offering_availability(self) -> AvailabilityLoader:
         return AvailabilityLoader(self._ctx)
+
+    @cached_property
+    def offering_participating(self) -> ParticipatingLoader:
+        return ParticipatingLoader(self._ctx)
+
+    @cached_property
+    def offering_figures(self) -> FiguresLoader:
+        return FiguresLoader(self._ctx)
+
+    @cached_property
+    def conferencing_join_urls(self) -> JoinUrlLoader:
+        return JoinUrlLoader(self._ctx)
 
     @cached_property
     def commerce_revenue(self) -> RevenueLoader:

@@ -19,6 +19,7 @@ from codex_graphql.commerce.models import (
     PurchaseRefund,
     StripeEvent,
 )
+from codex_graphql.conferencing.models import ConferencingConnection, ConferencingEvent, OfferingMeeting
 from codex_graphql.content.download_models import DownloadCounter
 from codex_graphql.content.models import Content, ContentEntitlement, PlaybackPosition
 from codex_graphql.content.scheduling_models import ContentPublishSchedule
@@ -44,6 +45,8 @@ from codex_graphql.offerings.models import (
     OfferingCategory,
     OfferingSession,
 )
+from codex_graphql.offerings.portal_models import Announcement, AnnouncementDelivery, PortalItem
+from codex_graphql.offerings.reminder_models import BookingReminder, CalendarFeed
 from codex_graphql.organizations.models import Organization, OrganizationInvitation, OrganizationMembership
 from codex_graphql.previews.models import ContentPreviewLink
 from codex_graphql.reviews.models import ContentRating, Review
@@ -87,6 +90,9 @@ TENANT_TABLES = (
     "content_processing", "content_processing_chunk",
     "playback_device",
     "offering", "offering_category", "offering_session", "offering_availability", "booking",
+    "booking_reminder",
+    "offering_portal_item", "offering_announcement", "offering_announcement_delivery",
+    "conferencing_connection", "offering_meeting", "conferencing_event",
 )
 
 __all__ = [
@@ -94,4 +100,7 @@ __all__ = [
     "AuditLogEntry", "Base", "CheckoutSession", "Content", "ContentSalesSummary", "CreditBalance", "CreditLot", "CreditTransaction", "ContentView", "CustomerSummary", "PurchaseDailyStats", "IdempotencyRecord", "Purchase", "StripeEvent", "ContentEntitlement", "ContentPreviewLink", "ContentPublishSchedule", "EmailToken", "PlaybackPosition", "Organization", "OrganizationInvitation", "OrganizationMembership", "OutboxMessage",
     "ProcessedMessage", "StorageCleanup", "SubscriberSummary", "Subscription", "SubscriptionInvoice", "SubscriptionTier", "SubscriptionTierCategory",
     "SubscriptionTierPrice", "SubscriptionTierSummary", "TENANT_TABLES", "User", "UserSession",
+    "BookingReminder", "CalendarFeed",
+    "ConferencingConnection", "ConferencingEvent", "OfferingMeeting",
+    "Announcement", "AnnouncementDelivery", "PortalItem",
 ]

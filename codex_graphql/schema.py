@@ -43,6 +43,8 @@ from codex_graphql.commerce.mutations import CommerceMutations
 from codex_graphql.commerce.organization_fields import OrganizationCommerce
 from codex_graphql.commerce.subscriptions import CommerceSubscriptions
 from codex_graphql.commerce.viewer_fields import ViewerCommerce
+from codex_graphql.conferencing.mutations import ConferencingMutations
+from codex_graphql.conferencing.types import OrganizationConferencing, SessionConferencing
 from codex_graphql.content.bulk_mutations import BulkContentMutations
 from codex_graphql.content.download_mutations import DownloadMutations
 from codex_graphql.content.mutations import ContentMutations
@@ -75,8 +77,12 @@ from codex_graphql.media.subscriptions import MediaSubscriptions
 from codex_graphql.media.types import ContentMedia
 from codex_graphql.offerings.availability_types import AvailabilityMutations, OfferingAvailabilityFields
 from codex_graphql.offerings.booking_types import BookingMutations, OfferingParticipants, ViewerBookings
+from codex_graphql.offerings.calendar_types import CalendarMutations, OfferingCalendar, ViewerCalendar
+from codex_graphql.offerings.live import BookingsLive
 from codex_graphql.offerings.mutations import OfferingMutations
-from codex_graphql.offerings.types import Offering, OrganizationOfferings
+from codex_graphql.offerings.portal_types import OfferingPortalFields, PortalMutations
+from codex_graphql.offerings.stats_types import OfferingStatsFields
+from codex_graphql.offerings.types import Offering, OfferingSession, OrganizationOfferings
 from codex_graphql.org_settings.mutations import SettingsMutations
 from codex_graphql.organizations.mutations import OrganizationMutations
 from codex_graphql.organizations.queries import OrganizationQueries
@@ -129,7 +135,13 @@ contribute(Customer, CustomerDevices)
 contribute(Organization, OrganizationOfferings, before="members")
 contribute(Viewer, ViewerBookings, before="permissions")
 contribute(Offering, OfferingParticipants)
+contribute(Offering, OfferingStatsFields)
+contribute(Offering, OfferingCalendar)
+contribute(Viewer, ViewerCalendar, before="permissions")
 contribute(Offering, OfferingAvailabilityFields)
+contribute(Organization, OrganizationConferencing, before="members")
+contribute(OfferingSession, SessionConferencing)
+contribute(Offering, OfferingPortalFields)
 
 
 @strawberry.type(description="Entry points for reading.")
@@ -169,12 +181,12 @@ class Mutation(AccountMutations, OrganizationMutations, TeamMutations, ContentMu
                CustomerSubscriptionMutations, ArticleMutations, SchedulingMutations,
                PreviewMutations, RevisionMutations, BulkContentMutations,
                SeriesMutations, EarningsMutations, PayoutMutations, StatementMutations, DeviceMutations,
-               OfferingMutations, BookingMutations, AvailabilityMutations):
+               OfferingMutations, BookingMutations, AvailabilityMutations, ConferencingMutations, PortalMutations, CalendarMutations):
     pass
 
 
 @strawberry.type(description="Live events over WebSocket (`graphql-transport-ws` at /graphql).")
-class Subscription(ContentSubscriptions, CommerceSubscriptions, SubscriptionsLive, MediaSubscriptions):
+class Subscription(ContentSubscriptions, CommerceSubscriptions, SubscriptionsLive, MediaSubscriptions, BookingsLive):
     pass
 
 

@@ -127,6 +127,21 @@ class Settings(BaseSettings):
     # Origins that checkout success/cancel URLs may point to (comma-separated); PUBLIC_BASE_URL is always allowed.
     allowed_redirect_origins: str = ""
 
+    # Conferencing (docs/conferencing.md): meetings for the sessions of online offerings. "local" gives every
+    # organization without a connected provider a demo meeting page on this server (never in production);
+    # "none" creates meetings only for organizations that connected Zoom or Google Meet.
+    conferencing_provider: Literal["local", "none"] = "local"
+    zoom_client_id: str | None = None
+    zoom_client_secret: str | None = None
+    zoom_webhook_secret: str | None = None  # the Zoom app's "secret token" that signs its webhooks
+    zoom_api_base: str = "https://api.zoom.us"
+    zoom_oauth_base: str = "https://zoom.us"
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_oauth_base: str = "https://accounts.google.com"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_calendar_api_base: str = "https://www.googleapis.com/calendar/v3"
+
     storage_backend: Literal["s3", "local"] = "local"
     storage_max_object_bytes: int = 5 * 1024**3
     s3_endpoint_url: str | None = None

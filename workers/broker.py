@@ -100,7 +100,8 @@ def job_sender(broker: dramatiq.Broker) -> Any:
 
 
 ACTOR_MODULES = ("workers.actors", "workers.commerce_actors", "workers.media_actors",
-                 "workers.subscription_actors", "workers.earnings_actors", "workers.offering_actors")
+                 "workers.subscription_actors", "workers.earnings_actors", "workers.offering_actors",
+                 "workers.conferencing_actors")
 
 
 def declare_actors(broker: dramatiq.Broker) -> None:

@@ -1,4 +1,5 @@
-"""Commerce actors: handle stored payment events; purchase confirmation and refund emails."""
+"""Commerce actors: handle stored payment events; purchase confirmation and refund emails; the refunds and
+checkout closings of paid bookings."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from codex_graphql.commerce.routes import receipt_link_for
 from codex_graphql.commerce.service import PURCHASE_EMAIL_ACTOR
 from codex_graphql.db import TenantScope
 from codex_graphql.mail import Mail, templates
+from codex_graphql.offerings import paid as paid_bookings
 from codex_graphql.org_settings import service as org_settings
 from codex_graphql.organizations import repository as organizations
 from codex_graphql.subscriptions import billing_repository as subscriptions
@@ -166,3 +168,21 @@ async def send_subscription_dunning_reminder(job_id: str, subscription_id: str, 
         return templates.subscription_access_ending(user.email, user.name, tier.name, organization.name, ends, portal)
 
     await send_then_record(rt, scope, dunning.REMINDER_ACTOR, job_id, build)
+
+
+@dramatiq.actor(actor_name=paid_bookings.REFUND_ACTOR, max_retries=10, min_backoff=1_000, max_backoff=600_000,
+                time_limit=60_000)
+async def booking_refund(job_id: str, booking_id: str, booking_organization_id: str, reason: str) -> None:
+    """Ids in; refunds a cancelled (or paid-too-late) booking's purchase in full, once however often it runs (the
+    refund's key follows from the booking)."""
+    rt = runtime()
+    await paid_bookings.refund(rt.db, rt.payments, uuid.UUID(booking_organization_id), uuid.UUID(booking_id), reason)
+
+
+@dramatiq.actor(actor_name=paid_bookings.EXPIRE_CHECKOUT_ACTOR, max_retries=10, min_backoff=1_000,
+                max_backoff=600_000, time_limit=60_000)
+async def booking_checkout_expire(job_id: str, booking_id: str, booking_organization_id: str) -> None:
+    """Ids in; closes the provider's checkout of a booking let go before it was paid (safe to run twice)."""
+    rt = runtime()
+    await paid_bookings.expire_checkout(rt.db, rt.payments, uuid.UUID(booking_organization_id),
+                                        uuid.UUID(booking_id))

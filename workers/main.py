@@ -17,6 +17,7 @@ from codex_graphql.earnings import pool as creator_pool
 from codex_graphql.events import OutboxRelay
 from codex_graphql.observability import configure_logging
 from codex_graphql.offerings import jobs as offering_jobs
+from codex_graphql.offerings import reminders as offering_reminders
 from codex_graphql.periodic import Periodic
 from codex_graphql.settings import Settings
 from codex_graphql.storage import hygiene
@@ -35,6 +36,7 @@ broker = setup_broker(settings)
 from workers import (  # noqa: E402,F401  (actors bind to the broker set up above)
     actors,
     commerce_actors,
+    conferencing_actors,
     earnings_actors,
     media_actors,
     offering_actors,
@@ -88,6 +90,8 @@ class OutboxRelayMiddleware(dramatiq.Middleware):
                          lambda: creator_pool.close_finished_months(runtime().db)),
                 Periodic("booking-holds", offering_jobs.INTERVAL_SECONDS,
                          lambda: offering_jobs.expire_holds(runtime().db)),
+                Periodic("booking-reminders", offering_reminders.INTERVAL_SECONDS,
+                         lambda: offering_reminders.send_due(runtime().db)),
             ]
             for task in cleanup:
                 task.start()

@@ -87,8 +87,8 @@ describe_values(CheckoutStatus, {
     "OPEN": "Started by `startCheckout`; the customer has not finished paying on `checkoutUrl` yet.",
     "COMPLETED": "Paid: the payment provider confirmed it and the purchase was created.",
     "FAILED": "The payment failed; `failureReason` says why. Start a new checkout to try again.",
-    "EXPIRED": "The checkout lapsed without payment and can no longer be paid; start a new one. (Reserved: "
-               "not yet set by this server.)",
+    "EXPIRED": "The checkout lapsed without payment (the provider's `checkout.session.expired`) or was closed "
+               "because the booking it paid for was let go; it can no longer be paid.",
 })
 
 
@@ -96,7 +96,8 @@ class CheckoutSession(IdMixin, TimestampMixin, Base):
     """A checkout started by a customer: what they were offered, at which price. Tenant table."""
 
     __tablename__ = "checkout_session"
-    __table_args__ = (Index("ix_checkout_session_user", "user_id", "content_id"),)
+    __table_args__ = (Index("ix_checkout_session_user", "user_id", "content_id"),
+                      Index("ix_checkout_session_booking", "booking_id", postgresql_where=text("booking_id IS NOT NULL")))
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
@@ -112,6 +113,8 @@ class CheckoutSession(IdMixin, TimestampMixin, Base):
     success_url: Mapped[str] = mapped_column(Text)
     cancel_url: Mapped[str] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # The booking this checkout pays for (a paid booking of an offering, offerings/paid.py; migration 0047).
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("booking.id", ondelete="SET NULL"))
 
 
 class Purchase(IdMixin, TimestampMixin, Base):

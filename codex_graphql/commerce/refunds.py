@@ -38,7 +38,7 @@ from codex_graphql.commerce.models import (
     RefundSource,
     RefundStatus,
 )
-from codex_graphql.db import Database, driver_connection, outbox_dirty, utcnow
+from codex_graphql.db import Database, TenantScope, driver_connection, outbox_dirty, utcnow
 from codex_graphql.earnings import ledger
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.payments import PaymentProvider, RefundDeclined, RefundResult
@@ -198,9 +198,11 @@ async def record(session: AsyncSession, reservation: Reservation, result: Refund
 
 async def refund_purchase(db: Database, provider: PaymentProvider, viewer: Viewer, context: audit.AuditContext,
                           purchase_id: uuid.UUID | None, amount_cents: int | None, reason: str,
-                          idempotency_key: str) -> tuple[uuid.UUID, bool]:
-    """The whole API refund: reserve, call the provider, record. Returns (purchase id, outbox written)."""
-    async with db.transaction(viewer.scope) as session:
+                          idempotency_key: str, scope: TenantScope | None = None) -> tuple[uuid.UUID, bool]:
+    """The whole API refund: reserve, call the provider, record. Returns (purchase id, outbox written).
+    ``scope``: a job's (the organization's) instead of the viewer's."""
+    scope = scope or viewer.scope
+    async with db.transaction(scope) as session:
         audit.attach(session, context)
         reservation = await reserve(session, viewer, purchase_id, amount_cents, reason, idempotency_key)
     if reservation.status is RefundStatus.SUCCEEDED:
@@ -220,7 +222,7 @@ async def refund_purchase(db: Database, provider: PaymentProvider, viewer: Viewe
         # same key asks the provider again (which answers with the refund if it was made).
         raise DomainError(ErrorCode.PAYMENT_PROVIDER_ERROR,
                           "The payment provider did not answer; retry with the same idempotency key.") from exc
-    async with db.transaction(viewer.scope) as session:
+    async with db.transaction(scope) as session:
         audit.attach(session, context)
         status = await record(session, reservation, result, declined)
         wrote = outbox_dirty(session)

@@ -37,6 +37,13 @@ async def checkout_by_id(session: AsyncSession, checkout_id: uuid.UUID) -> Check
     return await session.get(CheckoutSession, checkout_id)
 
 
+async def checkout_for_booking(session: AsyncSession, organization_id: uuid.UUID,
+                               booking_id: uuid.UUID) -> CheckoutSession | None:
+    """The checkout that pays for a booking (one per booking: its id follows from the booking's)."""
+    statement = in_organization(select(CheckoutSession), CheckoutSession, organization_id)
+    return await session.scalar(statement.where(CheckoutSession.booking_id == booking_id))
+
+
 # Statuses that carry access: a partial refund leaves it; only a full refund (or a lost dispute) ends it.
 ENTITLING = (PurchaseStatus.COMPLETED, PurchaseStatus.PARTIALLY_REFUNDED)
 
@@ -102,7 +109,8 @@ async def mark_event_handled(conn: Any, event_id: str, outcome: str, organizatio
 # The checkout (locked), its item's creator and title (the item may have been deleted since), the sale's
 # terms, and whether the payment was refunded before its completion arrived.
 _CHECKOUT_TO_COMPLETE = """
-SELECT c.id, c.user_id, c.content_id, c.currency, c.provider, c.provider_session_id, i.creator_id, i.title,
+SELECT c.id, c.user_id, c.content_id, c.currency, c.provider, c.provider_session_id, c.booking_id, i.creator_id,
+       i.title,
        -- the sale's terms (earnings/split.py): platform fee, the item's creators' share, its co-creators
        (SELECT p.platform_fee_percent FROM platform_settings p) AS platform_fee,
        coalesce(i.creator_share_percent, o.creator_share_percent) AS creators_percent,

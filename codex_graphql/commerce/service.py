@@ -19,7 +19,7 @@ from codex_graphql.commerce import repository
 from codex_graphql.commerce.models import CheckoutSession, Purchase, PurchaseKind, PurchaseStatus
 from codex_graphql.content import repository as contents
 from codex_graphql.content import service as content_service
-from codex_graphql.content.models import Content, ContentStatus, EntitlementSource
+from codex_graphql.content.models import Content, ContentKind, ContentStatus, EntitlementSource
 from codex_graphql.db import acting_in, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.payments import CheckoutCreated, CheckoutRequest, PaymentProvider
@@ -51,7 +51,8 @@ check_redirect = _check_redirect  # for the other checkouts (subscriptions.custo
 
 async def _purchasable(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID | None) -> Content:
     content = await contents.by_id(session, content_id) if content_id else None
-    if content is None or content.status is not ContentStatus.PUBLISHED:
+    if content is None or content.status is not ContentStatus.PUBLISHED or content.kind is ContentKind.OFFERING:
+        # an offering's seat is sold only with its booking (bookOffering)
         raise DomainError(ErrorCode.NOT_FOUND, "No published content has this id.", "contentId")
     entitled = bool(await contents.entitled_content_ids(session, viewer.user_id, [content.id])) if viewer.user_id else False
     if entitled or content_service.is_staff_reader(viewer, content):
@@ -68,6 +69,7 @@ class PlannedCheckout(NamedTuple):
     organization_id: uuid.UUID
     user_id: uuid.UUID
     content_id: uuid.UUID
+    booking_id: uuid.UUID | None = None  # a paid booking's checkout (offerings/paid.py)
 
 
 def checkout_id_for(user_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
@@ -119,7 +121,7 @@ async def record_checkout(session: AsyncSession, provider: PaymentProvider, plan
             id=planned.checkout_id, organization_id=planned.organization_id, user_id=planned.user_id,
             content_id=planned.content_id, provider=provider.name, provider_session_id=created.session_id,
             checkout_url=created.url, amount_cents=request.amount_cents, currency=request.currency,
-            success_url=request.success_url, cancel_url=request.cancel_url,
+            success_url=request.success_url, cancel_url=request.cancel_url, booking_id=planned.booking_id,
         )
         session.add(checkout)
         await session.flush()
@@ -158,7 +160,8 @@ async def claim_free(session: AsyncSession, viewer: Viewer, content_id: uuid.UUI
     """Instant access to free content; claiming again returns the same purchase."""
     assert viewer.user_id is not None
     content = await contents.by_id(session, content_id) if content_id else None
-    if content is None or content.status is not ContentStatus.PUBLISHED:
+    if content is None or content.status is not ContentStatus.PUBLISHED or content.kind is ContentKind.OFFERING:
+        # an offering's seat is sold only with its booking (bookOffering)
         raise DomainError(ErrorCode.NOT_FOUND, "No published content has this id.", "contentId")
     if content.price_cents != 0:
         raise DomainError(ErrorCode.INVALID_STATE, "This content is not free: use startCheckout.", "contentId")
@@ -251,3 +254,8 @@ async def mark_refunded(session: AsyncSession, purchase: Purchase, reason: str |
     if remaining is not None:
         await repository.grant_entitlement(session, purchase.organization_id, purchase.user_id, purchase.content_id,
                                            ENTITLEMENT_SOURCES[remaining.kind], remaining.id)
+    # A paid booking's seat goes with its purchase (a dashboard refund, a lost dispute): the booking is cancelled,
+    # refunding nothing more. Imported here: offerings' booking payments import this module.
+    from codex_graphql.offerings import bookings as offering_bookings
+
+    await offering_bookings.purchase_ended(session, purchase.organization_id, purchase.id)

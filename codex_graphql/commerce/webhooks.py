@@ -37,6 +37,7 @@ from codex_graphql.db import (
     utcnow,
 )
 from codex_graphql.earnings import ledger, payouts
+from codex_graphql.offerings import bookings as offering_bookings
 from codex_graphql.payments import PaymentProvider
 from codex_graphql.payments.signing import MalformedEvent
 from codex_graphql.subscriptions import billing
@@ -173,6 +174,8 @@ async def _dispatch(session: AsyncSession, event_type: str, obj: dict[str, Any],
         return await _checkout_completed(session, obj)
     if event_type == "checkout.session.async_payment_failed":
         return await _checkout_failed(session, obj)
+    if event_type == "checkout.session.expired" and obj.get("mode") == "payment":
+        return await _checkout_failed(session, obj, expired=True)
     if event_type == "charge.refunded":
         return await _charge_refunded(session, obj)
     if event_type in ("charge.refund.updated", "refund.updated"):
@@ -245,13 +248,19 @@ async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> str
     if purchase_id is None:
         return "duplicate"
     if refunded_first:
+        if checkout["booking_id"] is not None:
+            await offering_bookings.checkout_ended(session, organization_id, checkout["booking_id"])
         return "completed_after_refund"
     service.announce(session, service.PurchaseRef(purchase_id, organization_id, checkout["user_id"], checkout["content_id"],
                                           PurchaseStatus.COMPLETED), service.COMPLETED_EVENT, "confirmation")
+    if checkout["booking_id"] is not None:  # a paid booking (offerings/paid.py): confirmed in this transaction
+        return await offering_bookings.paid_for(session, organization_id, checkout["booking_id"], purchase_id)
     return "purchase_created"
 
 
-async def _checkout_failed(session: AsyncSession, obj: dict[str, Any]) -> str:
+async def _checkout_failed(session: AsyncSession, obj: dict[str, Any], *, expired: bool = False) -> str:
+    """An asynchronous payment failed, or the checkout lapsed unpaid (``checkout.session.expired``): the checkout
+    FAILED or EXPIRED, and the seat of the booking it paid for given back."""
     organization_id = _uuid((obj.get("metadata") or {}).get("organization_id"))
     if organization_id is None:
         return "not_ours"
@@ -260,9 +269,11 @@ async def _checkout_failed(session: AsyncSession, obj: dict[str, Any]) -> str:
     if checkout is None:
         return "unmatched"
     if checkout.status is CheckoutStatus.OPEN:
-        checkout.status = CheckoutStatus.FAILED
-        checkout.failure_reason = "The payment failed."
-    return "checkout_failed"
+        checkout.status = CheckoutStatus.EXPIRED if expired else CheckoutStatus.FAILED
+        checkout.failure_reason = None if expired else "The payment failed."
+    if checkout.booking_id is not None:
+        await offering_bookings.checkout_ended(session, organization_id, checkout.booking_id)
+    return "checkout_expired" if expired else "checkout_failed"
 
 
 async def _purchase_for_payment(session: AsyncSession, payment_intent: str | None) -> Purchase | None:

@@ -13,6 +13,10 @@ Access comes from entitlements, of two sources, or from a staff role in the item
   (kind BUNDLE, bought like any item) entitles every item in the series, the ones added after the purchase
   too; no row is copied per item.
 
+- an offering's portal (``offering_portal_item``, migration 0044): an item attached to the portal of an offering
+  entitles the people holding a CONFIRMED booking of it (``portal_sql``), whatever the item's state, like a
+  bought series; the booking is the source, so cancelling it ends the access with no row to revoke.
+
 A source is one more term in ``entitled_sql``, ``entitled_content_clause`` and ``admitting_source`` (which names
 the row that admits a viewer, for what is counted per access: download counters, one per source row and item);
 nothing else here changes.
@@ -46,6 +50,8 @@ from sqlalchemy.orm import aliased
 
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.content.models import Content, ContentEntitlement, ContentStatus
+from codex_graphql.offerings.models import Booking, BookingStatus
+from codex_graphql.offerings.portal_models import PortalItem
 from codex_graphql.series.models import Series, SeriesItem
 
 PLAYABLE = (ContentStatus.READY, ContentStatus.PUBLISHED)
@@ -53,12 +59,20 @@ PLAYABLE = (ContentStatus.READY, ContentStatus.PUBLISHED)
 
 def entitled_sql(table: str, user: str) -> str:
     """SQL: the viewer ``user`` (a parameter or expression, NULL when anonymous) is entitled to the row of
-    ``table``: an active entitlement row, a bought series holding it (``bought_series_sql``), or a subscription
-    that covers it (``subscribed_sql``)."""
+    ``table``: an active entitlement row, a bought series holding it (``bought_series_sql``), an offering portal
+    holding it with a confirmed booking (``portal_sql``), or a subscription that covers it (``subscribed_sql``)."""
     # Both names come from the compiled path's own constants, never from a request.
     return (f"(EXISTS (SELECT 1 FROM content_entitlement e WHERE e.content_id = {table}.id "  # noqa: S608
             f"AND e.user_id = {user} AND e.revoked_at IS NULL) OR {bought_series_sql(table, user)} "
-            f"OR {subscribed_sql(table, user)})")
+            f"OR {portal_sql(table, user)} OR {subscribed_sql(table, user)})")
+
+
+def portal_sql(table: str, user: str) -> str:
+    """SQL: the row of ``table`` is attached to the portal of an offering ``user`` holds a CONFIRMED booking of
+    (the offering's participants; a cancelled, waitlisted or held booking admits nobody)."""
+    confirmed = BookingStatus.CONFIRMED.value
+    return (f"EXISTS (SELECT 1 FROM offering_portal_item pi JOIN booking pb ON pb.offering_id = pi.offering_id "  # noqa: S608
+            f"WHERE pi.content_id = {table}.id AND pb.user_id = {user} AND pb.status = '{confirmed}')")
 
 
 def bought_series_sql(table: str, user: str) -> str:
@@ -191,11 +205,22 @@ def bought_series_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
         SeriesItem.content_id == Content.id, offer.user_id == user_id, offer.revoked_at.is_(None)))
 
 
+def _portal_bookings(user_id: uuid.UUID) -> Select[Any]:
+    """The confirmed bookings of ``user_id`` whose offering's portal holds the ``Content`` row (correlated)."""
+    return select(Booking.id).select_from(PortalItem).join(Booking, Booking.offering_id == PortalItem.offering_id).where(
+        PortalItem.content_id == Content.id, Booking.user_id == user_id, Booking.status == BookingStatus.CONFIRMED)
+
+
+def portal_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """``Content`` rows attached to the portal of an offering ``user_id`` participates in: ``portal_sql``."""
+    return exists(_portal_bookings(user_id))
+
+
 def entitled_content_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
     """``Content`` rows ``user_id`` is entitled to, from every source: the condition ``entitled_sql`` states."""
     owned = exists(select(ContentEntitlement.id).where(ContentEntitlement.content_id == Content.id,
                                                        entitled_clause(user_id)))
-    return or_(owned, bought_series_clause(user_id), subscribed_clause(user_id))
+    return or_(owned, bought_series_clause(user_id), portal_clause(user_id), subscribed_clause(user_id))
 
 
 def admitting_source(user_id: uuid.UUID, content_id: uuid.UUID) -> Select[Any]:
@@ -203,8 +228,9 @@ def admitting_source(user_id: uuid.UUID, content_id: uuid.UUID) -> Select[Any]:
     (``organization_id``, ``entitlement_id``, ``subscription_id``) naming the active entitlement row when there is
     one, else the entitlement to a bought series holding the item (its counters are per item), else the
     subscription covering the item (``subscribed_clause``; ``codex_covering_subscription`` of
-    migration 0026 names it, the oldest when several do). Both ids are null when neither source admits the
-    viewer (staff access is no source)."""
+    migration 0026 names it, the oldest when several do), else (``booking_id``) the confirmed booking of an offering
+    whose portal holds the item (``portal_clause``). Every id is null when no source admits the viewer (staff
+    access is no source)."""
     user = literal(user_id, UUID(as_uuid=True))
     covering = func.codex_covering_subscription(user, Content.organization_id, Content.id, type_=UUID(as_uuid=True))
     offer = aliased(ContentEntitlement)
@@ -213,8 +239,11 @@ def admitting_source(user_id: uuid.UUID, content_id: uuid.UUID) -> Select[Any]:
         SeriesItem.content_id == Content.id, offer.user_id == user_id, offer.revoked_at.is_(None)).limit(1)
     entitlement = func.coalesce(ContentEntitlement.id, bought_series.scalar_subquery())
     subscription = case((and_(entitlement.is_(None), subscribed_clause(user_id)), covering))
+    booking = case((and_(entitlement.is_(None), subscription.is_(None)),
+                    _portal_bookings(user_id).order_by(Booking.id).limit(1).scalar_subquery()))
     return (
-        select(Content.organization_id, entitlement.label("entitlement_id"), subscription.label("subscription_id"))
+        select(Content.organization_id, entitlement.label("entitlement_id"), subscription.label("subscription_id"),
+               booking.label("booking_id"))
         .select_from(Content)
         # At most one active entitlement per user and item (index uq_content_entitlement_active).
         .outerjoin(ContentEntitlement, and_(ContentEntitlement.content_id == Content.id, entitled_clause(user_id)))

@@ -1,5 +1,6 @@
 """Download counters: one row per source of access (``content.access.admitting_source``): an entitlement
-row (a purchase, grant or free claim), or a subscription and an item it covers. Each counts the signed download
+row (a purchase, grant or free claim), a subscription and an item it covers, or the confirmed booking of an
+offering whose portal holds the item and that item. Each counts the signed download
 URLs issued under it against the organization's download limit."""
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ class DownloadCounter(IdMixin, TimestampMixin, Base):
     __tablename__ = "download_counter"
     __table_args__ = (
         CheckConstraint("used >= 0", name="used_not_negative"),
-        CheckConstraint("num_nonnulls(entitlement_id, subscription_id) = 1", name="one_source"),
+        CheckConstraint("num_nonnulls(entitlement_id, subscription_id, booking_id) = 1", name="one_source"),
         UniqueConstraint("subscription_id", "content_id"),
         UniqueConstraint("entitlement_id", "content_id"),  # a bought series' entitlement counts per item (0035)
+        UniqueConstraint("booking_id", "content_id"),  # an offering portal's participant, per item (0044)
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
@@ -31,6 +33,7 @@ class DownloadCounter(IdMixin, TimestampMixin, Base):
         ForeignKey("content_entitlement.id", ondelete="CASCADE")
     )
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"))
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     content_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("content.id", ondelete="CASCADE"), index=True)
     used: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

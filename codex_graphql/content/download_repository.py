@@ -1,5 +1,6 @@
 """SQL for download counters. A counter belongs to the row that admits the viewer to the item
-(``access.admitting_source``: their active entitlement, else the subscription covering the item); every statement
+(``access.admitting_source``: their active entitlement, else the subscription covering the item, else their
+confirmed booking of an offering whose portal holds it); every statement
 finds that row in the same statement and is scoped by the viewer's own user id. RLS (migration 0012) lets a user
 write only their own counters."""
 
@@ -24,7 +25,8 @@ def _counter_of(source: Subquery, user_id: uuid.UUID, content_id: uuid.UUID) -> 
     """The viewer's counter of the source row (a subscription has one counter per item)."""
     return and_(DownloadCounter.user_id == user_id, DownloadCounter.content_id == content_id,
                 or_(DownloadCounter.entitlement_id == source.c.entitlement_id,
-                    DownloadCounter.subscription_id == source.c.subscription_id))
+                    DownloadCounter.subscription_id == source.c.subscription_id,
+                    DownloadCounter.booking_id == source.c.booking_id))
 
 
 async def ensure_counter(session: AsyncSession, user_id: uuid.UUID, content_id: uuid.UUID) -> None:
@@ -33,11 +35,14 @@ async def ensure_counter(session: AsyncSession, user_id: uuid.UUID, content_id: 
     source = _source(user_id, content_id)
     rows = select(
         func.gen_random_uuid(), source.c.organization_id, source.c.entitlement_id, source.c.subscription_id,
-        literal(user_id, UUID(as_uuid=True)), literal(content_id, UUID(as_uuid=True)), literal(0),
-    ).where(or_(source.c.entitlement_id.is_not(None), source.c.subscription_id.is_not(None)))
+        source.c.booking_id, literal(user_id, UUID(as_uuid=True)), literal(content_id, UUID(as_uuid=True)),
+        literal(0),
+    ).where(or_(source.c.entitlement_id.is_not(None), source.c.subscription_id.is_not(None),
+                source.c.booking_id.is_not(None)))
     # Any unique key (the entitlement's, or the subscription's and item's): a concurrent request made it first.
     statement = insert(DownloadCounter).from_select(
-        ["id", "organization_id", "entitlement_id", "subscription_id", "user_id", "content_id", "used"], rows
+        ["id", "organization_id", "entitlement_id", "subscription_id", "booking_id", "user_id", "content_id", "used"],
+        rows
     ).on_conflict_do_nothing()
     await session.execute(statement)
 

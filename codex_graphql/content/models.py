@@ -30,6 +30,7 @@ class ContentKind(enum.StrEnum):
     AUDIO = "AUDIO"
     ARTICLE = "ARTICLE"
     BUNDLE = "BUNDLE"
+    OFFERING = "OFFERING"
 
 
 describe_values(ContentKind, {
@@ -39,6 +40,8 @@ describe_values(ContentKind, {
                "everyone; no media file, so `playback` and `download` are null.",
     "BUNDLE": "What a priced series sells (`Series.offer`): buying it entitles every item of the series, the ones "
               "added later too. It is never listed in the catalogue and has no media.",
+    "OFFERING": "What a priced offering sells (`Offering`): the purchase of a paid booking (`bookOffering` with "
+                "PURCHASE) is of this item. It is never listed, never bought on its own and has no media.",
 })
 
 

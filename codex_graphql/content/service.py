@@ -145,6 +145,9 @@ async def managed(session: AsyncSession, viewer: Viewer, content_id: uuid.UUID |
         raise DomainError(ErrorCode.NOT_FOUND, "No content has this id in your organization.", "contentId")
     if content.creator_id != viewer.user_id and not viewer.can(Permission.CONTENT_MANAGE_ALL, organization_id):
         raise DomainError(ErrorCode.NOT_ALLOWED, "You can only manage content you created.", "contentId")
+    if content.kind is ContentKind.OFFERING:  # kept in step with its offering (offerings/paid.py), never alone
+        raise DomainError(ErrorCode.INVALID_STATE, "This item is what an offering sells: change the offering "
+                          "instead.", "contentId")
     return content
 
 

@@ -17,11 +17,23 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file attached to a mail: ``content_type`` like ``text/calendar``, ``params`` added to its Content-Type
+    (``(("method", "PUBLISH"),)`` for an iCalendar attachment)."""
+
+    filename: str
+    content: bytes
+    content_type: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Mail:
     to: str
     subject: str
     text: str
     html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Mailer(Protocol):
@@ -36,6 +48,10 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
     message.set_content(mail.text)
     if mail.html:
         message.add_alternative(mail.html, subtype="html")
+    for attachment in mail.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename,
+                               params=dict(attachment.params))
     return message
 
 

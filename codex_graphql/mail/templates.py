@@ -162,3 +162,20 @@ def booking_notice(to: str, name: str, kind: str, title: str, seller: str, when:
     lines = [f"Hello {name or to},", line.format(title=title, when=when, hold=hold), f"{seller}"]
     return Mail(to=to, subject=f"{subject}: {title}", text="\n\n".join([*lines, link]) + "\n",
                 html=_html(lines, link, "Your bookings"))
+
+
+def offering_announcement(to: str, name: str, offering: str, seller: str, title: str, body: str, link: str) -> Mail:
+    """An announcement posted in the portal of an offering the person booked."""
+    lines = [f"Hello {name or to},", f"{seller} posted an announcement for {offering}:", title, body]
+    return Mail(to=to, subject=f"{offering}: {title}", text="\n\n".join([*lines, link]) + "\n",
+                html=_html(lines, link, "Open the portal"))
+
+
+def booking_reminder(to: str, name: str, title: str, seller: str, when: str, lead: str, where: str,
+                     link: str) -> Mail:
+    """A booked session starts soon (``lead``: "in 24 hours", "in 1 hour"; ``when`` already formatted in the
+    offering's time zone)."""
+    lines = [f"Hello {name or to},", f"A reminder: {title} starts {lead}, on {when}.", where, f"{seller}"]
+    lines = [line for line in lines if line]
+    return Mail(to=to, subject=f"Starting {lead}: {title}", text="\n\n".join([*lines, link]) + "\n",
+                html=_html(lines, link, "Your bookings"))

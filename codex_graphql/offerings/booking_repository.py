@@ -11,12 +11,14 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
-from codex_graphql.offerings.models import Booking, BookingStatus, OfferingSession
+from codex_graphql.offerings.models import Booking, BookingPayment, BookingStatus, OfferingSession
 from codex_graphql.pagination import keyset_page
 from codex_graphql.relay import Page
 
-LIVE = (BookingStatus.CONFIRMED, BookingStatus.WAITLISTED, BookingStatus.HELD)
-SEATED = (BookingStatus.CONFIRMED, BookingStatus.HELD)
+LIVE = (BookingStatus.CONFIRMED, BookingStatus.WAITLISTED, BookingStatus.HELD, BookingStatus.PAYMENT_PENDING)
+SEATED = (BookingStatus.CONFIRMED, BookingStatus.HELD, BookingStatus.PAYMENT_PENDING)
+# A seat kept for a while: a waitlist hold, or a checkout being paid (both end at ``hold_expires_at``).
+HOLDING = (BookingStatus.HELD, BookingStatus.PAYMENT_PENDING)
 
 
 async def lock_person(session: AsyncSession, offering_id: uuid.UUID, user_id: uuid.UUID) -> None:
@@ -100,9 +102,10 @@ async def live_of_offering(session: AsyncSession, organization_id: uuid.UUID, of
 
 
 async def holds_expired(session: AsyncSession, now: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(organization, booking) of HELD bookings past their hold (the platform scope: the expiry job)."""
+    """(organization, booking) of HELD and PAYMENT_PENDING bookings past their hold (the platform scope: the
+    expiry job)."""
     rows = await session.execute(select(Booking.organization_id, Booking.id).where(
-        Booking.status == BookingStatus.HELD, Booking.hold_expires_at <= now).order_by(Booking.hold_expires_at)
+        Booking.status.in_(HOLDING), Booking.hold_expires_at <= now).order_by(Booking.hold_expires_at)
         .limit(limit))
     return [(organization_id, booking_id) for organization_id, booking_id in rows]
 
@@ -124,3 +127,25 @@ async def of_offering(session: AsyncSession, organization_id: uuid.UUID, offerin
     if session_id is not None:
         statement = statement.where(Booking.session_id == session_id)
     return list(await session.scalars(statement.order_by(Booking.created_at, Booking.id)))
+
+
+async def for_update_in(session: AsyncSession, organization_id: uuid.UUID, booking_id: uuid.UUID) -> Booking | None:
+    """The organization's booking, locked (a job or webhook in the organization's scope)."""
+    statement = in_organization(select(Booking), Booking, organization_id).where(Booking.id == booking_id)
+    return await session.scalar(statement.with_for_update().execution_options(populate_existing=True))
+
+
+async def by_purchase(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> Booking | None:
+    """The booking a paid purchase is of (the purchase's refund or dispute, in the organization's scope)."""
+    statement = in_organization(select(Booking), Booking, organization_id).where(Booking.purchase_id == purchase_id)
+    return await session.scalar(statement)
+
+
+async def lapsed_card_booking(session: AsyncSession, organization_id: uuid.UUID, session_id: uuid.UUID,
+                              user_id: uuid.UUID, since: datetime) -> datetime | None:
+    """When the person's latest card booking of the session lapsed unpaid (EXPIRED with no purchase), if at or after
+    ``since``: the pause before they may hold a seat by card again (``paid.RETRY_PAUSE``)."""
+    statement = in_organization(select(func.max(Booking.updated_at)), Booking, organization_id).where(
+        Booking.session_id == session_id, Booking.user_id == user_id, Booking.status == BookingStatus.EXPIRED,
+        Booking.pay_with == BookingPayment.PURCHASE, Booking.purchase_id.is_(None), Booking.updated_at >= since)
+    return await session.scalar(statement)

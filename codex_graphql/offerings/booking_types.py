@@ -11,10 +11,12 @@ import strawberry
 
 from codex_graphql.accounts import loaders as account_loaders
 from codex_graphql.authz import Permission
+from codex_graphql.commerce import service as commerce
 from codex_graphql.content.types import AfterArg, FirstArg
 from codex_graphql.context import Context
+from codex_graphql.errors import DomainError, ErrorCode
 from codex_graphql.offerings import booking_repository as repository
-from codex_graphql.offerings import bookings, loaders
+from codex_graphql.offerings import bookings, loaders, paid
 from codex_graphql.offerings.models import Booking as BookingModel
 from codex_graphql.offerings.models import BookingPayment, BookingStatus
 from codex_graphql.offerings.types import Offering, OfferingSession
@@ -42,11 +44,13 @@ class Participant:
 @strawberry.type(description="A seat booked in an offering's session (a cohort's booking holds a seat in every "
                  "session), or a place on its waitlist. Seen by its person and the organization's staff.")
 class Booking(Node):
-    status: BookingStatus = strawberry.field(description="CONFIRMED, WAITLISTED, HELD, CANCELLED or EXPIRED.")
+    status: BookingStatus = strawberry.field(description="CONFIRMED, WAITLISTED, HELD, PAYMENT_PENDING, CANCELLED or "
+                                             "EXPIRED.")
     pay_with: BookingPayment = strawberry.field(description="How it is paid.")
     credits_spent: int = strawberry.field(description="Credits taken for it (0 unless paid with credits).")
     hold_expires_at: datetime | None = strawberry.field(
-        description="For HELD: until when the seat is kept; book again before then to confirm it.")
+        description="For HELD: until when the seat is kept; book again before then to confirm it. For "
+        "PAYMENT_PENDING: until when the seat is kept for the payment (`checkoutUrl`).")
     checked_in_at: datetime | None = strawberry.field(description="When staff checked the person in.")
     cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
     created_at: datetime = strawberry.field(description="When it was made.")
@@ -66,6 +70,14 @@ class Booking(Node):
         found = await loaders.sessions(info.context).load(self.row.offering_id)
         row = next((s for s in found if s.id == self.row.session_id), None)
         return OfferingSession.from_model(row) if row else None
+
+    @strawberry.field(description="For PAYMENT_PENDING, and for the person who booked only: where to pay (the "
+                      "payment provider's checkout). Null otherwise.")
+    async def checkout_url(self, info: strawberry.Info) -> str | None:
+        ctx: Context = info.context
+        if self.row.status is not BookingStatus.PAYMENT_PENDING or ctx.viewer.user_id != self.row.user_id:
+            return None
+        return await paid.checkout_url(ctx.db, self.row)
 
     @strawberry.field(description="For WAITLISTED: their place in the queue (1 is next); null otherwise.")
     async def waitlist_position(self, info: strawberry.Info) -> int | None:
@@ -122,8 +134,13 @@ class BookOfferingInput:
                                                          "PROGRAM. A COHORT is booked as a whole (leave it out).")
     slot_start: datetime | None = strawberry.field(default=None, description="For a SERVICE: the start of an open "
                                                    "slot (`Offering.availableSlots`).")
-    pay_with: BookingPayment = strawberry.field(description="CREDITS (the offering's `creditPrice`), or PURCHASE "
-                                                "for a free offering.")
+    pay_with: BookingPayment = strawberry.field(description="CREDITS (the offering's `creditPrice`), PURCHASE (free "
+                                                "offerings at once; priced ones by card: give `successUrl` and "
+                                                "`cancelUrl`) or SUBSCRIPTION (a tier with offering access).")
+    success_url: str | None = strawberry.field(default=None, description="Paying by card: where the person returns "
+                                               "after paying (an allowed origin).")
+    cancel_url: str | None = strawberry.field(default=None, description="Paying by card: where the person returns "
+                                              "when they give up paying (an allowed origin).")
     idempotency_key: str = strawberry.field(description="A key of the client's choosing (1 to 200 characters): a "
                                             "retry with the same key returns the first booking, never a second.")
 
@@ -134,22 +151,49 @@ class BookingInput:
 
 
 PAYLOAD = {"booking": (Booking, "The booking as it is now.")}
+BOOK_PAYLOAD = {**PAYLOAD, "checkout_url": (str, "Paying by card: send the person here to pay (the booking is "
+                                                 "PAYMENT_PENDING until they do). Null otherwise.")}
+
+
+def _card_return(ctx: Context, input: BookOfferingInput) -> tuple[str, str] | None:
+    """The checked return URLs of a card payment, None when neither is given."""
+    if input.success_url is None and input.cancel_url is None:
+        return None
+    if input.success_url is None or input.cancel_url is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give both successUrl and cancelUrl.",
+                          "cancelUrl" if input.cancel_url is None else "successUrl")
+    return (commerce.check_redirect(input.success_url, ctx.settings, "successUrl"),
+            commerce.check_redirect(input.cancel_url, ctx.settings, "cancelUrl"))
 
 
 @strawberry.type
 class BookingMutations:
-    @mutation_field(IsAuthenticated(), payload=PAYLOAD,
-                    description="Book a session of a published offering: CONFIRMED with a seat, WAITLISTED when it is "
-                    "full, or the confirmation of a seat HELD for the viewer. Capacity is never exceeded, however many "
-                    "book at once. NOT_FOUND (offering, session), INVALID_STATE (cancelled, started, payment not "
-                    "accepted), INVALID_INPUT (not an open slot), INSUFFICIENT_CREDITS, ALREADY_EXISTS (booked "
-                    "already): nothing changed.", input_description="The offering, session or slot, and payment.")
+    @mutation_field(IsAuthenticated(), payload=BOOK_PAYLOAD,
+                    description="Book a session of a published offering: CONFIRMED with a seat, PAYMENT_PENDING with a "
+                    "seat held while the viewer pays by card (`checkoutUrl`), WAITLISTED when it is full, or the "
+                    "confirmation of a seat HELD for the viewer. Capacity is never exceeded, however many book at "
+                    "once. NOT_FOUND (offering, session), INVALID_STATE (cancelled, started, payment not accepted), "
+                    "INVALID_INPUT (not an open slot, return URLs), INSUFFICIENT_CREDITS, ALREADY_EXISTS (booked "
+                    "already), PAYMENT_PROVIDER_ERROR (retry with the same key): nothing changed.",
+                    input_description="The offering, session or slot, and payment.")
     async def book_offering(ctx: Context, input: BookOfferingInput) -> dict:
+        card_return = _card_return(ctx, input)
         booking = await bookings.book(
             ctx.db, ctx.viewer, decode_id(input.offering_id, "Offering"),
             session_id=decode_id(input.session_id, "OfferingSession") if input.session_id else None,
-            slot_start=input.slot_start, pay_with=input.pay_with, idempotency_key=input.idempotency_key)
-        return {"booking": Booking.from_model(booking)}
+            slot_start=input.slot_start, pay_with=input.pay_with, idempotency_key=input.idempotency_key,
+            card_return=card_return is not None)
+        booking_id = booking.id
+        planned = await paid.plan_checkout(ctx.db, ctx.settings, booking, *card_return) if card_return else None
+        if planned is not None:
+            # The seat is held and committed; the provider is called with no transaction open (the checkout's id
+            # and key follow from the booking's, so a retry with the same idempotencyKey gets the same one).
+            async with ctx.outside_transaction():
+                created = await commerce.create_at_provider(ctx.services.payments, planned)
+            await commerce.record_checkout(ctx.db, ctx.services.payments, planned, created)
+        row = await repository.by_id(ctx.db, booking_id)
+        assert row is not None
+        return {"booking": Booking.from_model(row), "checkout_url": await paid.checkout_url(ctx.db, row)}
 
     @mutation_field(IsAuthenticated(), payload=PAYLOAD,
                     description="Cancel a booking: its person (credits back until the offering's `cancellationHours` "

@@ -10,9 +10,11 @@ the next person.
 
 Payment (``BookingPayment``): CREDITS spends ``Offering.creditPrice`` in the booking's transaction (the credits
 ledger, keyed by the booking, so a replay never spends twice) and a cancellation before the offering's deadline
-(``cancellation_hours`` before the session) or by staff gives them back; PURCHASE books a free offering (paid
-checkout is not available for offerings yet: INVALID_STATE); SUBSCRIPTION is not available yet (INVALID_STATE).
-An ``idempotencyKey`` makes a retried booking return the first answer.
+(``cancellation_hours`` before the session) or by staff gives them back; PURCHASE books a free offering at once
+and a priced one through the provider's checkout (``paid.py``: PAYMENT_PENDING until paid, refunded by a job on
+a cancellation the policy refunds); SUBSCRIPTION needs a live subscription of the organization to a tier with
+offering access (checked in the booking's transaction; nothing to refund). An ``idempotencyKey`` makes a retried
+booking return the first answer.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql import events
 from codex_graphql.authz import Permission, Viewer
+from codex_graphql.conferencing import hooks as conferencing_hooks
 from codex_graphql.credits import service as credits
 from codex_graphql.db import acting_in, utcnow
 from codex_graphql.errors import DomainError, ErrorCode
-from codex_graphql.offerings import availability_repository, availability_service
+from codex_graphql.offerings import availability_repository, availability_service, paid
 from codex_graphql.offerings import booking_repository as repository
 from codex_graphql.offerings import repository as offerings
 from codex_graphql.offerings.models import (
@@ -61,14 +64,21 @@ async def _bookable(session: AsyncSession, offering_id: uuid.UUID | None) -> Off
     return offering
 
 
-def _check_payment(offering: Offering, pay_with: BookingPayment) -> None:
+def _check_payment(offering: Offering, pay_with: BookingPayment, card_return: bool) -> None:
     if pay_with is BookingPayment.CREDITS and offering.credit_price is None:
         raise DomainError(ErrorCode.INVALID_STATE, "This offering is not sold for credits.", "payWith")
-    if pay_with is BookingPayment.PURCHASE and offering.price_cents > 0:
-        raise DomainError(ErrorCode.INVALID_STATE, "Paying by card for offerings is not available yet; pay with "
-                          "credits where the offering takes them.", "payWith")
-    if pay_with is BookingPayment.SUBSCRIPTION:
-        raise DomainError(ErrorCode.INVALID_STATE, "Subscriptions do not include offerings yet.", "payWith")
+    if paid.by_card(offering, pay_with) and not card_return:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Paying by card needs successUrl and cancelUrl.", "successUrl")
+    if paid.by_card(offering, pay_with) and offering.offer_content_id is None:
+        raise DomainError(ErrorCode.INVALID_STATE, "This offering cannot be paid by card right now.", "payWith")
+
+
+async def _check_subscription(session: AsyncSession, offering: Offering, user_id: uuid.UUID,
+                              pay_with: BookingPayment) -> None:
+    """SUBSCRIPTION: a live subscription of the organization to a tier with offering access (in its scope)."""
+    if pay_with is BookingPayment.SUBSCRIPTION and not await paid.includes_offerings(
+            session, offering.organization_id, user_id):
+        raise DomainError(ErrorCode.INVALID_STATE, "Your subscriptions here do not include offerings.", "payWith")
 
 
 async def _target(session: AsyncSession, offering: Offering, session_id: uuid.UUID | None,
@@ -112,9 +122,11 @@ async def _service_slot(session: AsyncSession, offering: Offering, slot_start: d
     if not slots or slots[0][0] != slot_start:
         raise DomainError(ErrorCode.INVALID_INPUT, "This time is not an open slot of the service.", "slotStart")
     async with acting_in(session, offering.organization_id):
-        return await offerings.add_slot_session(session, OfferingSession(
+        made = await offerings.add_slot_session(session, OfferingSession(
             organization_id=offering.organization_id, offering_id=offering.id, starts_at=slots[0][0],
             ends_at=slots[0][1], capacity=offering.capacity, seats_taken=0))
+        conferencing_hooks.session_added(session, offering, made)  # its meeting, by a job (idempotent)
+        return made
 
 
 async def _seat_ids(session: AsyncSession, offering: Offering, target: OfferingSession) -> list[uuid.UUID]:
@@ -132,7 +144,7 @@ async def _pay(session: AsyncSession, offering: Offering, booking: Booking) -> N
         booking.credits_spent, booking.credit_transaction_id = offering.credit_price, spent.id
 
 
-def _announce(session: AsyncSession, booking: Booking, event_type: str) -> None:
+def announce(session: AsyncSession, booking: Booking, event_type: str) -> None:
     payload = {"bookingId": str(booking.id), "offeringId": str(booking.offering_id),
                "sessionId": str(booking.session_id), "userId": str(booking.user_id), "status": booking.status.value}
     events.emit(session, event_type, payload, booking.organization_id)
@@ -149,17 +161,21 @@ def _same_offering(replay: Booking, offering_id: uuid.UUID | None) -> Booking:
 
 
 async def book(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID | None, *, session_id: uuid.UUID | None,
-               slot_start: datetime | None, pay_with: BookingPayment, idempotency_key: str) -> Booking:
-    """A confirmed seat, a place on the waitlist when the session is full, or the confirmation of a held seat."""
+               slot_start: datetime | None, pay_with: BookingPayment, idempotency_key: str,
+               card_return: bool = False) -> Booking:
+    """A confirmed seat, a seat held while the person pays by card (PAYMENT_PENDING), a place on the waitlist
+    when the session is full, or the confirmation of a held seat. ``card_return``: the caller has checked return
+    URLs for a card payment."""
     assert viewer.user_id is not None
     key = credits.check_key(idempotency_key)
     replay = await repository.by_key(session, viewer.user_id, key)
     if replay is not None:
         return _same_offering(replay, offering_id)
     offering = await _bookable(session, offering_id)
-    _check_payment(offering, pay_with)
+    _check_payment(offering, pay_with, card_return)
     target = await _target(session, offering, session_id, slot_start)
     async with acting_in(session, offering.organization_id):
+        await _check_subscription(session, offering, viewer.user_id, pay_with)
         await repository.lock_person(session, offering.id, viewer.user_id)
         replay = await repository.by_key(session, viewer.user_id, key)  # a twin request finished first
         if replay is not None:
@@ -169,32 +185,45 @@ async def book(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID | N
             raise DomainError(ErrorCode.ALREADY_EXISTS, "You already booked this session (or wait for a seat).",
                               "sessionId" if session_id else "offeringId")
         if existing is not None:  # a held seat: booking confirms it, paying now
-            return await _confirm_hold(session, offering, existing, pay_with)
+            return await _confirm_hold(session, offering, target, existing, pay_with)
+        if paid.by_card(offering, pay_with):
+            await paid.check_retry_pause(session, offering.organization_id, target.id, viewer.user_id, utcnow())
         seat_ids = await _seat_ids(session, offering, target)
         locked = await repository.lock_sessions(session, offering.organization_id, seat_ids)
         has_room = len(locked) == len(seat_ids) and all(s.seats_taken < s.capacity for s in locked)
+        status = BookingStatus.CONFIRMED if has_room else BookingStatus.WAITLISTED
+        if has_room and paid.by_card(offering, pay_with):
+            status = BookingStatus.PAYMENT_PENDING
         booking = await repository.add(session, Booking(
             organization_id=offering.organization_id, offering_id=offering.id, session_id=target.id,
-            user_id=viewer.user_id, status=BookingStatus.CONFIRMED if has_room else BookingStatus.WAITLISTED,
-            pay_with=pay_with, idempotency_key=key))
+            user_id=viewer.user_id, status=status, pay_with=pay_with, idempotency_key=key,
+            hold_expires_at=paid.hold_until(utcnow(), target.starts_at) if status is BookingStatus.PAYMENT_PENDING
+            else None))
         if has_room:
             await repository.move_seats(session, offering.organization_id, seat_ids, +1)
             await _pay(session, offering, booking)
         await session.flush()
-        _announce(session, booking, CONFIRMED_EVENT if has_room else WAITLISTED_EVENT)
+        if status is not BookingStatus.PAYMENT_PENDING:
+            announce(session, booking, CONFIRMED_EVENT if has_room else WAITLISTED_EVENT)
     return booking
 
 
-async def _confirm_hold(session: AsyncSession, offering: Offering, booking: Booking,
+async def _confirm_hold(session: AsyncSession, offering: Offering, target: OfferingSession, booking: Booking,
                         pay_with: BookingPayment) -> Booking:
-    if booking.hold_expires_at is not None and booking.hold_expires_at <= utcnow():
+    now = utcnow()
+    if booking.hold_expires_at is not None and booking.hold_expires_at <= now:
         raise DomainError(ErrorCode.INVALID_STATE, "The seat held for you was released; join the waitlist again "
                           "once it is processed.", "offeringId")
     booking.pay_with = pay_with
+    if paid.by_card(offering, pay_with):  # the seat stays held while the person pays
+        booking.status = BookingStatus.PAYMENT_PENDING
+        booking.hold_expires_at = max(booking.hold_expires_at or now, paid.hold_until(now, target.starts_at))
+        await session.flush()
+        return booking
     await _pay(session, offering, booking)
     booking.status, booking.hold_expires_at = BookingStatus.CONFIRMED, None
     await session.flush()
-    _announce(session, booking, CONFIRMED_EVENT)
+    announce(session, booking, CONFIRMED_EVENT)
     return booking
 
 
@@ -208,7 +237,9 @@ async def cancel(session: AsyncSession, viewer: Viewer, booking_id: uuid.UUID | 
     assert viewer.user_id is not None
     # Read in the viewer's own scope (their booking, or their organization's), then locked in the organization's.
     found = await repository.by_id(session, booking_id) if booking_id else None
-    staff = found is not None and viewer.can(Permission.CONTENT_MANAGE, found.organization_id)
+    # Staff cancelling their own booking follow the policy like anyone (no refund past the deadline).
+    staff = (found is not None and found.user_id != viewer.user_id
+             and viewer.can(Permission.CONTENT_MANAGE, found.organization_id))
     if found is None or (found.user_id != viewer.user_id and not staff):
         raise DomainError(ErrorCode.NOT_FOUND, "No booking of yours has this id.", "bookingId")
     offering = await offerings.by_id(session, found.offering_id)
@@ -237,22 +268,37 @@ async def _lock_seats(session: AsyncSession, offering: Offering,
 
 async def _release(session: AsyncSession, offering: Offering, booking: Booking, *, by: uuid.UUID | None,
                    refund: bool | None) -> None:
-    """``booking`` CANCELLED: seats given back and the waitlist promoted, credits returned when ``refund`` (None:
-    as the offering's deadline says for the session's start). In the organization's scope."""
+    """``booking`` CANCELLED: seats given back and the waitlist promoted, credits returned and a paid purchase
+    refunded when ``refund`` (None: as the offering's deadline says for the session's start). In the
+    organization's scope."""
+    await let_go(session, booking, BookingStatus.CANCELLED, by=by, refund=refund, offering=offering)
+
+
+async def let_go(session: AsyncSession, booking: Booking, status: BookingStatus, *, by: uuid.UUID | None,
+                 refund: bool | None = None, offering: Offering | None = None) -> None:
+    """``booking`` (locked) ends as ``status`` (CANCELLED, or EXPIRED: a hold or a checkout lapsed): its seats
+    go back, the first person waiting is promoted, and what it paid is returned as ``_release`` says."""
+    if offering is None:
+        offering = await offerings.by_id(session, booking.offering_id)
+        assert offering is not None
     target, seat_ids = await _lock_seats(session, offering, booking.session_id)
     if booking.status in repository.SEATED:
         await repository.move_seats(session, offering.organization_id, seat_ids, -1)
-    if booking.credit_transaction_id is not None:
-        due = refund if refund is not None else (target is not None and utcnow() <= _deadline(offering,
-                                                                                             target.starts_at))
-        if due:
-            await credits.refund(session, offering.organization_id, booking.user_id, booking.credit_transaction_id,
-                                 credits.Source("booking", str(booking.id)), "Booking cancelled")
+    due = refund if refund is not None else (target is not None and utcnow() <= _deadline(offering, target.starts_at))
+    if booking.credit_transaction_id is not None and due:
+        await credits.refund(session, offering.organization_id, booking.user_id, booking.credit_transaction_id,
+                             credits.Source("booking", str(booking.id)), "Booking cancelled")
+    if booking.purchase_id is not None and due:
+        paid.refund_later(session, booking, "Booking cancelled")
+    if booking.status is BookingStatus.PAYMENT_PENDING:
+        paid.close_checkout(session, booking)
     was_seated = booking.status in repository.SEATED
-    booking.status, booking.cancelled_at, booking.cancelled_by = BookingStatus.CANCELLED, utcnow(), by
-    booking.hold_expires_at = None
+    booking.status, booking.hold_expires_at = status, None
+    if status is BookingStatus.CANCELLED:
+        booking.cancelled_at, booking.cancelled_by = utcnow(), by
     await session.flush()
-    _announce(session, booking, CANCELLED_EVENT)
+    if status is BookingStatus.CANCELLED:
+        announce(session, booking, CANCELLED_EVENT)
     if was_seated and target is not None and offering.status is OfferingStatus.PUBLISHED:
         await promote(session, offering, target)
 
@@ -272,7 +318,7 @@ async def promote(session: AsyncSession, offering: Offering, target: OfferingSes
     await repository.move_seats(session, offering.organization_id, seat_ids, +1)
     waiting.status, waiting.hold_expires_at = BookingStatus.HELD, min(now + HOLD, target.starts_at)
     await session.flush()
-    _announce(session, waiting, HELD_EVENT)
+    announce(session, waiting, HELD_EVENT)
     return waiting
 
 
@@ -290,18 +336,79 @@ async def expire_hold(session: AsyncSession, organization_id: uuid.UUID, booking
     """A HELD booking past its hold at ``now`` EXPIRED, its seats given back and the next person promoted (in
     the organization's scope). False when it was confirmed, cancelled or expired meanwhile."""
     booking = await repository.for_update(session, booking_id)
-    if (booking is None or booking.status is not BookingStatus.HELD or booking.hold_expires_at is None
+    if (booking is None or booking.status not in repository.HOLDING or booking.hold_expires_at is None
             or booking.hold_expires_at > (now or utcnow())):
         return False
-    offering = await offerings.by_id(session, booking.offering_id)
-    assert offering is not None
-    target, seat_ids = await _lock_seats(session, offering, booking.session_id)
-    assert target is not None
-    await repository.move_seats(session, organization_id, seat_ids, -1)
-    booking.status, booking.hold_expires_at = BookingStatus.EXPIRED, None
-    await session.flush()
-    await promote(session, offering, target)
+    await let_go(session, booking, BookingStatus.EXPIRED, by=None)
     return True
+
+
+# -- a card payment's outcome (the payment webhook's transaction, in the organization's scope: paid.py) ------
+
+async def paid_for(session: AsyncSession, organization_id: uuid.UUID, booking_id: uuid.UUID,
+                   purchase_id: uuid.UUID) -> str:
+    """The checkout of ``booking_id`` was paid and its purchase created: the booking is CONFIRMED. A payment for
+    a seat let go meanwhile (the hold lapsed) takes a seat again if one is free; otherwise, or when the person
+    cancelled, the purchase is refunded in full by a job."""
+    found = await repository.by_id(session, booking_id)
+    if found is None:
+        return "booking_missing"
+    await repository.lock_person(session, found.offering_id, found.user_id)  # the order book and cancel lock in
+    booking = await repository.for_update_in(session, organization_id, booking_id)
+    assert booking is not None
+    booking.purchase_id = purchase_id
+    if booking.status is BookingStatus.PAYMENT_PENDING:
+        booking.status, booking.hold_expires_at = BookingStatus.CONFIRMED, None
+        await session.flush()
+        announce(session, booking, CONFIRMED_EVENT)
+        return "booking_confirmed"
+    if booking.status is BookingStatus.EXPIRED and await _reseat(session, booking):
+        return "booking_confirmed_late"
+    await session.flush()
+    paid.refund_later(session, booking, "The seat was no longer held when the payment arrived.")
+    return "booking_refunded"
+
+
+async def _reseat(session: AsyncSession, booking: Booking) -> bool:
+    """An EXPIRED booking CONFIRMED again when its session (every session of a cohort) is still to come and
+    has a seat, and nobody else holds a live booking of it for the person."""
+    offering = await offerings.by_id(session, booking.offering_id)
+    if offering is None or offering.status is not OfferingStatus.PUBLISHED:
+        return False
+    if await repository.live_for(session, offering.organization_id, booking.session_id, booking.user_id):
+        return False
+    target, seat_ids = await _lock_seats(session, offering, booking.session_id)
+    if target is None or target.cancelled_at is not None or target.starts_at <= utcnow():
+        return False
+    locked = await repository.lock_sessions(session, offering.organization_id, seat_ids)
+    if not all(s.seats_taken < s.capacity for s in locked):
+        return False
+    await repository.move_seats(session, offering.organization_id, seat_ids, +1)
+    booking.status = BookingStatus.CONFIRMED
+    await session.flush()
+    announce(session, booking, CONFIRMED_EVENT)
+    return True
+
+
+async def purchase_ended(session: AsyncSession, organization_id: uuid.UUID, purchase_id: uuid.UUID) -> None:
+    """A booking's purchase was refunded in full or lost to a dispute (in the organization's scope, the purchase
+    locked): a booking still holding its seat is CANCELLED, and nothing more is refunded."""
+    booking = await repository.by_purchase(session, organization_id, purchase_id)
+    if booking is None or booking.status not in repository.LIVE:
+        return
+    await repository.lock_person(session, booking.offering_id, booking.user_id)
+    booking = await repository.for_update_in(session, organization_id, booking.id)
+    if booking is not None and booking.status in repository.LIVE:  # its money is back already: refund nothing
+        await let_go(session, booking, BookingStatus.CANCELLED, by=None, refund=False)
+
+
+async def checkout_ended(session: AsyncSession, organization_id: uuid.UUID, booking_id: uuid.UUID) -> str:
+    """The checkout lapsed or its payment failed: a PAYMENT_PENDING booking gives its seat back (EXPIRED)."""
+    booking = await repository.for_update_in(session, organization_id, booking_id)
+    if booking is None or booking.status is not BookingStatus.PAYMENT_PENDING:
+        return "booking_unchanged"
+    await let_go(session, booking, BookingStatus.EXPIRED, by=None)
+    return "booking_expired"
 
 
 async def check_in(session: AsyncSession, viewer: Viewer, booking_id: uuid.UUID | None) -> Booking:

@@ -6,8 +6,9 @@ import uuid
 from typing import TYPE_CHECKING
 
 from codex_graphql.batching import GroupedLoader, KeyedLoader
-from codex_graphql.offerings import availability_repository, repository
+from codex_graphql.offerings import availability_repository, portal_repository, repository, stats_repository
 from codex_graphql.offerings.models import Offering, OfferingAvailability, OfferingSession
+from codex_graphql.offerings.stats_repository import OfferingFigures
 
 if TYPE_CHECKING:
     from codex_graphql.context import Context  # annotations only: the context builds these loaders
@@ -40,6 +41,16 @@ class AvailabilityLoader(GroupedLoader[tuple[uuid.UUID, uuid.UUID], OfferingAvai
     query = staticmethod(availability_repository.of_offerings)
 
 
+class FiguresLoader(GroupedLoader[tuple[uuid.UUID, uuid.UUID], OfferingFigures | None]):
+    """Offerings' figures by (offering id, organization id), one statement per organization."""
+
+    query = staticmethod(stats_repository.figures_of)
+
+
+def figures(ctx: Context) -> FiguresLoader:
+    return ctx.loaders.offering_figures
+
+
 def availability(ctx: Context) -> AvailabilityLoader:
     return ctx.loaders.offering_availability
 
@@ -54,3 +65,18 @@ def category_ids(ctx: Context) -> CategoryIdsLoader:
 
 def offerings(ctx: Context) -> OfferingLoader:
     return ctx.loaders.offerings
+
+
+class ParticipatingLoader(KeyedLoader[uuid.UUID, bool]):
+    """True for the offerings the signed-in viewer holds a CONFIRMED booking of (a portal's participants)."""
+
+    per = "user"
+    missing = False
+    query = staticmethod(portal_repository.participating)
+
+    async def fetch(self, keys: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+        return dict.fromkeys(await super().fetch(keys), True)
+
+
+def participating(ctx: Context) -> ParticipatingLoader:
+    return ctx.loaders.offering_participating

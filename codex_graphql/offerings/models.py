@@ -62,6 +62,7 @@ class BookingStatus(enum.StrEnum):
     CONFIRMED = "CONFIRMED"
     WAITLISTED = "WAITLISTED"
     HELD = "HELD"
+    PAYMENT_PENDING = "PAYMENT_PENDING"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"
 
@@ -70,6 +71,8 @@ describe_values(BookingStatus, {
     "CONFIRMED": "A seat is the person's.",
     "WAITLISTED": "The session was full: the person waits, first come first served (`waitlistPosition`).",
     "HELD": "A seat freed up and is held for the person until `holdExpiresAt`: booking again confirms it.",
+    "PAYMENT_PENDING": "A seat is held while the person pays at the checkout (`checkoutUrl`) until `holdExpiresAt`; "
+                       "the payment confirms it, an abandoned or failed checkout releases it (EXPIRED).",
     "CANCELLED": "Cancelled by the person or by staff (credits returned as the cancellation policy says).",
     "EXPIRED": "A held seat was not taken in time; it went to the next person waiting.",
 })
@@ -83,9 +86,11 @@ class BookingPayment(enum.StrEnum):
 
 
 describe_values(BookingPayment, {
-    "PURCHASE": "Paid with money. Free offerings (price 0) are booked this way without a checkout.",
+    "PURCHASE": "Paid with money through the payment provider's checkout (the booking is PAYMENT_PENDING until it is "
+                "paid). Free offerings (price 0) are booked this way without a checkout.",
     "CREDITS": "Paid with the organization's credits (`Offering.creditPrice`), taken in the booking's transaction.",
-    "SUBSCRIPTION": "Included in the person's subscription tier.",
+    "SUBSCRIPTION": "Included in the person's subscription: a live subscription of the organization to a tier with "
+                    "`offeringAccess`. Nothing is charged and nothing is refunded.",
 })
 
 
@@ -98,6 +103,7 @@ class Offering(IdMixin, TimestampMixin, Base):
         CheckConstraint("capacity > 0", name="capacity_positive"),
         CheckConstraint("cancellation_hours >= 0", name="cancellation_hours_not_negative"),
         Index("ix_offering_org_created", "organization_id", "created_at", "id"),
+        UniqueConstraint("offer_content_id"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -120,6 +126,9 @@ class Offering(IdMixin, TimestampMixin, Base):
     published_at: Mapped[datetime | None] = mapped_column()
     cancelled_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))
+    # What a paid booking's purchase is of (offerings/paid.py): a content item of kind OFFERING, made when the
+    # offering first gets a price (migration 0047).
+    offer_content_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("content.id", ondelete="SET NULL"))
 
 
 class OfferingCategory(Base):
@@ -177,7 +186,9 @@ class Booking(IdMixin, TimestampMixin, Base):
         UniqueConstraint("user_id", "idempotency_key"),
         # One live booking per person and session (cancelled and expired ones are history).
         Index("uq_booking_live", "session_id", "user_id", unique=True,
-              postgresql_where=text("status IN ('CONFIRMED', 'WAITLISTED', 'HELD')")),
+              postgresql_where=text("status IN ('CONFIRMED', 'WAITLISTED', 'HELD', 'PAYMENT_PENDING')")),
+        Index("ix_booking_purchase", "purchase_id", postgresql_where=text("purchase_id IS NOT NULL")),
+        Index("ix_booking_payment_pending", "hold_expires_at", postgresql_where=text("status = 'PAYMENT_PENDING'")),
         Index("ix_booking_waitlist", "session_id", "created_at", postgresql_where=text("status = 'WAITLISTED'")),
         Index("ix_booking_user_created", "user_id", "created_at", "id"),
         Index("ix_booking_org_offering", "organization_id", "offering_id", "status"),
@@ -196,6 +207,8 @@ class Booking(IdMixin, TimestampMixin, Base):
     credit_transaction_id: Mapped[uuid.UUID | None] = mapped_column()
     hold_expires_at: Mapped[datetime | None] = mapped_column()
     checked_in_at: Mapped[datetime | None] = mapped_column()
+    # The paid purchase (a PURCHASE booking of a priced offering, once its checkout completed).
+    purchase_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchase.id", ondelete="SET NULL"))
     cancelled_at: Mapped[datetime | None] = mapped_column()
     cancelled_by: Mapped[uuid.UUID | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=text("now()"))

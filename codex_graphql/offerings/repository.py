@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codex_graphql.authz import in_organization
+from codex_graphql.content.models import Content
 from codex_graphql.offerings.models import (
     Offering,
     OfferingAvailability,
@@ -154,3 +155,17 @@ async def add_slot_session(session: AsyncSession, row: OfferingSession) -> Offer
         OfferingSession.offering_id == row.offering_id, OfferingSession.starts_at == row.starts_at))
     assert made is not None
     return made
+
+
+async def offer_for_update(session: AsyncSession, offering: Offering) -> Content | None:
+    """The offering's offer item (what a paid booking's purchase is of), locked."""
+    if offering.offer_content_id is None:
+        return None
+    statement = in_organization(select(Content), Content, offering.organization_id).where(
+        Content.id == offering.offer_content_id)
+    return await session.scalar(statement.with_for_update())
+
+
+async def add_offer(session: AsyncSession, offer: Content) -> None:
+    session.add(offer)
+    await session.flush()

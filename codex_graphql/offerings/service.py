@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from codex_graphql import events
 from codex_graphql.authz import Permission, Viewer
 from codex_graphql.categories import repository as categories
+from codex_graphql.conferencing import hooks as conferencing_hooks
 from codex_graphql.content.rules import MAX_PRICE_CENTS
 from codex_graphql.db import utcnow
 from codex_graphql.errors import DomainError, ErrorCode
-from codex_graphql.offerings import repository
+from codex_graphql.offerings import paid, repository
 from codex_graphql.offerings.models import Offering, OfferingSession, OfferingStatus, OfferingType
 from codex_graphql.org_settings import service as org_settings
 from codex_graphql.org_settings.models import check_timezone
@@ -159,6 +160,7 @@ async def create(session: AsyncSession, viewer: Viewer, offering_type: OfferingT
         raise DomainError(ErrorCode.INVALID_INPUT, "Give the number of seats per session.", "capacity")
     wanted = await _apply(session, offering, changes)
     await repository.add(session, offering)
+    await paid.sync_offer(session, offering)
     if wanted:
         await repository.replace_categories(session, organization_id, offering.id, wanted)
     return offering
@@ -185,10 +187,13 @@ async def update(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID |
                  changes: OfferingChanges) -> Offering:
     offering = await managed(session, viewer, offering_id)
     _not_cancelled(offering)
+    was_online = offering.online
     wanted = await _apply(session, offering, changes)
     if wanted is not None:
         await repository.replace_categories(session, offering.organization_id, offering.id, wanted)
-    await session.flush()
+    await paid.sync_offer(session, offering)
+    if offering.online and not was_online:  # a published offering moved online: its sessions' meetings (a job)
+        conferencing_hooks.offering_published(session, offering)
     return offering
 
 
@@ -207,8 +212,9 @@ async def publish(session: AsyncSession, viewer: Viewer, offering_id: uuid.UUID 
         raise DomainError(ErrorCode.INVALID_STATE, "Add a session still to come first (addOfferingSession).",
                           "offeringId")
     offering.status, offering.published_at = OfferingStatus.PUBLISHED, utcnow()
-    await session.flush()
+    await paid.sync_offer(session, offering)
     events.emit(session, PUBLISHED_EVENT, {"offeringId": str(offering.id)}, offering.organization_id)
+    conferencing_hooks.offering_published(session, offering)  # meetings of an online offering's sessions (a job)
     return offering
 
 
@@ -234,6 +240,7 @@ async def add_session(session: AsyncSession, viewer: Viewer, offering_id: uuid.U
     added = await repository.add_session(session, OfferingSession(
         organization_id=offering.organization_id, offering_id=offering.id, starts_at=starts_at, ends_at=ends_at,
         capacity=seats, seats_taken=0))
+    conferencing_hooks.session_added(session, offering, added)
     return offering, added
 
 
@@ -245,6 +252,7 @@ async def mark_cancelled(session: AsyncSession, viewer: Viewer, offering_id: uui
     offering.status, offering.cancelled_at = OfferingStatus.CANCELLED, utcnow()
     await session.flush()
     events.emit(session, CANCELLED_EVENT, {"offeringId": str(offering.id)}, offering.organization_id)
+    conferencing_hooks.offering_cancelled(session, offering)
     return offering
 
 

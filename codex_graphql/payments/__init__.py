@@ -169,6 +169,11 @@ class PaymentProvider(Protocol):
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutCreated: ...
 
+    async def expire_checkout(self, session_id: str) -> bool:
+        """Close an open checkout so it can no longer be paid; True when it was open (and is now expired), False
+        when it was complete or expired already."""
+        ...
+
     async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None,
                      amount_cents: int | None = None, metadata: dict[str, str] | None = None) -> RefundResult:
         """Refund ``amount_cents`` (all that remains when None); the same idempotency key returns the same

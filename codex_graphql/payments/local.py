@@ -62,6 +62,9 @@ class LocalProvider(LocalBillingMixin, LocalConnectMixin):
         })
         return CheckoutCreated(session_id=session_id, url=f"{self.base_url}/checkout/local/{session_id}?token={token}")
 
+    async def expire_checkout(self, session_id: str) -> bool:
+        return True  # a local checkout is a sealed link: the booking it pays for is released on our side
+
     def completed_event(self, checkout: dict[str, Any]) -> bytes:
         """A Stripe-shaped ``checkout.session.completed`` event for a paid local checkout."""
         payment_intent = "pi_local_" + uuid.uuid5(uuid.NAMESPACE_URL, checkout["id"]).hex

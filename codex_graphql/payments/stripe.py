@@ -65,6 +65,14 @@ class StripeProvider(StripeConnectMixin):
         )
         return CheckoutCreated(session_id=session.id, url=session.url or "")
 
+    async def expire_checkout(self, session_id: str) -> bool:
+        try:
+            await self.client.v1.checkout.sessions.expire_async(session_id)
+        except stripe.InvalidRequestError:
+            # "Only Checkout Sessions with a status of open can be expired": paid or expired already.
+            return False
+        return True
+
     async def refund(self, payment_intent_id: str, idempotency_key: str, reason: str | None,
                      amount_cents: int | None = None, metadata: dict[str, str] | None = None) -> RefundResult:
         params: dict[str, Any] = {"payment_intent": payment_intent_id}

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from codex_graphql.authz import in_organization
 from codex_graphql.categories.models import Category
 from codex_graphql.subscriptions.models import (
+    Subscription,
     SubscriptionTier,
     SubscriptionTierCategory,
     SubscriptionTierPrice,
@@ -177,3 +178,14 @@ async def mark_product_archived_at_provider(session: AsyncSession, organization_
     await session.execute(update(SubscriptionTier).where(
         SubscriptionTier.organization_id == organization_id, SubscriptionTier.id == tier_id,
         SubscriptionTier.provider_archived_at.is_(None)).values(provider_archived_at=now))
+
+
+async def includes_offerings(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID,
+                             now: datetime) -> bool:
+    """The person holds a subscription of the organization with access still ahead, to a tier with
+    ``offering_access`` (bookOffering paid with SUBSCRIPTION; in the organization's scope)."""
+    statement = select(exists().where(
+        Subscription.organization_id == organization_id, Subscription.user_id == user_id,
+        Subscription.access_until > now, SubscriptionTier.id == Subscription.tier_id,
+        SubscriptionTier.organization_id == organization_id, SubscriptionTier.offering_access.is_(True)))
+    return bool(await session.scalar(statement))

@@ -25,6 +25,9 @@ ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
 BUYER, STAFF, STRANGER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 SUBSCRIBER, LAPSED = uuid.uuid4(), uuid.uuid4()  # a live subscription to a tier of one category; an ended one
 SERIES_BUYER = uuid.uuid4()  # holds the offer of a series of the unlisted items without entitlements
+# A CONFIRMED booking of an offering whose portal holds the items with revoked entitlements; a cancelled one.
+PARTICIPANT, FORMER_PARTICIPANT = uuid.uuid4(), uuid.uuid4()
+OFFERING, OFFERING_SESSION, PARTICIPANT_BOOKING = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 TIER, SHELF, SERIES, OFFER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 VIEWERS = {
     "anonymous": Viewer(),
@@ -32,6 +35,8 @@ VIEWERS = {
     "subscriber": Viewer(user_id=SUBSCRIBER),
     "lapsed_subscriber": Viewer(user_id=LAPSED),
     "series_buyer": Viewer(user_id=SERIES_BUYER),
+    "participant": Viewer(user_id=PARTICIPANT),
+    "former_participant": Viewer(user_id=FORMER_PARTICIPANT),
     "stranger": Viewer(user_id=STRANGER),
     "staff": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),), active_organization_id=ORG),
     "staff_elsewhere_active": Viewer(user_id=STAFF, memberships=(Membership(ORG, OrgRole.ADMIN),),
@@ -53,7 +58,7 @@ async def items(database_url: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     try:
         for user_id, email in ((BUYER, "b"), (STAFF, "s"), (STRANGER, "x"), (SUBSCRIBER, "u"), (LAPSED, "l"),
-                               (SERIES_BUYER, "z")):
+                               (SERIES_BUYER, "z"), (PARTICIPANT, "p"), (FORMER_PARTICIPANT, "f")):
             await conn.execute("INSERT INTO user_account (id, email, password_hash, platform_role) "
                                "VALUES ($1, $2, 'x', 'CUSTOMER')", user_id, f"{email}-{user_id.hex[:6]}@example.com")
         for organization_id in (ORG, OTHER_ORG):
@@ -79,6 +84,17 @@ async def items(database_url: str) -> list[dict[str, Any]]:
                            "VALUES ($1, $2, 's', 'PUBLISHED', $3, true)", SERIES, ORG, OFFER)
         await conn.execute("INSERT INTO content_entitlement (id, organization_id, user_id, content_id, source) "
                            "VALUES ($1, $2, $3, $4, 'PURCHASE')", uuid.uuid4(), ORG, SERIES_BUYER, OFFER)
+        await conn.execute("INSERT INTO offering (id, organization_id, type, status, title, currency, capacity, "
+                           "time_zone, created_by) VALUES ($1, $2, 'EVENT', 'PUBLISHED', 'o', 'EUR', 5, 'UTC', $3)",
+                           OFFERING, ORG, STAFF)
+        await conn.execute("INSERT INTO offering_session (id, organization_id, offering_id, starts_at, ends_at, "
+                           "capacity, seats_taken) VALUES ($1, $2, $3, now() + interval '1 day', now() + interval "
+                           "'2 days', 5, 1)", OFFERING_SESSION, ORG, OFFERING)
+        for booking_id, user_id, status in ((PARTICIPANT_BOOKING, PARTICIPANT, "CONFIRMED"),
+                                            (uuid.uuid4(), FORMER_PARTICIPANT, "CANCELLED")):
+            await conn.execute("INSERT INTO booking (id, organization_id, offering_id, session_id, user_id, status, "
+                               "pay_with, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, 'PURCHASE', 'k')",
+                               booking_id, ORG, OFFERING, OFFERING_SESSION, user_id, status)
         position = 0
         combinations = itertools.product(list(ContentStatus), (True, False), (True, False), ("active", "revoked", None))
         for status, listed, deleted, entitlement in combinations:
@@ -102,6 +118,11 @@ async def items(database_url: str) -> list[dict[str, Any]]:
                                    "VALUES ($1, $2, $3, $4)", SERIES, item["id"], ORG, position)
                 position += 1
             item["in_series"] = entitlement is None and not listed
+            item["in_portal"] = entitlement == "revoked"  # every status, listing and deletion
+            if item["in_portal"]:
+                await conn.execute("INSERT INTO offering_portal_item (id, organization_id, offering_id, kind, "
+                                   "content_id) VALUES ($1, $2, $3, 'CONTENT', $4)", uuid.uuid4(), ORG, OFFERING,
+                                   item["id"])
             rows.append(item)
     finally:
         await conn.close()
@@ -119,6 +140,8 @@ async def ids(database_url: str, sql: str, *args: Any) -> set[uuid.UUID]:
 def entitled_for(viewer: Viewer, item: dict[str, Any]) -> bool:
     if viewer.user_id == SERIES_BUYER:  # every item of the bought series, whatever its state
         return bool(item["in_series"])
+    if viewer.user_id == PARTICIPANT:  # every item of the offering's portal, whatever its state
+        return bool(item["in_portal"])
     if viewer.user_id == SUBSCRIBER:  # the tier's category, while the item is on sale (published and live)
         return item["listed"] and item["status"] == ContentStatus.PUBLISHED.value and not item["deleted"]
     return viewer.user_id == BUYER and item["entitled"]
@@ -159,6 +182,10 @@ async def test_entitlement_and_playing_rules_are_the_same_in_every_form(
         assert entitled == {item["id"] for item in items if item["in_series"]} and len(entitled) > 4
     if name == "subscriber":
         assert entitled and entitled < {item["id"] for item in items if item["listed"]}
+    if name == "participant":  # unpublished, unlisted and deleted portal items included, nothing else
+        assert entitled == {item["id"] for item in items if item["in_portal"]} and len(entitled) > 4
+    if name == "former_participant":  # a cancelled booking admits nothing
+        assert entitled == set()
 
     plays = {item["id"] for item in items
              if access.may_play(viewer, item["status"], item["deleted"], ORG, entitled_for(viewer, item))}
@@ -199,7 +226,8 @@ def test_reading_admits_what_listing_admits_and_entitlements_add(items: list[dic
 async def test_the_admitting_source_is_named_exactly_for_entitled_items(
         database_url: str, items: list[dict[str, Any]], name: str) -> None:
     """``admitting_source`` (what download counters are keyed by) names a row exactly when the viewer is
-    entitled: the buyer's entitlement row, the subscriber's subscription, nothing for anyone else."""
+    entitled: the buyer's entitlement row, the subscriber's subscription, the participant's confirmed booking,
+    nothing for anyone else."""
     viewer = VIEWERS[name]
     assert viewer.user_id is not None
     conn = await asyncpg.connect(database_url)
@@ -208,20 +236,22 @@ async def test_the_admitting_source_is_named_exactly_for_entitled_items(
         for item in items:
             row = await conn.fetchrow(literal_sql(access.admitting_source(viewer.user_id, item["id"])))
             assert row is not None and row["organization_id"] == ORG
-            expected: tuple[Any, Any] = (None, None)
+            expected: tuple[Any, Any, Any] = (None, None, None)
             if entitled_for(viewer, item) and viewer.user_id == BUYER:
                 entitlement = await conn.fetchval(
                     "SELECT id FROM content_entitlement WHERE content_id = $1 AND revoked_at IS NULL", item["id"])
                 assert entitlement is not None
-                expected = (entitlement, None)
+                expected = (entitlement, None, None)
             elif entitled_for(viewer, item) and viewer.user_id == SERIES_BUYER:  # the series' entitlement
                 expected = (await conn.fetchval(
-                    "SELECT id FROM content_entitlement WHERE content_id = $1", OFFER), None)
+                    "SELECT id FROM content_entitlement WHERE content_id = $1", OFFER), None, None)
+            elif entitled_for(viewer, item) and viewer.user_id == PARTICIPANT:  # the confirmed booking
+                expected = (None, None, PARTICIPANT_BOOKING)
             elif entitled_for(viewer, item):
                 assert subscription is not None
-                expected = (None, subscription)
-            assert (row["entitlement_id"], row["subscription_id"]) == expected, (name, item)
+                expected = (None, subscription, None)
+            assert (row["entitlement_id"], row["subscription_id"], row["booking_id"]) == expected, (name, item)
     finally:
         await conn.close()
-    if name in ("buyer", "subscriber"):
+    if name in ("buyer", "subscriber", "participant"):
         assert any(entitled_for(viewer, item) for item in items)

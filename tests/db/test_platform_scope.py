@@ -189,6 +189,8 @@ ALLOWED = {  # the code that asks for the platform scope by name, and why
     "codex_graphql/earnings/service.py",  # the platform fee (platform_settings: written under the platform scope only)
     "codex_graphql/earnings/payout_jobs.py",  # organizations' ids; each org's reservations read its creators' payout accounts
     "codex_graphql/offerings/jobs.py",  # bookings whose seat hold is over (ids; each expires in its org's scope)
+    "codex_graphql/conferencing/webhooks.py",  # a Zoom webhook's meeting, by Zoom's id (then stored in its org's scope)
+    "codex_graphql/offerings/reminders.py",  # organizations with reminders due (ids; claimed in each org's scope)
 }
 
 

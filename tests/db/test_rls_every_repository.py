@@ -81,6 +81,11 @@ PUBLIC_BY_DESIGN: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = 
        for table in ("offering_session", "offering_category")},
     "offering_availability": lambda row, ctx: row["offering_id"] != uuid.uuid5(row["organization_id"],
                                                                                "offering-draft-service"),
+    # An offering's portal items and announcements are its participants' (a CONFIRMED booking of theirs).
+    **{table: lambda row, ctx: row["offering_id"] in ctx.get("participating", ())
+       for table in ("offering_portal_item", "offering_announcement")},
+    # A session's meeting (its join URL) is readable by the people holding a confirmed seat in it (participant_read).
+    "offering_meeting": lambda row, ctx: row["offering_id"] in ctx.get("participating", ()),
     # Rating summaries of items are public (the published catalogue shows them).
     "content_rating": lambda row, ctx: True,
     # Published reviews are public.
@@ -158,9 +163,11 @@ async def _expectations(admin: asyncpg.Connection, viewer: Viewer) -> dict[str, 
         "select category_id from content_category where content_id = any($1::uuid[])", list(readable))}
     published_tiers = {r[0] for r in await admin.fetch("select id from subscription_tier where status = 'PUBLISHED'")}
     published_series = {r[0] for r in await admin.fetch("select id from series where status = 'PUBLISHED'")}
+    participating = {r[0] for r in await admin.fetch(
+        "select offering_id from booking where user_id = $1 and status = 'CONFIRMED'", viewer.user_id)}
     return {"user_id": viewer.user_id, "organization_id": viewer.scope.organization_id, "entitled": entitled,
             "email": email, "readable_content": readable, "shelved": shelved, "published_tiers": published_tiers,
-            "published_series": published_series}
+            "published_series": published_series, "participating": participating}
 
 
 def _allowed(table: str, row: dict[str, Any], ctx: dict[str, Any]) -> bool:
@@ -382,6 +389,31 @@ READS: dict[str, Args] = {
     "offerings.booking_repository.live_of_offering": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
     "offerings.booking_repository.own_page": _one(user_id=lambda b: b.customer, first=10, after=None),
     "offerings.booking_repository.own_count": _one(user_id=lambda b: b.customer),
+    "offerings.booking_repository.for_update_in": _in_b(booking_id=lambda b: uuid.uuid5(b.org, "booking")),
+    "offerings.booking_repository.by_purchase": _in_b(purchase_id=lambda b: b.purchase),
+    "offerings.booking_repository.lapsed_card_booking": _in_b(session_id=lambda b: uuid.uuid5(b.org, "session-event"),
+                                                              user_id=lambda b: b.customer,
+                                                              since=lambda b: datetime(2000, 1, 1, tzinfo=UTC)),
+    "offerings.stats_repository.figures_of": _in_b(offering_ids=lambda b: [uuid.uuid5(b.org, n) for n in (
+        "offering-draft", "offering-event")]),
+    "offerings.calendar_repository.feed_version": _one(user_id=lambda b: b.customer),
+    "offerings.calendar_repository.booked_sessions": _one(user_id=lambda b: b.customer,
+                                                          ending_after=datetime(2000, 1, 1, tzinfo=UTC), limit=100),
+    "offerings.participants_export_repository.batch": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event"),
+                                                            after=None, limit=100),
+    "offerings.portal_repository.content_item": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event"),
+                                                      content_id=lambda b: b.draft),
+    "offerings.portal_repository.item_by_id": _one(item_id=lambda b: uuid.uuid5(b.org, "portal-content")),
+    "offerings.portal_repository.item_for_update": _in_b(item_id=lambda b: uuid.uuid5(b.org, "portal-file")),
+    "offerings.portal_repository.item_count": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "offerings.portal_repository.items_of": _one(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "offerings.portal_repository.announcements_of": _one(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "offerings.portal_repository.announcement_by_id": _in_b(
+        announcement_id=lambda b: uuid.uuid5(b.org, "announcement")),
+    "offerings.portal_repository.participating": _one(user_id=lambda b: b.customer,
+                                                      offering_ids=lambda b: [uuid.uuid5(b.org, "offering-event")]),
+    "offerings.portal_repository.participants": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "offerings.portal_repository.unsent_count": _in_b(announcement_id=lambda b: uuid.uuid5(b.org, "announcement")),
     "offerings.booking_repository.of_offering": lambda b: [
         {"organization_id": b.org, "offering_id": uuid.uuid5(b.org, "offering-event"), "session_id": s}
         for s in (None, uuid.uuid5(b.org, "session-event"))],
@@ -480,6 +512,8 @@ READS: dict[str, Args] = {
     # commerce
     "commerce.checkout_by_provider_id": _in_b(provider_session_id=lambda b: f"cs_{b.tag}"),
     "commerce.checkout_by_id": _one(checkout_id=lambda b: b.checkout),
+    "commerce.checkout_for_booking": _in_b(booking_id=lambda b: uuid.uuid5(b.org, "booking")),
+    "subscriptions.includes_offerings": _in_b(user_id=lambda b: b.customer, now=lambda b: datetime.now(UTC)),
     "commerce.purchase_for_update": _in_b(purchase_id=lambda b: b.purchase),
     "commerce.purchase_by_payment_intent": _in_b(payment_intent=lambda b: f"pi_{b.tag}"),
     "commerce.purchase_by_id": _one(purchase_id=lambda b: b.purchase),
@@ -575,6 +609,18 @@ READS: dict[str, Args] = {
     "reviews.own_reviews": _one(user_id=lambda b: b.owner, content_ids=lambda b: [b.published]),
     "reviews.pages": _one(content_ids=lambda b: [b.published], statuses=STATUSES, first=10, after=None),
     "reviews.counts": _one(content_ids=lambda b: [b.published], statuses=STATUSES),
+    # conferencing
+    "conferencing.connection": _in_b(),
+    "conferencing.session_with_offering": lambda b: [{"organization_id": b.org, "session_id": uuid.uuid5(b.org, n)}
+                                                     for n in ("session-event", "session-draft")],
+    "conferencing.for_update": _in_b(session_id=lambda b: uuid.uuid5(b.org, "session-event")),
+    "conferencing.of_session": _in_b(session_id=lambda b: uuid.uuid5(b.org, "session-event")),
+    "conferencing.live_session_ids": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "conferencing.by_provider_id": _one(provider="ZOOM", provider_meeting_id=lambda b: f"zoom-{b.tag}"),
+    "conferencing.join_urls_of": _one(session_ids=lambda b: [uuid.uuid5(b.org, "session-event")]),
+    "conferencing.event_for_update": _in_b(event_id=lambda b: uuid.uuid5(b.org, "zoom-event")),
+    "conferencing.meeting_by_id": lambda b: [{"organization_id": b.org, "meeting_id": uuid.uuid5(b.org, "meeting"),
+                                              "lock": lock} for lock in (False, True)],
 }
 
 # Reads by design open to whoever holds a secret: compared with the anonymous result only.
@@ -615,6 +661,8 @@ NOT_READS: dict[str, str] = {
     "subscriptions.billing_repository.add": WRITE,
     "subscriptions.billing_repository.record_invoice": WRITE,
     "articles.save": WRITE,
+    **{f"conferencing.{n}": WRITE for n in ("save_connection", "update_tokens", "delete_connection", "reserve",
+                                            "add_event")},
     "revisions.add": WRITE,
     **{f"media.{n}": WRITE for n in ("start", "set_progress", "add_done", "record_download")},
     **{f"media.chunk_repository.{n}": WRITE for n in ("plan_chunks", "mark_done")},
@@ -623,11 +671,20 @@ NOT_READS: dict[str, str] = {
     **{f"offerings.booking_repository.{n}": WRITE for n in ("move_seats", "add")},
     "offerings.booking_repository.lock_person": "advisory lock on a key, reads no row",
     "offerings.availability_repository.put": WRITE,
+    **{f"offerings.portal_repository.{n}": WRITE for n in ("add_item", "add_content_item", "delete_item",
+                                                           "add_announcement", "finish_delivery")},
+    "offerings.portal_repository.claim_delivery": WRITE + " (an upsert of the organization's delivery row, in its "
+                                                  "scope: offerings/portal_jobs.py; tests/offerings)",
     "offerings.booking_repository.waitlist_position": "counts the waitlist ahead of a booking row already read in "
                                                       "its viewer's scope (Booking.waitlistPosition; "
                                                       "tests/offerings)",
     "offerings.booking_repository.holds_expired": "platform scope only (the hold-expiry job, offerings/jobs.py; "
                                                   "tests/offerings)",
+    "offerings.calendar_repository.rotate": WRITE,
+    "offerings.reminder_repository.claim_due": "claims (inserts) the due reminders of the organization it is given, "
+                                               "in that organization's scope (offerings/reminders.py; tests/offerings)",
+    "offerings.reminder_repository.organizations_due": "platform scope only (the reminder job, "
+                                                       "offerings/reminders.py; tests/offerings)",
     **{f"devices.{n}": WRITE for n in ("touch", "add", "remove")},
     "devices.lock_customer": "advisory lock on a key, reads no row",
     **{f"earnings.payout_repository.{n}": WRITE for n in ("add_account", "retry_failed", "reserve",
@@ -644,6 +701,10 @@ NOT_READS: dict[str, str] = {
     "series.offer_for_update": "locks the offer item a series row (already read in its organization's scope) names; "
                                "in_organization-scoped (series.service._sell; tests/series/test_series_offers.py)",
     "series.replace_items": WRITE,
+    "offerings.add_offer": WRITE,
+    "offerings.offer_for_update": "locks the offer item an offering row (already read in its organization's scope) "
+                                  "names; in_organization-scoped (offerings.paid.sync_offer; "
+                                  "tests/offerings/test_paid_bookings.py)",
     "revisions.body_as_of": "reads one item's revisions by a revision row already read in its organization's scope "
                             "(revisions.service.restore; tests/revisions)",
     "subscriptions.dunning_repository.claim_reminders": WRITE + " (an UPDATE of the organization's rows)",
@@ -698,11 +759,15 @@ LOADERS: dict[str, Callable[[Tenant], list[Any]]] = {
     "devices.loaders.CustomerDevicesLoader": lambda b: [b.customer, b.owner],
     "offerings.loaders.AvailabilityLoader": lambda b: [(uuid.uuid5(b.org, n), b.org)
                                                        for n in ("offering-service", "offering-draft-service")],
+    "offerings.loaders.FiguresLoader": lambda b: [(uuid.uuid5(b.org, n), b.org) for n in ("offering-draft",
+                                                                                       "offering-event")],
+    "offerings.loaders.ParticipatingLoader": lambda b: [uuid.uuid5(b.org, "offering-event")],
     "offerings.loaders.OfferingLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft", "offering-event")],
     "offerings.loaders.SessionsLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft", "offering-event")],
     "offerings.loaders.CategoryIdsLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("offering-draft",
                                                                                      "offering-event")],
     "organizations.loaders.OrganizationLoader": lambda b: [b.org],
+    "conferencing.loaders.JoinUrlLoader": lambda b: [uuid.uuid5(b.org, n) for n in ("session-event", "session-draft")],
     "previews.loaders.PreviewLinksLoader": lambda b: [(b.draft, True), (b.draft, False), (b.published, True)],
     "reviews.loaders.SummaryLoader": lambda b: [b.published],
     "reviews.loaders.OwnReviewLoader": lambda b: [b.published],

@@ -201,7 +201,8 @@ async def test_nothing_published_while_the_reader_is_cut_off_is_lost(client, red
     await until(lambda: subscriber.received == [b"before"])
 
     proxy.cut()  # the reader's connection drops and it cannot reconnect
-    await until(lambda: pubsub._failing)
+    # The reader may notice only when its read times out (socket_timeout=5): more than ``until``'s default.
+    await until(lambda: pubsub._failing, timeout=15)
     for n in range(3):
         await pubsub.publish("orders", f"during {n}".encode())
     await asyncio.sleep(0.3)

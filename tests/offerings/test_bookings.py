@@ -280,7 +280,7 @@ async def test_bad_bookings_are_refused_and_change_nothing(gql: Any, db: Any, ad
         (rich, offering["id"], other_session["id"], "CREDITS", "NOT_FOUND"),
         (rich, offering["id"], None, "CREDITS", "NOT_FOUND"),
         (rich, no_credits["id"], cash_session["id"], "CREDITS", "INVALID_STATE"),
-        (rich, no_credits["id"], cash_session["id"], "PURCHASE", "INVALID_STATE"),
+        (rich, no_credits["id"], cash_session["id"], "PURCHASE", "INVALID_INPUT"),  # by card: no return URLs
         (rich, offering["id"], session["id"], "SUBSCRIPTION", "INVALID_STATE"),
         (poor, offering["id"], session["id"], "CREDITS", "INSUFFICIENT_CREDITS"),
     ]

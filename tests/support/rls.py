@@ -136,8 +136,9 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
     # Subscription tiers: a published one on sale (public, with its price and category) and a draft (the
     # organization's), each with a price and a category link.
     published_tier, draft_tier = tier_id(t, "published"), tier_id(t, "draft")
-    await x("insert into subscription_tier (id, organization_id, name, status, stripe_product_id, published_at) values "
-            "($1, $3, 'Published tier', 'PUBLISHED', $4, now()), ($2, $3, 'Draft tier', 'DRAFT', $5, null)",
+    await x("insert into subscription_tier (id, organization_id, name, status, stripe_product_id, published_at, "
+            "offering_access) values ($1, $3, 'Published tier', 'PUBLISHED', $4, now(), true), "
+            "($2, $3, 'Draft tier', 'DRAFT', $5, null, false)",
             published_tier, draft_tier, t.org, f"prod_pub_{tag}", f"prod_draft_{tag}")
     await x("insert into subscription_tier_price (id, tier_id, organization_id, interval, amount_cents, currency, "
             "stripe_price_id) values ($1, $3, $5, 'MONTH', 1000, 'USD', $6), ($2, $4, $5, 'MONTH', 900, 'USD', $7)",
@@ -221,6 +222,31 @@ async def seed_tenant(conn: asyncpg.Connection, label: str) -> Tenant:
     await x("insert into booking (id, organization_id, offering_id, session_id, user_id, status, pay_with, "
             "idempotency_key) values ($1, $2, $3, $4, $5, 'CONFIRMED', 'PURCHASE', $6)",
             uuid.uuid5(t.org, "booking"), t.org, event, uuid.uuid5(t.org, "session-event"), t.customer, f"b-{tag}")
+    # The event's portal (migration 0044): the draft item and a file, an announcement mailed to the customer.
+    await x("insert into offering_portal_item (id, organization_id, offering_id, kind, content_id) values "
+            "($1, $2, $3, 'CONTENT', $4)", uuid.uuid5(t.org, "portal-content"), t.org, event, t.draft)
+    await x("insert into offering_portal_item (id, organization_id, offering_id, kind, filename, content_type, "
+            "size_bytes, storage_key, uploaded_at) values ($1, $2, $3, 'FILE', 'slides.pdf', 'application/pdf', 10, "
+            "$4, now())", uuid.uuid5(t.org, "portal-file"), t.org, event, f"portal/{t.org}/slides")
+    await x("insert into offering_announcement (id, organization_id, offering_id, title, body) values "
+            "($1, $2, $3, 'Welcome', 'Hello')", uuid.uuid5(t.org, "announcement"), t.org, event)
+    await x("insert into offering_announcement_delivery (announcement_id, user_id, organization_id, claimed_at, "
+            "sent_at) values ($1, $2, $3, now(), now())", uuid.uuid5(t.org, "announcement"), t.customer, t.org)
+    # Its 24-hour reminder, sent (migration 0046), and the customer's rotated calendar feed.
+    await x("insert into booking_reminder (booking_id, session_id, lead_minutes, organization_id) values "
+            "($1, $2, 1440, $3)", uuid.uuid5(t.org, "booking"), uuid.uuid5(t.org, "session-event"), t.org)
+    await x("insert into calendar_feed (user_id, version) values ($1, 2)", t.customer)
+    # Conferencing (migration 0045): the organization's Zoom connection (tokens sealed), the event session's
+    # meeting (its customer holds a confirmed seat: participant_read) and a stored webhook of it.
+    meeting = uuid.uuid5(t.org, "meeting")
+    await x("insert into conferencing_connection (organization_id, provider, access_token) values ($1, 'ZOOM', $2)",
+            t.org, b"sealed")
+    await x("insert into offering_meeting (id, organization_id, offering_id, session_id, provider, status, "
+            "provider_meeting_id, join_url) values ($1, $2, $3, $4, 'ZOOM', 'CREATED', $5, $6)", meeting, t.org, event,
+            uuid.uuid5(t.org, "session-event"), f"zoom-{tag}", f"https://zoom.example/j/{tag}")
+    await x("insert into conferencing_event (id, organization_id, provider, event_id, event_type, meeting_id, "
+            "payload) values ($1, $2, 'ZOOM', $3, 'recording.completed', $4, '{}')", uuid.uuid5(t.org, "zoom-event"),
+            t.org, f"recording.completed:{tag}", meeting)
     await x("insert into content_processing_chunk (content_id, chunk_index, organization_id, hls_prefix, "
             "start_seconds, length_seconds, first_segment, status) values ($1, 0, $2, $3, 0, 300, 0, 'DONE')",
             t.draft, t.org, f"hls/{t.org}/{t.draft}/v1/")

@@ -30,6 +30,7 @@ class StripeStandIn(BillingMixin, ConnectMixin):
     def __init__(self, webhook_secret: str) -> None:
         self.webhook_secret = webhook_secret
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.expired: list[str] = []  # checkout sessions expired through the API
         self.refunds: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.idempotent: dict[str, tuple[str, bytes]] = {}
@@ -47,6 +48,7 @@ class StripeStandIn(BillingMixin, ConnectMixin):
         return Starlette(routes=[
             Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
             Route("/v1/checkout/sessions/{id}", self.get_session, methods=["GET"]),
+            Route("/v1/checkout/sessions/{id}/expire", self.expire_session, methods=["POST"]),
             Route("/v1/refunds", self.create_refund, methods=["POST"]),
             Route("/v1/refunds", self.list_refunds, methods=["GET"]),
             Route("/v1/charges/{id}", self.get_charge, methods=["GET"]),
@@ -107,6 +109,20 @@ class StripeStandIn(BillingMixin, ConnectMixin):
     async def get_session(self, request: Request) -> Response:
         session = self.sessions.get(request.path_params["id"])
         return JSONResponse(session) if session else _error(404, "No such checkout.session")
+
+    async def expire_session(self, request: Request) -> Response:
+        """``POST /v1/checkout/sessions/{id}/expire``: only an open session can be expired (as Stripe answers)."""
+        params = parse_form(await request.body())
+        if (replay := await self._replay(request, params)) is not None:
+            return replay
+        session = self.sessions.get(request.path_params["id"])
+        if session is None:
+            return _error(404, "No such checkout.session")
+        if session["status"] != "open":
+            return _error(400, "Only Checkout Sessions with a status in [\"open\"] can be expired.")
+        session.update(status="expired")
+        self.expired.append(session["id"])
+        return self._remember(request, session)
 
     async def create_refund(self, request: Request) -> Response:
         """``POST /v1/refunds``: ``amount`` optional (default: all that is not refunded yet), as Stripe."""
@@ -219,6 +235,12 @@ class StripeStandIn(BillingMixin, ConnectMixin):
                         "url": f"/v1/charges/{charge_id}/refunds"},
         }
         return self.event("checkout.session.completed", session)
+
+    def expiry(self, session_id: str) -> dict[str, Any]:
+        """The session lapsed unpaid: returns the ``checkout.session.expired`` event."""
+        session = self.sessions[session_id]
+        session.update(status="expired")
+        return self.event("checkout.session.expired", session)
 
     def charge_for(self, session_id: str) -> dict[str, Any]:
         intent = self.sessions[session_id]["payment_intent"]

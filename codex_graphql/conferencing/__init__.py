@@ -1,0 +1,1 @@
+"""Conferencing for online offerings: provider connections, one meeting per session, session recordings."""
