@@ -52,7 +52,7 @@ from sqlalchemy.engine import make_url
 from codex_graphql.authz import Viewer
 from codex_graphql.content.service import URL_TTL_SECONDS
 from codex_graphql.cost import Analysis, CostCalculator, evaluate
-from codex_graphql.db import TenantScope, register_scope_key, set_connection_scope
+from codex_graphql.db import GENERIC_PLANS, TenantScope, register_scope_key, set_connection_scope
 from codex_graphql.doccache import (
     ENTRY_OVERHEAD,
     ByteLRU,
@@ -457,7 +457,8 @@ class FastPath:
                 url.render_as_string(hide_password=False), min_size=1, max_size=self.settings.db_pool_size,
                 connection_class=ScopedConnection, init=_init_connection, reset=_reset_connection,
                 max_inactive_connection_lifetime=300,
-                server_settings=dict(self.services.db.server_settings),  # the app pool's timeouts (db.py)
+                # The app pool's timeouts (db.py), and generic plans from the first execution (see GENERIC_PLANS).
+                server_settings={**self.services.db.server_settings, **GENERIC_PLANS},
             )
         return self._pool
 

@@ -2,7 +2,7 @@
 
 Participants are not stored: they are the people holding a CONFIRMED booking of the offering (``booking``), so a
 cancelled booking ends their access with nothing to revoke. A portal item is either a content item of the
-offering's organization (an entitlement source: ``content.access.portal_sql``) or a file uploaded for the portal
+offering's organization (an entitlement source: ``content.access.entitled_set_sql``) or a file uploaded for the portal
 alone (served by short-lived signed GETs). An announcement is stored once and mailed to every participant by one
 job; ``offering_announcement_delivery`` records each person mailed, so a job run twice mails nobody twice.
 """

@@ -2,7 +2,7 @@
 announcements mailed to them.
 
 Participants are derived: the people holding a CONFIRMED booking of the offering. A content item in a portal is
-an entitlement source (``content.access.portal_sql``): participants read and play it through the one access rule,
+an entitlement source (``content.access.entitled_set_sql``): participants read and play it through the one access rule,
 as if they had bought it. A file item is uploaded for the portal alone (one signed PUT to a staging key, then
 ``completePortalFileUpload`` checks and promotes it) and downloaded by participants through short-lived signed GETs.
 
