@@ -99,9 +99,18 @@ def subscribed_sql(table: str, user: str) -> str:
 def plays_sql(table: str, user: str, staff_organization: str) -> str:
     """SQL form of ``may_play``; ``staff_organization`` is the viewer's active organization when they
     are staff there (``is_staff``), else NULL."""
-    playable = ", ".join(f"'{status.value}'" for status in PLAYABLE)
-    return (f"{table}.status IN ({playable}) AND ({entitled_sql(table, user)} OR ({table}.deleted_at IS NULL "
-            f"AND {table}.organization_id IS NOT DISTINCT FROM {staff_organization}))")
+    return plays_of_columns(f"{table}.status", f"{table}.deleted_at", f"{table}.organization_id",
+                            entitled_sql(table, user), staff_organization)
+
+
+def plays_of_columns(status: str, deleted_at: str, organization_id: str, entitled: str,
+                     staff_organization: str) -> str:
+    """``plays_sql`` over values read already (a row's columns and its ``entitled_sql``, e.g. a CTE's), so a
+    statement that shows whether the viewer is entitled and also acts on whether they may play evaluates the
+    entitlement once."""
+    playable = ", ".join(f"'{value.value}'" for value in PLAYABLE)
+    return (f"{status} IN ({playable}) AND ({entitled} OR ({deleted_at} IS NULL "
+            f"AND {organization_id} IS NOT DISTINCT FROM {staff_organization}))")
 
 
 def is_staff(viewer: Viewer, organization_id: uuid.UUID) -> bool:

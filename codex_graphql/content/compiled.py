@@ -27,8 +27,6 @@ from codex_graphql.relay import decode_id
 
 DETAIL = "detail"  # the option of a single item's page
 RECORDS_VIEW = "records_view"  # shape flag: `playback` was selected, the statement records the view
-# may_play in SQL ($3: the viewer's active organization when they hold CONTENT_READ there).
-PLAYS = access.plays_sql("c", "$1", "$3")
 
 
 # The storage key of the smallest thumbnail (by width; the first of equals, as ``min`` in ContentType's
@@ -184,11 +182,13 @@ class ContentRows:
         if not self.records_view:
             self.sql = found
             return
+        # May the viewer play it: over the row as read, its entitlement evaluated once (``plays_of_columns``).
+        plays = access.plays_of_columns(self.status, self.deleted, self.organization, self.entitled, "$3")
         self.sql = (
-            f"WITH found AS MATERIALIZED (SELECT {columns}, ({PLAYS}) AS k_plays FROM content c "
+            f"WITH found AS MATERIALIZED (SELECT {columns} FROM content c "
             f"{' '.join(shape.joins)} WHERE {condition}), "
             "viewed AS (INSERT INTO content_view (content_id, organization_id, user_id, hour, created_at) "
-            f"SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE k_plays AND {self.media} <> '' "
+            f"SELECT c_id, c_organization_id, $1, $4, $5 FROM found WHERE ({plays}) AND {self.media} <> '' "
             f"AND $1::uuid IS NOT NULL AND NOT ({device_limited(shape)} AND c_organization_id IS DISTINCT FROM $3) "
             "ON CONFLICT (content_id, user_id, hour) DO NOTHING) "
             "SELECT * FROM found"
