@@ -26,11 +26,13 @@ from codex_graphql.content.scheduling_loaders import ScheduleLoader
 from codex_graphql.devices.loaders import CustomerDevicesLoader
 from codex_graphql.media.loaders import ProcessingLoader
 from codex_graphql.offerings.loaders import (
+    AnnouncementsLoader,
     AvailabilityLoader,
     CategoryIdsLoader,
     FiguresLoader,
     OfferingLoader,
     ParticipatingLoader,
+    PortalItemsLoader,
     SessionsLoader,
 )
 from codex_graphql.organizations.loaders import OrganizationLoader
@@ -100,6 +102,14 @@ class Loaders:
     @cached_property
     def offering_figures(self) -> FiguresLoader:
         return FiguresLoader(self._ctx)
+
+    @cached_property
+    def offering_portal_items(self) -> PortalItemsLoader:
+        return PortalItemsLoader(self._ctx)
+
+    @cached_property
+    def offering_announcements(self) -> AnnouncementsLoader:
+        return AnnouncementsLoader(self._ctx)
 
     @cached_property
     def conferencing_join_urls(self) -> JoinUrlLoader:

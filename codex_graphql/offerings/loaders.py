@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from codex_graphql.batching import GroupedLoader, KeyedLoader
 from codex_graphql.offerings import availability_repository, portal_repository, repository, stats_repository
 from codex_graphql.offerings.models import Offering, OfferingAvailability, OfferingSession
+from codex_graphql.offerings.portal_models import Announcement, PortalItem
 from codex_graphql.offerings.stats_repository import OfferingFigures
 
 if TYPE_CHECKING:
@@ -65,6 +66,28 @@ def category_ids(ctx: Context) -> CategoryIdsLoader:
 
 def offerings(ctx: Context) -> OfferingLoader:
     return ctx.loaders.offerings
+
+
+class PortalItemsLoader(KeyedLoader[uuid.UUID, list[PortalItem]]):
+    """The portal items of offerings, by position (RLS: the organization's staff, or a participant)."""
+
+    missing: list[PortalItem] = []
+    query = staticmethod(portal_repository.items_of_offerings)
+
+
+class AnnouncementsLoader(KeyedLoader[uuid.UUID, list[Announcement]]):
+    """The latest announcements of offerings, newest first (RLS as ``PortalItemsLoader``)."""
+
+    missing: list[Announcement] = []
+    query = staticmethod(portal_repository.announcements_of_offerings)
+
+
+def portal_items(ctx: Context) -> PortalItemsLoader:
+    return ctx.loaders.offering_portal_items
+
+
+def announcements(ctx: Context) -> AnnouncementsLoader:
+    return ctx.loaders.offering_announcements
 
 
 class ParticipatingLoader(KeyedLoader[uuid.UUID, bool]):

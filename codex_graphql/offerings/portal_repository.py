@@ -6,11 +6,13 @@ the transaction: the organization's rows, or a participant's (a CONFIRMED bookin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from codex_graphql.accounts.models import User
 from codex_graphql.authz import in_organization
@@ -61,11 +63,31 @@ async def item_count(session: AsyncSession, organization_id: uuid.UUID, offering
     return int(await session.scalar(statement) or 0)
 
 
-async def items_of(session: AsyncSession, offering_id: uuid.UUID) -> list[PortalItem]:
-    """A portal's items by position, then age (what RLS shows: staff's organization or a participant)."""
-    statement = select(PortalItem).where(PortalItem.offering_id == offering_id).order_by(
-        PortalItem.position, PortalItem.created_at, PortalItem.id)
-    return list(await session.scalars(statement))
+async def items_of_offerings(session: AsyncSession, offering_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PortalItem]]:
+    """The portals' items of some offerings, by position, then age (``PortalItemsLoader``; RLS shows them to the
+    organization's staff and to participants)."""
+    statement = select(PortalItem).where(PortalItem.offering_id.in_(list(offering_ids))).order_by(
+        PortalItem.offering_id, PortalItem.position, PortalItem.created_at, PortalItem.id)
+    found: dict[uuid.UUID, list[PortalItem]] = {}
+    for item in await session.scalars(statement):
+        found.setdefault(item.offering_id, []).append(item)
+    return found
+
+
+async def announcements_of_offerings(session: AsyncSession, offering_ids: Sequence[uuid.UUID],
+                                     limit: int = ANNOUNCEMENTS_SHOWN) -> dict[uuid.UUID, list[Announcement]]:
+    """The latest ``limit`` announcements of each of some offerings, newest first (``AnnouncementsLoader``)."""
+    ranked = select(Announcement, func.row_number().over(
+        partition_by=Announcement.offering_id,
+        order_by=(Announcement.created_at.desc(), Announcement.id.desc())).label("rank")).where(
+        Announcement.offering_id.in_(list(offering_ids))).subquery()
+    latest = aliased(Announcement, ranked)
+    statement = select(latest).where(ranked.c.rank <= limit).order_by(
+        latest.offering_id, latest.created_at.desc(), latest.id.desc())
+    found: dict[uuid.UUID, list[Announcement]] = {}
+    for announcement in await session.scalars(statement):
+        found.setdefault(announcement.offering_id, []).append(announcement)
+    return found
 
 
 async def delete_item(session: AsyncSession, organization_id: uuid.UUID, item_id: uuid.UUID) -> None:
@@ -77,14 +99,6 @@ async def add_announcement(session: AsyncSession, announcement: Announcement) ->
     session.add(announcement)
     await session.flush()
     return announcement
-
-
-async def announcements_of(session: AsyncSession, offering_id: uuid.UUID,
-                           limit: int = ANNOUNCEMENTS_SHOWN) -> list[Announcement]:
-    """A portal's announcements, newest first (RLS as ``items_of``)."""
-    statement = select(Announcement).where(Announcement.offering_id == offering_id).order_by(
-        Announcement.created_at.desc(), Announcement.id.desc()).limit(limit)
-    return list(await session.scalars(statement))
 
 
 async def announcement_by_id(session: AsyncSession, organization_id: uuid.UUID,

@@ -102,8 +102,8 @@ class OfferingPortalFields:
         participant = ctx.viewer.is_authenticated and await loaders.participating(ctx).load(offering.id)
         if not service.may_see_portal(ctx.viewer, offering, participant):
             return None
-        items = await repository.items_of(ctx.db, offering.id)
-        announcements = await repository.announcements_of(ctx.db, offering.id)
+        items = await loaders.portal_items(ctx).load(offering.id)
+        announcements = await loaders.announcements(ctx).load(offering.id)
         return OfferingPortal(items=[PortalItem.from_model(i) for i in items],
                               announcements=[OfferingAnnouncement.from_model(a) for a in announcements])
 

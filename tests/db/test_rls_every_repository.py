@@ -406,8 +406,9 @@ READS: dict[str, Args] = {
     "offerings.portal_repository.item_by_id": _one(item_id=lambda b: uuid.uuid5(b.org, "portal-content")),
     "offerings.portal_repository.item_for_update": _in_b(item_id=lambda b: uuid.uuid5(b.org, "portal-file")),
     "offerings.portal_repository.item_count": _in_b(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
-    "offerings.portal_repository.items_of": _one(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
-    "offerings.portal_repository.announcements_of": _one(offering_id=lambda b: uuid.uuid5(b.org, "offering-event")),
+    "offerings.portal_repository.items_of_offerings": _one(offering_ids=lambda b: [uuid.uuid5(b.org, "offering-event")]),
+    "offerings.portal_repository.announcements_of_offerings": _one(
+        offering_ids=lambda b: [uuid.uuid5(b.org, "offering-event")]),
     "offerings.portal_repository.announcement_by_id": _in_b(
         announcement_id=lambda b: uuid.uuid5(b.org, "announcement")),
     "offerings.portal_repository.participating": _one(user_id=lambda b: b.customer,
@@ -759,6 +760,8 @@ LOADERS: dict[str, Callable[[Tenant], list[Any]]] = {
     "devices.loaders.CustomerDevicesLoader": lambda b: [b.customer, b.owner],
     "offerings.loaders.AvailabilityLoader": lambda b: [(uuid.uuid5(b.org, n), b.org)
                                                        for n in ("offering-service", "offering-draft-service")],
+    "offerings.loaders.PortalItemsLoader": lambda b: [uuid.uuid5(b.org, "offering-event")],
+    "offerings.loaders.AnnouncementsLoader": lambda b: [uuid.uuid5(b.org, "offering-event")],
     "offerings.loaders.FiguresLoader": lambda b: [(uuid.uuid5(b.org, n), b.org) for n in ("offering-draft",
                                                                                        "offering-event")],
     "offerings.loaders.ParticipatingLoader": lambda b: [uuid.uuid5(b.org, "offering-event")],
