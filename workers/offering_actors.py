@@ -60,6 +60,10 @@ async def booking_mail(job_id: str, booking_id: str, booking_organization_id: st
             ics = calendar_mail.confirmation_attachment(offering, booking, found.get(booking.offering_id, []),
                                                         rt.settings.public_base_url)
             mail = replace(mail, attachments=(ics,)) if ics else mail
+        elif kind == bookings.CANCELLED_EVENT:  # the same events, cancelled (calendar_mail.py)
+            ics = calendar_mail.cancellation_attachment(offering, booking, found.get(booking.offering_id, []),
+                                                        rt.settings.public_base_url)
+            mail = replace(mail, attachments=(ics,)) if ics else mail
         return mail
 
     await send_then_record(rt, TenantScope(organization_id=organization_id), bookings.MAIL_ACTOR, job_id, build)

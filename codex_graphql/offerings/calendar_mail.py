@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from codex_graphql.mail import Attachment
 from codex_graphql.offerings import calendar
 from codex_graphql.offerings.models import Booking, Offering, OfferingSession, OfferingStatus, OfferingType
 
 FILENAME = "invite.ics"
+CANCEL_FILENAME = "cancel.ics"
 
 
 def seated_sessions(offering: Offering, booking: Booking, sessions: Sequence[OfferingSession]) -> list[OfferingSession]:
@@ -38,3 +40,16 @@ def confirmation_attachment(offering: Offering, booking: Booking, sessions: Sequ
         return None
     content = calendar.build(events_of(offering, seated), name=offering.title, base_url=base_url, method="PUBLISH")
     return Attachment(FILENAME, content, "text/calendar", (("method", "PUBLISH"), ("charset", "utf-8")))
+
+
+def cancellation_attachment(offering: Offering, booking: Booking, sessions: Sequence[OfferingSession],
+                            base_url: str) -> Attachment | None:
+    """METHOD:CANCEL for the sessions a cancelled booking held: the same UIDs as the confirmation's PUBLISH,
+    STATUS:CANCELLED and a higher SEQUENCE, so a calendar that imported the invitation removes the events."""
+    held = [s for s in sessions if s.id == booking.session_id] if offering.type is not OfferingType.COHORT \
+        else list(sessions)
+    if not held:
+        return None
+    events = [replace(event, cancelled=True) for event in events_of(offering, held)]
+    content = calendar.build(events, name=offering.title, base_url=base_url, method="CANCEL")
+    return Attachment(CANCEL_FILENAME, content, "text/calendar", (("method", "CANCEL"), ("charset", "utf-8")))

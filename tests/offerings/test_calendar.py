@@ -230,12 +230,21 @@ async def test_the_confirmation_mail_carries_the_sessions_as_an_ics(gql: Any, db
     course_ics = attachments(by_subject["Your booking is confirmed: Course"])[0].get_content()
     assert set(events_by_uid(calendar_of(course_ics))) == {uid(s) for s in course}
 
-    # Other booking mails carry no attachment; running the jobs again sends nothing more.
+    # The cancellation mail cancels the same event (METHOD:CANCEL, the same UID, a higher SEQUENCE); running the
+    # jobs again sends nothing more.
     booking = (await book(gql, customer.token, offering["id"], sessions[0]["id"]))["booking"]
     await cancel_booking(gql, customer.token, booking["id"])
     await worker.run(bookings.MAIL_ACTOR, offering_actors.booking_mail)
     received = await mailbox.wait_for(customer.email, 4)
     cancelled = [m for m in received if m.message["Subject"].startswith("Your booking is cancelled")]
-    assert len(cancelled) == 1 and attachments(cancelled[0].message) == []
+    assert len(cancelled) == 1
+    [cancel_ics] = attachments(cancelled[0].message)
+    assert (cancel_ics.get_filename(), cancel_ics.get_param("method")) == ("cancel.ics", "CANCEL")
+    content = cancel_ics.get_content()
+    cancel_cal = calendar_of(content.encode() if isinstance(content, str) else content)
+    assert str(cancel_cal["METHOD"]) == "CANCEL"
+    [(cancelled_uid, cancelled_event)] = events_by_uid(cancel_cal).items()
+    assert cancelled_uid == uid(sessions[0]) and str(cancelled_event["STATUS"]) == "CANCELLED"
+    assert int(cancelled_event["SEQUENCE"]) > int(event["SEQUENCE"])
     await worker.run(bookings.MAIL_ACTOR, offering_actors.booking_mail)
     assert len(mailbox.to(customer.email)) == 4
