@@ -11,15 +11,15 @@ insert answers 409 and the existing event is read instead.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from codex_graphql.conferencing.protocol import Meeting, ProviderError, TokenExpired, Tokens
+from codex_graphql.conferencing.oauth_rest import OAuthRestProvider
+from codex_graphql.conferencing.oauth_rest import json_body as _json
+from codex_graphql.conferencing.protocol import Meeting, ProviderError
 
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 
@@ -28,53 +28,24 @@ def event_id(marker: str) -> str:
     return hashlib.sha256(marker.encode()).hexdigest()[:40]
 
 
-class GoogleMeetProvider:
+class GoogleMeetProvider(OAuthRestProvider):
     name = "GOOGLE_MEET"
+    label = "Google"
 
     def __init__(self, client_id: str, client_secret: str, *, oauth_base: str, token_url: str, api_base: str,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.client_id, self.client_secret = client_id, client_secret
-        self.oauth_base, self.token_url, self.api_base = oauth_base.rstrip("/"), token_url, api_base.rstrip("/")
-        self.transport = transport
-
-    def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=TIMEOUT, transport=self.transport)
+        super().__init__(client_id, client_secret, api_base=api_base, transport=transport)
+        self.oauth_base, self.token_url = oauth_base.rstrip("/"), token_url
 
     def authorize_url(self, state: str, redirect_uri: str) -> str:
         query = urlencode({"client_id": self.client_id, "redirect_uri": redirect_uri, "response_type": "code",
                            "scope": SCOPE, "access_type": "offline", "prompt": "consent", "state": state})
         return f"{self.oauth_base}/o/oauth2/v2/auth?{query}"
 
-    async def _token(self, form: dict[str, str]) -> Tokens:
-        form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
-        try:
-            async with self._client() as client:
-                response = await client.post(self.token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"Google OAuth unreachable: {exc.__class__.__name__}") from exc
-        body = _json(response)
-        if response.status_code != 200 or "access_token" not in body:
-            raise ProviderError(f"Google OAuth refused: {body.get('error') or response.status_code}",
-                                retryable=response.status_code >= 500, status=response.status_code)
-        expires = datetime.now(UTC) + timedelta(seconds=int(body.get("expires_in") or 3600))
-        return Tokens(body["access_token"], body.get("refresh_token"), expires, str(body.get("scope") or ""))
-
-    async def exchange_code(self, code: str, redirect_uri: str) -> Tokens:
-        return await self._token({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
-
-    async def refresh(self, refresh_token: str) -> Tokens:
-        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-    async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        try:
-            async with self._client() as client:
-                response = await client.request(method, f"{self.api_base}{path}",
-                                                headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"Google unreachable: {exc.__class__.__name__}") from exc
-        if response.status_code == 401:
-            raise TokenExpired("Google refused the access token")
-        return response
+    async def _token_response(self, client: httpx.AsyncClient, form: dict[str, str]) -> httpx.Response:
+        # Google takes the app's credentials in the form.
+        return await client.post(self.token_url, data={**form, "client_id": self.client_id,
+                                                      "client_secret": self.client_secret})
 
     async def create_meeting(self, access_token: str, *, topic: str, start: datetime, end: datetime,
                              time_zone: str, marker: str, retry: bool) -> Meeting:
@@ -106,14 +77,6 @@ class GoogleMeetProvider:
         if response.status_code in (200, 204, 404, 410):
             return
         raise _failure("delete a meeting", response)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _failure(action: str, response: httpx.Response) -> ProviderError:

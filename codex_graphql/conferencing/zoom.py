@@ -16,15 +16,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from codex_graphql.conferencing.protocol import Meeting, ProviderError, TokenExpired, Tokens
+from codex_graphql.conferencing.oauth_rest import OAuthRestProvider
+from codex_graphql.conferencing.oauth_rest import json_body as _json
+from codex_graphql.conferencing.protocol import Meeting, ProviderError
 
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 TOLERANCE_SECONDS = 300
 INVALID_TOKEN_CODE = 124  # Zoom: "Invalid access token." / "Access token is expired."
 MEETING_MISSING_CODE = 3001
@@ -33,55 +34,30 @@ MEETING_MISSING_CODE = 3001
 MAX_REDIRECTS = 3
 
 
-class ZoomProvider:
+class ZoomProvider(OAuthRestProvider):
     name = "ZOOM"
+    label = "Zoom"
 
     def __init__(self, client_id: str, client_secret: str, *, api_base: str, oauth_base: str,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.client_id, self.client_secret = client_id, client_secret
-        self.api_base, self.oauth_base = api_base.rstrip("/"), oauth_base.rstrip("/")
-        self.transport = transport
-
-    def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=TIMEOUT, transport=self.transport)
+        super().__init__(client_id, client_secret, api_base=api_base, transport=transport)
+        self.oauth_base = oauth_base.rstrip("/")
 
     def authorize_url(self, state: str, redirect_uri: str) -> str:
         query = urlencode({"response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
                            "state": state})
         return f"{self.oauth_base}/oauth/authorize?{query}"
 
-    async def _token(self, form: dict[str, str]) -> Tokens:
-        try:
-            async with self._client() as client:
-                response = await client.post(f"{self.oauth_base}/oauth/token", data=form,
-                                              auth=(self.client_id, self.client_secret))
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"Zoom OAuth unreachable: {exc.__class__.__name__}") from exc
-        body = _json(response)
-        if response.status_code != 200 or "access_token" not in body:
-            reason = body.get("reason") or body.get("error") or response.status_code
-            raise ProviderError(f"Zoom OAuth refused: {reason}", retryable=response.status_code >= 500,
-                                status=response.status_code)
-        expires_in = int(body.get("expires_in") or 3600)
-        return Tokens(body["access_token"], body.get("refresh_token"),
-                      datetime.now(UTC) + timedelta(seconds=expires_in), str(body.get("scope") or ""))
+    async def _token_response(self, client: httpx.AsyncClient, form: dict[str, str]) -> httpx.Response:
+        # Zoom takes the app's credentials as HTTP Basic auth.
+        return await client.post(f"{self.oauth_base}/oauth/token", data=form, auth=(self.client_id,
+                                                                                      self.client_secret))
 
-    async def exchange_code(self, code: str, redirect_uri: str) -> Tokens:
-        return await self._token({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
+    def _refusal(self, body: dict[str, Any], response: httpx.Response) -> Any:
+        return body.get("reason") or body.get("error") or response.status_code
 
-    async def refresh(self, refresh_token: str) -> Tokens:
-        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-    async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        try:
-            async with self._client() as client:
-                response = await client.request(method, f"{self.api_base}{path}",
-                                                headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"Zoom unreachable: {exc.__class__.__name__}") from exc
-        if response.status_code == 401:
-            raise TokenExpired(str(_json(response).get("message") or "Invalid access token."))
-        return response
+    def _expired(self, response: httpx.Response) -> str:
+        return str(_json(response).get("message") or "Invalid access token.")
 
     async def _find(self, token: str, marker: str) -> Meeting | None:
         next_page = ""
@@ -172,14 +148,6 @@ class ZoomProvider:
             await response.aclose()
             url = str(response.next_request.url) if response.next_request else ""
         raise ProviderError("the recording's download redirected too often", retryable=False)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _failure(action: str, response: httpx.Response) -> ProviderError:
