@@ -254,16 +254,16 @@ async def cancel(session: AsyncSession, viewer: Viewer, booking_id: uuid.UUID | 
 
 
 async def _lock_seats(session: AsyncSession, offering: Offering,
-                      session_id: uuid.UUID) -> tuple[OfferingSession | None, list[uuid.UUID]]:
-    """The booked session and the ids of the sessions a booking of it holds a seat in (a cohort's every session),
-    all locked in one statement in id order, as ``book`` locks them: locking the booked session first and the
+                      session_id: uuid.UUID) -> tuple[OfferingSession | None, list[OfferingSession]]:
+    """The booked session and the sessions a booking of it holds a seat in (a cohort's every session), all
+    locked in one statement in id order, as ``book`` locks them: locking the booked session first and the
     others after could deadlock with a booking that holds a lower id and waits for the booked one."""
     seat_ids = [session_id]
     if offering.type is OfferingType.COHORT:
         seat_ids = await repository.cohort_session_ids(session, offering.organization_id, offering.id)
     locked = await repository.lock_sessions(session, offering.organization_id, list({*seat_ids, session_id}))
     target = next((s for s in locked if s.id == session_id), None)
-    return target, [s for s in seat_ids if any(row.id == s for row in locked)]
+    return target, [row for row in locked if row.id in seat_ids]
 
 
 async def _release(session: AsyncSession, offering: Offering, booking: Booking, *, by: uuid.UUID | None,
@@ -281,7 +281,8 @@ async def let_go(session: AsyncSession, booking: Booking, status: BookingStatus,
     if offering is None:
         offering = await offerings.by_id(session, booking.offering_id)
         assert offering is not None
-    target, seat_ids = await _lock_seats(session, offering, booking.session_id)
+    target, seats = await _lock_seats(session, offering, booking.session_id)
+    seat_ids = [s.id for s in seats]
     if booking.status in repository.SEATED:
         await repository.move_seats(session, offering.organization_id, seat_ids, -1)
     due = refund if refund is not None else (target is not None and utcnow() <= _deadline(offering, target.starts_at))
@@ -377,13 +378,12 @@ async def _reseat(session: AsyncSession, booking: Booking) -> bool:
         return False
     if await repository.live_for(session, offering.organization_id, booking.session_id, booking.user_id):
         return False
-    target, seat_ids = await _lock_seats(session, offering, booking.session_id)
+    target, seats = await _lock_seats(session, offering, booking.session_id)
     if target is None or target.cancelled_at is not None or target.starts_at <= utcnow():
         return False
-    locked = await repository.lock_sessions(session, offering.organization_id, seat_ids)
-    if not all(s.seats_taken < s.capacity for s in locked):
+    if not all(s.seats_taken < s.capacity for s in seats):  # read under the locks just taken
         return False
-    await repository.move_seats(session, offering.organization_id, seat_ids, +1)
+    await repository.move_seats(session, offering.organization_id, [s.id for s in seats], +1)
     booking.status = BookingStatus.CONFIRMED
     await session.flush()
     announce(session, booking, CONFIRMED_EVENT)
