@@ -4,18 +4,15 @@ WebSocket through Redis, once per change, to staff with CUSTOMERS_READ in the or
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import pytest
-import websockets
 
 from codex_graphql.authz import OrgRole
 from codex_graphql.relay import to_global_id
 from tests.offerings.support import book, cancel_booking, grant, published_event
 from tests.support import Actors, make_actors
-from tests.support.live_server import live_server
+from tests.support.live_server import live_server, next_message, subscribe
 
 EVENTS = """subscription($org: ID!) { bookingEvents(organizationId: $org) {
   eventId type bookingId offeringId occurredAt booking { id status participant { email } } } }"""
@@ -28,22 +25,10 @@ async def actors(factory: Any) -> Actors:
 
 
 async def _subscribe(address: str, token: str | None, organization_id: str, *, acting_in: str | None = None) -> Any:
-    ws = await websockets.connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"], open_timeout=5)
-    init: dict[str, Any] = {"authorization": f"Bearer {token}"} if token else {}
-    if acting_in:
-        init["organization"] = acting_in
-    await ws.send(json.dumps({"type": "connection_init", "payload": init}))
-    assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": "s", "type": "subscribe",
-                              "payload": {"query": EVENTS, "variables": {"org": organization_id}}}))
-    return ws
+    return await subscribe(address, token, EVENTS, {"org": organization_id}, acting_in=acting_in)
 
 
-async def _next(ws: Any, timeout: float) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if message["type"] not in ("ping", "pong"):
-            return message
+_next = next_message
 
 
 @pytest.mark.timeout(60)

@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 import pytest
-import websockets
 
 from codex_graphql.relay import to_global_id
 from tests.subscriptions.support import (
@@ -23,32 +22,18 @@ from tests.subscriptions.support import (
     subscriptions_of,
     wire_webhooks,
 )
-from tests.support.live_server import live_server
+from tests.support.live_server import live_server, next_message, subscribe
 
 EVENTS = """subscription($org: ID!) { subscriptionEvents(organizationId: $org) {
   eventId type subscriptionId occurredAt customerEmail subscription { id status tier { name } } } }"""
 TOPICS = ("subscription.started", "subscription.renewed", "subscription.past_due", "subscription.canceled")
 
 
-async def _subscribe(address: str, token: str | None, organization_id: str, *, acting_in: str | None = None):
-    ws = await websockets.connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"], open_timeout=5)
-    init: dict[str, Any] = {}
-    if token:
-        init["authorization"] = f"Bearer {token}"
-    if acting_in:
-        init["organization"] = acting_in
-    await ws.send(json.dumps({"type": "connection_init", "payload": init}))
-    assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": "s", "type": "subscribe",
-                              "payload": {"query": EVENTS, "variables": {"org": organization_id}}}))
-    return ws
+async def _subscribe(address: str, token: str | None, organization_id: str, *, acting_in: str | None = None) -> Any:
+    return await subscribe(address, token, EVENTS, {"org": organization_id}, acting_in=acting_in)
 
 
-async def _next(ws: Any, timeout: float) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if message["type"] not in ("ping", "pong"):
-            return message
+_next = next_message
 
 
 async def _expect_event(ws: Any, expected_type: str) -> dict[str, Any]:
